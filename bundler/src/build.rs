@@ -1,0 +1,242 @@
+//! Writes a bundle: `bundle.json` and its signature first, then the OCI
+//! layout files, then every blob, into a temp file renamed into place only
+//! when complete.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use airgap_format::bundle_json::{
+    BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, BUNDLE_JSON, BUNDLE_SIG, FORMAT_VERSION,
+    INDEX_JSON, OCI_LAYOUT, REF_NAME_ANNOTATION,
+};
+use airgap_format::canonical_json::to_canonical_vec;
+use airgap_format::progress::Progress;
+use airgap_format::{ArchiveWriter, Compression, Digest, WriterOptions};
+use anyhow::{bail, Context, Result};
+use time::OffsetDateTime;
+
+use crate::manifest::Manifest;
+use crate::plan::{self, Plan};
+use crate::sign::SecretKey;
+
+/// Build settings.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// zstd level for compressible entries.
+    pub level: i32,
+    /// Creation time (from `SOURCE_DATE_EPOCH` when set).
+    pub created: OffsetDateTime,
+    /// Show progress bars (when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl BuildOptions {
+    /// Defaults, with the time taken from `SOURCE_DATE_EPOCH` when set.
+    pub fn from_env() -> Result<Self> {
+        let created = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => {
+                let secs: i64 = v.trim().parse().with_context(|| {
+                    format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
+                })?;
+                OffsetDateTime::from_unix_timestamp(secs)
+                    .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is out of range"))?
+            }
+            Err(_) => OffsetDateTime::now_utc(),
+        };
+        Ok(BuildOptions {
+            level: airgap_format::writer::DEFAULT_LEVEL,
+            created: created.replace_nanosecond(0).expect("0 is valid"),
+            progress: true,
+        })
+    }
+}
+
+/// What a build produced.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildOutput {
+    /// The bundle file.
+    pub path: PathBuf,
+    /// Digest of `bundle.json`.
+    pub bundle_digest: Digest,
+    /// Archive size in bytes.
+    pub archive_size: u64,
+    /// Sum of blob sizes.
+    pub total_size: u64,
+    /// Number of blobs.
+    pub blobs: usize,
+    /// Signing key id.
+    pub key_id: String,
+}
+
+/// Builds the bundle described by `manifest_path`, signed with `key`, into `out`.
+pub fn build(
+    manifest_path: &Path,
+    key: &SecretKey,
+    out: &Path,
+    options: &BuildOptions,
+) -> Result<BuildOutput> {
+    let manifest = Manifest::load(manifest_path)?;
+    let mtime = options.created.unix_timestamp().max(0) as u64;
+    let plan = plan::resolve(&manifest, mtime)?;
+    let created = options
+        .created
+        .format(&time::format_description::well_known::Rfc3339)
+        .context("formatting the creation time")?;
+
+    let oci_layout = to_canonical_vec(&serde_json::json!({"imageLayoutVersion": "1.0.0"}))?;
+    let index_json = index_json(&plan)?;
+    let descriptor = describe(&manifest, &plan, created, &oci_layout, &index_json)?;
+    descriptor
+        .validate()
+        .context("internal error: the bundle description is inconsistent")?;
+    let bundle_json = descriptor.to_canonical_bytes()?;
+    let trusted_comment = format!(
+        "timestamp:{mtime}\tfile:{BUNDLE_JSON}\tbundle:{}@{}\tprehashed",
+        descriptor.name, descriptor.version
+    );
+    let signature = key.sign(&bundle_json, &trusted_comment).to_minisign_text();
+
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{}: not a file name", out.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .with_context(|| format!("{}: cannot create a file in this folder", dir.display()))?;
+    let writer_options = WriterOptions {
+        level: options.level,
+        mtime,
+    };
+    let progress = Progress::bytes(plan.total_size(), "build", options.progress);
+    let mut writer = ArchiveWriter::new(
+        BufWriter::with_capacity(1 << 20, tmp.as_file()),
+        writer_options,
+    )?;
+    writer.append_bytes(BUNDLE_JSON, &bundle_json, Compression::Zstd)?;
+    writer.append_bytes(BUNDLE_SIG, signature.as_bytes(), Compression::Zstd)?;
+    writer.append_bytes(OCI_LAYOUT, &oci_layout, Compression::Zstd)?;
+    writer.append_bytes(INDEX_JSON, &index_json, Compression::Zstd)?;
+    for (digest, blob) in &plan.blobs {
+        let reader = blob.data.open(blob.size)?;
+        let got = writer
+            .append_reader(
+                &digest.blob_path(),
+                blob.size,
+                reader,
+                Compression::Auto,
+                &mut |n| progress.inc(n),
+            )
+            .with_context(|| format!("{}: blob {digest}", blob.owner))?;
+        if got != *digest {
+            bail!(
+                "{}: blob {digest}: content does not match its digest (found {got})",
+                blob.owner
+            );
+        }
+    }
+    let mut buffered = writer.finish().context("writing the seek table")?;
+    buffered.flush()?;
+    drop(buffered);
+    progress.finish();
+    tmp.as_file()
+        .sync_all()
+        .context("syncing the bundle to disk")?;
+    let archive_size = tmp.as_file().metadata()?.len();
+    tmp.persist(out)
+        .with_context(|| format!("{}: cannot rename into place", out.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(BuildOutput {
+        path: out.to_path_buf(),
+        bundle_digest: Digest::of(&bundle_json),
+        archive_size,
+        total_size: descriptor.total_size,
+        blobs: descriptor.blobs.len(),
+        key_id: key.public().key_id.to_string(),
+    })
+}
+
+fn index_json(plan: &Plan) -> Result<Vec<u8>> {
+    let manifests: Vec<serde_json::Value> = plan
+        .images
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "mediaType": p.image.top.media_type,
+                "digest": p.image.top.digest.to_string(),
+                "size": p.image.top.size,
+                "annotations": {REF_NAME_ANNOTATION: format!("{}:{}", p.name, p.tag)},
+            })
+        })
+        .collect();
+    Ok(to_canonical_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))?)
+}
+
+fn describe(
+    manifest: &Manifest,
+    plan: &Plan,
+    created: String,
+    oci_layout: &[u8],
+    index_json: &[u8],
+) -> Result<BundleDescriptor> {
+    let images = plan
+        .images
+        .iter()
+        .map(|p| ImageEntry {
+            name: p.name.clone(),
+            tag: p.tag.clone(),
+            reference: format!("{}:{}", p.name, p.tag),
+            digest: p.image.top.digest,
+            media_type: p.image.top.media_type.clone(),
+            size: p.image.top.size,
+            total_size: p.image.blobs.iter().map(|b| b.size).sum(),
+            platforms: p.image.platforms.clone(),
+        })
+        .collect();
+    let blobs = plan
+        .blobs
+        .iter()
+        .map(|(d, b)| BlobEntry {
+            digest: *d,
+            size: b.size,
+            media_type: b.media_type.clone(),
+        })
+        .collect();
+    Ok(BundleDescriptor {
+        format_version: FORMAT_VERSION,
+        name: manifest.doc.name.value.clone(),
+        version: manifest.doc.version.value.clone(),
+        description: manifest.doc.description.clone(),
+        created,
+        generator: format!("airgap-bundle {}", env!("CARGO_PKG_VERSION")),
+        images,
+        charts: plan.charts.clone(),
+        files: plan.files.clone(),
+        layout: vec![
+            LayoutEntry {
+                path: OCI_LAYOUT.into(),
+                digest: Digest::of(oci_layout),
+                size: oci_layout.len() as u64,
+            },
+            LayoutEntry {
+                path: INDEX_JSON.into(),
+                digest: Digest::of(index_json),
+                size: index_json.len() as u64,
+            },
+        ],
+        blobs,
+        total_size: plan.total_size(),
+    })
+}

@@ -1,0 +1,9 @@
+//! The bundler: resolves a YAML manifest's images, charts and files into one
+//! signed, content-addressed bundle archive.
+
+pub mod build;
+pub mod chart;
+pub mod manifest;
+pub mod plan;
+pub mod sign;
+pub mod sources;

@@ -1,0 +1,304 @@
+//! The bundle manifest: a strict, typed YAML schema. Unknown fields are
+//! errors, and every error names the file, line and column.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use airgap_format::bundle_json::{
+    is_safe_relative_path, is_valid_name, is_valid_repository, is_valid_tag, FileKind,
+};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// Largest manifest file read.
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
+/// A parsed, validated manifest with its location on disk.
+#[derive(Debug)]
+pub struct Manifest {
+    /// The manifest file (as given).
+    pub path: PathBuf,
+    /// Folder that relative source paths resolve against.
+    pub base_dir: PathBuf,
+    /// The parsed document.
+    pub doc: ManifestDoc,
+}
+
+/// The manifest document.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManifestDoc {
+    /// Bundle name: lowercase letters, digits, `.`, `_`, `-`.
+    pub name: Spanned<String>,
+    /// Semantic version.
+    pub version: Spanned<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Container images.
+    #[serde(default)]
+    pub images: Vec<ImageSpec>,
+    /// Helm charts.
+    #[serde(default)]
+    pub charts: Vec<ChartSpec>,
+    /// Documentation, reports and other files.
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
+}
+
+/// An image to include.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageSpec {
+    /// Where the image comes from: `oci-layout:PATH:REF` or `docker-archive:PATH[:REF]`.
+    pub source: Spanned<String>,
+    /// Repository it is published under (`vendor/control-plane`); defaults to
+    /// the repository part of the source reference.
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// Tag; defaults to the tag of the source reference.
+    #[serde(default)]
+    pub tag: Option<Spanned<String>>,
+}
+
+/// A chart to include.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChartSpec {
+    /// A chart directory (packaged deterministically) or a `.tgz`.
+    pub source: Spanned<String>,
+}
+
+/// A file to include.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileSpec {
+    /// Path of the file.
+    pub source: Spanned<String>,
+    /// Name in the bundle (a relative path); defaults to the file name.
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// What the file is.
+    #[serde(default = "default_kind")]
+    pub kind: FileKind,
+    /// Media type; guessed from the extension when absent.
+    #[serde(default)]
+    pub media_type: Option<String>,
+}
+
+fn default_kind() -> FileKind {
+    FileKind::Other
+}
+
+/// A manifest error: file, position and message on one line.
+#[derive(Debug)]
+pub struct ManifestError {
+    /// The manifest file.
+    pub file: String,
+    /// 1-based line and column, when known.
+    pub position: Option<(u32, u32)>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((l, c)) => write!(f, "{}:{l}:{c}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+impl Manifest {
+    /// Builds an error located at `span`.
+    pub fn error_at<T>(&self, span: &Spanned<T>, message: impl Into<String>) -> ManifestError {
+        ManifestError {
+            file: self.path.display().to_string(),
+            position: Some((
+                span.referenced.line() as u32,
+                span.referenced.column() as u32,
+            )),
+            message: message.into(),
+        }
+    }
+
+    /// Resolves a manifest-relative path.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// Reads, parses and validates a manifest file.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        use std::io::Read;
+        let file = path.display().to_string();
+        let plain = |message: String| ManifestError {
+            file: file.clone(),
+            position: None,
+            message,
+        };
+        let f = std::fs::File::open(path).map_err(|e| plain(format!("cannot open: {e}")))?;
+        let mut bytes = Vec::new();
+        f.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| plain(format!("cannot read: {e}")))?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(plain(format!("larger than {MAX_MANIFEST_BYTES} bytes")));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| plain("not UTF-8 text".into()))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates manifest text read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+        let file = path.display().to_string();
+        let doc: ManifestDoc = serde_saphyr::from_str(text).map_err(|e| {
+            let position = e.location().map(|l| (l.line() as u32, l.column() as u32));
+            let message = e
+                .without_snippet()
+                .to_string()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            ManifestError {
+                file: file.clone(),
+                position,
+                message,
+            }
+        })?;
+        let base_dir = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let m = Manifest {
+            path: path.to_path_buf(),
+            base_dir,
+            doc,
+        };
+        m.validate()?;
+        Ok(m)
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        let d = &self.doc;
+        if !is_valid_name(&d.name.value) {
+            return Err(self.error_at(
+                &d.name,
+                format!(
+                    "name: {:?} is not valid: expected lowercase letters, digits, '.', '_' or '-'",
+                    d.name.value
+                ),
+            ));
+        }
+        if let Err(e) = semver::Version::parse(&d.version.value) {
+            return Err(self.error_at(
+                &d.version,
+                format!(
+                    "version: {:?} is not a semantic version such as 1.4.0 ({e})",
+                    d.version.value
+                ),
+            ));
+        }
+        for (i, img) in d.images.iter().enumerate() {
+            crate::sources::ImageSource::parse(&img.source.value)
+                .map_err(|e| self.error_at(&img.source, format!("images[{i}].source: {e}")))?;
+            if let Some(n) = &img.name {
+                if !is_valid_repository(&n.value) {
+                    return Err(self.error_at(n, format!(
+                        "images[{i}].name: {:?} is not a repository name: expected lowercase path components such as vendor/control-plane",
+                        n.value
+                    )));
+                }
+            }
+            if let Some(t) = &img.tag {
+                if !is_valid_tag(&t.value) {
+                    return Err(self.error_at(t, format!(
+                        "images[{i}].tag: {:?} is not a tag: expected letters, digits, '.', '_' or '-', at most 128",
+                        t.value
+                    )));
+                }
+            }
+        }
+        for (i, f) in d.files.iter().enumerate() {
+            if let Some(n) = &f.name {
+                if !is_safe_relative_path(&n.value) {
+                    return Err(self.error_at(n, format!(
+                        "files[{i}].name: {:?} is not a safe relative path (no '..', no leading '/')",
+                        n.value
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, String> {
+        Manifest::parse(text, Path::new("m.yaml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn accepts_a_full_manifest() {
+        let m = parse(
+            "name: demo\nversion: 1.0.0\nimages:\n  - source: oci-layout:img:demo/web:1.0\ncharts:\n  - source: charts/x\nfiles:\n  - source: README.md\n    kind: documentation\n",
+        )
+        .unwrap();
+        assert_eq!(m.doc.images.len(), 1);
+        assert_eq!(m.doc.files[0].kind, FileKind::Documentation);
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let e = parse("name: demo\nversion: 1.0.0\nimagez: []\n").unwrap_err();
+        assert!(e.starts_with("m.yaml:3:"), "{e}");
+        assert!(e.contains("imagez"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn bad_version_is_located() {
+        let e = parse("name: demo\nversion: one\n").unwrap_err();
+        assert!(e.starts_with("m.yaml:2:10: version:"), "{e}");
+    }
+
+    #[test]
+    fn bad_source_is_located() {
+        let e = parse("name: demo\nversion: 1.0.0\nimages:\n  - source: http://x\n").unwrap_err();
+        assert!(e.starts_with("m.yaml:4:"), "{e}");
+        assert!(e.contains("images[0].source"), "{e}");
+    }
+
+    #[test]
+    fn bad_kind_names_the_allowed_values() {
+        let e = parse("name: demo\nversion: 1.0.0\nfiles:\n  - source: a\n    kind: manual\n")
+            .unwrap_err();
+        assert!(e.starts_with("m.yaml:5:"), "{e}");
+        assert!(e.contains("documentation"), "{e}");
+    }
+
+    #[test]
+    fn malformed_yaml() {
+        let e = parse("name: [demo\n").unwrap_err();
+        assert!(e.starts_with("m.yaml:"), "{e}");
+    }
+}

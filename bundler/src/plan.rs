@@ -1,0 +1,270 @@
+//! Resolves a manifest into a build plan: every image, chart and file with
+//! its digest, and every distinct blob with where its bytes are.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use airgap_format::bundle_json::{ChartEntry, FileEntry, CHART_MEDIA_TYPE};
+use airgap_format::digest::hash_reader;
+use airgap_format::Digest;
+use anyhow::{bail, Context, Result};
+
+use crate::chart;
+use crate::manifest::Manifest;
+use crate::sources::docker_archive::DockerArchive;
+use crate::sources::oci_layout::OciLayout;
+use crate::sources::{BlobData, ImageSource, ResolvedImage};
+
+/// A blob to store and where to read it.
+#[derive(Clone, Debug)]
+pub struct PlannedBlob {
+    /// Size.
+    pub size: u64,
+    /// Media type of the first reference.
+    pub media_type: String,
+    /// Where the bytes are.
+    pub data: BlobData,
+    /// What refers to it, for error messages.
+    pub owner: String,
+}
+
+/// An image with the name it is published under.
+#[derive(Clone, Debug)]
+pub struct PlannedImage {
+    /// Repository.
+    pub name: String,
+    /// Tag.
+    pub tag: String,
+    /// The resolved image.
+    pub image: ResolvedImage,
+}
+
+/// Everything a build needs.
+pub struct Plan {
+    /// Images in manifest order.
+    pub images: Vec<PlannedImage>,
+    /// Charts in manifest order.
+    pub charts: Vec<ChartEntry>,
+    /// Files in manifest order.
+    pub files: Vec<FileEntry>,
+    /// Distinct blobs by digest.
+    pub blobs: BTreeMap<Digest, PlannedBlob>,
+    /// Holds packaged charts until the build ends.
+    pub _work_dir: tempfile::TempDir,
+}
+
+impl Plan {
+    fn add_blob(&mut self, digest: Digest, blob: PlannedBlob) -> Result<()> {
+        match self.blobs.get(&digest) {
+            Some(existing) if existing.size != blob.size => bail!(
+                "blob {digest} is {} bytes in {} but {} bytes in {}",
+                existing.size,
+                existing.owner,
+                blob.size,
+                blob.owner
+            ),
+            Some(_) => Ok(()),
+            None => {
+                self.blobs.insert(digest, blob);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sum of all blob sizes.
+    pub fn total_size(&self) -> u64 {
+        self.blobs.values().map(|b| b.size).sum()
+    }
+}
+
+/// Resolves every source of `manifest`. `mtime` is used for packaged charts.
+pub fn resolve(manifest: &Manifest, mtime: u64) -> Result<Plan> {
+    let work_dir = tempfile::Builder::new()
+        .prefix("airgap-bundle-")
+        .tempdir()
+        .context("cannot create a temporary folder")?;
+    let mut plan = Plan {
+        images: Vec::new(),
+        charts: Vec::new(),
+        files: Vec::new(),
+        blobs: BTreeMap::new(),
+        _work_dir: work_dir,
+    };
+    for (i, spec) in manifest.doc.images.iter().enumerate() {
+        let at = |e: anyhow::Error| {
+            manifest.error_at(&spec.source, format!("images[{i}].source: {e:#}"))
+        };
+        let source = ImageSource::parse(&spec.source.value).map_err(|e| at(anyhow::anyhow!(e)))?;
+        let resolved = match &source {
+            ImageSource::OciLayout { path, reference } => OciLayout::open(&manifest.resolve(path))
+                .and_then(|l| l.resolve(reference.as_deref())),
+            ImageSource::DockerArchive { path, reference } => {
+                DockerArchive::open(&manifest.resolve(path))
+                    .and_then(|a| a.resolve(reference.as_deref()))
+            }
+        }
+        .map_err(at)?;
+        let name = match (&spec.name, &resolved.default_name) {
+            (Some(n), _) => n.value.clone(),
+            (None, Some((repo, _))) => repo.clone(),
+            (None, None) => {
+                return Err(manifest
+                    .error_at(
+                        &spec.source,
+                        format!(
+                            "images[{i}]: the source names no repository; set images[{i}].name"
+                        ),
+                    )
+                    .into())
+            }
+        };
+        let tag = match (&spec.tag, &resolved.default_name) {
+            (Some(t), _) => t.value.clone(),
+            (None, Some((_, tag))) => tag.clone(),
+            (None, None) => {
+                return Err(manifest
+                    .error_at(
+                        &spec.source,
+                        format!("images[{i}]: the source names no tag; set images[{i}].tag"),
+                    )
+                    .into())
+            }
+        };
+        if !airgap_format::bundle_json::is_valid_repository(&name)
+            || !airgap_format::bundle_json::is_valid_tag(&tag)
+        {
+            return Err(manifest
+                .error_at(
+                    &spec.source,
+                    format!(
+                        "images[{i}]: {name}:{tag} is not a valid repository:tag; set name and tag"
+                    ),
+                )
+                .into());
+        }
+        let reference = format!("{name}:{tag}");
+        if plan
+            .images
+            .iter()
+            .any(|p| format!("{}:{}", p.name, p.tag) == reference)
+        {
+            return Err(manifest
+                .error_at(
+                    &spec.source,
+                    format!("images[{i}]: {reference} is listed twice"),
+                )
+                .into());
+        }
+        for b in &resolved.blobs {
+            plan.add_blob(
+                b.digest,
+                PlannedBlob {
+                    size: b.size,
+                    media_type: b.media_type.clone(),
+                    data: b.data.clone(),
+                    owner: format!("image {reference} ({})", b.data),
+                },
+            )
+            .map_err(|e| manifest.error_at(&spec.source, format!("images[{i}]: {e:#}")))?;
+        }
+        plan.images.push(PlannedImage {
+            name,
+            tag,
+            image: resolved,
+        });
+    }
+    for (i, spec) in manifest.doc.charts.iter().enumerate() {
+        let at = |e: anyhow::Error| {
+            manifest.error_at(&spec.source, format!("charts[{i}].source: {e:#}"))
+        };
+        let src = manifest.resolve(&spec.source.value);
+        let prepared = chart::prepare(&src, plan._work_dir.path(), i, mtime).map_err(at)?;
+        let (digest, size) = hash_file(&prepared.tgz).map_err(at)?;
+        if plan
+            .charts
+            .iter()
+            .any(|c| c.name == prepared.meta.name && c.version == prepared.meta.version)
+        {
+            return Err(at(anyhow::anyhow!(
+                "chart {} {} is listed twice",
+                prepared.meta.name,
+                prepared.meta.version
+            ))
+            .into());
+        }
+        plan.add_blob(
+            digest,
+            PlannedBlob {
+                size,
+                media_type: CHART_MEDIA_TYPE.into(),
+                data: BlobData::File {
+                    path: prepared.tgz.clone(),
+                    offset: 0,
+                },
+                owner: format!("chart {}", prepared.meta.name),
+            },
+        )
+        .map_err(at)?;
+        plan.charts.push(ChartEntry {
+            name: prepared.meta.name,
+            version: prepared.meta.version,
+            app_version: prepared.meta.app_version,
+            digest,
+            size,
+        });
+    }
+    for (i, spec) in manifest.doc.files.iter().enumerate() {
+        let at =
+            |e: anyhow::Error| manifest.error_at(&spec.source, format!("files[{i}].source: {e:#}"));
+        let src = manifest.resolve(&spec.source.value);
+        if !src.is_file() {
+            return Err(at(anyhow::anyhow!("{}: file not found", src.display())).into());
+        }
+        let name = match &spec.name {
+            Some(n) => n.value.clone(),
+            None => src
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+                .ok_or_else(|| at(anyhow::anyhow!("{}: file name is not UTF-8", src.display())))?,
+        };
+        if plan.files.iter().any(|f| f.name == name) {
+            return Err(at(anyhow::anyhow!("file name {name} is listed twice")).into());
+        }
+        let (digest, size) = hash_file(&src).map_err(at)?;
+        let media_type = spec.media_type.clone().unwrap_or_else(|| {
+            mime_guess::from_path(&src)
+                .first_raw()
+                .unwrap_or("application/octet-stream")
+                .to_string()
+        });
+        plan.add_blob(
+            digest,
+            PlannedBlob {
+                size,
+                media_type: media_type.clone(),
+                data: BlobData::File {
+                    path: src.clone(),
+                    offset: 0,
+                },
+                owner: format!("file {name}"),
+            },
+        )
+        .map_err(at)?;
+        plan.files.push(FileEntry {
+            name,
+            kind: spec.kind,
+            media_type,
+            digest,
+            size,
+        });
+    }
+    Ok(plan)
+}
+
+fn hash_file(path: &Path) -> Result<(Digest, u64)> {
+    let f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    hash_reader(std::io::BufReader::with_capacity(1 << 20, f))
+        .with_context(|| format!("{}: cannot read", path.display()))
+}

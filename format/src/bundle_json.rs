@@ -1,0 +1,414 @@
+//! `bundle.json`: the signed description of everything in a bundle.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::canonical_json;
+use crate::digest::Digest;
+
+/// The format version this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Archive path of the bundle description.
+pub const BUNDLE_JSON: &str = "bundle.json";
+/// Archive path of its minisign signature.
+pub const BUNDLE_SIG: &str = "bundle.json.minisig";
+/// Archive path of the OCI layout marker.
+pub const OCI_LAYOUT: &str = "oci-layout";
+/// Archive path of the OCI image index.
+pub const INDEX_JSON: &str = "index.json";
+/// Media type recorded for Helm chart archives.
+pub const CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// OCI annotation naming an image in `index.json`.
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+/// The whole of `bundle.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BundleDescriptor {
+    /// Always [`FORMAT_VERSION`] for bundles this crate reads.
+    pub format_version: u32,
+    /// Bundle (product) name.
+    pub name: String,
+    /// Semantic version of the bundle.
+    pub version: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Creation time, RFC 3339 in UTC with whole seconds (`2024-01-02T03:04:05Z`).
+    pub created: String,
+    /// The program that wrote the bundle.
+    pub generator: String,
+    /// Images, in manifest order.
+    pub images: Vec<ImageEntry>,
+    /// Helm charts, in manifest order.
+    pub charts: Vec<ChartEntry>,
+    /// Other files, in manifest order.
+    pub files: Vec<FileEntry>,
+    /// The OCI layout files (`oci-layout`, `index.json`).
+    pub layout: Vec<LayoutEntry>,
+    /// Every blob stored under `blobs/sha256/`, sorted by digest.
+    pub blobs: Vec<BlobEntry>,
+    /// Sum of all blob sizes.
+    pub total_size: u64,
+}
+
+/// One image: a manifest or an index stored in the bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageEntry {
+    /// Repository path the image is published under (`vendor/control-plane`).
+    pub name: String,
+    /// Tag (`1.4.0`).
+    pub tag: String,
+    /// `name:tag`, also the `org.opencontainers.image.ref.name` in `index.json`.
+    pub reference: String,
+    /// Digest of the top manifest or index, exactly as in the source.
+    pub digest: Digest,
+    /// Media type of the top manifest or index.
+    pub media_type: String,
+    /// Size of the top manifest or index.
+    pub size: u64,
+    /// Sum of the sizes of all distinct blobs the image references (itself included).
+    pub total_size: u64,
+    /// Platforms (`os/arch[/variant]`) the image provides.
+    pub platforms: Vec<String>,
+}
+
+/// One Helm chart archive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChartEntry {
+    /// Chart name from `Chart.yaml`.
+    pub name: String,
+    /// Chart version from `Chart.yaml`.
+    pub version: String,
+    /// `appVersion` from `Chart.yaml`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// Digest of the `.tgz`.
+    pub digest: Digest,
+    /// Size of the `.tgz`.
+    pub size: u64,
+}
+
+/// What a file is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    /// Manuals and guides.
+    Documentation,
+    /// Scan results and other security reports.
+    SecurityReport,
+    /// Release notes.
+    ReleaseNotes,
+    /// Anything else.
+    Other,
+}
+
+impl FileKind {
+    /// The name used in manifests and `bundle.json`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FileKind::Documentation => "documentation",
+            FileKind::SecurityReport => "security-report",
+            FileKind::ReleaseNotes => "release-notes",
+            FileKind::Other => "other",
+        }
+    }
+}
+
+/// One plain file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileEntry {
+    /// Relative path the file is known by (`docs/install.pdf`).
+    pub name: String,
+    /// What the file is for.
+    pub kind: FileKind,
+    /// Media type.
+    pub media_type: String,
+    /// Digest of the content.
+    pub digest: Digest,
+    /// Size of the content.
+    pub size: u64,
+}
+
+/// One OCI layout file at the archive root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LayoutEntry {
+    /// `oci-layout` or `index.json`.
+    pub path: String,
+    /// Digest of the content.
+    pub digest: Digest,
+    /// Size of the content.
+    pub size: u64,
+}
+
+/// One content-addressed blob.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlobEntry {
+    /// Digest, which also names the entry `blobs/sha256/<hex>`.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Media type of the first reference to the blob.
+    pub media_type: String,
+}
+
+/// One archive entry a valid bundle must contain, after the signed head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedEntry {
+    /// Path in the archive.
+    pub path: String,
+    /// Digest of the content.
+    pub digest: Digest,
+    /// Size of the content.
+    pub size: u64,
+}
+
+/// Why a `bundle.json` is not acceptable.
+#[derive(Debug, thiserror::Error)]
+pub enum DescriptorError {
+    /// Not valid JSON for the schema.
+    #[error("bundle.json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Valid JSON, but inconsistent.
+    #[error("bundle.json: {0}")]
+    Invalid(String),
+}
+
+impl BundleDescriptor {
+    /// Parses and validates `bundle.json` bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, DescriptorError> {
+        let d: BundleDescriptor = serde_json::from_slice(bytes)?;
+        d.validate()?;
+        Ok(d)
+    }
+
+    /// The canonical bytes of this description.
+    pub fn to_canonical_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        canonical_json::to_canonical_vec(self)
+    }
+
+    /// Checks internal consistency: versions, names, sorted unique blobs,
+    /// every referenced digest stored, sizes that add up.
+    pub fn validate(&self) -> Result<(), DescriptorError> {
+        let bad = |m: String| Err(DescriptorError::Invalid(m));
+        if self.format_version != FORMAT_VERSION {
+            return bad(format!(
+                "formatVersion {} is not supported (this reader knows {FORMAT_VERSION})",
+                self.format_version
+            ));
+        }
+        if !is_valid_name(&self.name) {
+            return bad(format!("name {:?} is not a valid bundle name", self.name));
+        }
+        if semver::Version::parse(&self.version).is_err() {
+            return bad(format!(
+                "version {:?} is not a semantic version",
+                self.version
+            ));
+        }
+        if time::OffsetDateTime::parse(
+            &self.created,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .is_err()
+        {
+            return bad(format!(
+                "created {:?} is not an RFC 3339 time",
+                self.created
+            ));
+        }
+        let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
+        let mut total = 0u64;
+        for (i, b) in self.blobs.iter().enumerate() {
+            if let Some(prev) = i.checked_sub(1).map(|p| &self.blobs[p]) {
+                if prev.digest >= b.digest {
+                    return bad(format!(
+                        "blobs[{i}] ({}) is out of order or duplicated",
+                        b.digest
+                    ));
+                }
+            }
+            blobs.insert(b.digest, b.size);
+            total = total
+                .checked_add(b.size)
+                .ok_or_else(|| DescriptorError::Invalid("totalSize overflows".into()))?;
+        }
+        if total != self.total_size {
+            return bad(format!(
+                "totalSize {} is not the sum of blob sizes {total}",
+                self.total_size
+            ));
+        }
+        let check_blob =
+            |what: String, digest: &Digest, size: u64| -> Result<(), DescriptorError> {
+                match blobs.get(digest) {
+                    Some(&s) if s == size => Ok(()),
+                    Some(&s) => Err(DescriptorError::Invalid(format!(
+                        "{what}: size {size} differs from blob {digest} size {s}"
+                    ))),
+                    None => Err(DescriptorError::Invalid(format!(
+                        "{what}: blob {digest} is not listed in blobs"
+                    ))),
+                }
+            };
+        let mut refs = BTreeSet::new();
+        for (i, img) in self.images.iter().enumerate() {
+            if img.reference != format!("{}:{}", img.name, img.tag) {
+                return bad(format!("images[{i}]: reference is not name:tag"));
+            }
+            if !is_valid_repository(&img.name) || !is_valid_tag(&img.tag) {
+                return bad(format!(
+                    "images[{i}]: invalid reference {:?}",
+                    img.reference
+                ));
+            }
+            if !refs.insert(img.reference.as_str()) {
+                return bad(format!(
+                    "images[{i}]: duplicate reference {}",
+                    img.reference
+                ));
+            }
+            check_blob(format!("images[{i}]"), &img.digest, img.size)?;
+        }
+        for (i, c) in self.charts.iter().enumerate() {
+            check_blob(format!("charts[{i}]"), &c.digest, c.size)?;
+        }
+        let mut names = BTreeSet::new();
+        for (i, f) in self.files.iter().enumerate() {
+            if !is_safe_relative_path(&f.name) {
+                return bad(format!(
+                    "files[{i}]: name {:?} is not a safe relative path",
+                    f.name
+                ));
+            }
+            if !names.insert(f.name.as_str()) {
+                return bad(format!("files[{i}]: duplicate name {}", f.name));
+            }
+            check_blob(format!("files[{i}]"), &f.digest, f.size)?;
+        }
+        let layout_paths: Vec<&str> = self.layout.iter().map(|l| l.path.as_str()).collect();
+        if layout_paths != [OCI_LAYOUT, INDEX_JSON] {
+            return bad(format!(
+                "layout must list exactly {OCI_LAYOUT} and {INDEX_JSON}, in that order (found {layout_paths:?})"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every entry the archive holds after `bundle.json` and its signature,
+    /// in the order the writer stores them.
+    pub fn expected_entries(&self) -> Vec<ExpectedEntry> {
+        let layout = self.layout.iter().map(|l| ExpectedEntry {
+            path: l.path.clone(),
+            digest: l.digest,
+            size: l.size,
+        });
+        let blobs = self.blobs.iter().map(|b| ExpectedEntry {
+            path: b.digest.blob_path(),
+            digest: b.digest,
+            size: b.size,
+        });
+        layout.chain(blobs).collect()
+    }
+
+    /// The blob entry for `digest`, if stored.
+    pub fn blob(&self, digest: &Digest) -> Option<&BlobEntry> {
+        self.blobs
+            .binary_search_by(|b| b.digest.cmp(digest))
+            .ok()
+            .map(|i| &self.blobs[i])
+    }
+}
+
+/// Bundle names: lowercase letters, digits, `.`, `_`, `-`; 1 to 128 characters.
+pub fn is_valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+/// OCI distribution repository names: `component(/component)*`, each
+/// component `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, 255 characters at most.
+pub fn is_valid_repository(s: &str) -> bool {
+    if s.is_empty() || s.len() > 255 {
+        return false;
+    }
+    s.split('/').all(|c| {
+        let b = c.as_bytes();
+        if b.is_empty() || !is_alnum_lower(b[0]) || !is_alnum_lower(b[b.len() - 1]) {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if is_alnum_lower(b[i]) {
+                i += 1;
+                continue;
+            }
+            // A separator: ".", "_", "__" or one or more "-".
+            let start = i;
+            while i < b.len() && !is_alnum_lower(b[i]) {
+                i += 1;
+            }
+            let sep = &c[start..i];
+            if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+                return false;
+            }
+        }
+        true
+    })
+}
+
+fn is_alnum_lower(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+/// OCI tags: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn is_valid_tag(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+}
+
+/// A relative path of plain components: no empty, `.` or `..` component, no
+/// leading `/`, no backslash or control character, 255 bytes at most.
+pub fn is_safe_relative_path(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && !s.starts_with('/')
+        && !s.chars().any(|c| c == '\\' || c.is_control())
+        && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_names() {
+        for ok in ["a", "vendor/control-plane", "a__b/c.d", "x--y"] {
+            assert!(is_valid_repository(ok), "{ok}");
+        }
+        for bad in ["", "A", "a/", "/a", "a..b", "a_-b", "-a", "a/../b"] {
+            assert!(!is_valid_repository(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn safe_paths() {
+        assert!(is_safe_relative_path("docs/guide.md"));
+        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "a/./b", "a\\b"] {
+            assert!(!is_safe_relative_path(bad), "{bad}");
+        }
+    }
+}

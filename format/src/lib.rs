@@ -1,0 +1,29 @@
+//! The airgap bundle format, shared by the bundler (which writes it) and the
+//! installer (which reads and verifies it).
+//!
+//! A bundle is one file: a tar stream compressed as independent zstd frames
+//! with a seek table (the zstd seekable format), whose first entries are
+//! `bundle.json` and its minisign signature, followed by an OCI image layout
+//! (`oci-layout`, `index.json`, `blobs/sha256/…`). See `docs/format.md`.
+
+pub mod bundle_json;
+pub mod canonical_json;
+pub mod digest;
+pub mod inspect;
+pub mod limits;
+#[cfg(feature = "progress")]
+pub mod progress;
+pub mod reader;
+pub mod seekable;
+pub mod signature;
+pub mod tar_entry;
+pub mod verify;
+pub mod writer;
+
+pub use bundle_json::BundleDescriptor;
+pub use digest::Digest;
+pub use limits::Limits;
+pub use reader::ArchiveReader;
+pub use signature::{KeyId, PublicKey, Signature};
+pub use verify::{verify_archive, Verified, VerifyError};
+pub use writer::{ArchiveWriter, Compression, WriterOptions};

@@ -1,0 +1,421 @@
+//! Random access to a bundle archive through its seek table: read the head,
+//! walk the tar headers, or stream any entry, decompressing only the frames
+//! that hold the requested bytes.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::bundle_json::{BundleDescriptor, BUNDLE_JSON, BUNDLE_SIG};
+use crate::limits::Limits;
+use crate::seekable::{self, FrameEntry, SeekTableError, FOOTER_SIZE};
+use crate::tar_entry::{self, EntryHeader, HeaderBlock};
+
+/// Why an archive could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// I/O on the archive file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The archive.
+        path: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The seek table is missing or invalid.
+    #[error("{path}: {source}")]
+    SeekTable {
+        /// The archive.
+        path: String,
+        /// The error.
+        source: SeekTableError,
+    },
+    /// A frame could not be decompressed.
+    #[error("{path}: frame {index} at offset {offset}: {reason}")]
+    Frame {
+        /// The archive.
+        path: String,
+        /// Frame index.
+        index: usize,
+        /// File offset of the frame.
+        offset: u64,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A tar entry is malformed or not allowed.
+    #[error("{path}: {source}")]
+    Entry {
+        /// The archive.
+        path: String,
+        /// The error.
+        source: tar_entry::EntryError,
+    },
+    /// The archive ends where more was expected.
+    #[error("{path}: truncated: {what}")]
+    Truncated {
+        /// The archive.
+        path: String,
+        /// What is cut off.
+        what: String,
+    },
+    /// The head is not `bundle.json` then its signature.
+    #[error("{path}: {reason}")]
+    Head {
+        /// The archive.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// An open bundle archive.
+pub struct ArchiveReader {
+    file: File,
+    path: PathBuf,
+    file_len: u64,
+    frames: Vec<FrameEntry>,
+    decompressed_len: u64,
+    limits: Limits,
+}
+
+/// The unverified head of an archive: `bundle.json` and its signature.
+pub struct Head {
+    /// Raw `bundle.json` bytes (what the signature covers).
+    pub bundle_json: Vec<u8>,
+    /// Raw signature text.
+    pub signature: String,
+    /// Where the entry after the head starts in the decompressed stream.
+    pub next_offset: u64,
+}
+
+impl ArchiveReader {
+    /// Opens `path` and reads its seek table.
+    pub fn open(path: &Path, limits: Limits) -> Result<Self, ReadError> {
+        let p = path.display().to_string();
+        let io_err = |source| ReadError::Io {
+            path: p.clone(),
+            source,
+        };
+        let st_err = |source| ReadError::SeekTable {
+            path: p.clone(),
+            source,
+        };
+        let file = File::open(path).map_err(io_err)?;
+        let file_len = file.metadata().map_err(io_err)?.len();
+        if file_len < (8 + FOOTER_SIZE) as u64 {
+            return Err(st_err(SeekTableError::TooShort(file_len)));
+        }
+        let mut footer = [0u8; FOOTER_SIZE];
+        file.read_exact_at(&mut footer, file_len - FOOTER_SIZE as u64)
+            .map_err(io_err)?;
+        let (n, table_len) = seekable::parse_footer(&footer, file_len).map_err(st_err)?;
+        if n > limits.max_frames {
+            return Err(st_err(SeekTableError::Invalid(format!(
+                "{n} frames exceed the limit of {}",
+                limits.max_frames
+            ))));
+        }
+        let mut table = vec![0u8; table_len as usize];
+        file.read_exact_at(&mut table, file_len - table_len)
+            .map_err(io_err)?;
+        let frames =
+            seekable::parse_seek_table(&table, file_len - table_len, limits.max_frame_size)
+                .map_err(st_err)?;
+        let decompressed_len = frames
+            .last()
+            .map(|f| f.decompressed_offset + f.decompressed_size as u64)
+            .unwrap_or(0);
+        Ok(ArchiveReader {
+            file,
+            path: path.to_path_buf(),
+            file_len,
+            frames,
+            decompressed_len,
+            limits,
+        })
+    }
+
+    /// The archive's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The archive's size on disk.
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// Frames listed in the seek table.
+    pub fn frames(&self) -> &[FrameEntry] {
+        &self.frames
+    }
+
+    /// Size of the decompressed tar stream.
+    pub fn decompressed_len(&self) -> u64 {
+        self.decompressed_len
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The open file (for positioned reads).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// A reader over `len` decompressed bytes starting at `offset`.
+    pub fn range(&self, offset: u64, len: u64) -> Result<RangeReader<'_>, ReadError> {
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.decompressed_len)
+        {
+            return Err(ReadError::Truncated {
+                path: self.name(),
+                what: format!(
+                    "range {offset}+{len} beyond the {}-byte stream",
+                    self.decompressed_len
+                ),
+            });
+        }
+        let decompressor = zstd::bulk::Decompressor::new().map_err(|source| ReadError::Io {
+            path: self.name(),
+            source,
+        })?;
+        Ok(RangeReader {
+            archive: self,
+            pos: offset,
+            end: offset + len,
+            frame: usize::MAX,
+            buf: Vec::new(),
+            compressed: Vec::new(),
+            decompressor,
+        })
+    }
+
+    /// Reads `len` decompressed bytes at `offset` into memory (for small reads).
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, ReadError> {
+        let mut out = vec![0u8; len];
+        let mut r = self.range(offset, len as u64)?;
+        r.read_exact(&mut out).map_err(|e| self.unwrap_io(e))?;
+        Ok(out)
+    }
+
+    /// Turns an error from a [`RangeReader`] back into a [`ReadError`].
+    pub fn unwrap_io(&self, e: io::Error) -> ReadError {
+        match e.get_ref().and_then(|i| i.downcast_ref::<FrameFailure>()) {
+            Some(f) => ReadError::Frame {
+                path: self.name(),
+                index: f.index,
+                offset: f.offset,
+                reason: f.reason.clone(),
+            },
+            None => ReadError::Io {
+                path: self.name(),
+                source: e,
+            },
+        }
+    }
+
+    /// Parses the tar header at `offset`; `None` at the end-of-archive marker.
+    pub fn entry_at(&self, offset: u64) -> Result<Option<EntryHeader>, ReadError> {
+        if offset + 512 > self.decompressed_len {
+            return Err(ReadError::Truncated {
+                path: self.name(),
+                what: format!("no tar header at offset {offset}"),
+            });
+        }
+        let block: [u8; 512] = self.read_at(offset, 512)?.try_into().expect("512 bytes");
+        match tar_entry::parse_header(&block).map_err(|source| ReadError::Entry {
+            path: self.name(),
+            source,
+        })? {
+            HeaderBlock::End => Ok(None),
+            HeaderBlock::Entry { path, size } => {
+                let entry = EntryHeader::new(path, size, offset);
+                if entry.next_offset > self.decompressed_len {
+                    return Err(ReadError::Truncated {
+                        path: self.name(),
+                        what: format!("entry {} needs {size} bytes past the end", entry.path),
+                    });
+                }
+                Ok(Some(entry))
+            }
+        }
+    }
+
+    /// Lists every entry by walking the tar headers (only header frames are
+    /// decompressed when entries start on frame boundaries, as written).
+    pub fn entries(&self) -> Result<Vec<EntryHeader>, ReadError> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        while let Some(e) = self.entry_at(offset)? {
+            if out.len() >= self.limits.max_entries {
+                return Err(ReadError::Head {
+                    path: self.name(),
+                    reason: format!("more than {} entries", self.limits.max_entries),
+                });
+            }
+            offset = e.next_offset;
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    /// Reads the unverified head: the first entry must be `bundle.json`, the
+    /// second `bundle.json.minisig`, each within its size limit.
+    pub fn read_head(&self) -> Result<Head, ReadError> {
+        let head_err = |reason: String| ReadError::Head {
+            path: self.name(),
+            reason,
+        };
+        let first = self
+            .entry_at(0)?
+            .ok_or_else(|| head_err("empty archive: no bundle.json".into()))?;
+        if first.path != BUNDLE_JSON {
+            return Err(head_err(format!(
+                "first entry is {}, expected {BUNDLE_JSON}",
+                first.path
+            )));
+        }
+        if first.size > self.limits.max_bundle_json {
+            return Err(head_err(format!(
+                "{BUNDLE_JSON} is {} bytes, above the {}-byte limit",
+                first.size, self.limits.max_bundle_json
+            )));
+        }
+        let bundle_json = self.read_at(first.data_offset, first.size as usize)?;
+        let second = self.entry_at(first.next_offset)?;
+        let second = match second {
+            Some(e) if e.path == BUNDLE_SIG => e,
+            Some(e) => {
+                return Err(head_err(format!(
+                    "bundle is not signed: second entry is {}, expected {BUNDLE_SIG}",
+                    e.path
+                )))
+            }
+            None => return Err(head_err(format!("bundle is not signed: no {BUNDLE_SIG}"))),
+        };
+        if second.size > self.limits.max_signature {
+            return Err(head_err(format!(
+                "{BUNDLE_SIG} is {} bytes, above the {}-byte limit",
+                second.size, self.limits.max_signature
+            )));
+        }
+        let sig = self.read_at(second.data_offset, second.size as usize)?;
+        let signature =
+            String::from_utf8(sig).map_err(|_| head_err(format!("{BUNDLE_SIG} is not UTF-8")))?;
+        Ok(Head {
+            bundle_json,
+            signature,
+            next_offset: second.next_offset,
+        })
+    }
+
+    /// Reads the head and parses `bundle.json` WITHOUT checking the signature
+    /// (for `inspect`); callers that act on content must verify instead.
+    pub fn read_descriptor_unverified(&self) -> Result<(Head, BundleDescriptor), ReadError> {
+        let head = self.read_head()?;
+        let d = BundleDescriptor::from_slice(&head.bundle_json).map_err(|e| ReadError::Head {
+            path: self.name(),
+            reason: e.to_string(),
+        })?;
+        Ok((head, d))
+    }
+
+    /// Index of the frame holding decompressed `offset`.
+    fn frame_index(&self, offset: u64) -> usize {
+        self.frames
+            .partition_point(|f| f.decompressed_offset + f.decompressed_size as u64 <= offset)
+    }
+}
+
+/// A frame that failed to decompress, carried inside an `io::Error`.
+#[derive(Debug)]
+struct FrameFailure {
+    index: usize,
+    offset: u64,
+    reason: String,
+}
+
+impl std::fmt::Display for FrameFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "frame {} at offset {}: {}",
+            self.index, self.offset, self.reason
+        )
+    }
+}
+
+impl std::error::Error for FrameFailure {}
+
+/// Streams a range of the decompressed tar stream, one frame at a time.
+/// Several can read one archive at once: each uses positioned reads.
+pub struct RangeReader<'a> {
+    archive: &'a ArchiveReader,
+    pos: u64,
+    end: u64,
+    frame: usize,
+    buf: Vec<u8>,
+    compressed: Vec<u8>,
+    decompressor: zstd::bulk::Decompressor<'static>,
+}
+
+impl RangeReader<'_> {
+    /// Bytes left in the range.
+    pub fn remaining(&self) -> u64 {
+        self.end - self.pos
+    }
+
+    fn load(&mut self, index: usize) -> io::Result<()> {
+        let f = self.archive.frames[index];
+        self.compressed.resize(f.compressed_size as usize, 0);
+        self.archive
+            .file
+            .read_exact_at(&mut self.compressed, f.compressed_offset)?;
+        seekable::decompress_frame(
+            &mut self.decompressor,
+            &self.compressed,
+            f.decompressed_size,
+            &mut self.buf,
+        )
+        .map_err(|reason| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                FrameFailure {
+                    index,
+                    offset: f.compressed_offset,
+                    reason,
+                },
+            )
+        })?;
+        self.frame = index;
+        Ok(())
+    }
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.end || out.is_empty() {
+            return Ok(0);
+        }
+        let index = self.archive.frame_index(self.pos);
+        if index != self.frame {
+            self.load(index)?;
+        }
+        let f = self.archive.frames[index];
+        let start = (self.pos - f.decompressed_offset) as usize;
+        let avail = (f.decompressed_size as usize - start).min((self.end - self.pos) as usize);
+        let n = avail.min(out.len());
+        out[..n].copy_from_slice(&self.buf[start..start + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}

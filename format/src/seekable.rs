@@ -1,0 +1,347 @@
+//! The zstd seekable format: independent zstd frames followed by a seek table
+//! in a skippable frame, which stock `zstd` skips.
+//!
+//! Layout of the seek table frame (all integers little-endian):
+//!
+//! ```text
+//! u32 0x184D2A5E   skippable frame magic
+//! u32 N*8 + 9      frame content size
+//! N × { u32 compressed_size, u32 decompressed_size }
+//! u32 N            number of frames
+//! u8  0            descriptor (no checksums)
+//! u32 0x8F92EAB1   seekable magic
+//! ```
+//!
+//! Frames are written either by libzstd (compressible data) or as a frame of
+//! raw (stored) blocks built here, for data that is already compressed.
+
+use std::io::{self, Write};
+
+/// Magic number of the skippable frame that holds the seek table.
+pub const SKIPPABLE_MAGIC: u32 = 0x184D_2A5E;
+/// Magic number that ends the seek table.
+pub const SEEKABLE_MAGIC: u32 = 0x8F92_EAB1;
+/// Size of the seek table footer.
+pub const FOOTER_SIZE: usize = 9;
+/// Size of one seek table entry (no checksums).
+pub const ENTRY_SIZE: usize = 8;
+/// Magic number of a zstd frame.
+pub const ZSTD_MAGIC: u32 = 0xFD2F_B528;
+/// Largest block in a zstd frame.
+const MAX_BLOCK: usize = 128 * 1024;
+
+/// One frame's place in the compressed file and in the decompressed stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameEntry {
+    /// Offset of the frame in the file.
+    pub compressed_offset: u64,
+    /// Size of the frame in the file.
+    pub compressed_size: u32,
+    /// Offset of the frame's content in the decompressed stream.
+    pub decompressed_offset: u64,
+    /// Size of the frame's content.
+    pub decompressed_size: u32,
+}
+
+/// How an entry's data frames are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameMode {
+    /// zstd at the given level.
+    Compress(i32),
+    /// Raw (stored) blocks: for data that is already compressed.
+    Stored,
+}
+
+/// Writes independent frames to `out` and remembers them for the seek table.
+pub struct FrameWriter<W: Write> {
+    out: W,
+    frames: Vec<(u32, u32)>,
+    compressed_len: u64,
+    decompressed_len: u64,
+    compressor: zstd::bulk::Compressor<'static>,
+    level: i32,
+    scratch: Vec<u8>,
+}
+
+impl<W: Write> FrameWriter<W> {
+    /// A writer whose compressed frames use `level`.
+    pub fn new(out: W, level: i32) -> io::Result<Self> {
+        let mut compressor = zstd::bulk::Compressor::new(level)?;
+        compressor.include_checksum(false)?;
+        compressor.include_contentsize(true)?;
+        Ok(Self {
+            out,
+            frames: Vec::new(),
+            compressed_len: 0,
+            decompressed_len: 0,
+            compressor,
+            level,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Bytes of decompressed stream written so far.
+    pub fn decompressed_len(&self) -> u64 {
+        self.decompressed_len
+    }
+
+    /// Bytes of file written so far.
+    pub fn compressed_len(&self) -> u64 {
+        self.compressed_len
+    }
+
+    /// Writes `data` as one frame. Returns the frame's compressed size.
+    pub fn write_frame(&mut self, data: &[u8], mode: FrameMode) -> io::Result<u32> {
+        if data.len() > u32::MAX as usize {
+            return Err(io::Error::other("frame larger than 4 GiB"));
+        }
+        self.scratch.clear();
+        match mode {
+            FrameMode::Compress(level) => {
+                if level != self.level {
+                    self.compressor.set_compression_level(level)?;
+                    self.level = level;
+                }
+                let bound = zstd_safe::compress_bound(data.len());
+                self.scratch.reserve(bound);
+                self.compressor
+                    .compress_to_buffer(data, &mut self.scratch)?;
+            }
+            FrameMode::Stored => stored_frame(data, &mut self.scratch),
+        }
+        self.out.write_all(&self.scratch)?;
+        let csize = self.scratch.len() as u32;
+        self.frames.push((csize, data.len() as u32));
+        self.compressed_len += csize as u64;
+        self.decompressed_len += data.len() as u64;
+        Ok(csize)
+    }
+
+    /// Writes the seek table and returns the underlying writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        let table = seek_table_bytes(&self.frames);
+        self.out.write_all(&table)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Encodes `data` as a zstd frame of raw blocks with its content size.
+pub fn stored_frame(data: &[u8], out: &mut Vec<u8>) {
+    out.reserve(data.len() + 8 + 3 * (data.len() / MAX_BLOCK + 1));
+    out.extend_from_slice(&ZSTD_MAGIC.to_le_bytes());
+    // Frame header descriptor: content size in 4 bytes (flag 2), single segment,
+    // no checksum, no dictionary. With a single segment the window is the content.
+    out.push(0b1010_0000);
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    let mut chunks = data.chunks(MAX_BLOCK).peekable();
+    if chunks.peek().is_none() {
+        // An empty frame still needs one (last, empty) block.
+        out.extend_from_slice(&block_header(0, true));
+    }
+    while let Some(chunk) = chunks.next() {
+        let last = chunks.peek().is_none();
+        out.extend_from_slice(&block_header(chunk.len(), last));
+        out.extend_from_slice(chunk);
+    }
+}
+
+fn block_header(size: usize, last: bool) -> [u8; 3] {
+    // bit 0: last block; bits 1-2: block type (0 = raw); bits 3-23: size.
+    let v = ((size as u32) << 3) | (last as u32);
+    let b = v.to_le_bytes();
+    [b[0], b[1], b[2]]
+}
+
+/// Encodes a seek table for frames given as (compressed, decompressed) sizes.
+pub fn seek_table_bytes(frames: &[(u32, u32)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + frames.len() * ENTRY_SIZE + FOOTER_SIZE);
+    out.extend_from_slice(&SKIPPABLE_MAGIC.to_le_bytes());
+    out.extend_from_slice(&((frames.len() * ENTRY_SIZE + FOOTER_SIZE) as u32).to_le_bytes());
+    for (c, d) in frames {
+        out.extend_from_slice(&c.to_le_bytes());
+        out.extend_from_slice(&d.to_le_bytes());
+    }
+    out.extend_from_slice(&(frames.len() as u32).to_le_bytes());
+    out.push(0);
+    out.extend_from_slice(&SEEKABLE_MAGIC.to_le_bytes());
+    out
+}
+
+/// Why a seek table could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SeekTableError {
+    /// The file is shorter than a seek table.
+    #[error("file too short for a seek table ({0} bytes)")]
+    TooShort(u64),
+    /// The last four bytes are not the seekable magic.
+    #[error("no seek table at the end of the file (not a bundle, or truncated)")]
+    NoMagic,
+    /// A field of the table is out of range or inconsistent.
+    #[error("seek table: {0}")]
+    Invalid(String),
+}
+
+/// Parses the footer: returns (number of frames, size of the whole seek table frame).
+pub fn parse_footer(
+    footer: &[u8; FOOTER_SIZE],
+    file_len: u64,
+) -> Result<(u32, u64), SeekTableError> {
+    let magic = u32::from_le_bytes(footer[5..9].try_into().expect("4 bytes"));
+    if magic != SEEKABLE_MAGIC {
+        return Err(SeekTableError::NoMagic);
+    }
+    let descriptor = footer[4];
+    if descriptor & 0b0111_1100 != 0 {
+        return Err(SeekTableError::Invalid(format!(
+            "reserved descriptor bits set ({descriptor:#04x})"
+        )));
+    }
+    if descriptor & 0x80 != 0 {
+        return Err(SeekTableError::Invalid(
+            "checksummed seek tables are not used by this format".into(),
+        ));
+    }
+    let n = u32::from_le_bytes(footer[0..4].try_into().expect("4 bytes"));
+    let table_len = 8 + n as u64 * ENTRY_SIZE as u64 + FOOTER_SIZE as u64;
+    if table_len > file_len {
+        return Err(SeekTableError::Invalid(format!(
+            "{n} frames do not fit in a {file_len}-byte file"
+        )));
+    }
+    Ok((n, table_len))
+}
+
+/// Parses the whole seek table frame (`bytes` is the frame, magic to footer)
+/// into frame positions, checking that the frames exactly fill `data_len`
+/// bytes of file before it.
+pub fn parse_seek_table(
+    bytes: &[u8],
+    data_len: u64,
+    max_frame_size: u32,
+) -> Result<Vec<FrameEntry>, SeekTableError> {
+    let bad = |m: String| SeekTableError::Invalid(m);
+    if bytes.len() < 8 + FOOTER_SIZE {
+        return Err(bad("truncated".into()));
+    }
+    let magic = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
+    if magic != SKIPPABLE_MAGIC {
+        return Err(bad(format!("skippable frame magic is {magic:#010x}")));
+    }
+    let size = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
+    if size != bytes.len() - 8 {
+        return Err(bad(format!(
+            "frame size field {size} does not match the table's {} bytes",
+            bytes.len() - 8
+        )));
+    }
+    let entries = &bytes[8..bytes.len() - FOOTER_SIZE];
+    let mut frames = Vec::with_capacity(entries.len() / ENTRY_SIZE);
+    let (mut c_off, mut d_off) = (0u64, 0u64);
+    for (i, e) in entries.chunks_exact(ENTRY_SIZE).enumerate() {
+        let c = u32::from_le_bytes(e[0..4].try_into().expect("4 bytes"));
+        let d = u32::from_le_bytes(e[4..8].try_into().expect("4 bytes"));
+        if c == 0 || d == 0 {
+            return Err(bad(format!("frame {i} is empty")));
+        }
+        if d > max_frame_size {
+            return Err(bad(format!(
+                "frame {i} decompresses to {d} bytes, above the {max_frame_size}-byte limit"
+            )));
+        }
+        frames.push(FrameEntry {
+            compressed_offset: c_off,
+            compressed_size: c,
+            decompressed_offset: d_off,
+            decompressed_size: d,
+        });
+        c_off += c as u64;
+        d_off += d as u64;
+    }
+    if c_off != data_len {
+        return Err(bad(format!(
+            "frames cover {c_off} bytes but {data_len} bytes precede the table"
+        )));
+    }
+    Ok(frames)
+}
+
+/// Decompresses one frame, checking that `src` is exactly one zstd frame whose
+/// content is `expected_len` bytes. `dst` is cleared and filled.
+pub fn decompress_frame(
+    decompressor: &mut zstd::bulk::Decompressor<'_>,
+    src: &[u8],
+    expected_len: u32,
+    dst: &mut Vec<u8>,
+) -> Result<(), String> {
+    if src.len() < 4 || u32::from_le_bytes(src[0..4].try_into().expect("4 bytes")) != ZSTD_MAGIC {
+        return Err("not a zstd frame".into());
+    }
+    match zstd_safe::find_frame_compressed_size(src) {
+        Ok(n) if n == src.len() => {}
+        Ok(n) => return Err(format!("frame is {n} bytes, seek table says {}", src.len())),
+        Err(code) => {
+            return Err(format!(
+                "corrupt frame ({})",
+                zstd_safe::get_error_name(code)
+            ))
+        }
+    }
+    dst.clear();
+    dst.reserve(expected_len as usize);
+    let n = decompressor
+        .decompress_to_buffer(src, dst)
+        .map_err(|e| format!("corrupt frame ({e})"))?;
+    if n != expected_len as usize {
+        return Err(format!(
+            "frame decompresses to {n} bytes, seek table says {expected_len}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_frames_decode_with_libzstd() {
+        for len in [0usize, 1, 511, 128 * 1024, 128 * 1024 + 1, 1 << 20] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 13) as u8).collect();
+            let mut frame = Vec::new();
+            stored_frame(&data, &mut frame);
+            let out = zstd::stream::decode_all(&frame[..]).unwrap();
+            assert_eq!(out, data, "len {len}");
+        }
+    }
+
+    #[test]
+    fn table_round_trips() {
+        let mut w = FrameWriter::new(Vec::new(), 3).unwrap();
+        w.write_frame(&[1u8; 512], FrameMode::Compress(3)).unwrap();
+        w.write_frame(&[2u8; 3000], FrameMode::Stored).unwrap();
+        let data_len = w.compressed_len();
+        let file = w.finish().unwrap();
+        let table = &file[data_len as usize..];
+        let footer: [u8; FOOTER_SIZE] = table[table.len() - FOOTER_SIZE..].try_into().unwrap();
+        let (n, tlen) = parse_footer(&footer, file.len() as u64).unwrap();
+        assert_eq!((n, tlen as usize), (2, table.len()));
+        let frames = parse_seek_table(table, data_len, 1 << 20).unwrap();
+        assert_eq!(frames[1].decompressed_offset, 512);
+        assert_eq!(frames[1].decompressed_size, 3000);
+        // Stock zstd decoding skips the table.
+        let all = zstd::stream::decode_all(&file[..]).unwrap();
+        assert_eq!(all.len(), 3512);
+        let mut d = zstd::bulk::Decompressor::new().unwrap();
+        let mut buf = Vec::new();
+        let f = frames[0];
+        decompress_frame(
+            &mut d,
+            &file[f.compressed_offset as usize..][..f.compressed_size as usize],
+            f.decompressed_size,
+            &mut buf,
+        )
+        .unwrap();
+        assert_eq!(buf, vec![1u8; 512]);
+    }
+}

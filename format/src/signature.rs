@@ -1,0 +1,294 @@
+//! minisign-format public keys and signatures, and their verification.
+//!
+//! Only what a verifier needs lives here; key generation and signing are in
+//! the bundler so that the installer links no signing code.
+//!
+//! Public key: `untrusted comment: …` line, then base64 of
+//! `"Ed" || key_id[8] || ed25519_public_key[32]`.
+//!
+//! Signature: `untrusted comment: …`, base64 of `"ED" || key_id[8] || sig[64]`
+//! where `sig` signs BLAKE2b-512(message); `trusted comment: …`; base64 of the
+//! global signature over `sig || trusted_comment`.
+
+use std::fmt;
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use blake2::{Blake2b512, Digest as _};
+use ed25519_dalek::{Signature as EdSignature, VerifyingKey};
+
+/// Algorithm bytes of a public key (and of a legacy, non-prehashed signature).
+pub const ALG_ED: [u8; 2] = *b"Ed";
+/// Algorithm bytes of a prehashed (BLAKE2b-512) signature, the only kind accepted.
+pub const ALG_PREHASHED: [u8; 2] = *b"ED";
+const UNTRUSTED_PREFIX: &str = "untrusted comment: ";
+const TRUSTED_PREFIX: &str = "trusted comment: ";
+/// Largest key or signature file read.
+pub const MAX_TEXT: u64 = 16 * 1024;
+
+/// Why a key or signature is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    /// Text not in minisign's format.
+    #[error("{what}: {reason}")]
+    Malformed {
+        /// Which text (a file name, or "signature").
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Signature by a key that is not trusted.
+    #[error("signed by unknown key {key_id} (trusted: {trusted})")]
+    UnknownKey {
+        /// The signer's key id.
+        key_id: KeyId,
+        /// The trusted key ids.
+        trusted: String,
+    },
+    /// The signature does not match the message or the trusted comment.
+    #[error("signature by key {0} does not match bundle.json")]
+    BadSignature(KeyId),
+    /// The global signature over the trusted comment does not match.
+    #[error("trusted comment of the signature by key {0} was altered")]
+    BadTrustedComment(KeyId),
+    /// Reading a key file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// An 8-byte minisign key id, shown as 16 uppercase hex digits like minisign does.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; 8]);
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016X}", u64::from_le_bytes(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A minisign Ed25519 public key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKey {
+    /// Key id.
+    pub key_id: KeyId,
+    /// The Ed25519 key.
+    pub key: VerifyingKey,
+}
+
+fn malformed(what: &str, reason: impl Into<String>) -> SignatureError {
+    SignatureError::Malformed {
+        what: what.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn decode_line(what: &str, line: &str, len: usize) -> Result<Vec<u8>, SignatureError> {
+    let bytes = B64
+        .decode(line.trim_end_matches('\r').as_bytes())
+        .map_err(|e| malformed(what, format!("invalid base64 ({e})")))?;
+    if bytes.len() != len {
+        return Err(malformed(
+            what,
+            format!(
+                "expected {len} bytes of key material, found {}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+impl PublicKey {
+    /// Parses a public key file's text (two lines) or a bare base64 key line.
+    pub fn parse(text: &str, what: &str) -> Result<Self, SignatureError> {
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let first = lines.next().ok_or_else(|| malformed(what, "empty"))?;
+        let key_line = if first.starts_with(UNTRUSTED_PREFIX) {
+            lines
+                .next()
+                .ok_or_else(|| malformed(what, "missing key line after the comment"))?
+        } else {
+            first
+        };
+        if lines.next().is_some() {
+            return Err(malformed(what, "unexpected text after the key"));
+        }
+        let bytes = decode_line(what, key_line.trim(), 42)?;
+        if bytes[0..2] != ALG_ED {
+            return Err(malformed(what, "not an Ed25519 minisign public key"));
+        }
+        let key_id = KeyId(bytes[2..10].try_into().expect("8 bytes"));
+        let key = VerifyingKey::from_bytes(&bytes[10..42].try_into().expect("32 bytes"))
+            .map_err(|_| malformed(what, "invalid Ed25519 public key"))?;
+        Ok(PublicKey { key_id, key })
+    }
+
+    /// Reads and parses a public key file (bounded).
+    pub fn from_file(path: &Path) -> Result<Self, SignatureError> {
+        let what = path.display().to_string();
+        let text = read_bounded_text(path)?;
+        Self::parse(&text, &what)
+    }
+
+    /// The key in minisign's public key file format.
+    pub fn to_minisign_text(&self) -> String {
+        let mut raw = Vec::with_capacity(42);
+        raw.extend_from_slice(&ALG_ED);
+        raw.extend_from_slice(&self.key_id.0);
+        raw.extend_from_slice(self.key.as_bytes());
+        format!(
+            "{UNTRUSTED_PREFIX}minisign public key {}\n{}\n",
+            self.key_id,
+            B64.encode(raw)
+        )
+    }
+}
+
+/// Reads a small text file, refusing anything over [`MAX_TEXT`] bytes.
+pub fn read_bounded_text(path: &Path) -> Result<String, SignatureError> {
+    use std::io::Read;
+    let what = path.display().to_string();
+    let io = |source| SignatureError::Io {
+        path: what.clone(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut buf = Vec::new();
+    file.take(MAX_TEXT + 1).read_to_end(&mut buf).map_err(io)?;
+    if buf.len() as u64 > MAX_TEXT {
+        return Err(malformed(&what, format!("larger than {MAX_TEXT} bytes")));
+    }
+    String::from_utf8(buf).map_err(|_| malformed(&what, "not UTF-8 text"))
+}
+
+/// A parsed minisign signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    /// Untrusted comment (not covered by any signature).
+    pub untrusted_comment: String,
+    /// Signer's key id.
+    pub key_id: KeyId,
+    /// Signature of BLAKE2b-512(message).
+    pub signature: [u8; 64],
+    /// Trusted comment (covered by the global signature).
+    pub trusted_comment: String,
+    /// Signature of `signature || trusted_comment`.
+    pub global_signature: [u8; 64],
+}
+
+impl Signature {
+    /// Parses signature text. Only prehashed (`ED`) signatures are accepted.
+    pub fn parse(text: &str) -> Result<Self, SignatureError> {
+        let what = "bundle.json.minisig";
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let lines: Vec<&str> = text.split('\n').collect();
+        if lines.len() != 4 {
+            return Err(malformed(
+                what,
+                format!("expected 4 lines, found {}", lines.len()),
+            ));
+        }
+        let untrusted = lines[0]
+            .strip_prefix(UNTRUSTED_PREFIX)
+            .ok_or_else(|| malformed(what, "first line is not an untrusted comment"))?;
+        let sig = decode_line(what, lines[1], 74)?;
+        match [sig[0], sig[1]] {
+            ALG_PREHASHED => {}
+            ALG_ED => {
+                return Err(malformed(
+                    what,
+                    "legacy (non-prehashed) signatures are not accepted",
+                ))
+            }
+            other => {
+                return Err(malformed(
+                    what,
+                    format!(
+                        "unknown signature algorithm {:?}",
+                        String::from_utf8_lossy(&other)
+                    ),
+                ))
+            }
+        }
+        let trusted = lines[2]
+            .strip_prefix(TRUSTED_PREFIX)
+            .ok_or_else(|| malformed(what, "third line is not a trusted comment"))?;
+        let global = decode_line(what, lines[3], 64)?;
+        Ok(Signature {
+            untrusted_comment: untrusted.to_string(),
+            key_id: KeyId(sig[2..10].try_into().expect("8 bytes")),
+            signature: sig[10..74].try_into().expect("64 bytes"),
+            trusted_comment: trusted.to_string(),
+            global_signature: global.try_into().expect("64 bytes"),
+        })
+    }
+
+    /// The signature in minisign's file format.
+    pub fn to_minisign_text(&self) -> String {
+        let mut raw = Vec::with_capacity(74);
+        raw.extend_from_slice(&ALG_PREHASHED);
+        raw.extend_from_slice(&self.key_id.0);
+        raw.extend_from_slice(&self.signature);
+        format!(
+            "{UNTRUSTED_PREFIX}{}\n{}\n{TRUSTED_PREFIX}{}\n{}\n",
+            self.untrusted_comment,
+            B64.encode(raw),
+            self.trusted_comment,
+            B64.encode(self.global_signature)
+        )
+    }
+
+    /// Checks the signature of `message` against `trusted` keys; returns the signer.
+    pub fn verify<'k>(
+        &self,
+        message: &[u8],
+        trusted: &'k [PublicKey],
+    ) -> Result<&'k PublicKey, SignatureError> {
+        let key = trusted
+            .iter()
+            .find(|k| k.key_id == self.key_id)
+            .ok_or_else(|| SignatureError::UnknownKey {
+                key_id: self.key_id,
+                trusted: if trusted.is_empty() {
+                    "none".into()
+                } else {
+                    trusted
+                        .iter()
+                        .map(|k| k.key_id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            })?;
+        let prehash = Blake2b512::digest(message);
+        key.key
+            .verify_strict(&prehash, &EdSignature::from_bytes(&self.signature))
+            .map_err(|_| SignatureError::BadSignature(self.key_id))?;
+        let mut global_msg = Vec::with_capacity(64 + self.trusted_comment.len());
+        global_msg.extend_from_slice(&self.signature);
+        global_msg.extend_from_slice(self.trusted_comment.as_bytes());
+        key.key
+            .verify_strict(
+                &global_msg,
+                &EdSignature::from_bytes(&self.global_signature),
+            )
+            .map_err(|_| SignatureError::BadTrustedComment(self.key_id))?;
+        Ok(key)
+    }
+}
+
+/// BLAKE2b-512 of `message`, the value a prehashed signature signs.
+pub fn prehash(message: &[u8]) -> [u8; 64] {
+    Blake2b512::digest(message).into()
+}

@@ -1,0 +1,609 @@
+//! Full verification of a bundle archive: signature first, then one
+//! sequential pass that checks every frame against the seek table and every
+//! entry against `bundle.json`.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::bundle_json::{
+    BundleDescriptor, DescriptorError, ExpectedEntry, BUNDLE_JSON, BUNDLE_SIG, INDEX_JSON,
+    OCI_LAYOUT, REF_NAME_ANNOTATION,
+};
+use crate::digest::{Digest, Hasher};
+use crate::limits::Limits;
+use crate::reader::{ArchiveReader, ReadError};
+use crate::seekable::{self, FrameEntry};
+use crate::signature::{KeyId, PublicKey, Signature, SignatureError};
+use crate::tar_entry::{self, HeaderBlock};
+
+/// Why a bundle is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The archive could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The signature is missing, malformed, unknown or wrong.
+    #[error("{path}: {source}")]
+    Signature {
+        /// The archive.
+        path: String,
+        /// The error.
+        source: SignatureError,
+    },
+    /// `bundle.json` is not acceptable.
+    #[error("{path}: {source}")]
+    Descriptor {
+        /// The archive.
+        path: String,
+        /// The error.
+        source: DescriptorError,
+    },
+    /// An entry does not match what `bundle.json` says.
+    #[error("{path}: entry {entry}: {reason}")]
+    Entry {
+        /// The archive.
+        path: String,
+        /// The entry.
+        entry: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The archive as a whole is inconsistent.
+    #[error("{path}: {reason}")]
+    Archive {
+        /// The archive.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A bundle whose signature and every entry checked out.
+#[derive(Debug)]
+pub struct Verified {
+    /// The signed description.
+    pub descriptor: BundleDescriptor,
+    /// Digest of the `bundle.json` bytes (identifies the bundle).
+    pub bundle_digest: Digest,
+    /// Key that signed it.
+    pub signer: KeyId,
+    /// Trusted comment of the signature.
+    pub trusted_comment: String,
+    /// Archive size on disk.
+    pub archive_size: u64,
+}
+
+/// Checks only the signature of the head; returns the reader, the parsed
+/// descriptor and the signer. Content is NOT checked: use [`verify_archive`]
+/// before trusting any entry, or check each entry's digest as it is read.
+pub fn verify_head(
+    path: &Path,
+    trusted: &[PublicKey],
+    limits: Limits,
+) -> Result<(ArchiveReader, BundleDescriptor, Signature, Digest, u64), VerifyError> {
+    let name = path.display().to_string();
+    let reader = ArchiveReader::open(path, limits)?;
+    let head = reader.read_head()?;
+    let sig = Signature::parse(&head.signature).map_err(|source| VerifyError::Signature {
+        path: name.clone(),
+        source,
+    })?;
+    sig.verify(&head.bundle_json, trusted)
+        .map_err(|source| VerifyError::Signature {
+            path: name.clone(),
+            source,
+        })?;
+    let descriptor = BundleDescriptor::from_slice(&head.bundle_json).map_err(|source| {
+        VerifyError::Descriptor {
+            path: name.clone(),
+            source,
+        }
+    })?;
+    let digest = Digest::of(&head.bundle_json);
+    Ok((reader, descriptor, sig, digest, head.next_offset))
+}
+
+/// Verifies the signature against `trusted`, then reads the archive once,
+/// checking every frame, entry, digest and size. `progress` receives the
+/// number of archive bytes consumed as the pass advances.
+pub fn verify_archive(
+    path: &Path,
+    trusted: &[PublicKey],
+    limits: Limits,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Verified, VerifyError> {
+    let name = path.display().to_string();
+    let (reader, descriptor, sig, bundle_digest, _) = verify_head(path, trusted, limits)?;
+    let head = reader.read_head()?;
+    let mut checker = EntryChecker::new(
+        &name,
+        &descriptor,
+        &head.bundle_json,
+        &head.signature,
+        &reader,
+    )?;
+    sequential_pass(&reader, &mut checker, progress)?;
+    checker.finish()?;
+    Ok(Verified {
+        descriptor,
+        bundle_digest,
+        signer: sig.key_id,
+        trusted_comment: sig.trusted_comment,
+        archive_size: reader.file_len(),
+    })
+}
+
+/// Decompresses every frame in order on a second thread and feeds the bytes
+/// to `checker`.
+fn sequential_pass(
+    reader: &ArchiveReader,
+    checker: &mut EntryChecker<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), VerifyError> {
+    let frames = reader.frames();
+    let (full_tx, full_rx) = crossbeam_channel::bounded::<Result<Vec<u8>, ReadError>>(3);
+    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(5);
+    for _ in 0..5 {
+        let _ = empty_tx.send(Vec::new());
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(move || decompress_all(reader, frames, full_tx, empty_rx, progress));
+        let mut result = Ok(());
+        for msg in full_rx.iter() {
+            match msg {
+                Ok(buf) => {
+                    if let Err(e) = checker.feed(&buf) {
+                        result = Err(e);
+                        break;
+                    }
+                    let _ = empty_tx.send(buf);
+                }
+                Err(e) => {
+                    result = Err(VerifyError::Read(e));
+                    break;
+                }
+            }
+        }
+        drop(full_rx);
+        result
+    })
+}
+
+fn decompress_all(
+    reader: &ArchiveReader,
+    frames: &[FrameEntry],
+    full: crossbeam_channel::Sender<Result<Vec<u8>, ReadError>>,
+    empty: crossbeam_channel::Receiver<Vec<u8>>,
+    progress: &(dyn Fn(u64) + Sync),
+) {
+    use std::os::unix::fs::FileExt;
+    let name = reader.path().display().to_string();
+    let mut decompressor = match zstd::bulk::Decompressor::new() {
+        Ok(d) => d,
+        Err(source) => {
+            let _ = full.send(Err(ReadError::Io { path: name, source }));
+            return;
+        }
+    };
+    // Read the file in large sequential chunks holding whole frames.
+    const CHUNK: usize = 8 << 20;
+    let mut chunk: Vec<u8> = Vec::new();
+    let mut chunk_start = 0u64;
+    for (index, f) in frames.iter().enumerate() {
+        let Ok(mut out) = empty.recv() else { return };
+        let end = f.compressed_offset + f.compressed_size as u64;
+        if f.compressed_offset < chunk_start || end > chunk_start + chunk.len() as u64 {
+            let want = (f.compressed_size as usize).max(CHUNK);
+            let avail = reader.file_len().saturating_sub(f.compressed_offset) as usize;
+            chunk.resize(want.min(avail), 0);
+            chunk_start = f.compressed_offset;
+            if let Err(source) = reader.file().read_exact_at(&mut chunk, chunk_start) {
+                let _ = full.send(Err(ReadError::Io { path: name, source }));
+                return;
+            }
+        }
+        let from = (f.compressed_offset - chunk_start) as usize;
+        let src = &chunk[from..from + f.compressed_size as usize];
+        if let Err(reason) =
+            seekable::decompress_frame(&mut decompressor, src, f.decompressed_size, &mut out)
+        {
+            let _ = full.send(Err(ReadError::Frame {
+                path: name,
+                index,
+                offset: f.compressed_offset,
+                reason,
+            }));
+            return;
+        }
+        progress(f.compressed_size as u64);
+        if full.send(Ok(out)).is_err() {
+            return;
+        }
+    }
+}
+
+enum State {
+    Header { filled: usize },
+    Data { remaining: u64, pad: u64 },
+    Padding { remaining: u64 },
+    End { zeros: u64 },
+}
+
+struct Current {
+    path: String,
+    expected: Option<ExpectedEntry>,
+    hasher: Hasher,
+    capture: Option<Vec<u8>>,
+}
+
+/// A state machine over the decompressed tar stream.
+struct EntryChecker<'a> {
+    name: String,
+    descriptor: &'a BundleDescriptor,
+    expected: HashMap<String, ExpectedEntry>,
+    seen: HashMap<String, ()>,
+    index: usize,
+    state: State,
+    header: [u8; 512],
+    current: Option<Current>,
+    index_json: Option<Vec<u8>>,
+    oci_layout: Option<Vec<u8>>,
+    max_layout_file: u64,
+    offset: u64,
+}
+
+impl<'a> EntryChecker<'a> {
+    fn new(
+        name: &str,
+        descriptor: &'a BundleDescriptor,
+        bundle_json: &[u8],
+        signature: &str,
+        reader: &ArchiveReader,
+    ) -> Result<Self, VerifyError> {
+        let mut expected = HashMap::new();
+        for e in [
+            ExpectedEntry {
+                path: BUNDLE_JSON.into(),
+                digest: Digest::of(bundle_json),
+                size: bundle_json.len() as u64,
+            },
+            ExpectedEntry {
+                path: BUNDLE_SIG.into(),
+                digest: Digest::of(signature.as_bytes()),
+                size: signature.len() as u64,
+            },
+        ]
+        .into_iter()
+        .chain(descriptor.expected_entries())
+        {
+            expected.insert(e.path.clone(), e);
+        }
+        Ok(EntryChecker {
+            name: name.to_string(),
+            descriptor,
+            expected,
+            seen: HashMap::new(),
+            index: 0,
+            state: State::Header { filled: 0 },
+            header: [0u8; 512],
+            current: None,
+            index_json: None,
+            oci_layout: None,
+            max_layout_file: reader.limits().max_layout_file,
+            offset: 0,
+        })
+    }
+
+    fn entry_err(&self, entry: &str, reason: impl Into<String>) -> VerifyError {
+        VerifyError::Entry {
+            path: self.name.clone(),
+            entry: entry.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn archive_err(&self, reason: impl Into<String>) -> VerifyError {
+        VerifyError::Archive {
+            path: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn feed(&mut self, mut buf: &[u8]) -> Result<(), VerifyError> {
+        while !buf.is_empty() {
+            match self.state {
+                State::Header { filled } => {
+                    let n = (512 - filled).min(buf.len());
+                    self.header[filled..filled + n].copy_from_slice(&buf[..n]);
+                    buf = &buf[n..];
+                    self.offset += n as u64;
+                    if filled + n == 512 {
+                        self.on_header()?;
+                    } else {
+                        self.state = State::Header { filled: filled + n };
+                    }
+                }
+                State::Data { remaining, pad } => {
+                    let n = (remaining.min(buf.len() as u64)) as usize;
+                    let cur = self.current.as_mut().expect("entry in progress");
+                    cur.hasher.update(&buf[..n]);
+                    if let Some(c) = cur.capture.as_mut() {
+                        c.extend_from_slice(&buf[..n]);
+                    }
+                    buf = &buf[n..];
+                    self.offset += n as u64;
+                    let left = remaining - n as u64;
+                    if left == 0 {
+                        self.on_entry_end()?;
+                        self.state = if pad > 0 {
+                            State::Padding { remaining: pad }
+                        } else {
+                            State::Header { filled: 0 }
+                        };
+                    } else {
+                        self.state = State::Data {
+                            remaining: left,
+                            pad,
+                        };
+                    }
+                }
+                State::Padding { remaining } => {
+                    let n = (remaining.min(buf.len() as u64)) as usize;
+                    if buf[..n].iter().any(|&b| b != 0) {
+                        return Err(self.archive_err(format!(
+                            "non-zero tar padding near offset {}",
+                            self.offset
+                        )));
+                    }
+                    buf = &buf[n..];
+                    self.offset += n as u64;
+                    let left = remaining - n as u64;
+                    self.state = if left == 0 {
+                        State::Header { filled: 0 }
+                    } else {
+                        State::Padding { remaining: left }
+                    };
+                }
+                State::End { zeros } => {
+                    if buf.iter().any(|&b| b != 0) {
+                        return Err(self.archive_err(format!(
+                            "data after the end-of-archive marker near offset {}",
+                            self.offset
+                        )));
+                    }
+                    self.offset += buf.len() as u64;
+                    self.state = State::End {
+                        zeros: zeros + buf.len() as u64,
+                    };
+                    buf = &[];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_header(&mut self) -> Result<(), VerifyError> {
+        let block = self.header;
+        let (path, size) = match tar_entry::parse_header(&block).map_err(|e| {
+            let entry = e
+                .entry
+                .clone()
+                .unwrap_or_else(|| format!("at offset {}", self.offset - 512));
+            self.entry_err(&entry, e.reason)
+        })? {
+            HeaderBlock::End => {
+                self.state = State::End { zeros: 512 };
+                return Ok(());
+            }
+            HeaderBlock::Entry { path, size } => (path, size),
+        };
+        let position = self.index;
+        self.index += 1;
+        match position {
+            0 if path != BUNDLE_JSON => {
+                return Err(self.entry_err(&path, format!("first entry must be {BUNDLE_JSON}")))
+            }
+            1 if path != BUNDLE_SIG => {
+                return Err(self.entry_err(&path, format!("second entry must be {BUNDLE_SIG}")))
+            }
+            _ => {}
+        }
+        if self.seen.insert(path.clone(), ()).is_some() {
+            return Err(self.entry_err(&path, "duplicated entry"));
+        }
+        let Some(expected) = self.expected.get(&path).cloned() else {
+            return Err(self.entry_err(&path, "extra entry, not listed in bundle.json"));
+        };
+        if size > expected.size {
+            return Err(self.entry_err(
+                &path,
+                format!(
+                    "{size} bytes, larger than the signed size {}",
+                    expected.size
+                ),
+            ));
+        }
+        if size < expected.size {
+            return Err(self.entry_err(
+                &path,
+                format!(
+                    "{size} bytes, smaller than the signed size {}",
+                    expected.size
+                ),
+            ));
+        }
+        let capture = if path == INDEX_JSON || path == OCI_LAYOUT {
+            if size > self.max_layout_file {
+                return Err(self.entry_err(
+                    &path,
+                    format!(
+                        "{size} bytes, above the {}-byte limit",
+                        self.max_layout_file
+                    ),
+                ));
+            }
+            Some(Vec::with_capacity(size as usize))
+        } else {
+            None
+        };
+        self.current = Some(Current {
+            path,
+            expected: Some(expected),
+            hasher: Hasher::new(),
+            capture,
+        });
+        let pad = tar_entry::padded(size) - size;
+        if size == 0 {
+            self.on_entry_end()?;
+            self.state = State::Header { filled: 0 };
+        } else {
+            self.state = State::Data {
+                remaining: size,
+                pad,
+            };
+        }
+        Ok(())
+    }
+
+    fn on_entry_end(&mut self) -> Result<(), VerifyError> {
+        let cur = self.current.take().expect("entry in progress");
+        let expected = cur.expected.expect("expected entry");
+        let digest = cur.hasher.finish();
+        if digest != expected.digest {
+            return Err(self.entry_err(
+                &cur.path,
+                format!(
+                    "content altered: digest {digest}, signed {}",
+                    expected.digest
+                ),
+            ));
+        }
+        match cur.path.as_str() {
+            INDEX_JSON => self.index_json = cur.capture,
+            OCI_LAYOUT => self.oci_layout = cur.capture,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), VerifyError> {
+        match self.state {
+            State::End { zeros: 1024 } => {}
+            State::End { zeros } => {
+                return Err(self.archive_err(format!(
+                    "end-of-archive marker is {zeros} zero bytes, expected 1024"
+                )))
+            }
+            _ => return Err(self.archive_err("truncated: no end-of-archive marker")),
+        }
+        let mut missing: Vec<&ExpectedEntry> = self
+            .expected
+            .values()
+            .filter(|e| !self.seen.contains_key(&e.path))
+            .collect();
+        missing.sort_by(|a, b| a.path.cmp(&b.path));
+        if let Some(m) = missing.first() {
+            return Err(self.entry_err(
+                &m.path,
+                format!("missing ({} entries missing in all)", missing.len()),
+            ));
+        }
+        self.check_layout()
+    }
+
+    /// `index.json` must list exactly the images of `bundle.json`.
+    fn check_layout(&self) -> Result<(), VerifyError> {
+        let layout = self.oci_layout.as_deref().unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(layout)
+            .map_err(|e| self.entry_err(OCI_LAYOUT, format!("not JSON ({e})")))?;
+        if v.get("imageLayoutVersion")
+            .and_then(|x| x.as_str())
+            .is_none()
+        {
+            return Err(self.entry_err(OCI_LAYOUT, "no imageLayoutVersion"));
+        }
+        let index = self.index_json.as_deref().unwrap_or_default();
+        let listed = parse_index_refs(index).map_err(|e| self.entry_err(INDEX_JSON, e))?;
+        let mut wanted: Vec<(String, Digest, u64, String)> = self
+            .descriptor
+            .images
+            .iter()
+            .map(|i| (i.reference.clone(), i.digest, i.size, i.media_type.clone()))
+            .collect();
+        wanted.sort();
+        if listed != wanted {
+            return Err(self.entry_err(
+                INDEX_JSON,
+                "images listed differ from the images in bundle.json",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `(ref name, digest, size, media type)` of each manifest in an OCI index,
+/// sorted.
+pub fn parse_index_refs(bytes: &[u8]) -> Result<Vec<(String, Digest, u64, String)>, String> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        #[serde(default)]
+        manifests: Option<Vec<Desc>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Desc {
+        media_type: String,
+        digest: Digest,
+        size: u64,
+        #[serde(default)]
+        annotations: Option<HashMap<String, String>>,
+    }
+    let index: Index =
+        serde_json::from_slice(bytes).map_err(|e| format!("not an OCI index ({e})"))?;
+    let mut out = Vec::new();
+    for d in index.manifests.unwrap_or_default() {
+        let name = d
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REF_NAME_ANNOTATION))
+            .cloned()
+            .ok_or_else(|| format!("manifest {} has no {REF_NAME_ANNOTATION}", d.digest))?;
+        out.push((name, d.digest, d.size, d.media_type));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads an entry's data fully into memory after checking its size against
+/// `max`; for small signed entries such as manifests.
+pub fn read_small_entry(
+    reader: &ArchiveReader,
+    offset: u64,
+    size: u64,
+    max: u64,
+    what: &str,
+) -> Result<Vec<u8>, VerifyError> {
+    if size > max {
+        return Err(VerifyError::Entry {
+            path: reader.path().display().to_string(),
+            entry: what.to_string(),
+            reason: format!("{size} bytes, above the {max}-byte limit"),
+        });
+    }
+    let mut out = Vec::with_capacity(size as usize);
+    reader
+        .range(offset, size)?
+        .read_to_end(&mut out)
+        .map_err(|e| VerifyError::Read(reader.unwrap_io(e)))?;
+    Ok(out)
+}
+
+impl From<io::Error> for VerifyError {
+    fn from(e: io::Error) -> Self {
+        VerifyError::Archive {
+            path: String::new(),
+            reason: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Writes a bundle archive: a tar stream whose every entry starts a new zstd
+//! frame (the 512-byte header is a frame of its own, the data follows in
+//! frames of at most [`DATA_FRAME_SIZE`] bytes, the last one carrying the
+//! tar padding), then the end-of-archive blocks, then the seek table.
+
+use std::io::{self, Read, Write};
+
+use crate::digest::{Digest, Hasher};
+use crate::seekable::{FrameMode, FrameWriter};
+
+/// Decompressed size of a data frame (the last frame of an entry may be
+/// shorter, or up to 511 bytes longer for the tar padding).
+pub const DATA_FRAME_SIZE: usize = 1 << 20;
+/// zstd level used for compressible entries unless told otherwise.
+pub const DEFAULT_LEVEL: i32 = 3;
+const BLOCK: usize = 512;
+
+/// How an entry's data is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Stored as raw blocks when the data already looks compressed (by its
+    /// magic bytes, or when zstd saves under 3% on the first frame);
+    /// otherwise zstd.
+    Auto,
+    /// Always zstd.
+    Zstd,
+    /// Always raw blocks.
+    Stored,
+}
+
+/// Settings that shape the archive bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct WriterOptions {
+    /// zstd level for compressible data.
+    pub level: i32,
+    /// Modification time written into every tar header (seconds since 1970).
+    pub mtime: u64,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            level: DEFAULT_LEVEL,
+            mtime: 0,
+        }
+    }
+}
+
+/// Streams entries into a seekable zstd tar archive.
+pub struct ArchiveWriter<W: Write> {
+    frames: FrameWriter<W>,
+    options: WriterOptions,
+}
+
+/// True when `head` starts with the magic bytes of a compressed format
+/// (gzip, zstd, xz, bzip2, zip, 7z, lz4, PNG, JPEG).
+pub fn looks_compressed(head: &[u8]) -> bool {
+    const MAGICS: &[&[u8]] = &[
+        &[0x1f, 0x8b],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        &[0xfd, b'7', b'z', b'X', b'Z', 0],
+        b"BZh",
+        b"PK\x03\x04",
+        &[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c],
+        &[0x04, 0x22, 0x4d, 0x18],
+        b"\x89PNG",
+        &[0xff, 0xd8, 0xff],
+    ];
+    MAGICS.iter().any(|m| head.starts_with(m))
+}
+
+/// The 512-byte ustar header the writer emits for a regular file.
+pub fn entry_header(path: &str, size: u64, mtime: u64) -> io::Result<[u8; 512]> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(path)?;
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    Ok(*h.as_bytes())
+}
+
+impl<W: Write> ArchiveWriter<W> {
+    /// Starts an archive on `out`.
+    pub fn new(out: W, options: WriterOptions) -> io::Result<Self> {
+        Ok(ArchiveWriter {
+            frames: FrameWriter::new(out, options.level)?,
+            options,
+        })
+    }
+
+    /// Bytes written to the output so far.
+    pub fn compressed_len(&self) -> u64 {
+        self.frames.compressed_len()
+    }
+
+    /// Appends an entry from memory; returns its digest.
+    pub fn append_bytes(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        compression: Compression,
+    ) -> io::Result<Digest> {
+        self.write_header(path, data.len() as u64)?;
+        let mut mode = None;
+        let mut chunks = data.chunks(DATA_FRAME_SIZE).peekable();
+        let mut buf = Vec::new();
+        while let Some(chunk) = chunks.next() {
+            buf.clear();
+            buf.extend_from_slice(chunk);
+            if chunks.peek().is_none() {
+                pad_to_block(&mut buf, data.len() as u64);
+            }
+            self.write_data_frame(&buf, compression, &mut mode)?;
+        }
+        Ok(Digest::of(data))
+    }
+
+    /// Appends an entry of exactly `size` bytes read from `source`, hashing
+    /// while it writes; returns the digest. Reading and hashing run on a
+    /// second thread, framing and writing on this one. `progress` is called
+    /// with the number of data bytes after each frame.
+    pub fn append_reader<R: Read + Send>(
+        &mut self,
+        path: &str,
+        size: u64,
+        source: R,
+        compression: Compression,
+        progress: &mut dyn FnMut(u64),
+    ) -> io::Result<Digest>
+    where
+        W: Send,
+    {
+        self.write_header(path, size)?;
+        if size == 0 {
+            return check_empty(source).map(|_| Digest::of(&[]));
+        }
+        let (full_tx, full_rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(3);
+        let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(4);
+        for _ in 0..4 {
+            let _ = empty_tx.send(Vec::with_capacity(DATA_FRAME_SIZE + BLOCK));
+        }
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(move || read_and_hash(source, size, full_tx, empty_rx));
+            let mut mode = None;
+            let mut result = Ok(());
+            for msg in full_rx.iter() {
+                let step = msg.and_then(|buf| {
+                    let n = buf.len();
+                    self.write_data_frame(&buf, compression, &mut mode)?;
+                    progress(n.min(size as usize) as u64);
+                    let _ = empty_tx.send(buf);
+                    Ok(())
+                });
+                if let Err(e) = step {
+                    result = Err(e);
+                    break;
+                }
+            }
+            drop(full_rx);
+            drop(empty_tx);
+            let digest = reader
+                .join()
+                .map_err(|_| io::Error::other("reader thread panicked"))?;
+            result?;
+            digest
+        })
+    }
+
+    fn write_header(&mut self, path: &str, size: u64) -> io::Result<()> {
+        let header = entry_header(path, size, self.options.mtime)?;
+        self.frames
+            .write_frame(&header, FrameMode::Compress(self.options.level))?;
+        Ok(())
+    }
+
+    fn write_data_frame(
+        &mut self,
+        buf: &[u8],
+        compression: Compression,
+        mode: &mut Option<FrameMode>,
+    ) -> io::Result<()> {
+        let level = self.options.level;
+        let chosen = *mode.get_or_insert_with(|| match compression {
+            Compression::Stored => FrameMode::Stored,
+            Compression::Zstd => FrameMode::Compress(level),
+            Compression::Auto if looks_compressed(buf) => FrameMode::Stored,
+            Compression::Auto => FrameMode::Compress(level),
+        });
+        let csize = self.frames.write_frame(buf, chosen)?;
+        if compression == Compression::Auto
+            && chosen != FrameMode::Stored
+            && (csize as u64) * 100 >= (buf.len() as u64) * 97
+        {
+            // zstd gains almost nothing here: store the rest of the entry raw.
+            *mode = Some(FrameMode::Stored);
+        }
+        Ok(())
+    }
+
+    /// Writes the end-of-archive blocks and the seek table; returns the output.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.frames
+            .write_frame(&[0u8; 2 * BLOCK], FrameMode::Compress(self.options.level))?;
+        self.frames.finish()
+    }
+}
+
+fn pad_to_block(buf: &mut Vec<u8>, total: u64) {
+    let rem = (total % BLOCK as u64) as usize;
+    if rem != 0 {
+        buf.resize(buf.len() + BLOCK - rem, 0);
+    }
+}
+
+fn check_empty<R: Read>(mut source: R) -> io::Result<()> {
+    let mut probe = [0u8; 1];
+    match source.read(&mut probe)? {
+        0 => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "source is larger than its declared size 0",
+        )),
+    }
+}
+
+/// Reads exactly `size` bytes in frame-sized buffers, hashing them, and sends
+/// the buffers (the last padded to a tar block) to the writer.
+fn read_and_hash<R: Read>(
+    mut source: R,
+    size: u64,
+    full: crossbeam_channel::Sender<io::Result<Vec<u8>>>,
+    empty: crossbeam_channel::Receiver<Vec<u8>>,
+) -> io::Result<Digest> {
+    let mut hasher = Hasher::new();
+    let mut remaining = size;
+    let fail = |full: &crossbeam_channel::Sender<io::Result<Vec<u8>>>, e: io::Error| {
+        let msg = e.to_string();
+        let _ = full.send(Err(io::Error::new(e.kind(), msg.clone())));
+        Err(io::Error::new(e.kind(), msg))
+    };
+    while remaining > 0 {
+        let Ok(mut buf) = empty.recv() else {
+            return Err(io::Error::other("writer stopped"));
+        };
+        let want = remaining.min(DATA_FRAME_SIZE as u64) as usize;
+        buf.clear();
+        buf.resize(want, 0);
+        let mut filled = 0;
+        while filled < want {
+            match source.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    let e = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "source ended after {} bytes, expected {size}",
+                            size - remaining + filled as u64
+                        ),
+                    );
+                    return fail(&full, e);
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return fail(&full, e),
+            }
+        }
+        hasher.update(&buf);
+        remaining -= want as u64;
+        if remaining == 0 {
+            pad_to_block(&mut buf, size);
+        }
+        if full.send(Ok(buf)).is_err() {
+            return Err(io::Error::other("writer stopped"));
+        }
+    }
+    if let Err(e) = check_empty(&mut source) {
+        return fail(&full, e);
+    }
+    Ok(hasher.finish())
+}

@@ -1,0 +1,131 @@
+//! `airgap-install`: the operator's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use airgap_format::progress::Progress;
+use airgap_format::{verify_archive, Limits};
+use airgap_install::trust;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Verifies and installs air-gap bundles.
+#[derive(Parser)]
+#[command(name = "airgap-install", version, about)]
+struct Cli {
+    /// Configuration folder (holds trusted-keys/); default $AIRGAP_INSTALL_CONFIG_DIR or /etc/airgap-install.
+    #[arg(long, global = true)]
+    config_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a bundle's signature, then every entry against it.
+    Verify {
+        /// The bundle.
+        file: PathBuf,
+        /// A trusted public key (minisign format); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// Print the result as JSON and draw no progress bar.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarise a bundle from its head (no verification).
+    Inspect {
+        /// The bundle.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyReport {
+    file: String,
+    name: String,
+    version: String,
+    bundle_digest: String,
+    signer_key_id: String,
+    images: usize,
+    charts: usize,
+    files: usize,
+    blobs: usize,
+    total_size: u64,
+    archive_size: u64,
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Verify {
+            file,
+            trust: keys,
+            json,
+        } => {
+            let trusted =
+                trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))?;
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            let progress = Progress::bytes(size, "verify", !json);
+            let v = verify_archive(&file, &trusted, Limits::default(), &|n| progress.inc(n))?;
+            progress.finish();
+            let d = &v.descriptor;
+            let report = VerifyReport {
+                file: file.display().to_string(),
+                name: d.name.clone(),
+                version: d.version.clone(),
+                bundle_digest: v.bundle_digest.to_string(),
+                signer_key_id: v.signer.to_string(),
+                images: d.images.len(),
+                charts: d.charts.len(),
+                files: d.files.len(),
+                blobs: d.blobs.len(),
+                total_size: d.total_size,
+                archive_size: v.archive_size,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "OK {} {} {}: signed by {}, {} images, {} charts, {} files, {} blobs verified",
+                    report.file,
+                    report.name,
+                    report.version,
+                    report.signer_key_id,
+                    report.images,
+                    report.charts,
+                    report.files,
+                    report.blobs
+                );
+            }
+        }
+        Command::Inspect { file, json } => {
+            let report = airgap_format::inspect::inspect(&file)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", airgap_format::progress::error_line(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
