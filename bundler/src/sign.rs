@@ -126,7 +126,7 @@ impl SecretKey {
         global.extend_from_slice(trusted_comment.as_bytes());
         let global_signature = self.signing.sign(&global).to_bytes();
         Signature {
-            untrusted_comment: "signature from minisign secret key".into(),
+            untrusted_comment: airgap_format::signature::UNTRUSTED_SIGNATURE_COMMENT.into(),
             key_id: self.key_id,
             signature,
             trusted_comment: trusted_comment.to_string(),

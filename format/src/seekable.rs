@@ -192,15 +192,10 @@ pub fn parse_footer(
         return Err(SeekTableError::NoMagic);
     }
     let descriptor = footer[4];
-    if descriptor & 0b0111_1100 != 0 {
+    if descriptor != 0 {
         return Err(SeekTableError::Invalid(format!(
-            "reserved descriptor bits set ({descriptor:#04x})"
+            "descriptor is {descriptor:#04x}, this format writes 0 (no checksums)"
         )));
-    }
-    if descriptor & 0x80 != 0 {
-        return Err(SeekTableError::Invalid(
-            "checksummed seek tables are not used by this format".into(),
-        ));
     }
     let n = u32::from_le_bytes(footer[0..4].try_into().expect("4 bytes"));
     let table_len = 8 + n as u64 * ENTRY_SIZE as u64 + FOOTER_SIZE as u64;
@@ -276,6 +271,11 @@ pub fn decompress_frame(
 ) -> Result<(), String> {
     if src.len() < 4 || u32::from_le_bytes(src[0..4].try_into().expect("4 bytes")) != ZSTD_MAGIC {
         return Err("not a zstd frame".into());
+    }
+    // Bit 4 of the frame header descriptor is unused: decoders ignore it, so a
+    // set bit would let altered bytes decode to the same content.
+    if src.len() > 4 && src[4] & 0x10 != 0 {
+        return Err("frame header has its unused bit set".into());
     }
     match zstd_safe::find_frame_compressed_size(src) {
         Ok(n) if n == src.len() => {}

@@ -24,6 +24,9 @@ pub const ALG_ED: [u8; 2] = *b"Ed";
 pub const ALG_PREHASHED: [u8; 2] = *b"ED";
 const UNTRUSTED_PREFIX: &str = "untrusted comment: ";
 const TRUSTED_PREFIX: &str = "trusted comment: ";
+/// The untrusted comment of bundle signatures (minisign's default). It is
+/// not signed, so the format fixes it: any other text is refused.
+pub const UNTRUSTED_SIGNATURE_COMMENT: &str = "signature from minisign secret key";
 /// Largest key or signature file read.
 pub const MAX_TEXT: u64 = 16 * 1024;
 

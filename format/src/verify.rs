@@ -89,6 +89,16 @@ pub fn verify_head(
         path: name.clone(),
         source,
     })?;
+    if sig.to_minisign_text() != head.signature || sig.untrusted_comment != crate::signature::UNTRUSTED_SIGNATURE_COMMENT {
+        return Err(VerifyError::Entry {
+            path: name.clone(),
+            entry: BUNDLE_SIG.into(),
+            reason: format!(
+                "not in canonical form (four lines, each ending in a newline, untrusted comment {:?})",
+                crate::signature::UNTRUSTED_SIGNATURE_COMMENT
+            ),
+        });
+    }
     sig.verify(&head.bundle_json, trusted)
         .map_err(|source| VerifyError::Signature {
             path: name.clone(),
@@ -251,6 +261,7 @@ struct EntryChecker<'a> {
     oci_layout: Option<Vec<u8>>,
     max_layout_file: u64,
     offset: u64,
+    mtime: u64,
 }
 
 impl<'a> EntryChecker<'a> {
@@ -292,6 +303,7 @@ impl<'a> EntryChecker<'a> {
             oci_layout: None,
             max_layout_file: reader.limits().max_layout_file,
             offset: 0,
+            mtime: descriptor.created_unix(),
         })
     }
 
@@ -398,6 +410,14 @@ impl<'a> EntryChecker<'a> {
             }
             HeaderBlock::Entry { path, size } => (path, size),
         };
+        let canonical = crate::writer::entry_header(&path, size, self.mtime)
+            .map_err(|e| self.entry_err(&path, format!("cannot be described by a ustar header ({e})")))?;
+        if canonical != block {
+            return Err(self.entry_err(
+                &path,
+                "tar header differs from the canonical header for this entry (mode 0644, owner 0, mtime = bundle creation time, ustar)",
+            ));
+        }
         let position = self.index;
         self.index += 1;
         match position {

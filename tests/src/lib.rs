@@ -4,5 +4,6 @@
 //! OCI image layouts and `docker save` archives (legacy and Docker 25+ forms).
 
 pub mod fixtures;
+pub mod harness;
 
 pub use fixtures::*;

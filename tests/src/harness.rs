@@ -1,0 +1,127 @@
+//! Helpers for the end-to-end tests: locating the built binaries and the
+//! real tools, running commands, and building the demo bundle.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A workspace binary (`airgap-bundle`, `airgap-install`, `gen-fixtures`),
+/// built by `cargo build --workspace --bins` (tests/run.sh does this).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Fails the test unless `tool` is on the PATH.
+pub fn require_tool(tool: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(ok, "{tool} is not installed: tests/run.sh installs it (apt-get install -y {tool})");
+}
+
+/// Runs a command, returning its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Runs a command and fails the test unless it succeeds; returns stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that must fail cleanly: exit code 1 (not a panic's 101, not
+/// a signal), one `error:` line on stderr. Returns that line.
+pub fn fails(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{cmd:?} should fail with exit 1, got {}; stderr: {stderr}",
+        out.status
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    lines[0].to_string()
+}
+
+/// A key pair made with `airgap-bundle keygen`: (secret, public).
+pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let prefix = dir.join(name);
+    ok(Command::new(bin("airgap-bundle")).arg("keygen").arg("--out").arg(&prefix));
+    (prefix.with_extension("key"), prefix.with_extension("pub"))
+}
+
+/// `airgap-bundle build` with a fixed SOURCE_DATE_EPOCH.
+pub fn build_cmd(manifest: &Path, key: &Path, out: &Path) -> Command {
+    let mut c = Command::new(bin("airgap-bundle"));
+    c.arg("build")
+        .arg(manifest)
+        .arg("--key")
+        .arg(key)
+        .arg("--out")
+        .arg(out)
+        .env("SOURCE_DATE_EPOCH", "1700000000");
+    c
+}
+
+/// `airgap-install verify FILE --trust PUB`.
+pub fn verify_cmd(bundle: &Path, public: &Path) -> Command {
+    let mut c = Command::new(bin("airgap-install"));
+    c.arg("verify").arg(bundle).arg("--trust").arg(public);
+    // Keep any site configuration out of the tests.
+    c.env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config");
+    c
+}
+
+/// Builds the demo bundle into `dir`; returns (bundle, secret key, public key).
+pub fn demo_bundle(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (key, public) = keygen(dir, "vendor");
+    let out = dir.join("demo.bundle");
+    ok(&mut build_cmd(&repo_root().join("manifests/demo.yaml"), &key, &out));
+    (out, key, public)
+}
+
+/// Files in `dir` whose names contain `.partial` (leftovers of a failed build).
+pub fn partial_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().contains(".partial"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
