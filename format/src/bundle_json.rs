@@ -190,9 +190,12 @@ impl BundleDescriptor {
 
     /// The creation time in seconds since 1970 (0 if unparsable; `validate` refuses that).
     pub fn created_unix(&self) -> u64 {
-        time::OffsetDateTime::parse(&self.created, &time::format_description::well_known::Rfc3339)
-            .map(|t| t.unix_timestamp().max(0) as u64)
-            .unwrap_or(0)
+        time::OffsetDateTime::parse(
+            &self.created,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map(|t| t.unix_timestamp().max(0) as u64)
+        .unwrap_or(0)
     }
 
     /// The canonical bytes of this description.

@@ -89,7 +89,9 @@ pub fn verify_head(
         path: name.clone(),
         source,
     })?;
-    if sig.to_minisign_text() != head.signature || sig.untrusted_comment != crate::signature::UNTRUSTED_SIGNATURE_COMMENT {
+    if sig.to_minisign_text() != head.signature
+        || sig.untrusted_comment != crate::signature::UNTRUSTED_SIGNATURE_COMMENT
+    {
         return Err(VerifyError::Entry {
             path: name.clone(),
             entry: BUNDLE_SIG.into(),
@@ -410,8 +412,12 @@ impl<'a> EntryChecker<'a> {
             }
             HeaderBlock::Entry { path, size } => (path, size),
         };
-        let canonical = crate::writer::entry_header(&path, size, self.mtime)
-            .map_err(|e| self.entry_err(&path, format!("cannot be described by a ustar header ({e})")))?;
+        let canonical = crate::writer::entry_header(&path, size, self.mtime).map_err(|e| {
+            self.entry_err(
+                &path,
+                format!("cannot be described by a ustar header ({e})"),
+            )
+        })?;
         if canonical != block {
             return Err(self.entry_err(
                 &path,

@@ -1018,5 +1018,87 @@ pub fn write_demo(out_dir: &Path) -> Result<DemoFixtures> {
     })
 }
 
+// ---------------------------------------------------------------------------
+// Reference product images
+// ---------------------------------------------------------------------------
+
+/// References of the reference product's images, in one OCI layout.
+pub const REFERENCE_REFS: [&str; 3] = [
+    "vendor/control-plane:1.4.0",
+    "vendor/workspace-server:1.4.0",
+    "vendor/dashboard:1.4.0",
+];
+
+/// Small stand-ins for the reference product's three images (control plane,
+/// workspace server, dashboard), sharing one base layer; the control plane
+/// and workspace server are multi-arch.
+pub fn reference_images() -> Vec<ImageSpec> {
+    let base = LayerBlob::gzipped(layer_tar(&[
+        (
+            "etc/os-release",
+            b"NAME=\"Vendor Base\"\nID=vendor-base\nVERSION_ID=1.4\n",
+            0o644,
+        ),
+        ("etc/ssl/certs/.keep", b"", 0o644),
+    ]));
+    let app = |name: &str, body: &[u8]| {
+        LayerBlob::gzipped(layer_tar(&[(
+            &format!("opt/{name}/bin/{name}") as &str,
+            body,
+            0o755,
+        )]))
+    };
+    let control = app(
+        "control-plane",
+        b"#!/bin/sh\necho control plane: auth, RBAC, workspace coordination\n",
+    );
+    let workspace = app(
+        "workspace-server",
+        b"#!/bin/sh\necho workspace server for team $TEAM\n",
+    );
+    let dashboard = app("dashboard", b"#!/bin/sh\necho dashboard on :8080\n");
+    let multi = |layers: Vec<LayerBlob>, cmd: &str| -> Vec<PlatformImage> {
+        ["amd64", "arm64"]
+            .iter()
+            .map(|arch| PlatformImage::linux(arch, layers.clone(), &[cmd]))
+            .collect()
+    };
+    vec![
+        ImageSpec {
+            ref_name: REFERENCE_REFS[0].into(),
+            platforms: multi(
+                vec![base.clone(), control],
+                "/opt/control-plane/bin/control-plane",
+            ),
+        },
+        ImageSpec {
+            ref_name: REFERENCE_REFS[1].into(),
+            platforms: multi(
+                vec![base.clone(), workspace],
+                "/opt/workspace-server/bin/workspace-server",
+            ),
+        },
+        ImageSpec {
+            ref_name: REFERENCE_REFS[2].into(),
+            platforms: vec![PlatformImage::linux(
+                "amd64",
+                vec![base, dashboard],
+                &["/opt/dashboard/bin/dashboard"],
+            )],
+        },
+    ]
+}
+
+/// Writes [`reference_images`] as one OCI layout at `out_dir/images/platform-oci`
+/// (replacing it), and returns that path.
+pub fn write_reference(out_dir: &Path) -> Result<PathBuf> {
+    let dir = out_dir.join("images").join("platform-oci");
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    write_oci_layout(&dir, &reference_images())?;
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests;

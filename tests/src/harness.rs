@@ -38,7 +38,10 @@ pub fn require_tool(tool: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(ok, "{tool} is not installed: tests/run.sh installs it (apt-get install -y {tool})");
+    assert!(
+        ok,
+        "{tool} is not installed: tests/run.sh installs it (apt-get install -y {tool})"
+    );
 }
 
 /// Runs a command, returning its output.
@@ -81,7 +84,10 @@ pub fn fails(cmd: &mut Command) -> String {
 /// A key pair made with `airgap-bundle keygen`: (secret, public).
 pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let prefix = dir.join(name);
-    ok(Command::new(bin("airgap-bundle")).arg("keygen").arg("--out").arg(&prefix));
+    ok(Command::new(bin("airgap-bundle"))
+        .arg("keygen")
+        .arg("--out")
+        .arg(&prefix));
     (prefix.with_extension("key"), prefix.with_extension("pub"))
 }
 
@@ -111,7 +117,11 @@ pub fn verify_cmd(bundle: &Path, public: &Path) -> Command {
 pub fn demo_bundle(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let (key, public) = keygen(dir, "vendor");
     let out = dir.join("demo.bundle");
-    ok(&mut build_cmd(&repo_root().join("manifests/demo.yaml"), &key, &out));
+    ok(&mut build_cmd(
+        &repo_root().join("manifests/demo.yaml"),
+        &key,
+        &out,
+    ));
     (out, key, public)
 }
 

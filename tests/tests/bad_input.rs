@@ -35,7 +35,10 @@ impl Case {
             assert!(line.contains(n), "{line:?} should contain {n:?}");
         }
         assert!(!out.exists(), "no output file may be left behind");
-        assert!(partial_files(self.dir.path()).is_empty(), "no partial file may be left behind");
+        assert!(
+            partial_files(self.dir.path()).is_empty(),
+            "no partial file may be left behind"
+        );
         line
     }
 }
@@ -51,7 +54,10 @@ fn malformed_yaml() {
 #[test]
 fn unknown_field_names_line_and_column() {
     let c = Case::new();
-    c.refuses(&format!("{HEAD}images:\n  - source: oci-layout:layout:{DEMO_WEB_REF}\n    tagg: x\n"), &["m.yaml:5:5", "tagg"]);
+    c.refuses(
+        &format!("{HEAD}images:\n  - source: oci-layout:layout:{DEMO_WEB_REF}\n    tagg: x\n"),
+        &["m.yaml:5:5", "tagg"],
+    );
 }
 
 #[test]
@@ -63,33 +69,56 @@ fn missing_required_field() {
 #[test]
 fn invalid_version() {
     let c = Case::new();
-    c.refuses("name: t\nversion: v1\n", &["m.yaml:2:10", "semantic version"]);
+    c.refuses(
+        "name: t\nversion: v1\n",
+        &["m.yaml:2:10", "semantic version"],
+    );
 }
 
 #[test]
 fn missing_source_path() {
     let c = Case::new();
-    c.refuses(&format!("{HEAD}images:\n  - source: oci-layout:nope:{DEMO_WEB_REF}\n"), &["m.yaml:4:13", "images[0].source", "nope", "not found"]);
-    c.refuses(&format!("{HEAD}files:\n  - source: nope.pdf\n"), &["m.yaml:4:13", "files[0].source", "nope.pdf", "not found"]);
-    c.refuses(&format!("{HEAD}charts:\n  - source: nochart\n"), &["m.yaml:4:13", "charts[0].source", "not found"]);
+    c.refuses(
+        &format!("{HEAD}images:\n  - source: oci-layout:nope:{DEMO_WEB_REF}\n"),
+        &["m.yaml:4:13", "images[0].source", "nope", "not found"],
+    );
+    c.refuses(
+        &format!("{HEAD}files:\n  - source: nope.pdf\n"),
+        &["m.yaml:4:13", "files[0].source", "nope.pdf", "not found"],
+    );
+    c.refuses(
+        &format!("{HEAD}charts:\n  - source: nochart\n"),
+        &["m.yaml:4:13", "charts[0].source", "not found"],
+    );
 }
 
 #[test]
 fn unknown_image_reference() {
     let c = Case::new();
-    c.refuses(&format!("{HEAD}images:\n  - source: oci-layout:layout:demo/nothing:1\n"), &["m.yaml:4", "no image named", "demo/nothing:1", DEMO_WEB_REF]);
-    c.refuses(&format!("{HEAD}images:\n  - source: docker-archive:w.tar:demo/nothing:1\n"), &["m.yaml:4", "no image named", DEMO_WORKER_REF]);
+    c.refuses(
+        &format!("{HEAD}images:\n  - source: oci-layout:layout:demo/nothing:1\n"),
+        &["m.yaml:4", "no image named", "demo/nothing:1", DEMO_WEB_REF],
+    );
+    c.refuses(
+        &format!("{HEAD}images:\n  - source: docker-archive:w.tar:demo/nothing:1\n"),
+        &["m.yaml:4", "no image named", DEMO_WORKER_REF],
+    );
 }
 
 #[test]
 fn unknown_transport() {
     let c = Case::new();
-    c.refuses(&format!("{HEAD}images:\n  - source: podman:x\n"), &["m.yaml:4:13", "unknown image transport"]);
+    c.refuses(
+        &format!("{HEAD}images:\n  - source: podman:x\n"),
+        &["m.yaml:4:13", "unknown image transport"],
+    );
 }
 
 fn some_layer(layout: &Path) -> PathBuf {
     let base = demo_base_layer().digest();
-    layout.join("blobs/sha256").join(base.trim_start_matches("sha256:"))
+    layout
+        .join("blobs/sha256")
+        .join(base.trim_start_matches("sha256:"))
 }
 
 #[test]
@@ -98,7 +127,10 @@ fn layout_missing_a_blob() {
     let blob = some_layer(&c.path("layout"));
     std::fs::remove_file(&blob).unwrap();
     let hex = blob.file_name().unwrap().to_str().unwrap().to_string();
-    c.refuses(&format!("{HEAD}images:\n  - source: oci-layout:layout:{DEMO_WEB_REF}\n"), &["m.yaml:4", &hex, "missing"]);
+    c.refuses(
+        &format!("{HEAD}images:\n  - source: oci-layout:layout:{DEMO_WEB_REF}\n"),
+        &["m.yaml:4", &hex, "missing"],
+    );
 }
 
 #[test]
@@ -110,21 +142,30 @@ fn layout_blob_with_wrong_content() {
     bytes[n / 2] ^= 0x55;
     std::fs::write(&blob, bytes).unwrap();
     let hex = blob.file_name().unwrap().to_str().unwrap().to_string();
-    c.refuses(&format!("{HEAD}images:\n  - source: oci-layout:layout:{DEMO_WEB_REF}\n"), &[&hex, "does not match its digest"]);
+    c.refuses(
+        &format!("{HEAD}images:\n  - source: oci-layout:layout:{DEMO_WEB_REF}\n"),
+        &[&hex, "does not match its digest"],
+    );
 }
 
 #[test]
 fn bad_file_kind_lists_allowed_values() {
     let c = Case::new();
     std::fs::write(c.path("a.txt"), "x").unwrap();
-    c.refuses(&format!("{HEAD}files:\n  - source: a.txt\n    kind: manual\n"), &["m.yaml:5", "documentation", "security-report"]);
+    c.refuses(
+        &format!("{HEAD}files:\n  - source: a.txt\n    kind: manual\n"),
+        &["m.yaml:5", "documentation", "security-report"],
+    );
 }
 
 #[test]
 fn unsafe_file_name() {
     let c = Case::new();
     std::fs::write(c.path("a.txt"), "x").unwrap();
-    c.refuses(&format!("{HEAD}files:\n  - source: a.txt\n    name: ../../etc/passwd\n"), &["m.yaml:5", "files[0].name"]);
+    c.refuses(
+        &format!("{HEAD}files:\n  - source: a.txt\n    name: ../../etc/passwd\n"),
+        &["m.yaml:5", "files[0].name"],
+    );
 }
 
 #[test]
@@ -132,7 +173,11 @@ fn encrypted_or_garbage_key() {
     let c = Case::new();
     std::fs::write(c.path("m.yaml"), HEAD).unwrap();
     std::fs::write(c.path("bad.key"), "untrusted comment: x\nnot base64!!\n").unwrap();
-    let line = fails(&mut build_cmd(&c.path("m.yaml"), &c.path("bad.key"), &c.path("o.bundle")));
+    let line = fails(&mut build_cmd(
+        &c.path("m.yaml"),
+        &c.path("bad.key"),
+        &c.path("o.bundle"),
+    ));
     assert!(line.contains("bad.key"), "{line}");
     assert!(!c.path("o.bundle").exists());
 }

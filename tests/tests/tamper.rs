@@ -21,7 +21,13 @@ fn every_flipped_byte_is_refused() {
     let bad = tmp.path().join("bad.bundle");
     let mut offsets: Vec<usize> = (0..200).map(|_| rng.gen_range(0..original.len())).collect();
     // Always include the edges: first byte, seek table, footer.
-    offsets.extend([0, 4, original.len() - 1, original.len() - 9, original.len() - 20]);
+    offsets.extend([
+        0,
+        4,
+        original.len() - 1,
+        original.len() - 9,
+        original.len() - 20,
+    ]);
     for off in offsets {
         let mut bytes = original.clone();
         bytes[off] ^= rng.gen_range(1..=255u8);
@@ -54,7 +60,9 @@ fn unknown_key_and_no_key_are_refused() {
     let line = fails(&mut verify_cmd(&bundle, &other));
     assert!(line.contains("unknown key"), "{line}");
     let mut c = Command::new(bin("airgap-install"));
-    c.arg("verify").arg(&bundle).env("AIRGAP_INSTALL_CONFIG_DIR", tmp.path().join("none"));
+    c.arg("verify")
+        .arg(&bundle)
+        .env("AIRGAP_INSTALL_CONFIG_DIR", tmp.path().join("none"));
     let line = fails(&mut c);
     assert!(line.contains("no trusted keys"), "{line}");
 }
@@ -66,7 +74,11 @@ fn trusted_keys_folder_is_used() {
     let cfg = tmp.path().join("cfg");
     std::fs::create_dir_all(cfg.join("trusted-keys")).unwrap();
     std::fs::copy(&public, cfg.join("trusted-keys/vendor.pub")).unwrap();
-    ok(Command::new(bin("airgap-install")).arg("--config-dir").arg(&cfg).arg("verify").arg(&bundle));
+    ok(Command::new(bin("airgap-install"))
+        .arg("--config-dir")
+        .arg(&cfg)
+        .arg("verify")
+        .arg(&bundle));
 }
 
 /// One archive entry for crafting: a raw 512-byte header and its data.
@@ -104,7 +116,13 @@ fn write_archive(path: &Path, entries: &[Raw]) {
     std::fs::write(path, w.finish().unwrap()).unwrap();
 }
 
-fn header_with(path: &str, size: u64, mtime: u64, kind: tar::EntryType, link: Option<&str>) -> [u8; 512] {
+fn header_with(
+    path: &str,
+    size: u64,
+    mtime: u64,
+    kind: tar::EntryType,
+    link: Option<&str>,
+) -> [u8; 512] {
     let mut h = tar::Header::new_ustar();
     // Write the name field directly: tar's set_path refuses '..' and absolute paths.
     let name = path.as_bytes();
@@ -127,8 +145,14 @@ fn resign(entries: &mut [Raw], key: &Path, edit: impl FnOnce(&mut BundleDescript
     let mut d = BundleDescriptor::from_slice(&entries[0].data).unwrap();
     edit(&mut d);
     let json = d.to_canonical_bytes().unwrap();
-    let sig = SecretKey::from_file(key).unwrap().sign(&json, "timestamp:1700000000\tfile:bundle.json").to_minisign_text();
-    entries[0] = Raw { header: entry_header(BUNDLE_JSON, json.len() as u64, d.created_unix()).unwrap(), data: json };
+    let sig = SecretKey::from_file(key)
+        .unwrap()
+        .sign(&json, "timestamp:1700000000\tfile:bundle.json")
+        .to_minisign_text();
+    entries[0] = Raw {
+        header: entry_header(BUNDLE_JSON, json.len() as u64, d.created_unix()).unwrap(),
+        data: json,
+    };
     entries[1] = Raw {
         header: entry_header(BUNDLE_SIG, sig.len() as u64, d.created_unix()).unwrap(),
         data: sig.into_bytes(),
@@ -146,10 +170,20 @@ impl Crafted {
     fn new() -> Crafted {
         let tmp = tempfile::tempdir().unwrap();
         let (bundle, key, public) = demo_bundle(tmp.path());
-        Crafted { tmp, bundle, key, public }
+        Crafted {
+            tmp,
+            bundle,
+            key,
+            public,
+        }
     }
 
-    fn refuses(&self, name: &str, modify: impl FnOnce(&mut Vec<Raw>, u64, &Path), needles: &[&str]) {
+    fn refuses(
+        &self,
+        name: &str,
+        modify: impl FnOnce(&mut Vec<Raw>, u64, &Path),
+        needles: &[&str],
+    ) {
         let (mut entries, mtime) = read_entries(&self.bundle);
         // The untouched rewrite verifies: the crafting itself is faithful.
         let same = self.tmp.path().join("same.bundle");
@@ -168,53 +202,177 @@ impl Crafted {
 #[test]
 fn crafted_archives_are_refused() {
     let c = Crafted::new();
-    c.refuses("dotdot", |e, t, _| e.push(Raw { header: header_with("../evil", 4, t, tar::EntryType::Regular, None), data: b"evil".to_vec() }), &["../evil", "'..'"]);
-    c.refuses("nested-dotdot", |e, t, _| e.push(Raw { header: header_with("blobs/../../evil", 4, t, tar::EntryType::Regular, None), data: b"evil".to_vec() }), &["'..'"]);
-    c.refuses("absolute", |e, t, _| e.push(Raw { header: header_with("/etc/passwd", 4, t, tar::EntryType::Regular, None), data: b"evil".to_vec() }), &["/etc/passwd", "absolute path"]);
-    c.refuses("symlink", |e, t, _| {
-        let victim = e.len() - 1;
-        let path = String::from_utf8_lossy(&tar::Header::from_byte_slice(&e[victim].header).path_bytes()).into_owned();
-        e[victim] = Raw { header: header_with(&path, 0, t, tar::EntryType::Symlink, Some("/etc/passwd")), data: vec![] };
-    }, &["symbolic link"]);
-    c.refuses("hardlink", |e, t, _| e.push(Raw { header: header_with("x", 0, t, tar::EntryType::Link, Some("bundle.json")), data: vec![] }), &["hard link"]);
-    c.refuses("device", |e, t, _| e.push(Raw { header: header_with("dev", 0, t, tar::EntryType::Char, None), data: vec![] }), &["device"]);
-    c.refuses("pax", |e, t, _| e.insert(2, Raw { header: header_with("pax", 30, t, tar::EntryType::XHeader, None), data: b"30 path=blobs/sha256/aaaaaaaa\n".to_vec() }), &["extension header"]);
-    c.refuses("duplicate", |e, _, _| {
-        let dup = Raw { header: e[5].header, data: e[5].data.clone() };
-        e.insert(6, dup);
-    }, &["duplicated entry"]);
-    c.refuses("extra", |e, t, _| e.push(Raw { header: header_with("extra.txt", 2, t, tar::EntryType::Regular, None), data: b"hi".to_vec() }), &["extra.txt", "extra entry"]);
-    c.refuses("missing", |e, _, _| {
-        e.pop();
-    }, &["missing"]);
-    c.refuses("altered", |e, _, _| {
-        let last = e.len() - 1;
-        e[last].data[0] ^= 1;
-    }, &["content altered"]);
-    c.refuses("larger", |e, t, _| {
-        let last = e.len() - 1;
-        let path = String::from_utf8_lossy(&tar::Header::from_byte_slice(&e[last].header).path_bytes()).into_owned();
-        e[last].data.extend_from_slice(b"more");
-        e[last].header = entry_header(&path, e[last].data.len() as u64, t).unwrap();
-    }, &["larger than the signed size"]);
-    c.refuses("unsigned", |e, _, _| {
-        e.remove(1);
-    }, &["not signed"]);
-    c.refuses("signature-not-first", |e, _, _| e.swap(0, 1), &["first entry is bundle.json.minisig"]);
+    c.refuses(
+        "dotdot",
+        |e, t, _| {
+            e.push(Raw {
+                header: header_with("../evil", 4, t, tar::EntryType::Regular, None),
+                data: b"evil".to_vec(),
+            })
+        },
+        &["../evil", "'..'"],
+    );
+    c.refuses(
+        "nested-dotdot",
+        |e, t, _| {
+            e.push(Raw {
+                header: header_with("blobs/../../evil", 4, t, tar::EntryType::Regular, None),
+                data: b"evil".to_vec(),
+            })
+        },
+        &["'..'"],
+    );
+    c.refuses(
+        "absolute",
+        |e, t, _| {
+            e.push(Raw {
+                header: header_with("/etc/passwd", 4, t, tar::EntryType::Regular, None),
+                data: b"evil".to_vec(),
+            })
+        },
+        &["/etc/passwd", "absolute path"],
+    );
+    c.refuses(
+        "symlink",
+        |e, t, _| {
+            let victim = e.len() - 1;
+            let path = String::from_utf8_lossy(
+                &tar::Header::from_byte_slice(&e[victim].header).path_bytes(),
+            )
+            .into_owned();
+            e[victim] = Raw {
+                header: header_with(&path, 0, t, tar::EntryType::Symlink, Some("/etc/passwd")),
+                data: vec![],
+            };
+        },
+        &["symbolic link"],
+    );
+    c.refuses(
+        "hardlink",
+        |e, t, _| {
+            e.push(Raw {
+                header: header_with("x", 0, t, tar::EntryType::Link, Some("bundle.json")),
+                data: vec![],
+            })
+        },
+        &["hard link"],
+    );
+    c.refuses(
+        "device",
+        |e, t, _| {
+            e.push(Raw {
+                header: header_with("dev", 0, t, tar::EntryType::Char, None),
+                data: vec![],
+            })
+        },
+        &["device"],
+    );
+    c.refuses(
+        "pax",
+        |e, t, _| {
+            e.insert(
+                2,
+                Raw {
+                    header: header_with("pax", 30, t, tar::EntryType::XHeader, None),
+                    data: b"30 path=blobs/sha256/aaaaaaaa\n".to_vec(),
+                },
+            )
+        },
+        &["extension header"],
+    );
+    c.refuses(
+        "duplicate",
+        |e, _, _| {
+            let dup = Raw {
+                header: e[5].header,
+                data: e[5].data.clone(),
+            };
+            e.insert(6, dup);
+        },
+        &["duplicated entry"],
+    );
+    c.refuses(
+        "extra",
+        |e, t, _| {
+            e.push(Raw {
+                header: header_with("extra.txt", 2, t, tar::EntryType::Regular, None),
+                data: b"hi".to_vec(),
+            })
+        },
+        &["extra.txt", "extra entry"],
+    );
+    c.refuses(
+        "missing",
+        |e, _, _| {
+            e.pop();
+        },
+        &["missing"],
+    );
+    c.refuses(
+        "altered",
+        |e, _, _| {
+            let last = e.len() - 1;
+            e[last].data[0] ^= 1;
+        },
+        &["content altered"],
+    );
+    c.refuses(
+        "larger",
+        |e, t, _| {
+            let last = e.len() - 1;
+            let path = String::from_utf8_lossy(
+                &tar::Header::from_byte_slice(&e[last].header).path_bytes(),
+            )
+            .into_owned();
+            e[last].data.extend_from_slice(b"more");
+            e[last].header = entry_header(&path, e[last].data.len() as u64, t).unwrap();
+        },
+        &["larger than the signed size"],
+    );
+    c.refuses(
+        "unsigned",
+        |e, _, _| {
+            e.remove(1);
+        },
+        &["not signed"],
+    );
+    c.refuses(
+        "signature-not-first",
+        |e, _, _| e.swap(0, 1),
+        &["first entry is bundle.json.minisig"],
+    );
     // A re-signed bundle.json that lists a blob the archive lacks.
-    c.refuses("listed-but-absent", |e, _, key| {
-        resign(e, key, |d| {
-            let fake = airgap_format::Digest::of(b"not in the archive");
-            d.blobs.push(airgap_format::bundle_json::BlobEntry { digest: fake, size: 18, media_type: "x".into() });
-            d.blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
-            d.total_size += 18;
-        });
-    }, &["missing"]);
+    c.refuses(
+        "listed-but-absent",
+        |e, _, key| {
+            resign(e, key, |d| {
+                let fake = airgap_format::Digest::of(b"not in the archive");
+                d.blobs.push(airgap_format::bundle_json::BlobEntry {
+                    digest: fake,
+                    size: 18,
+                    media_type: "x".into(),
+                });
+                d.blobs.sort_by_key(|b| b.digest);
+                d.total_size += 18;
+            });
+        },
+        &["missing"],
+    );
     // Trailing garbage after the end-of-archive marker.
-    c.refuses("trailing", |e, t, _| {
-        e.push(Raw { header: [0u8; 512], data: vec![] });
-        e.push(Raw { header: header_with("late", 1, t, tar::EntryType::Regular, None), data: b"x".to_vec() });
-    }, &["end-of-archive"]);
+    c.refuses(
+        "trailing",
+        |e, t, _| {
+            e.push(Raw {
+                header: [0u8; 512],
+                data: vec![],
+            });
+            e.push(Raw {
+                header: header_with("late", 1, t, tar::EntryType::Regular, None),
+                data: b"x".to_vec(),
+            });
+        },
+        &["end-of-archive"],
+    );
 }
 
 #[test]
@@ -230,10 +388,16 @@ fn inspect_reads_only_the_head() {
     bytes[at] ^= 0xff;
     std::fs::write(&bundle, &bytes).unwrap();
     for program in ["airgap-bundle", "airgap-install"] {
-        let json = ok(Command::new(bin(program)).arg("inspect").arg("--json").arg(&bundle));
+        let json = ok(Command::new(bin(program))
+            .arg("inspect")
+            .arg("--json")
+            .arg(&bundle));
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["name"], "demo");
-        assert_eq!(v["images"][0]["platforms"], serde_json::json!(["linux/amd64", "linux/arm64"]));
+        assert_eq!(
+            v["images"][0]["platforms"],
+            serde_json::json!(["linux/amd64", "linux/arm64"])
+        );
         let text = ok(Command::new(bin(program)).arg("inspect").arg(&bundle));
         assert!(text.contains("demo/worker:1.0.0"), "{text}");
     }
@@ -248,9 +412,13 @@ fn random_access_reads_one_blob() {
     let (_, d) = r.read_descriptor_unverified().unwrap();
     let entries = r.entries().unwrap();
     for b in &d.blobs {
-        let e = entries.iter().find(|e| e.path == b.digest.blob_path()).unwrap();
+        let e = entries
+            .iter()
+            .find(|e| e.path == b.digest.blob_path())
+            .unwrap();
         let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut r.range(e.data_offset, e.size).unwrap(), &mut data).unwrap();
+        std::io::Read::read_to_end(&mut r.range(e.data_offset, e.size).unwrap(), &mut data)
+            .unwrap();
         assert_eq!(airgap_format::Digest::of(&data), b.digest);
     }
 }

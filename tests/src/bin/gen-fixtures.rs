@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! gen-fixtures demo OUT_DIR
+//! gen-fixtures reference OUT_DIR
 //! gen-fixtures bench-layout OUT_DIR --size BYTES --layers N [--seed S] [--ref REF]
 //! ```
 
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use airgap_e2e::fixtures::{write_demo, write_gzip_layout_streaming, BENCH_REF};
+use airgap_e2e::fixtures::{write_demo, write_gzip_layout_streaming, write_reference, BENCH_REF};
 use anyhow::{bail, Context, Result};
 
 const USAGE: &str = "\
@@ -17,6 +18,8 @@ usage:
   gen-fixtures demo OUT_DIR
       OUT_DIR/images/web-oci/          OCI layout, demo/web:1.0.0 (linux/amd64 + linux/arm64)
       OUT_DIR/images/worker-docker.tar docker save (legacy), demo/worker:1.0.0
+  gen-fixtures reference OUT_DIR
+      OUT_DIR/images/platform-oci/     OCI layout, vendor/{control-plane,workspace-server,dashboard}:1.4.0
   gen-fixtures bench-layout OUT_DIR --size BYTES --layers N [--seed S] [--ref REF]
       OCI layout with one image (default ref bench/big:1.0) of N gzip layers holding
       BYTES of random data in all. BYTES takes K/M/G (KiB/MiB/GiB) suffixes.
@@ -42,6 +45,13 @@ fn run(args: &[String]) -> Result<()> {
             let demo = write_demo(&PathBuf::from(out))?;
             println!("wrote {}", demo.web_oci_dir.display());
             println!("wrote {}", demo.worker_docker_tar.display());
+            Ok(())
+        }
+        Some("reference") => {
+            let [_, out] = args else {
+                bail!("reference takes exactly one argument\n{USAGE}")
+            };
+            println!("wrote {}", write_reference(&PathBuf::from(out))?.display());
             Ok(())
         }
         Some("bench-layout") => bench_layout(&args[1..]),
