@@ -254,3 +254,87 @@ fn committed_fixture_images_are_regenerated_byte_for_byte() {
         );
     }
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn charts_from_folders_and_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "k");
+    let chart = tmp.path().join("hello");
+    copy_dir(&repo_root().join("manifests/demo/charts/hello"), &chart);
+    let m1 = write_manifest(tmp.path(), "charts:\n  - source: hello\n");
+    let b1 = tmp.path().join("one.bundle");
+    ok(&mut build_cmd(&m1, &key, &b1));
+    // Files matched by .helmignore do not change the package.
+    std::fs::write(chart.join("templates/notes.swp"), "editor swap file").unwrap();
+    let b2 = tmp.path().join("two.bundle");
+    ok(&mut build_cmd(&m1, &key, &b2));
+    assert_eq!(std::fs::read(&b1).unwrap(), std::fs::read(&b2).unwrap());
+
+    // The packaged chart is a normal .tgz: stored as is when given as a source.
+    let x = tmp.path().join("x");
+    extract(&b1, &x);
+    let d = BundleDescriptor::from_slice(&std::fs::read(x.join("bundle.json")).unwrap()).unwrap();
+    let c = &d.charts[0];
+    assert_eq!(
+        (
+            c.name.as_str(),
+            c.version.as_str(),
+            c.app_version.as_deref()
+        ),
+        ("hello", "0.1.0", Some("1.0.0"))
+    );
+    let tgz = tmp.path().join("hello-0.1.0.tgz");
+    std::fs::copy(x.join(c.digest.blob_path()), &tgz).unwrap();
+    let listing = ok(Command::new("tar").arg("-tzf").arg(&tgz));
+    assert!(
+        listing.lines().any(|l| l == "hello/Chart.yaml"),
+        "{listing}"
+    );
+    assert!(!listing.contains(".swp"));
+    let m2 = write_manifest(tmp.path(), "charts:\n  - source: hello-0.1.0.tgz\n");
+    let b3 = tmp.path().join("three.bundle");
+    ok(&mut build_cmd(&m2, &key, &b3));
+    ok(&mut verify_cmd(&b3, &public));
+    let d3: serde_json::Value = serde_json::from_str(&ok(Command::new(bin("airgap-bundle"))
+        .arg("inspect")
+        .arg("--json")
+        .arg(&b3)))
+    .unwrap();
+    assert_eq!(d3["charts"][0]["digest"], c.digest.to_string());
+}
+
+#[test]
+fn keygen_writes_a_private_secret_key_and_refuses_to_overwrite() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "k");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let text = std::fs::read_to_string(&public).unwrap();
+    assert!(
+        text.starts_with("untrusted comment: minisign public key "),
+        "{text}"
+    );
+    let line = fails(
+        Command::new(bin("airgap-bundle"))
+            .arg("keygen")
+            .arg("--out")
+            .arg(tmp.path().join("k")),
+    );
+    assert!(line.contains("already exists"), "{line}");
+}
