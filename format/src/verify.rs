@@ -12,7 +12,7 @@ use crate::bundle_json::{
 };
 use crate::digest::{Digest, Hasher};
 use crate::limits::Limits;
-use crate::reader::{ArchiveReader, ReadError};
+use crate::reader::{ArchiveReader, Head, ReadError};
 use crate::seekable::{self, FrameEntry};
 use crate::signature::{KeyId, PublicKey, Signature, SignatureError};
 use crate::tar_entry::{self, HeaderBlock};
@@ -74,23 +74,37 @@ pub struct Verified {
     pub archive_size: u64,
 }
 
-/// Checks only the signature of the head; returns the reader, the parsed
-/// descriptor and the signer. Content is NOT checked: use [`verify_archive`]
-/// before trusting any entry, or check each entry's digest as it is read.
+/// An archive whose head (`bundle.json` and its signature) checked out.
+pub struct VerifiedHead {
+    /// The open archive.
+    pub reader: ArchiveReader,
+    /// Raw head entries.
+    pub head: Head,
+    /// The parsed, validated description.
+    pub descriptor: BundleDescriptor,
+    /// The signature.
+    pub signature: Signature,
+    /// Digest of the `bundle.json` bytes.
+    pub bundle_digest: Digest,
+}
+
+/// Checks only the signature of the head. Content is NOT checked: use
+/// [`verify_archive`] before trusting any entry, or check each entry's digest
+/// as it is read.
 pub fn verify_head(
     path: &Path,
     trusted: &[PublicKey],
     limits: Limits,
-) -> Result<(ArchiveReader, BundleDescriptor, Signature, Digest, u64), VerifyError> {
+) -> Result<VerifiedHead, VerifyError> {
     let name = path.display().to_string();
     let reader = ArchiveReader::open(path, limits)?;
     let head = reader.read_head()?;
-    let sig = Signature::parse(&head.signature).map_err(|source| VerifyError::Signature {
+    let signature = Signature::parse(&head.signature).map_err(|source| VerifyError::Signature {
         path: name.clone(),
         source,
     })?;
-    if sig.to_minisign_text() != head.signature
-        || sig.untrusted_comment != crate::signature::UNTRUSTED_SIGNATURE_COMMENT
+    if signature.to_minisign_text() != head.signature
+        || signature.untrusted_comment != crate::signature::UNTRUSTED_SIGNATURE_COMMENT
     {
         return Err(VerifyError::Entry {
             path: name.clone(),
@@ -101,7 +115,8 @@ pub fn verify_head(
             ),
         });
     }
-    sig.verify(&head.bundle_json, trusted)
+    signature
+        .verify(&head.bundle_json, trusted)
         .map_err(|source| VerifyError::Signature {
             path: name.clone(),
             source,
@@ -112,8 +127,14 @@ pub fn verify_head(
             source,
         }
     })?;
-    let digest = Digest::of(&head.bundle_json);
-    Ok((reader, descriptor, sig, digest, head.next_offset))
+    let bundle_digest = Digest::of(&head.bundle_json);
+    Ok(VerifiedHead {
+        reader,
+        head,
+        descriptor,
+        signature,
+        bundle_digest,
+    })
 }
 
 /// Verifies the signature against `trusted`, then reads the archive once,
@@ -126,23 +147,22 @@ pub fn verify_archive(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Verified, VerifyError> {
     let name = path.display().to_string();
-    let (reader, descriptor, sig, bundle_digest, _) = verify_head(path, trusted, limits)?;
-    let head = reader.read_head()?;
+    let v = verify_head(path, trusted, limits)?;
     let mut checker = EntryChecker::new(
         &name,
-        &descriptor,
-        &head.bundle_json,
-        &head.signature,
-        &reader,
-    )?;
-    sequential_pass(&reader, &mut checker, progress)?;
+        &v.descriptor,
+        &v.head.bundle_json,
+        &v.head.signature,
+        &v.reader,
+    );
+    sequential_pass(&v.reader, &mut checker, progress)?;
     checker.finish()?;
     Ok(Verified {
-        descriptor,
-        bundle_digest,
-        signer: sig.key_id,
-        trusted_comment: sig.trusted_comment,
-        archive_size: reader.file_len(),
+        bundle_digest: v.bundle_digest,
+        signer: v.signature.key_id,
+        trusted_comment: v.signature.trusted_comment,
+        archive_size: v.reader.file_len(),
+        descriptor: v.descriptor,
     })
 }
 
@@ -273,7 +293,7 @@ impl<'a> EntryChecker<'a> {
         bundle_json: &[u8],
         signature: &str,
         reader: &ArchiveReader,
-    ) -> Result<Self, VerifyError> {
+    ) -> Self {
         let mut expected = HashMap::new();
         for e in [
             ExpectedEntry {
@@ -292,7 +312,7 @@ impl<'a> EntryChecker<'a> {
         {
             expected.insert(e.path.clone(), e);
         }
-        Ok(EntryChecker {
+        EntryChecker {
             name: name.to_string(),
             descriptor,
             expected,
@@ -306,7 +326,7 @@ impl<'a> EntryChecker<'a> {
             max_layout_file: reader.limits().max_layout_file,
             offset: 0,
             mtime: descriptor.created_unix(),
-        })
+        }
     }
 
     fn entry_err(&self, entry: &str, reason: impl Into<String>) -> VerifyError {
