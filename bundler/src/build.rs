@@ -35,8 +35,8 @@ impl BuildOptions {
     pub fn from_env() -> Result<Self> {
         let created = match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(v) => {
-                let secs: i64 = v.trim().parse().with_context(|| {
-                    format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
+                let secs: i64 = v.trim().parse().ok().filter(|s| *s >= 0).with_context(|| {
+                    format!("SOURCE_DATE_EPOCH={v:?} is not a non-negative number of seconds")
                 })?;
                 OffsetDateTime::from_unix_timestamp(secs)
                     .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is out of range"))?
@@ -145,6 +145,13 @@ pub fn build(
     buffered.flush()?;
     drop(buffered);
     progress.finish();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Temp files are created 0600; a bundle is meant to be copied around.
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .context("setting the bundle's permissions")?;
+    }
     tmp.as_file()
         .sync_all()
         .context("syncing the bundle to disk")?;

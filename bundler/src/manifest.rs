@@ -50,7 +50,7 @@ pub struct ManifestDoc {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageSpec {
-    /// Where the image comes from: `oci-layout:PATH:REF` or `docker-archive:PATH[:REF]`.
+    /// Where the image comes from: `oci-layout:PATH[:REF]` or `docker-archive:PATH[:REF]`.
     pub source: Spanned<String>,
     /// Repository it is published under (`vendor/control-plane`); defaults to
     /// the repository part of the source reference.
@@ -169,6 +169,11 @@ impl Manifest {
                 .filter(|l| !l.is_empty())
                 .collect::<Vec<_>>()
                 .join("; ");
+            // The position is already in front of the message.
+            let message = match position {
+                Some((l, c)) => message.replace(&format!(" at line {l}, column {c}"), ""),
+                None => message,
+            };
             ManifestError {
                 file: file.clone(),
                 position,

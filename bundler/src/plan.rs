@@ -228,6 +228,12 @@ pub fn resolve(manifest: &Manifest, mtime: u64) -> Result<Plan> {
                 .map(str::to_string)
                 .ok_or_else(|| at(anyhow::anyhow!("{}: file name is not UTF-8", src.display())))?,
         };
+        if !airgap_format::bundle_json::is_safe_relative_path(&name) {
+            return Err(at(anyhow::anyhow!(
+                "file name {name:?} is not a safe relative path; set files[{i}].name"
+            ))
+            .into());
+        }
         if plan.files.iter().any(|f| f.name == name) {
             return Err(at(anyhow::anyhow!("file name {name} is listed twice")).into());
         }

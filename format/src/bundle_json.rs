@@ -222,16 +222,17 @@ impl BundleDescriptor {
                 self.version
             ));
         }
-        if time::OffsetDateTime::parse(
+        match time::OffsetDateTime::parse(
             &self.created,
             &time::format_description::well_known::Rfc3339,
-        )
-        .is_err()
-        {
-            return bad(format!(
-                "created {:?} is not an RFC 3339 time",
-                self.created
-            ));
+        ) {
+            Ok(t) if t.offset().is_utc() && t.nanosecond() == 0 && t.unix_timestamp() >= 0 => {}
+            _ => {
+                return bad(format!(
+                    "created {:?} is not an RFC 3339 UTC time in whole seconds after 1970",
+                    self.created
+                ))
+            }
         }
         let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
         let mut total = 0u64;

@@ -259,10 +259,10 @@ impl Signature {
         message: &[u8],
         trusted: &'k [PublicKey],
     ) -> Result<&'k PublicKey, SignatureError> {
-        let key = trusted
-            .iter()
-            .find(|k| k.key_id == self.key_id)
-            .ok_or_else(|| SignatureError::UnknownKey {
+        let candidates: Vec<&PublicKey> =
+            trusted.iter().filter(|k| k.key_id == self.key_id).collect();
+        if candidates.is_empty() {
+            return Err(SignatureError::UnknownKey {
                 key_id: self.key_id,
                 trusted: if trusted.is_empty() {
                     "none".into()
@@ -273,21 +273,27 @@ impl Signature {
                         .collect::<Vec<_>>()
                         .join(", ")
                 },
-            })?;
+            });
+        }
         let prehash = Blake2b512::digest(message);
-        key.key
-            .verify_strict(&prehash, &EdSignature::from_bytes(&self.signature))
-            .map_err(|_| SignatureError::BadSignature(self.key_id))?;
         let mut global_msg = Vec::with_capacity(64 + self.trusted_comment.len());
         global_msg.extend_from_slice(&self.signature);
         global_msg.extend_from_slice(self.trusted_comment.as_bytes());
-        key.key
-            .verify_strict(
-                &global_msg,
-                &EdSignature::from_bytes(&self.global_signature),
-            )
-            .map_err(|_| SignatureError::BadTrustedComment(self.key_id))?;
-        Ok(key)
+        let mut result = Err(SignatureError::BadSignature(self.key_id));
+        // Key ids are 8 random bytes, so two trusted keys may share one: try each.
+        for key in candidates {
+            let sig = EdSignature::from_bytes(&self.signature);
+            if key.key.verify_strict(&prehash, &sig).is_err() {
+                continue;
+            }
+            let global = EdSignature::from_bytes(&self.global_signature);
+            if key.key.verify_strict(&global_msg, &global).is_err() {
+                result = Err(SignatureError::BadTrustedComment(self.key_id));
+                continue;
+            }
+            return Ok(key);
+        }
+        result
     }
 }
 

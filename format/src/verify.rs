@@ -275,6 +275,8 @@ struct EntryChecker<'a> {
     descriptor: &'a BundleDescriptor,
     expected: HashMap<String, ExpectedEntry>,
     seen: HashMap<String, ()>,
+    /// Paths in the order the format requires.
+    order: Vec<String>,
     index: usize,
     state: State,
     header: [u8; 512],
@@ -295,6 +297,7 @@ impl<'a> EntryChecker<'a> {
         reader: &ArchiveReader,
     ) -> Self {
         let mut expected = HashMap::new();
+        let mut order = Vec::new();
         for e in [
             ExpectedEntry {
                 path: BUNDLE_JSON.into(),
@@ -310,6 +313,7 @@ impl<'a> EntryChecker<'a> {
         .into_iter()
         .chain(descriptor.expected_entries())
         {
+            order.push(e.path.clone());
             expected.insert(e.path.clone(), e);
         }
         EntryChecker {
@@ -317,6 +321,7 @@ impl<'a> EntryChecker<'a> {
             descriptor,
             expected,
             seen: HashMap::new(),
+            order,
             index: 0,
             state: State::Header { filled: 0 },
             header: [0u8; 512],
@@ -461,6 +466,15 @@ impl<'a> EntryChecker<'a> {
         let Some(expected) = self.expected.get(&path).cloned() else {
             return Err(self.entry_err(&path, "extra entry, not listed in bundle.json"));
         };
+        if self.order[position] != path {
+            return Err(self.entry_err(
+                &path,
+                format!(
+                    "out of canonical order: expected {} here (missing or misplaced)",
+                    self.order[position]
+                ),
+            ));
+        }
         if size > expected.size {
             return Err(self.entry_err(
                 &path,

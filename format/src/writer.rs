@@ -8,8 +8,8 @@ use std::io::{self, Read, Write};
 use crate::digest::{Digest, Hasher};
 use crate::seekable::{FrameMode, FrameWriter};
 
-/// Decompressed size of a data frame (the last frame of an entry may be
-/// shorter, or up to 511 bytes longer for the tar padding).
+/// Decompressed size of a data frame; the last frame of an entry is shorter
+/// (its data plus the zero padding to the next 512-byte block).
 pub const DATA_FRAME_SIZE: usize = 1 << 20;
 /// zstd level used for compressible entries unless told otherwise.
 pub const DEFAULT_LEVEL: i32 = 3;
@@ -18,9 +18,9 @@ const BLOCK: usize = 512;
 /// How an entry's data is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
-    /// Stored as raw blocks when the data already looks compressed (by its
-    /// magic bytes, or when zstd saves under 3% on the first frame);
-    /// otherwise zstd.
+    /// Stored as raw blocks when the data already looks compressed (by the
+    /// magic bytes of its first frame); otherwise zstd, switching to raw blocks
+    /// for the rest of the entry once a frame compresses by less than 3%.
     Auto,
     /// Always zstd.
     Zstd,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use airgap_format::progress::Progress;
+use airgap_format::progress::{error_line, Progress};
 use airgap_format::{verify_archive, Limits};
 use airgap_install::trust;
 use anyhow::Result;
@@ -46,6 +46,7 @@ enum Command {
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct VerifyReport {
+    ok: bool,
     file: String,
     name: String,
     version: String,
@@ -66,14 +67,32 @@ fn run(cli: Cli) -> Result<()> {
             trust: keys,
             json,
         } => {
-            let trusted =
-                trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))?;
             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
             let progress = Progress::bytes(size, "verify", !json);
-            let v = verify_archive(&file, &trusted, Limits::default(), &|n| progress.inc(n))?;
+            let result = trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))
+                .and_then(|trusted| {
+                    Ok(verify_archive(&file, &trusted, Limits::default(), &|n| {
+                        progress.inc(n)
+                    })?)
+                });
             progress.finish();
+            let v = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    if json {
+                        let failure = serde_json::json!({
+                            "ok": false,
+                            "file": file.display().to_string(),
+                            "error": error_line(e.as_ref()),
+                        });
+                        println!("{}", serde_json::to_string_pretty(&failure)?);
+                    }
+                    return Err(e);
+                }
+            };
             let d = &v.descriptor;
             let report = VerifyReport {
+                ok: true,
                 file: file.display().to_string(),
                 name: d.name.clone(),
                 version: d.version.clone(),
@@ -124,7 +143,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", airgap_format::progress::error_line(e.as_ref()));
+            eprintln!("error: {}", error_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

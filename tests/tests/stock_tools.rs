@@ -338,3 +338,25 @@ fn keygen_writes_a_private_secret_key_and_refuses_to_overwrite() {
     );
     assert!(line.contains("already exists"), "{line}");
 }
+
+#[test]
+fn keys_made_by_minisign_sign_bundles() {
+    require_tool("minisign");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("m.key");
+    let public = tmp.path().join("m.pub");
+    ok(Command::new("minisign")
+        .arg("-G")
+        .arg("-W")
+        .arg("-p")
+        .arg(&public)
+        .arg("-s")
+        .arg(&key));
+    let out = tmp.path().join("m.bundle");
+    ok(&mut build_cmd(
+        &repo_root().join("manifests/demo.yaml"),
+        &key,
+        &out,
+    ));
+    ok(&mut verify_cmd(&out, &public));
+}

@@ -55,7 +55,7 @@ impl ImageSource {
     /// Parses `TRANSPORT:PATH[:REF]`. Like skopeo, PATH ends at the first ':'.
     pub fn parse(s: &str) -> Result<ImageSource, String> {
         let (transport, rest) = s.split_once(':').ok_or_else(|| {
-            format!("{s:?}: expected oci-layout:PATH:REF or docker-archive:PATH[:REF]")
+            format!("{s:?}: expected oci-layout:PATH[:REF] or docker-archive:PATH[:REF]")
         })?;
         let (path, reference) = match rest.split_once(':') {
             Some((p, r)) => (p.to_string(), Some(r.to_string())),
@@ -304,7 +304,7 @@ fn walk(
                 config_digest,
                 config.size(),
                 config_mt.clone(),
-                config.urls().is_some(),
+                config.urls().as_ref().is_some_and(|u| !u.is_empty()),
             )];
             for layer in manifest.layers() {
                 let d: Digest =
