@@ -27,6 +27,10 @@ pub const FOOTER_SIZE: usize = 9;
 pub const ENTRY_SIZE: usize = 8;
 /// Magic number of a zstd frame.
 pub const ZSTD_MAGIC: u32 = 0xFD2F_B528;
+/// Frame header descriptor of stored frames: content size in 4 bytes (flag 2),
+/// single segment, no checksum, no dictionary. With a single segment the
+/// window is the content, so blocks are at most 128 KiB.
+const STORED_DESCRIPTOR: u8 = 0b1010_0000;
 /// Largest block in a zstd frame.
 const MAX_BLOCK: usize = 128 * 1024;
 
@@ -107,7 +111,14 @@ impl<W: Write> FrameWriter<W> {
                 self.compressor
                     .compress_to_buffer(data, &mut self.scratch)?;
             }
-            FrameMode::Stored => stored_frame(data, &mut self.scratch),
+            FrameMode::Stored => {
+                // Headers only; the data goes out straight from `data`.
+                let csize = self.write_stored(data)?;
+                self.frames.push((csize, data.len() as u32));
+                self.compressed_len += csize as u64;
+                self.decompressed_len += data.len() as u64;
+                return Ok(csize);
+            }
         }
         self.out.write_all(&self.scratch)?;
         let csize = self.scratch.len() as u32;
@@ -115,6 +126,47 @@ impl<W: Write> FrameWriter<W> {
         self.compressed_len += csize as u64;
         self.decompressed_len += data.len() as u64;
         Ok(csize)
+    }
+
+    /// Writes `data` as a frame of raw blocks with one vectored write per
+    /// frame, without copying the data; returns the frame size.
+    fn write_stored(&mut self, data: &[u8]) -> io::Result<u32> {
+        let blocks = data.len().div_ceil(MAX_BLOCK).max(1);
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&ZSTD_MAGIC.to_le_bytes());
+        self.scratch.push(STORED_DESCRIPTOR);
+        self.scratch
+            .extend_from_slice(&(data.len() as u32).to_le_bytes());
+        let mut headers = Vec::with_capacity(blocks);
+        let mut chunks = data.chunks(MAX_BLOCK).peekable();
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * blocks);
+        if chunks.peek().is_none() {
+            headers.push(block_header(0, true));
+        }
+        while let Some(chunk) = chunks.next() {
+            headers.push(block_header(chunk.len(), chunks.peek().is_none()));
+            parts.push(chunk);
+        }
+        let mut slices: Vec<io::IoSlice<'_>> = Vec::with_capacity(1 + 2 * blocks);
+        slices.push(io::IoSlice::new(&self.scratch));
+        if parts.is_empty() {
+            slices.push(io::IoSlice::new(&headers[0]));
+        }
+        for (h, p) in headers.iter().zip(&parts) {
+            slices.push(io::IoSlice::new(h));
+            slices.push(io::IoSlice::new(p));
+        }
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match self.out.write_vectored(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total as u32)
     }
 
     /// Writes the seek table and returns the underlying writer.
@@ -130,9 +182,7 @@ impl<W: Write> FrameWriter<W> {
 pub fn stored_frame(data: &[u8], out: &mut Vec<u8>) {
     out.reserve(data.len() + 8 + 3 * (data.len() / MAX_BLOCK + 1));
     out.extend_from_slice(&ZSTD_MAGIC.to_le_bytes());
-    // Frame header descriptor: content size in 4 bytes (flag 2), single segment,
-    // no checksum, no dictionary. With a single segment the window is the content.
-    out.push(0b1010_0000);
+    out.push(STORED_DESCRIPTOR);
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());
     let mut chunks = data.chunks(MAX_BLOCK).peekable();
     if chunks.peek().is_none() {
@@ -312,6 +362,20 @@ mod tests {
             stored_frame(&data, &mut frame);
             let out = zstd::stream::decode_all(&frame[..]).unwrap();
             assert_eq!(out, data, "len {len}");
+        }
+    }
+
+    #[test]
+    fn vectored_stored_frames_match_the_reference_encoding() {
+        for len in [0usize, 5, 128 * 1024, 300 * 1024 + 7] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut w = FrameWriter::new(Vec::new(), 3).unwrap();
+            w.write_frame(&data, FrameMode::Stored).unwrap();
+            let n = w.compressed_len() as usize;
+            let file = w.finish().unwrap();
+            let mut reference = Vec::new();
+            stored_frame(&data, &mut reference);
+            assert_eq!(&file[..n], &reference[..], "len {len}");
         }
     }
 
