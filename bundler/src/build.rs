@@ -6,8 +6,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use airgap_format::bundle_json::{
-    BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, BUNDLE_JSON, BUNDLE_SIG, FORMAT_VERSION,
-    INDEX_JSON, OCI_LAYOUT, REF_NAME_ANNOTATION,
+    BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, BUNDLE_JSON, BUNDLE_SEAL,
+    BUNDLE_SEAL_SIG, BUNDLE_SIG, FORMAT_VERSION, INDEX_JSON, OCI_LAYOUT, REF_NAME_ANNOTATION,
 };
 use airgap_format::canonical_json::to_canonical_vec;
 use airgap_format::progress::Progress;
@@ -141,6 +141,9 @@ pub fn build(
             );
         }
     }
+    let (seal, seal_sig) = crate::sign::seal(key, &bundle_json, writer.seal(), &trusted_comment)?;
+    writer.append_stored(BUNDLE_SEAL, &seal)?;
+    writer.append_stored(BUNDLE_SEAL_SIG, seal_sig.as_bytes())?;
     let mut buffered = writer.finish().context("writing the seek table")?;
     buffered.flush()?;
     drop(buffered);

@@ -137,6 +137,30 @@ impl SecretKey {
     }
 }
 
+/// The seal entries for a bundle whose `bundle.json` is `bundle_json` and whose
+/// compressed frames so far are `frames` (count, digest): `bundle.seal` bytes
+/// and their signature text. `bundle_comment` is the trusted comment of the
+/// bundle's signature; the seal's names the seal file instead.
+pub fn seal(
+    key: &SecretKey,
+    bundle_json: &[u8],
+    frames: (u64, airgap_format::Digest),
+    bundle_comment: &str,
+) -> Result<(Vec<u8>, String)> {
+    let seal = airgap_format::bundle_json::Seal {
+        bundle_digest: airgap_format::Digest::of(bundle_json),
+        compressed_frames: frames.0,
+        compressed_frames_digest: frames.1,
+    };
+    let bytes = airgap_format::canonical_json::to_canonical_vec(&seal)?;
+    let comment = bundle_comment.replace(
+        &format!("file:{}", airgap_format::bundle_json::BUNDLE_JSON),
+        &format!("file:{}", airgap_format::bundle_json::BUNDLE_SEAL),
+    );
+    let sig = key.sign(&bytes, &comment).to_minisign_text();
+    Ok((bytes, sig))
+}
+
 /// Writes a new key pair to `PREFIX.key` (mode 0600) and `PREFIX.pub`.
 /// Existing files are kept unless `force`.
 pub fn keygen(prefix: &Path, force: bool) -> Result<(PathBuf, PathBuf, KeyId)> {

@@ -13,6 +13,12 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const BUNDLE_JSON: &str = "bundle.json";
 /// Archive path of its minisign signature.
 pub const BUNDLE_SIG: &str = "bundle.json.minisig";
+/// Archive path of the seal: the last entries, covering the compressed frames.
+pub const BUNDLE_SEAL: &str = "bundle.seal";
+/// Archive path of the seal's minisign signature.
+pub const BUNDLE_SEAL_SIG: &str = "bundle.seal.minisig";
+/// Largest seal or seal signature accepted.
+pub const MAX_SEAL_BYTES: u64 = 4096;
 /// Archive path of the OCI layout marker.
 pub const OCI_LAYOUT: &str = "oci-layout";
 /// Archive path of the OCI image index.
@@ -156,6 +162,21 @@ pub struct BlobEntry {
     pub size: u64,
     /// Media type of the first reference to the blob.
     pub media_type: String,
+}
+
+/// `bundle.seal`: written after every blob, signed by the bundle's key. It
+/// pins the bytes of every frame that is not a canonical stored frame, so
+/// that no byte of the file can change unnoticed, even where different
+/// compressed bytes would decode to the same content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Seal {
+    /// Digest of `bundle.json`, tying the seal to this bundle.
+    pub bundle_digest: Digest,
+    /// Number of frames before the seal that are not canonical stored frames.
+    pub compressed_frames: u64,
+    /// SHA-256 of those frames' bytes, concatenated in file order.
+    pub compressed_frames_digest: Digest,
 }
 
 /// One archive entry a valid bundle must contain, after the signed head.

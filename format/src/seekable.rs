@@ -65,6 +65,58 @@ pub struct FrameWriter<W: Write> {
     compressor: zstd::bulk::Compressor<'static>,
     level: i32,
     scratch: Vec<u8>,
+    sealed: FrameSeal,
+}
+
+/// Running SHA-256 over the bytes of every frame that is not a canonical
+/// stored frame (see [`is_canonical_stored`]): the part of the file whose
+/// bytes the decompressed content does not pin down.
+#[derive(Clone, Default)]
+pub struct FrameSeal {
+    hasher: crate::digest::Hasher,
+    frames: u64,
+}
+
+impl FrameSeal {
+    /// Accounts one frame's bytes.
+    pub fn add(&mut self, frame: &[u8]) {
+        if !is_canonical_stored(frame) {
+            self.hasher.update(frame);
+            self.frames += 1;
+        }
+    }
+
+    /// Number of frames hashed and their digest so far.
+    pub fn result(&self) -> (u64, crate::digest::Digest) {
+        (self.frames, self.hasher.clone().finish())
+    }
+}
+
+/// True when `frame` is exactly what [`stored_frame`] writes for its content:
+/// descriptor 0xA0, 4-byte content size, raw blocks of 128 KiB (the last one
+/// shorter and flagged last). Only headers are examined; the content of raw
+/// blocks is the decompressed data itself.
+pub fn is_canonical_stored(frame: &[u8]) -> bool {
+    if frame.len() < 12 || frame[0..4] != ZSTD_MAGIC.to_le_bytes() || frame[4] != STORED_DESCRIPTOR
+    {
+        return false;
+    }
+    let len = u32::from_le_bytes(frame[5..9].try_into().expect("4 bytes")) as usize;
+    let blocks = len.div_ceil(MAX_BLOCK).max(1);
+    if frame.len() != 9 + len + 3 * blocks {
+        return false;
+    }
+    let mut pos = 9;
+    let mut left = len;
+    for i in 0..blocks {
+        let size = left.min(MAX_BLOCK);
+        if frame[pos..pos + 3] != block_header(size, i + 1 == blocks) {
+            return false;
+        }
+        pos += 3 + size;
+        left -= size;
+    }
+    true
 }
 
 impl<W: Write> FrameWriter<W> {
@@ -81,7 +133,13 @@ impl<W: Write> FrameWriter<W> {
             compressor,
             level,
             scratch: Vec::new(),
+            sealed: FrameSeal::default(),
         })
+    }
+
+    /// The seal over the frames written so far.
+    pub fn seal(&self) -> (u64, crate::digest::Digest) {
+        self.sealed.result()
     }
 
     /// Bytes of decompressed stream written so far.
@@ -121,6 +179,7 @@ impl<W: Write> FrameWriter<W> {
             }
         }
         self.out.write_all(&self.scratch)?;
+        self.sealed.add(&self.scratch);
         let csize = self.scratch.len() as u32;
         self.frames.push((csize, data.len() as u32));
         self.compressed_len += csize as u64;
@@ -376,6 +435,10 @@ mod tests {
             let mut reference = Vec::new();
             stored_frame(&data, &mut reference);
             assert_eq!(&file[..n], &reference[..], "len {len}");
+            assert!(is_canonical_stored(&reference));
+            let mut altered = reference.clone();
+            altered[4] = 0xA4; // checksum flag
+            assert!(!is_canonical_stored(&altered));
         }
     }
 

@@ -7,13 +7,13 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use crate::bundle_json::{
-    BundleDescriptor, DescriptorError, ExpectedEntry, BUNDLE_JSON, BUNDLE_SIG, INDEX_JSON,
-    OCI_LAYOUT, REF_NAME_ANNOTATION,
+    BundleDescriptor, DescriptorError, ExpectedEntry, Seal, BUNDLE_JSON, BUNDLE_SEAL,
+    BUNDLE_SEAL_SIG, BUNDLE_SIG, INDEX_JSON, MAX_SEAL_BYTES, OCI_LAYOUT, REF_NAME_ANNOTATION,
 };
 use crate::digest::{Digest, Hasher};
 use crate::limits::Limits;
 use crate::reader::{ArchiveReader, Head, ReadError};
-use crate::seekable::{self, FrameEntry};
+use crate::seekable::{self, FrameEntry, FrameSeal};
 use crate::signature::{KeyId, PublicKey, Signature, SignatureError};
 use crate::tar_entry::{self, HeaderBlock};
 
@@ -155,8 +155,8 @@ pub fn verify_archive(
         &v.head.signature,
         &v.reader,
     );
-    sequential_pass(&v.reader, &mut checker, progress)?;
-    checker.finish()?;
+    let frames = sequential_pass(&v.reader, &mut checker, progress)?;
+    checker.finish(&frames, &v.signature, trusted)?;
     Ok(Verified {
         bundle_digest: v.bundle_digest,
         signer: v.signature.key_id,
@@ -172,7 +172,7 @@ fn sequential_pass(
     reader: &ArchiveReader,
     checker: &mut EntryChecker<'_>,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<(), VerifyError> {
+) -> Result<FrameSeal, VerifyError> {
     let frames = reader.frames();
     let (full_tx, full_rx) = crossbeam_channel::bounded::<Result<Vec<u8>, ReadError>>(3);
     let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(5);
@@ -180,7 +180,8 @@ fn sequential_pass(
         let _ = empty_tx.send(Vec::new());
     }
     std::thread::scope(|scope| {
-        scope.spawn(move || decompress_all(reader, frames, full_tx, empty_rx, progress));
+        let decompressor =
+            scope.spawn(move || decompress_all(reader, frames, full_tx, empty_rx, progress));
         let mut result = Ok(());
         for msg in full_rx.iter() {
             match msg {
@@ -198,7 +199,11 @@ fn sequential_pass(
             }
         }
         drop(full_rx);
-        result
+        drop(empty_tx);
+        let seal = decompressor
+            .join()
+            .expect("decompressor thread does not panic");
+        result.map(|_| seal)
     })
 }
 
@@ -208,22 +213,25 @@ fn decompress_all(
     full: crossbeam_channel::Sender<Result<Vec<u8>, ReadError>>,
     empty: crossbeam_channel::Receiver<Vec<u8>>,
     progress: &(dyn Fn(u64) + Sync),
-) {
+) -> FrameSeal {
     use std::os::unix::fs::FileExt;
     let name = reader.path().display().to_string();
     let mut decompressor = match zstd::bulk::Decompressor::new() {
         Ok(d) => d,
         Err(source) => {
             let _ = full.send(Err(ReadError::Io { path: name, source }));
-            return;
+            return FrameSeal::default();
         }
     };
     // Read the file in large sequential chunks holding whole frames.
     const CHUNK: usize = 8 << 20;
     let mut chunk: Vec<u8> = Vec::new();
     let mut chunk_start = 0u64;
+    let mut seal = FrameSeal::default();
     for (index, f) in frames.iter().enumerate() {
-        let Ok(mut out) = empty.recv() else { return };
+        let Ok(mut out) = empty.recv() else {
+            return FrameSeal::default();
+        };
         let end = f.compressed_offset + f.compressed_size as u64;
         if f.compressed_offset < chunk_start || end > chunk_start + chunk.len() as u64 {
             let want = (f.compressed_size as usize).max(CHUNK);
@@ -232,7 +240,7 @@ fn decompress_all(
             chunk_start = f.compressed_offset;
             if let Err(source) = reader.file().read_exact_at(&mut chunk, chunk_start) {
                 let _ = full.send(Err(ReadError::Io { path: name, source }));
-                return;
+                return FrameSeal::default();
             }
         }
         let from = (f.compressed_offset - chunk_start) as usize;
@@ -246,13 +254,15 @@ fn decompress_all(
                 offset: f.compressed_offset,
                 reason,
             }));
-            return;
+            return FrameSeal::default();
         }
+        seal.add(src);
         progress(f.compressed_size as u64);
         if full.send(Ok(out)).is_err() {
-            return;
+            return FrameSeal::default();
         }
     }
+    seal
 }
 
 enum State {
@@ -283,6 +293,9 @@ struct EntryChecker<'a> {
     current: Option<Current>,
     index_json: Option<Vec<u8>>,
     oci_layout: Option<Vec<u8>>,
+    seal: Option<Vec<u8>>,
+    seal_sig: Option<Vec<u8>>,
+    bundle_digest: Digest,
     max_layout_file: u64,
     offset: u64,
     mtime: u64,
@@ -316,6 +329,8 @@ impl<'a> EntryChecker<'a> {
             order.push(e.path.clone());
             expected.insert(e.path.clone(), e);
         }
+        order.push(BUNDLE_SEAL.into());
+        order.push(BUNDLE_SEAL_SIG.into());
         EntryChecker {
             name: name.to_string(),
             descriptor,
@@ -327,6 +342,9 @@ impl<'a> EntryChecker<'a> {
             header: [0u8; 512],
             current: None,
             index_json: None,
+            seal: None,
+            seal_sig: None,
+            bundle_digest: Digest::of(bundle_json),
             oci_layout: None,
             max_layout_file: reader.limits().max_layout_file,
             offset: 0,
@@ -463,53 +481,52 @@ impl<'a> EntryChecker<'a> {
         if self.seen.insert(path.clone(), ()).is_some() {
             return Err(self.entry_err(&path, "duplicated entry"));
         }
-        let Some(expected) = self.expected.get(&path).cloned() else {
-            return Err(self.entry_err(&path, "extra entry, not listed in bundle.json"));
+        let is_seal = path == BUNDLE_SEAL || path == BUNDLE_SEAL_SIG;
+        let expected = match self.expected.get(&path).cloned() {
+            Some(e) => Some(e),
+            None if is_seal => None,
+            None => return Err(self.entry_err(&path, "extra entry, not listed in bundle.json")),
         };
-        if self.order[position] != path {
+        let want = self
+            .order
+            .get(position)
+            .map(String::as_str)
+            .unwrap_or("nothing");
+        if want != path {
             return Err(self.entry_err(
                 &path,
-                format!(
-                    "out of canonical order: expected {} here (missing or misplaced)",
-                    self.order[position]
-                ),
+                format!("out of canonical order: expected {want} here (missing or misplaced)"),
             ));
         }
-        if size > expected.size {
-            return Err(self.entry_err(
-                &path,
-                format!(
-                    "{size} bytes, larger than the signed size {}",
-                    expected.size
-                ),
-            ));
-        }
-        if size < expected.size {
-            return Err(self.entry_err(
-                &path,
-                format!(
-                    "{size} bytes, smaller than the signed size {}",
-                    expected.size
-                ),
-            ));
-        }
-        let capture = if path == INDEX_JSON || path == OCI_LAYOUT {
-            if size > self.max_layout_file {
+        let limit = match &expected {
+            Some(e) if size > e.size => {
                 return Err(self.entry_err(
                     &path,
-                    format!(
-                        "{size} bytes, above the {}-byte limit",
-                        self.max_layout_file
-                    ),
-                ));
+                    format!("{size} bytes, larger than the signed size {}", e.size),
+                ))
             }
-            Some(Vec::with_capacity(size as usize))
-        } else {
-            None
+            Some(e) if size < e.size => {
+                return Err(self.entry_err(
+                    &path,
+                    format!("{size} bytes, smaller than the signed size {}", e.size),
+                ))
+            }
+            Some(_) if path == INDEX_JSON || path == OCI_LAYOUT => Some(self.max_layout_file),
+            Some(_) => None,
+            None => Some(MAX_SEAL_BYTES),
+        };
+        let capture = match limit {
+            Some(max) if size > max => {
+                return Err(
+                    self.entry_err(&path, format!("{size} bytes, above the {max}-byte limit"))
+                )
+            }
+            Some(_) => Some(Vec::with_capacity(size as usize)),
+            None => None,
         };
         self.current = Some(Current {
             path,
-            expected: Some(expected),
+            expected,
             hasher: Hasher::new(),
             capture,
         });
@@ -528,7 +545,14 @@ impl<'a> EntryChecker<'a> {
 
     fn on_entry_end(&mut self) -> Result<(), VerifyError> {
         let cur = self.current.take().expect("entry in progress");
-        let expected = cur.expected.expect("expected entry");
+        let Some(expected) = cur.expected else {
+            // A seal entry: checked as a whole in `finish`.
+            match cur.path.as_str() {
+                BUNDLE_SEAL => self.seal = cur.capture,
+                _ => self.seal_sig = cur.capture,
+            }
+            return Ok(());
+        };
         let digest = cur.hasher.finish();
         if digest != expected.digest {
             return Err(self.entry_err(
@@ -547,7 +571,12 @@ impl<'a> EntryChecker<'a> {
         Ok(())
     }
 
-    fn finish(self) -> Result<(), VerifyError> {
+    fn finish(
+        self,
+        frames: &FrameSeal,
+        signature: &Signature,
+        trusted: &[PublicKey],
+    ) -> Result<(), VerifyError> {
         match self.state {
             State::End { zeros: 1024 } => {}
             State::End { zeros } => {
@@ -569,7 +598,54 @@ impl<'a> EntryChecker<'a> {
                 format!("missing ({} entries missing in all)", missing.len()),
             ));
         }
-        self.check_layout()
+        self.check_layout()?;
+        self.check_seal(frames, signature, trusted)
+    }
+
+    /// The seal must be signed by the bundle's signer, name this bundle, and
+    /// match every frame that is not a canonical stored frame.
+    fn check_seal(
+        &self,
+        frames: &FrameSeal,
+        signature: &Signature,
+        trusted: &[PublicKey],
+    ) -> Result<(), VerifyError> {
+        let (Some(seal), Some(sig_bytes)) = (&self.seal, &self.seal_sig) else {
+            return Err(self.entry_err(BUNDLE_SEAL, "missing: the bundle is not sealed"));
+        };
+        let sig_text = std::str::from_utf8(sig_bytes)
+            .map_err(|_| self.entry_err(BUNDLE_SEAL_SIG, "not UTF-8"))?;
+        let sig = Signature::parse(sig_text)
+            .map_err(|e| self.entry_err(BUNDLE_SEAL_SIG, e.to_string()))?;
+        if sig.to_minisign_text() != sig_text
+            || sig.untrusted_comment != crate::signature::UNTRUSTED_SIGNATURE_COMMENT
+        {
+            return Err(self.entry_err(BUNDLE_SEAL_SIG, "not in canonical form"));
+        }
+        if sig.key_id != signature.key_id {
+            return Err(self.entry_err(
+                BUNDLE_SEAL_SIG,
+                format!(
+                    "signed by key {}, bundle.json by key {}",
+                    sig.key_id, signature.key_id
+                ),
+            ));
+        }
+        sig.verify(seal, trusted)
+            .map_err(|e| self.entry_err(BUNDLE_SEAL_SIG, e.to_string()))?;
+        let seal: Seal = serde_json::from_slice(seal)
+            .map_err(|e| self.entry_err(BUNDLE_SEAL, format!("not a seal ({e})")))?;
+        if seal.bundle_digest != self.bundle_digest {
+            return Err(self.entry_err(BUNDLE_SEAL, "seals a different bundle.json"));
+        }
+        let (count, digest) = frames.result();
+        if (seal.compressed_frames, seal.compressed_frames_digest) != (count, digest) {
+            return Err(self.archive_err(format!(
+                "compressed frames differ from the seal ({count} frames, digest {digest}; sealed {} frames, digest {})",
+                seal.compressed_frames, seal.compressed_frames_digest
+            )));
+        }
+        Ok(())
     }
 
     /// `index.json` must list exactly the images of `bundle.json`.

@@ -203,9 +203,29 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Writes the end-of-archive blocks and the seek table; returns the output.
     pub fn finish(mut self) -> io::Result<W> {
+        // Stored, like the seal before it: the tail adds nothing to the seal.
         self.frames
-            .write_frame(&[0u8; 2 * BLOCK], FrameMode::Compress(self.options.level))?;
+            .write_frame(&[0u8; 2 * BLOCK], FrameMode::Stored)?;
         self.frames.finish()
+    }
+
+    /// Count and SHA-256 of the frames written so far that are not canonical
+    /// stored frames; `bundle.seal` records them.
+    pub fn seal(&self) -> (u64, Digest) {
+        self.frames.seal()
+    }
+
+    /// Appends an entry whose header and data are both stored frames, so it
+    /// changes nothing the seal covers (used for the seal entries).
+    pub fn append_stored(&mut self, path: &str, data: &[u8]) -> io::Result<Digest> {
+        let header = entry_header(path, data.len() as u64, self.options.mtime)?;
+        self.frames.write_frame(&header, FrameMode::Stored)?;
+        if !data.is_empty() {
+            let mut buf = data.to_vec();
+            pad_to_block(&mut buf, data.len() as u64);
+            self.frames.write_frame(&buf, FrameMode::Stored)?;
+        }
+        Ok(Digest::of(data))
     }
 }
 

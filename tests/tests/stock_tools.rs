@@ -94,7 +94,14 @@ fn demo_bundle_opens_with_stock_tools() {
             "index.json"
         ]
     );
-    assert_eq!(names.len(), 4 + d.blobs.len());
+    assert_eq!(names.len(), 4 + d.blobs.len() + 2);
+    assert_eq!(&names[names.len() - 2..], ["bundle.seal", "bundle.seal.minisig"]);
+    // The seal is a minisign signature by the same key, checkable with minisign.
+    ok(Command::new("minisign")
+        .arg("-Vm")
+        .arg(x.join("bundle.seal"))
+        .arg("-p")
+        .arg(&public));
     for b in &d.blobs {
         let bytes = std::fs::read(x.join(b.digest.blob_path())).unwrap();
         assert_eq!(sha256_digest(&bytes), b.digest.to_string());

@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use airgap_bundle::sign::SecretKey;
+use airgap_bundle::sign::{seal, SecretKey};
 use airgap_e2e::harness::*;
-use airgap_format::bundle_json::{BundleDescriptor, BUNDLE_JSON, BUNDLE_SIG};
+use airgap_format::bundle_json::{
+    BundleDescriptor, BUNDLE_JSON, BUNDLE_SEAL, BUNDLE_SEAL_SIG, BUNDLE_SIG,
+};
 use airgap_format::seekable::{FrameMode, FrameWriter};
 use airgap_format::writer::entry_header;
 use airgap_format::{ArchiveReader, Limits};
@@ -94,6 +96,7 @@ fn read_entries(bundle: &Path) -> (Vec<Raw>, u64) {
         .entries()
         .unwrap()
         .into_iter()
+        .filter(|e| e.path != BUNDLE_SEAL && e.path != BUNDLE_SEAL_SIG)
         .map(|e| Raw {
             header: r.read_at(e.header_offset, 512).unwrap().try_into().unwrap(),
             data: r.read_at(e.data_offset, e.size as usize).unwrap(),
@@ -102,7 +105,9 @@ fn read_entries(bundle: &Path) -> (Vec<Raw>, u64) {
     (entries, d.created_unix())
 }
 
-fn write_archive(path: &Path, entries: &[Raw]) {
+/// Writes `entries` as a bundle archive and seals it with `key`, as the
+/// bundler would, so that only the defect under test can be caught.
+fn write_archive(path: &Path, entries: &[Raw], key: &Path, mtime: u64) {
     let mut w = FrameWriter::new(Vec::new(), 3).unwrap();
     for e in entries {
         w.write_frame(&e.header, FrameMode::Compress(3)).unwrap();
@@ -112,7 +117,35 @@ fn write_archive(path: &Path, entries: &[Raw]) {
             w.write_frame(&d, FrameMode::Compress(3)).unwrap();
         }
     }
-    w.write_frame(&[0u8; 1024], FrameMode::Compress(3)).unwrap();
+    let bundle_json = entries
+        .iter()
+        .find(|e| {
+            tar::Header::from_byte_slice(&e.header)
+                .path_bytes()
+                .as_ref()
+                == BUNDLE_JSON.as_bytes()
+        })
+        .map(|e| e.data.clone())
+        .unwrap_or_default();
+    let key = SecretKey::from_file(key).unwrap();
+    let (seal, sig) = seal(
+        &key,
+        &bundle_json,
+        w.seal(),
+        "timestamp:1700000000\tfile:bundle.json",
+    )
+    .unwrap();
+    for (name, data) in [(BUNDLE_SEAL, seal), (BUNDLE_SEAL_SIG, sig.into_bytes())] {
+        w.write_frame(
+            &entry_header(name, data.len() as u64, mtime).unwrap(),
+            FrameMode::Stored,
+        )
+        .unwrap();
+        let mut d = data;
+        d.resize(d.len().div_ceil(512) * 512, 0);
+        w.write_frame(&d, FrameMode::Stored).unwrap();
+    }
+    w.write_frame(&[0u8; 1024], FrameMode::Stored).unwrap();
     std::fs::write(path, w.finish().unwrap()).unwrap();
 }
 
@@ -187,11 +220,11 @@ impl Crafted {
         let (mut entries, mtime) = read_entries(&self.bundle);
         // The untouched rewrite verifies: the crafting itself is faithful.
         let same = self.tmp.path().join("same.bundle");
-        write_archive(&same, &entries);
+        write_archive(&same, &entries, &self.key, mtime);
         ok(&mut verify_cmd(&same, &self.public));
         modify(&mut entries, mtime, &self.key);
         let out = self.tmp.path().join(format!("{name}.bundle"));
-        write_archive(&out, &entries);
+        write_archive(&out, &entries, &self.key, mtime);
         let line = fails(&mut verify_cmd(&out, &self.public));
         for n in needles {
             assert!(line.contains(n), "{name}: {line:?} should contain {n:?}");
@@ -421,4 +454,88 @@ fn random_access_reads_one_blob() {
             .unwrap();
         assert_eq!(airgap_format::Digest::of(&data), b.digest);
     }
+}
+
+#[test]
+fn one_bit_flipped_at_every_offset_is_refused() {
+    // In process (the CLI path is covered above): every byte of the demo
+    // bundle, one bit each, rotating through the eight bits.
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let keys = vec![airgap_format::PublicKey::from_file(&public).unwrap()];
+    let original = std::fs::read(&bundle).unwrap();
+    let bad = tmp.path().join("flip.bundle");
+    let mut accepted = Vec::new();
+    for off in 0..original.len() {
+        let mut bytes = original.clone();
+        bytes[off] ^= 1 << (off % 8);
+        std::fs::write(&bad, &bytes).unwrap();
+        if airgap_format::verify_archive(&bad, &keys, Limits::default(), &|_| {}).is_ok() {
+            accepted.push(off);
+        }
+    }
+    assert!(
+        accepted.is_empty(),
+        "flips accepted at offsets {accepted:?}"
+    );
+}
+
+#[test]
+fn seal_defects_are_refused() {
+    let c = Crafted::new();
+    // A compressed frame re-encoded differently (same content) breaks the seal:
+    // rewrite with stored data frames where the bundler compressed them.
+    let (entries, mtime) = read_entries(&c.bundle);
+    let out = c.tmp.path().join("reencoded.bundle");
+    write_archive(&out, &entries, &c.key, mtime);
+    let good = std::fs::read(&out).unwrap();
+    let r = ArchiveReader::open(&out, Limits::default()).unwrap();
+    // Re-encode the frame of bundle.json's header (a compressed frame) as a
+    // stored frame: same content, different bytes, seek table adjusted.
+    let f0 = r.frames()[0];
+    let content = r.read_at(0, 512).unwrap();
+    let mut stored = Vec::new();
+    airgap_format::seekable::stored_frame(&content, &mut stored);
+    let mut table: Vec<(u32, u32)> = r
+        .frames()
+        .iter()
+        .map(|f| (f.compressed_size, f.decompressed_size))
+        .collect();
+    table[0].0 = stored.len() as u32;
+    let data_end: u64 = r.frames().iter().map(|f| f.compressed_size as u64).sum();
+    let mut bytes = stored;
+    bytes.extend_from_slice(&good[f0.compressed_size as usize..data_end as usize]);
+    bytes.extend_from_slice(&airgap_format::seekable::seek_table_bytes(&table));
+    std::fs::write(&out, &bytes).unwrap();
+    let line = fails(&mut verify_cmd(&out, &c.public));
+    assert!(
+        line.contains("compressed frames differ from the seal"),
+        "{line}"
+    );
+
+    // No seal at all.
+    let (entries, mtime) = read_entries(&c.bundle);
+    let mut w = FrameWriter::new(Vec::new(), 3).unwrap();
+    for e in &entries {
+        w.write_frame(&e.header, FrameMode::Compress(3)).unwrap();
+        let mut d = e.data.clone();
+        d.resize(d.len().div_ceil(512) * 512, 0);
+        if !d.is_empty() {
+            w.write_frame(&d, FrameMode::Compress(3)).unwrap();
+        }
+    }
+    w.write_frame(&[0u8; 1024], FrameMode::Stored).unwrap();
+    let unsealed = c.tmp.path().join("unsealed.bundle");
+    std::fs::write(&unsealed, w.finish().unwrap()).unwrap();
+    let _ = mtime;
+    let line = fails(&mut verify_cmd(&unsealed, &c.public));
+    assert!(line.contains("bundle.seal"), "{line}");
+
+    // A seal signed by another key.
+    let (other_key, _) = keygen(c.tmp.path(), "other");
+    let (entries, mtime) = read_entries(&c.bundle);
+    let foreign = c.tmp.path().join("foreign-seal.bundle");
+    write_archive(&foreign, &entries, &other_key, mtime);
+    let line = fails(&mut verify_cmd(&foreign, &c.public));
+    assert!(line.contains("bundle.seal.minisig"), "{line}");
 }
