@@ -66,7 +66,10 @@ done
 
 mkdir -p "$BENCH_DIR"
 TMP=$(mktemp -d "$BENCH_DIR/.run.XXXXXX")
-cleanup() { rm -rf "$TMP"; }
+cleanup() {
+    rm -rf "$TMP"
+    rm -f "${shm_bundle:-}" "${floor:-}"
+}
 trap cleanup EXIT
 
 # Bytes for a size such as 256M or 1G (binary units, as gen-fixtures reads them).
@@ -109,6 +112,13 @@ median() {
 }
 # maxcol LABEL COLUMN: the largest value of one column.
 maxcol() { awk -v c="$2" 'NR == 1 || $c > m { m = $c } END { print m }' "$TMP/$1.times"; }
+# mincol LABEL COLUMN: the smallest value of one column.
+mincol() { awk -v c="$2" 'NR == 1 || $c < m { m = $c } END { print m }' "$TMP/$1.times"; }
+
+# warm FILE...: pull files into the page cache. Done before every timed run, not
+# once: kernels that run DAMON pageout (as some VMs do) evict page cache left
+# idle for a few tens of seconds.
+warm() { cat "$@" >/dev/null; }
 
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 
@@ -132,7 +142,7 @@ prepare_layout() {
     fi
     cat >"$BENCH_DIR/bench-$size.yaml" <<EOF
 # Written by bench/bundle.sh.
-name: bench-$size
+name: bench-${size,,}
 version: 1.0.0
 description: Benchmark bundle, one image of $BENCH_LAYERS gzip layers ($size of random data).
 images:
@@ -150,6 +160,7 @@ layer_files() {
 
 # --- 3. measure ------------------------------------------------------------
 
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 ROWS=()    # main table rows
 DETAILS=() # context table rows
 VERDICTS=()
@@ -167,12 +178,11 @@ for size in $BENCH_SIZES; do
     out=$BENCH_DIR/bench-$size.bundle
     rm -f "$TMP"/*.times
 
-    log "$size: warming the page cache ($layer_bytes bytes of layers)"
-    cat "${layers[@]}" >/dev/null
-
     for ((i = 1; i <= BENCH_RUNS; i++)); do
         log "$size: reference hash, run $i"
+        warm "${layers[@]}"
         run_timed hash "$HASH" "${layers[@]}"
+        warm "${layers[@]}"
         run_timed sha256sum sha256sum "${layers[@]}"
     done
     # The reference hasher must agree with the blob names (and with sha256sum).
@@ -184,14 +194,43 @@ for size in $BENCH_SIZES; do
     for ((i = 1; i <= BENCH_RUNS; i++)); do
         log "$size: build, run $i"
         rm -f "$out"
+        sync -f "$BENCH_DIR"
+        warm "${layers[@]}"
         run_timed build env SOURCE_DATE_EPOCH=$EPOCH "$BUNDLE" build "$manifest" \
             --key "$KEY.key" --out "$out" --json
     done
     archive_size=$(stat -c %s "$out")
     [[ $(jq -r .archiveSize "$TMP/build.out") == "$archive_size" ]] || die "build --json archiveSize mismatch"
 
+    # Context for the build time: the same build into tmpfs (no disk writeback,
+    # the fsync is free), and the disk floor of writing the layer bytes to one
+    # file and syncing it.
+    shm_bundle=""
+    if [[ -d /dev/shm && -w /dev/shm ]] &&
+        (($(df -Pk /dev/shm | awk 'NR == 2 { print $4 }') * 1024 > 2 * layer_bytes)); then
+        shm_bundle=/dev/shm/airgap-bench-$size.bundle
+        for ((i = 1; i <= BENCH_RUNS; i++)); do
+            log "$size: build into tmpfs, run $i"
+            rm -f "$shm_bundle"
+            warm "${layers[@]}"
+            run_timed build_shm env SOURCE_DATE_EPOCH=$EPOCH "$BUNDLE" build "$manifest" \
+                --key "$KEY.key" --out "$shm_bundle" --json
+        done
+        rm -f "$shm_bundle"
+    fi
+    floor=$BENCH_DIR/write-floor.bin
+    for ((i = 1; i <= BENCH_RUNS; i++)); do
+        log "$size: write floor (cat layers > file && sync file), run $i"
+        rm -f "$floor"
+        sync -f "$BENCH_DIR"
+        warm "${layers[@]}"
+        run_timed write_floor sh -c 'out=$1; shift; cat "$@" >"$out" && sync "$out"' sh "$floor" "${layers[@]}"
+    done
+    rm -f "$floor"
+
     for ((i = 1; i <= BENCH_RUNS; i++)); do
         log "$size: verify, run $i"
+        warm "$out"
         run_timed verify "$INSTALL" verify "$out" --json --trust "$KEY.pub"
         run_timed inspect_b "$BUNDLE" inspect "$out" --json
         run_timed inspect_i "$INSTALL" inspect "$out" --json
@@ -217,7 +256,9 @@ for size in $BENCH_SIZES; do
     RSS_VERIFY+=("$r_verify")
 
     ROWS+=("| $size ($BENCH_LAYERS layers) | $(calc '%.3f' "$t_hash") | $(calc '%.3f' "$t_build") (${x_build}×) | $(calc '%.3f' "$t_verify") (${x_verify}×) | $(calc '%.3f' "$t_ib") / $(calc '%.3f' "$t_ii") | $r_build / $r_verify | $ratio |")
-    DETAILS+=("| $size | $layer_bytes | $archive_size | $(calc '%.0f' "$mib / $t_hash") | $(calc '%.3f' "$t_sum") | $(median build 3) u + $(median build 4) s | $(median verify 3) u + $(median verify 4) s | $r_ib / $r_ii |")
+    t_shm=n/a
+    [[ -z $shm_bundle ]] || t_shm="$(calc '%.3f' "$(median build_shm 1)") ($(calc '%.2f' "$(median build_shm 1) / $t_hash")×)"
+    DETAILS+=("| $size | $layer_bytes | $archive_size | $(calc '%.0f' "$mib / $t_hash") | $(calc '%.3f' "$t_sum") | $(calc '%.3f' "$(mincol build 1)")–$(calc '%.3f' "$(maxcol build 1)") | $t_shm | $(calc '%.3f' "$(median write_floor 1)") | $(median build 3) u + $(median build 4) s | $(median verify 3) u + $(median verify 4) s | $r_ib / $r_ii |")
 
     v() { VERDICTS+=("- $size: $1 — $2"); }
     if awk "BEGIN { exit !($x_build <= $T_BUILD) }"; then v "build ${x_build}× hash ≤ ${T_BUILD}×" met; else v "build ${x_build}× hash > ${T_BUILD}×" "**missed**"; fi
@@ -249,11 +290,19 @@ fi
 
 # --- 4. report -------------------------------------------------------------
 
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 if grep -qw sha_ni /proc/cpuinfo; then shani=yes; else shani=no; fi
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then commit="$commit (with uncommitted changes)"; fi
 fstype=$(df -PT "$BENCH_DIR" | awk 'NR == 2 { print $2 }')
+damon=""
+for k in /sys/kernel/mm/damon/admin/kdamonds/*; do
+    if [[ $(cat "$k/state" 2>/dev/null) == on ]] &&
+        grep -qx pageout "$k"/contexts/*/schemes/*/action 2>/dev/null; then
+        damon=", DAMON pageout on"
+    fi
+done
 
 SECTION=$TMP/section.md
 {
@@ -267,11 +316,12 @@ SECTION=$TMP/section.md
     echo "\`airgap-bundle inspect\` and \`airgap-install inspect\`. The reference is"
     echo "\`hash-files\` (tests/src/bin/hash-files.rs): read the layer blobs in 1 MiB"
     echo "buffers and SHA-256 them with the \`sha2\` crate, the work a build and a verify"
-    echo "cannot avoid. Page cache warm; times are the median of $BENCH_RUNS runs, peak"
-    echo "RSS the largest of them (GNU time \`%M\`)."
+    echo "cannot avoid. Inputs are pulled into the page cache before every timed run; times"
+    echo "are the median of $BENCH_RUNS runs, peak RSS the largest of them (GNU time \`%M\`)."
     echo
     echo "- Command: \`bash bench/bundle.sh\` (BENCH_SIZES=\"$BENCH_SIZES\", BENCH_LAYERS=$BENCH_LAYERS, BENCH_RUNS=$BENCH_RUNS)"
-    echo "- Machine: $(nproc) CPUs, $cpu, SHA-NI: $shani, $(awk '/^MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r), scratch on $fstype"
+    echo "- Machine: $(nproc) CPUs, $cpu, SHA-NI: $shani, $(awk '/^MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r), scratch on $fstype$damon"
+    echo "- Load average (1 min) at start / end: $LOAD_START / $LOAD_END (other work on the machine skews the numbers; rerun when it is idle)"
     echo "- Date: $(date -u +%Y-%m-%d), commit $commit, $(rustc --version 2>/dev/null || echo rustc unknown)"
     echo "- Targets: build ≤ ${T_BUILD}× hash, verify ≤ ${T_VERIFY}× hash, inspect < ${T_INSPECT} s, peak RSS ≤ ${T_RSS} MiB and flat as the bundle grows"
     echo
@@ -279,11 +329,13 @@ SECTION=$TMP/section.md
     echo "|---|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${ROWS[@]}"
     echo
-    echo "Context: layer and archive bytes, reference hash throughput, \`sha256sum\` on the same files,"
-    echo "CPU seconds (user + system, median) and inspect peak RSS."
+    echo "Context: layer and archive bytes; reference hash throughput; \`sha256sum\` on the same"
+    echo "files; the spread of the build runs; the same build with its output on tmpfs (/dev/shm: no disk writeback, free fsync);"
+    echo "the disk floor of writing the layer bytes to one file and syncing it"
+    echo "(\`cat LAYERS > F && sync F\`); CPU seconds (user + system, medians); inspect peak RSS."
     echo
-    echo "| Size | Layer bytes | Archive bytes | Hash MiB/s | sha256sum s | Build CPU s | Verify CPU s | Inspect RSS MiB (bundle / install) |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| Size | Layer bytes | Archive bytes | Hash MiB/s | sha256sum s | Build s min–max | Build to tmpfs s (× hash) | Write + sync floor s | Build CPU s | Verify CPU s | Inspect RSS MiB (bundle / install) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${DETAILS[@]}"
     echo
     echo "Targets:"
