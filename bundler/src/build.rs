@@ -2,7 +2,7 @@
 //! layout files, then every blob, into a temp file renamed into place only
 //! when complete.
 
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use airgap_format::bundle_json::{
@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use time::OffsetDateTime;
 
 use crate::manifest::Manifest;
+use crate::output::Output;
 use crate::plan::{self, Plan};
 use crate::sign::SecretKey;
 
@@ -97,28 +98,13 @@ pub fn build(
     );
     let signature = key.sign(&bundle_json, &trusted_comment).to_minisign_text();
 
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .with_context(|| format!("{}: not a file name", out.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot create a file in this folder", dir.display()))?;
+    let output = Output::create(out)?;
     let writer_options = WriterOptions {
         level: options.level,
         mtime,
     };
     let progress = Progress::bytes(plan.total_size(), "build", options.progress);
-    let mut writer = ArchiveWriter::new(
-        BufWriter::with_capacity(1 << 20, tmp.as_file()),
-        writer_options,
-    )?;
+    let mut writer = ArchiveWriter::new(BufWriter::with_capacity(1 << 20, output), writer_options)?;
     writer.append_bytes(BUNDLE_JSON, &bundle_json, Compression::Zstd)?;
     writer.append_bytes(BUNDLE_SIG, signature.as_bytes(), Compression::Zstd)?;
     writer.append_bytes(OCI_LAYOUT, &oci_layout, Compression::Zstd)?;
@@ -144,26 +130,12 @@ pub fn build(
     let (seal, seal_sig) = crate::sign::seal(key, &bundle_json, writer.seal(), &trusted_comment)?;
     writer.append_stored(BUNDLE_SEAL, &seal)?;
     writer.append_stored(BUNDLE_SEAL_SIG, seal_sig.as_bytes())?;
-    let mut buffered = writer.finish().context("writing the seek table")?;
-    buffered.flush()?;
-    drop(buffered);
+    let buffered = writer.finish().context("writing the seek table")?;
+    let output = buffered
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("writing the bundle: {}", e.error()))?;
     progress.finish();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // Temp files are created 0600; a bundle is meant to be copied around.
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .context("setting the bundle's permissions")?;
-    }
-    tmp.as_file()
-        .sync_all()
-        .context("syncing the bundle to disk")?;
-    let archive_size = tmp.as_file().metadata()?.len();
-    tmp.persist(out)
-        .with_context(|| format!("{}: cannot rename into place", out.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    let archive_size = output.commit()?;
     Ok(BuildOutput {
         path: out.to_path_buf(),
         bundle_digest: Digest::of(&bundle_json),

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod chart;
 pub mod manifest;
+pub mod output;
 pub mod plan;
 pub mod sign;
 pub mod sources;
