@@ -138,19 +138,21 @@ impl SecretKey {
 }
 
 /// The seal entries for a bundle whose `bundle.json` is `bundle_json` and whose
-/// compressed frames so far are `frames` (count, digest): `bundle.seal` bytes
+/// frames so far are described by `frames`: `bundle.seal` bytes
 /// and their signature text. `bundle_comment` is the trusted comment of the
 /// bundle's signature; the seal's names the seal file instead.
 pub fn seal(
     key: &SecretKey,
     bundle_json: &[u8],
-    frames: (u64, airgap_format::Digest),
+    frames: airgap_format::seekable::SealState,
     bundle_comment: &str,
 ) -> Result<(Vec<u8>, String)> {
     let seal = airgap_format::bundle_json::Seal {
         bundle_digest: airgap_format::Digest::of(bundle_json),
-        compressed_frames: frames.0,
-        compressed_frames_digest: frames.1,
+        compressed_frames: frames.compressed_frames,
+        compressed_frames_digest: frames.compressed_frames_digest,
+        frames: frames.frames,
+        frame_table_digest: frames.frame_table_digest,
     };
     let bytes = airgap_format::canonical_json::to_canonical_vec(&seal)?;
     let comment = bundle_comment.replace(

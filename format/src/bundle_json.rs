@@ -177,6 +177,10 @@ pub struct Seal {
     pub compressed_frames: u64,
     /// SHA-256 of those frames' bytes, concatenated in file order.
     pub compressed_frames_digest: Digest,
+    /// Number of frames (of any kind) before the seal's first frame.
+    pub frames: u64,
+    /// SHA-256 of those frames' seek-table entries, fixing every boundary.
+    pub frame_table_digest: Digest,
 }
 
 /// One archive entry a valid bundle must contain, after the signed head.

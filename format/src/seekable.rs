@@ -92,6 +92,30 @@ impl FrameSeal {
     }
 }
 
+/// What the seal pins about the frames before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealState {
+    /// Frames that are not canonical stored frames.
+    pub compressed_frames: u64,
+    /// SHA-256 of their bytes, in file order.
+    pub compressed_frames_digest: crate::digest::Digest,
+    /// All frames.
+    pub frames: u64,
+    /// SHA-256 of their seek-table entries (which fix every frame boundary).
+    pub frame_table_digest: crate::digest::Digest,
+}
+
+/// SHA-256 of the seek-table entries (u32 LE compressed size, u32 LE
+/// decompressed size) of `frames`.
+pub fn frame_table_digest(frames: &[(u32, u32)]) -> crate::digest::Digest {
+    let mut h = crate::digest::Hasher::new();
+    for (c, d) in frames {
+        h.update(&c.to_le_bytes());
+        h.update(&d.to_le_bytes());
+    }
+    h.finish()
+}
+
 /// True when `frame` is exactly what [`stored_frame`] writes for its content:
 /// descriptor 0xA0, 4-byte content size, raw blocks of 128 KiB (the last one
 /// shorter and flagged last). Only headers are examined; the content of raw
@@ -137,9 +161,15 @@ impl<W: Write> FrameWriter<W> {
         })
     }
 
-    /// The seal over the frames written so far.
-    pub fn seal(&self) -> (u64, crate::digest::Digest) {
-        self.sealed.result()
+    /// What `bundle.seal` records about the frames written so far.
+    pub fn seal(&self) -> SealState {
+        let (compressed_frames, compressed_frames_digest) = self.sealed.result();
+        SealState {
+            compressed_frames,
+            compressed_frames_digest,
+            frames: self.frames.len() as u64,
+            frame_table_digest: frame_table_digest(&self.frames),
+        }
     }
 
     /// Bytes of decompressed stream written so far.

@@ -50,7 +50,7 @@ pub enum SignatureError {
         trusted: String,
     },
     /// The signature does not match the message or the trusted comment.
-    #[error("signature by key {0} does not match bundle.json")]
+    #[error("signature by key {0} does not match the signed content")]
     BadSignature(KeyId),
     /// The global signature over the trusted comment does not match.
     #[error("trusted comment of the signature by key {0} was altered")]

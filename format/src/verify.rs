@@ -296,6 +296,7 @@ struct EntryChecker<'a> {
     seal: Option<Vec<u8>>,
     seal_sig: Option<Vec<u8>>,
     bundle_digest: Digest,
+    frame_table: Vec<FrameEntry>,
     max_layout_file: u64,
     offset: u64,
     mtime: u64,
@@ -345,6 +346,7 @@ impl<'a> EntryChecker<'a> {
             seal: None,
             seal_sig: None,
             bundle_digest: Digest::of(bundle_json),
+            frame_table: reader.frames().to_vec(),
             oci_layout: None,
             max_layout_file: reader.limits().max_layout_file,
             offset: 0,
@@ -637,6 +639,25 @@ impl<'a> EntryChecker<'a> {
             .map_err(|e| self.entry_err(BUNDLE_SEAL, format!("not a seal ({e})")))?;
         if seal.bundle_digest != self.bundle_digest {
             return Err(self.entry_err(BUNDLE_SEAL, "seals a different bundle.json"));
+        }
+        // The tail is exactly five stored frames: the two seal entries'
+        // headers and data, and the end-of-archive blocks.
+        let table: Vec<(u32, u32)> = self
+            .frame_table
+            .iter()
+            .map(|f| (f.compressed_size, f.decompressed_size))
+            .collect();
+        let before = table.len().saturating_sub(5);
+        if seal.frames != before as u64 {
+            return Err(self.archive_err(format!(
+                "frame boundaries differ from the seal: {before} frames before the seal, sealed {}",
+                seal.frames
+            )));
+        }
+        if seal.frame_table_digest != seekable::frame_table_digest(&table[..before]) {
+            return Err(self.archive_err(
+                "frame boundaries differ from the seal: frame sizes do not match the sealed frame table",
+            ));
         }
         let (count, digest) = frames.result();
         if (seal.compressed_frames, seal.compressed_frames_digest) != (count, digest) {

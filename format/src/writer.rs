@@ -209,9 +209,10 @@ impl<W: Write> ArchiveWriter<W> {
         self.frames.finish()
     }
 
-    /// Count and SHA-256 of the frames written so far that are not canonical
-    /// stored frames; `bundle.seal` records them.
-    pub fn seal(&self) -> (u64, Digest) {
+    /// What `bundle.seal` records about the frames written so far: the count
+    /// and SHA-256 of those that are not canonical stored frames, and the
+    /// count and digest of all their seek-table entries.
+    pub fn seal(&self) -> crate::seekable::SealState {
         self.frames.seal()
     }
 

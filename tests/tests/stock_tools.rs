@@ -95,7 +95,10 @@ fn demo_bundle_opens_with_stock_tools() {
         ]
     );
     assert_eq!(names.len(), 4 + d.blobs.len() + 2);
-    assert_eq!(&names[names.len() - 2..], ["bundle.seal", "bundle.seal.minisig"]);
+    assert_eq!(
+        &names[names.len() - 2..],
+        ["bundle.seal", "bundle.seal.minisig"]
+    );
     // The seal is a minisign signature by the same key, checkable with minisign.
     ok(Command::new("minisign")
         .arg("-Vm")
