@@ -109,7 +109,9 @@ pub fn build(
     writer.append_bytes(BUNDLE_SIG, signature.as_bytes(), Compression::Zstd)?;
     writer.append_bytes(OCI_LAYOUT, &oci_layout, Compression::Zstd)?;
     writer.append_bytes(INDEX_JSON, &index_json, Compression::Zstd)?;
+    tracing::debug!(blobs = plan.blobs.len(), bytes = plan.total_size(), out = %out.display(), "writing bundle");
     for (digest, blob) in &plan.blobs {
+        tracing::debug!(%digest, size = blob.size, source = %blob.data, "storing blob");
         let reader = blob.data.open(blob.size)?;
         let got = writer
             .append_reader(

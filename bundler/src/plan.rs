@@ -167,6 +167,13 @@ pub fn resolve(manifest: &Manifest, mtime: u64) -> Result<Plan> {
             )
             .map_err(|e| manifest.error_at(&spec.source, format!("images[{i}]: {e:#}")))?;
         }
+        tracing::debug!(
+            image = %reference,
+            digest = %resolved.top.digest,
+            blobs = resolved.blobs.len(),
+            platforms = ?resolved.platforms,
+            "resolved image"
+        );
         plan.images.push(PlannedImage {
             name,
             tag,

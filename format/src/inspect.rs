@@ -88,6 +88,17 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 impl InspectReport {
+    /// What `inspect` prints: pretty JSON, or the text of [`Self::render_text`].
+    pub fn to_output(&self, json: bool) -> String {
+        if json {
+            let mut s = serde_json::to_string_pretty(self).expect("the report serialises");
+            s.push('\n');
+            s
+        } else {
+            self.render_text()
+        }
+    }
+
     /// Human-readable text.
     pub fn render_text(&self) -> String {
         let mut s = String::new();

@@ -45,6 +45,28 @@ impl Progress {
     }
 }
 
+/// Runs a command-line program's body: logs to stderr (`RUST_LOG`, default
+/// warn), and on error prints one `error: …` line and exits with status 1.
+pub fn run_main<E>(run: impl FnOnce() -> Result<(), E>) -> std::process::ExitCode
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+            eprintln!("error: {}", error_line(e.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Formats an error and its causes on one line, skipping a cause whose text
 /// is already part of the line (errors that embed their source).
 pub fn error_line(e: &(dyn std::error::Error + 'static)) -> String {

@@ -148,6 +148,13 @@ pub fn verify_archive(
 ) -> Result<Verified, VerifyError> {
     let name = path.display().to_string();
     let v = verify_head(path, trusted, limits)?;
+    tracing::debug!(
+        bundle = %v.descriptor.name,
+        version = %v.descriptor.version,
+        signer = %v.signature.key_id,
+        frames = v.reader.frames().len(),
+        "signature verified; checking every entry"
+    );
     let mut checker = EntryChecker::new(
         &name,
         &v.descriptor,

@@ -122,29 +122,15 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Inspect { file, json } => {
-            let report = airgap_format::inspect::inspect(&file)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.render_text());
-            }
+            print!(
+                "{}",
+                airgap_format::inspect::inspect(&file)?.to_output(json)
+            );
         }
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", error_line(e.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    airgap_format::progress::run_main(|| run(Cli::parse()))
 }

@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use super::tar_index::TarIndex;
 use super::{
-    read_verified, split_reference, walk_image, BlobData, BlobStore, ResolvedImage, SourceBlob,
-    MAX_METADATA_BYTES, OCI_CONFIG, OCI_MANIFEST,
+    read_verified, split_reference, walk_descriptor, BlobData, BlobStore, ResolvedImage,
+    SourceBlob, MAX_METADATA_BYTES, OCI_CONFIG, OCI_MANIFEST,
 };
 
 /// Annotation Docker and containerd put the full image name in.
@@ -157,22 +157,7 @@ impl DockerArchive {
                 ),
             },
         };
-        let digest: Digest = chosen
-            .get("digest")
-            .and_then(|d| d.as_str())
-            .unwrap_or_default()
-            .parse()
-            .with_context(|| format!("{}: index.json descriptor digest", self.describe()))?;
-        let size = chosen
-            .get("size")
-            .and_then(|s| s.as_u64())
-            .with_context(|| format!("{}: descriptor {digest} has no size", self.describe()))?;
-        let (top, blobs, platforms) = walk_image(
-            self,
-            digest,
-            size,
-            chosen.get("mediaType").and_then(|m| m.as_str()),
-        )?;
+        let (top, blobs, platforms) = walk_descriptor(self, chosen)?;
         let default_name = chosen
             .get("annotations")
             .and_then(|a| a.get(CONTAINERD_NAME))

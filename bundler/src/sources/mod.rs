@@ -362,6 +362,26 @@ fn walk(
     Ok(me)
 }
 
+/// Walks the image an `index.json` descriptor (as JSON) points at: reads its
+/// digest, size and media type, then [`walk_image`].
+pub fn walk_descriptor(
+    store: &dyn BlobStore,
+    descriptor: &serde_json::Value,
+) -> Result<(SourceBlob, Vec<SourceBlob>, Vec<String>)> {
+    let digest: Digest = descriptor
+        .get("digest")
+        .and_then(|d| d.as_str())
+        .unwrap_or_default()
+        .parse()
+        .with_context(|| format!("{}: index.json descriptor digest", store.describe()))?;
+    let size = descriptor
+        .get("size")
+        .and_then(|s| s.as_u64())
+        .with_context(|| format!("{}: descriptor {digest} has no size", store.describe()))?;
+    let media_type = descriptor.get("mediaType").and_then(|m| m.as_str());
+    walk_image(store, digest, size, media_type)
+}
+
 /// Splits `repo:tag` (the tag is after the last ':' that follows the last '/').
 pub fn split_reference(r: &str) -> Option<(String, String)> {
     let slash = r.rfind('/').map(|i| i + 1).unwrap_or(0);

@@ -6,7 +6,9 @@ use airgap_format::bundle_json::REF_NAME_ANNOTATION;
 use airgap_format::Digest;
 use anyhow::{bail, Context, Result};
 
-use super::{split_reference, walk_image, BlobData, BlobStore, ResolvedImage, MAX_METADATA_BYTES};
+use super::{
+    split_reference, walk_descriptor, BlobData, BlobStore, ResolvedImage, MAX_METADATA_BYTES,
+};
 
 /// An OCI layout directory.
 pub struct OciLayout {
@@ -84,20 +86,7 @@ impl OciLayout {
                 ),
             },
         };
-        let digest: Digest = chosen
-            .get("digest")
-            .and_then(|d| d.as_str())
-            .unwrap_or_default()
-            .parse()
-            .with_context(|| format!("{}: descriptor digest", index_path.display()))?;
-        let size = chosen
-            .get("size")
-            .and_then(|s| s.as_u64())
-            .with_context(|| {
-                format!("{}: descriptor {digest} has no size", index_path.display())
-            })?;
-        let media_type = chosen.get("mediaType").and_then(|m| m.as_str());
-        let (top, blobs, platforms) = walk_image(self, digest, size, media_type)?;
+        let (top, blobs, platforms) = walk_descriptor(self, chosen)?;
         let default_name = reference
             .or(name_of(chosen).as_deref())
             .and_then(split_reference);
