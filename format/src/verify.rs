@@ -655,6 +655,19 @@ impl<'a> EntryChecker<'a> {
             .map(|f| (f.compressed_size, f.decompressed_size))
             .collect();
         let before = table.len().saturating_sub(5);
+        let tail: Vec<u32> = table[before..].iter().map(|t| t.1).collect();
+        let expected_tail = [
+            512,
+            tar_entry::padded(self.seal.as_ref().map_or(0, |s| s.len()) as u64) as u32,
+            512,
+            tar_entry::padded(sig_bytes.len() as u64) as u32,
+            1024,
+        ];
+        if tail != expected_tail {
+            return Err(self.archive_err(format!(
+                "the tail after the blobs is framed {tail:?}, expected {expected_tail:?} (seal header and data, signature header and data, end of archive)"
+            )));
+        }
         if seal.frames != before as u64 {
             return Err(self.archive_err(format!(
                 "frame boundaries differ from the seal: {before} frames before the seal, sealed {}",

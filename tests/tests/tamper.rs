@@ -589,3 +589,40 @@ fn moved_frame_boundaries_are_refused() {
         "{line}"
     );
 }
+
+#[test]
+fn recut_tail_frames_are_refused() {
+    // The five stored tail frames re-cut (same bytes of content, other sizes).
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let r = ArchiveReader::open(&bundle, Limits::default()).unwrap();
+    let frames = r.frames().to_vec();
+    let n = frames.len();
+    let tail = &frames[n - 5..];
+    let start = tail[0].decompressed_offset;
+    let len: u64 = tail.iter().map(|f| f.decompressed_size as u64).sum();
+    let content = r.read_at(start, len as usize).unwrap();
+    let bytes = std::fs::read(&bundle).unwrap();
+    let mut out = bytes[..tail[0].compressed_offset as usize].to_vec();
+    let mut table: Vec<(u32, u32)> = frames[..n - 5]
+        .iter()
+        .map(|f| (f.compressed_size, f.decompressed_size))
+        .collect();
+    // 1024 first, then 512-byte frames: the reverse of what the writer does.
+    let mut cuts = vec![1024usize];
+    while cuts.iter().sum::<usize>() < content.len() {
+        cuts.push(512.min(content.len() - cuts.iter().sum::<usize>()));
+    }
+    let mut pos = 0;
+    for c in cuts {
+        let mut f = Vec::new();
+        airgap_format::seekable::stored_frame(&content[pos..pos + c], &mut f);
+        table.push((f.len() as u32, c as u32));
+        out.extend_from_slice(&f);
+        pos += c;
+    }
+    out.extend_from_slice(&airgap_format::seekable::seek_table_bytes(&table));
+    let recut = tmp.path().join("recut.bundle");
+    std::fs::write(&recut, &out).unwrap();
+    fails(&mut verify_cmd(&recut, &public));
+}
