@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_packages zstd tar skopeo minisign
+ensure_packages zstd tar skopeo minisign docker-registry
 cargo build --workspace --bins --locked
 cargo test --workspace --locked

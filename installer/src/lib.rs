@@ -1,4 +1,9 @@
-//! The installer: verifies bundles carried into an isolated network and
-//! (in later steps) installs them. It links no signing-key or registry-pulling code.
+//! The installer: verifies bundles carried into an isolated network and puts
+//! their images into the site's registry. It links no signing-key or
+//! registry-pulling code.
 
+pub mod credentials;
+pub mod push;
+pub mod registry;
+pub mod relocation;
 pub mod trust;

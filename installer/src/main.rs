@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use airgap_format::progress::{error_line, Progress};
 use airgap_format::{verify_archive, Limits};
+use airgap_install::credentials::{self, Credentials};
+use airgap_install::push::{push, OnExistingTag, PushOptions};
+use airgap_install::registry::{Target, Transport};
 use airgap_install::trust;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -29,6 +32,41 @@ enum Command {
         /// A trusted public key (minisign format); repeatable.
         #[arg(long)]
         trust: Vec<PathBuf>,
+        /// Print the result as JSON and draw no progress bar.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put the bundle's images into the site's registry (signature checked first).
+    Push {
+        /// The bundle.
+        file: PathBuf,
+        /// A trusted public key (minisign format); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// Target registry: HOST[:PORT][/PREFIX].
+        #[arg(long)]
+        registry: String,
+        /// Extra CA certificates (PEM) to trust for the registry.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Use plain HTTP (no TLS) for this registry.
+        #[arg(long)]
+        plain_http: bool,
+        /// User name; the password is read from standard input (--password-stdin).
+        #[arg(long, requires = "password_stdin")]
+        username: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long, requires = "username")]
+        password_stdin: bool,
+        /// Blobs uploaded at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// When a tag already points at another image: skip (keep it), overwrite, or fail.
+        #[arg(long, value_enum, default_value_t = OnExistingTag::Fail)]
+        on_existing_tag: OnExistingTag,
+        /// Where to write the relocation map (JSON) that later steps read.
+        #[arg(long, default_value = "relocation-map.json")]
+        relocation_map: PathBuf,
         /// Print the result as JSON and draw no progress bar.
         #[arg(long)]
         json: bool,
@@ -118,6 +156,58 @@ fn run(cli: Cli) -> Result<()> {
                     report.charts,
                     report.files,
                     report.blobs
+                );
+            }
+        }
+        Command::Push {
+            file,
+            trust: keys,
+            registry,
+            ca_file,
+            plain_http,
+            username,
+            password_stdin,
+            jobs,
+            on_existing_tag,
+            relocation_map,
+            json,
+        } => {
+            let trusted =
+                trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))?;
+            let target = Target::parse(&registry)?;
+            let credentials = match (username, password_stdin) {
+                (Some(username), true) => Some(Credentials {
+                    username,
+                    password: credentials::password_from_stdin()?,
+                }),
+                _ => credentials::lookup(&target.host)?,
+            };
+            let options = PushOptions {
+                target,
+                transport: Transport {
+                    ca_file,
+                    plain_http,
+                },
+                credentials,
+                jobs: jobs as usize,
+                on_existing_tag,
+                progress: !json,
+            };
+            let report = push(&file, &trusted, &options)?;
+            report.relocation.write(&relocation_map)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for i in &report.relocation.images {
+                    println!("{:<32} -> {}  {}", i.source, i.pinned, i.status);
+                }
+                println!(
+                    "{} blobs uploaded ({} bytes), {} mounted, {} already present; relocation map: {}",
+                    report.blobs_uploaded,
+                    report.bytes_uploaded,
+                    report.blobs_mounted,
+                    report.blobs_present,
+                    relocation_map.display()
                 );
             }
         }

@@ -2,8 +2,10 @@
 //!
 //! [`fixtures`] generates deterministic container-image fixtures: layer tars,
 //! OCI image layouts and `docker save` archives (legacy and Docker 25+ forms).
+//! [`registry`] runs a real container registry (Debian's `docker-registry`).
 
 pub mod fixtures;
 pub mod harness;
+pub mod registry;
 
 pub use fixtures::*;

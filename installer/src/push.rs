@@ -1,0 +1,618 @@
+//! `push`: puts every image of a verified bundle into the site's registry,
+//! streaming blobs straight out of the archive. Blobs first (several at
+//! once), then manifests children before their index, then tags, so no tag
+//! ever points at missing content, even if the run is killed. A second run
+//! skips whatever is already there.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use airgap_format::bundle_json::{BundleDescriptor, ImageEntry};
+use airgap_format::progress::Progress;
+use airgap_format::reader::ArchiveReader;
+use airgap_format::tar_entry::EntryHeader;
+use airgap_format::verify::verify_head;
+use airgap_format::{Digest, Limits, PublicKey};
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::credentials::Credentials;
+use crate::registry::{one_line, read_small, Client, Target, Transport};
+use crate::relocation::{RelocatedImage, RelocationMap};
+
+/// Blobs up to this size go in one PUT; larger ones in chunks.
+pub const MONOLITHIC_MAX: u64 = 32 << 20;
+/// Size of one chunk of a chunked upload.
+pub const CHUNK: u64 = 16 << 20;
+/// Largest manifest or index read from the bundle.
+const MAX_MANIFEST: u64 = 16 << 20;
+/// Every manifest media type asked for when checking a tag.
+const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// What to do when a tag already points at another image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnExistingTag {
+    /// Leave the tag; push the image by digest only.
+    Skip,
+    /// Move the tag to the bundle's image.
+    Overwrite,
+    /// Stop before pushing anything.
+    Fail,
+}
+
+/// Push settings.
+pub struct PushOptions {
+    /// Where to push.
+    pub target: Target,
+    /// TLS settings.
+    pub transport: Transport,
+    /// Credentials, if any.
+    pub credentials: Option<Credentials>,
+    /// Blobs uploaded at once.
+    pub jobs: usize,
+    /// Tag policy.
+    pub on_existing_tag: OnExistingTag,
+    /// Draw a progress bar (when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What a push did.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushReport {
+    /// Where each image is now.
+    pub relocation: RelocationMap,
+    /// Blobs uploaded.
+    pub blobs_uploaded: u64,
+    /// Blobs mounted from another repository.
+    pub blobs_mounted: u64,
+    /// Blobs already present.
+    pub blobs_present: u64,
+    /// Bytes uploaded.
+    pub bytes_uploaded: u64,
+}
+
+/// One image's content, read from the bundle.
+struct ImagePlan {
+    entry: ImageEntry,
+    repository: String,
+    /// Manifests in push order: children before the index that lists them.
+    manifests: Vec<(Digest, String, Vec<u8>)>,
+    /// Config and layer blobs.
+    blobs: Vec<Digest>,
+}
+
+/// Pushes the bundle at `path` after checking its signature against `trusted`.
+pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result<PushReport> {
+    let head = verify_head(path, trusted, Limits::default())?;
+    let d = &head.descriptor;
+    let reader = &head.reader;
+    let entries: HashMap<String, EntryHeader> = reader
+        .entries()?
+        .into_iter()
+        .map(|e| (e.path.clone(), e))
+        .collect();
+    let plans = d
+        .images
+        .iter()
+        .map(|img| plan_image(reader, d, &entries, img, &options.target))
+        .collect::<Result<Vec<_>>>()?;
+
+    let client = Client::new(
+        &options.target.host,
+        &options.transport,
+        options.credentials.clone(),
+    )?;
+    // Pre-flight: where tags already stand. Nothing is written before this passes.
+    let mut statuses = Vec::new();
+    for p in &plans {
+        let current = tag_digest(&client, &p.repository, &p.entry.tag)?;
+        let status = match current {
+            Some(cur) if cur == p.entry.digest => "unchanged",
+            Some(cur) => match options.on_existing_tag {
+                OnExistingTag::Fail => bail!(
+                    "{}:{} already points at {cur}, not {} (use --on-existing-tag skip or overwrite)",
+                    p.repository,
+                    p.entry.tag,
+                    p.entry.digest
+                ),
+                OnExistingTag::Skip => "tag-kept",
+                OnExistingTag::Overwrite => "pushed",
+            },
+            None => "pushed",
+        };
+        statuses.push(status);
+    }
+
+    // Blobs: each distinct digest once, into every repository that needs it.
+    let mut wanted: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+    for (p, status) in plans.iter().zip(&statuses) {
+        if *status == "unchanged" {
+            continue;
+        }
+        for b in &p.blobs {
+            let repos = wanted.entry(*b).or_default();
+            if !repos.contains(&p.repository) {
+                repos.push(p.repository.clone());
+            }
+        }
+    }
+    let total: u64 = wanted
+        .keys()
+        .map(|b| d.blob(b).map(|e| e.size).unwrap_or(0))
+        .sum();
+    let progress = Progress::bytes(total, "push", options.progress);
+    let counters = Counters::default();
+    let tasks: Vec<(Digest, Vec<String>)> = wanted.into_iter().collect();
+    let next = Mutex::new(tasks.iter());
+    let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.max(1) {
+            scope.spawn(|| loop {
+                if failure.lock().expect("lock").is_some() {
+                    return;
+                }
+                let Some((digest, repos)) = next.lock().expect("lock").next() else {
+                    return;
+                };
+                let size = d.blob(digest).map(|e| e.size).unwrap_or(0);
+                let result = entries
+                    .get(&digest.blob_path())
+                    .ok_or_else(|| anyhow!("blob {digest} is not in the archive"))
+                    .and_then(|entry| {
+                        push_blob_to_all(
+                            &client, reader, entry, digest, size, repos, &counters, &progress,
+                        )
+                    });
+                if let Err(e) = result {
+                    failure.lock().expect("lock").get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    progress.finish();
+    if let Some(e) = failure.into_inner().expect("lock") {
+        return Err(e);
+    }
+
+    // Manifests, children first, then tags.
+    let mut images = Vec::new();
+    for (p, status) in plans.iter().zip(&statuses) {
+        if *status != "unchanged" {
+            for (digest, media_type, bytes) in &p.manifests {
+                put_manifest(
+                    &client,
+                    &p.repository,
+                    &digest.to_string(),
+                    media_type,
+                    bytes,
+                    digest,
+                )
+                .with_context(|| format!("image {}", p.entry.reference))?;
+            }
+            if *status == "pushed" {
+                let (digest, media_type, bytes) = p.manifests.last().expect("top manifest");
+                put_manifest(
+                    &client,
+                    &p.repository,
+                    &p.entry.tag,
+                    media_type,
+                    bytes,
+                    digest,
+                )
+                .with_context(|| format!("image {}: tag {}", p.entry.reference, p.entry.tag))?;
+            }
+        }
+        let repository = format!("{}/{}", client.host(), p.repository);
+        images.push(RelocatedImage {
+            source: p.entry.reference.clone(),
+            name: p.entry.name.clone(),
+            tag: p.entry.tag.clone(),
+            reference: format!("{repository}:{}", p.entry.tag),
+            pinned: format!("{repository}@{}", p.entry.digest),
+            repository,
+            digest: p.entry.digest.to_string(),
+            status: status.to_string(),
+        });
+    }
+    Ok(PushReport {
+        relocation: RelocationMap {
+            registry: options.target.host.clone(),
+            prefix: options.target.prefix.clone(),
+            bundle: d.name.clone(),
+            version: d.version.clone(),
+            bundle_digest: head.bundle_digest.to_string(),
+            images,
+        },
+        blobs_uploaded: counters.uploaded.load(Ordering::Relaxed),
+        blobs_mounted: counters.mounted.load(Ordering::Relaxed),
+        blobs_present: counters.present.load(Ordering::Relaxed),
+        bytes_uploaded: counters.bytes.load(Ordering::Relaxed),
+    })
+}
+
+#[derive(Default)]
+struct Counters {
+    uploaded: AtomicU64,
+    mounted: AtomicU64,
+    present: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// Reads a manifest or index from the archive, checking it against its digest.
+fn read_manifest(
+    reader: &ArchiveReader,
+    d: &BundleDescriptor,
+    entries: &HashMap<String, EntryHeader>,
+    digest: &Digest,
+) -> Result<Vec<u8>> {
+    let signed = d
+        .blob(digest)
+        .ok_or_else(|| anyhow!("manifest {digest} is not listed in bundle.json"))?;
+    let entry = entries
+        .get(&digest.blob_path())
+        .ok_or_else(|| anyhow!("manifest {digest} is not in the archive"))?;
+    if entry.size != signed.size {
+        bail!(
+            "manifest {digest}: {} bytes in the archive, {} signed",
+            entry.size,
+            signed.size
+        );
+    }
+    let bytes = airgap_format::verify::read_small_entry(
+        reader,
+        entry.data_offset,
+        entry.size,
+        MAX_MANIFEST,
+        &entry.path,
+    )?;
+    if Digest::of(&bytes) != *digest {
+        bail!("manifest {digest}: content does not match its digest");
+    }
+    Ok(bytes)
+}
+
+fn plan_image(
+    reader: &ArchiveReader,
+    d: &BundleDescriptor,
+    entries: &HashMap<String, EntryHeader>,
+    img: &ImageEntry,
+    target: &Target,
+) -> Result<ImagePlan> {
+    let ctx = || format!("image {}", img.reference);
+    let top = read_manifest(reader, d, entries, &img.digest).with_context(ctx)?;
+    let json: serde_json::Value = serde_json::from_slice(&top).with_context(ctx)?;
+    let mut manifests = Vec::new();
+    let mut blobs = Vec::new();
+    let descriptors = |v: &serde_json::Value, key: &str| -> Result<Vec<(Digest, String)>> {
+        let list: Vec<&serde_json::Value> = match v.get(key) {
+            Some(serde_json::Value::Array(a)) => a.iter().collect(),
+            Some(serde_json::Value::Object(_)) => vec![&v[key]],
+            _ => Vec::new(),
+        };
+        list.into_iter()
+            .map(|x| {
+                let digest: Digest = x
+                    .get("digest")
+                    .and_then(|g| g.as_str())
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|e| anyhow!("{e}"))?;
+                let mt = x
+                    .get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                Ok((digest, mt))
+            })
+            .collect()
+    };
+    if json.get("manifests").is_some() {
+        for (child, mt) in descriptors(&json, "manifests").with_context(ctx)? {
+            let bytes = read_manifest(reader, d, entries, &child).with_context(ctx)?;
+            let cj: serde_json::Value = serde_json::from_slice(&bytes).with_context(ctx)?;
+            for (b, _) in descriptors(&cj, "config")?
+                .into_iter()
+                .chain(descriptors(&cj, "layers")?)
+            {
+                if !blobs.contains(&b) {
+                    blobs.push(b);
+                }
+            }
+            manifests.push((child, mt, bytes));
+        }
+    } else {
+        for (b, _) in descriptors(&json, "config")?
+            .into_iter()
+            .chain(descriptors(&json, "layers")?)
+        {
+            if !blobs.contains(&b) {
+                blobs.push(b);
+            }
+        }
+    }
+    manifests.push((img.digest, img.media_type.clone(), top));
+    for b in &blobs {
+        if d.blob(b).is_none() {
+            return Err(anyhow!("blob {b} is not listed in bundle.json")).with_context(ctx);
+        }
+    }
+    Ok(ImagePlan {
+        entry: img.clone(),
+        repository: target.repository(&img.name),
+        manifests,
+        blobs,
+    })
+}
+
+fn scope(repo: &str) -> String {
+    format!("repository:{repo}:pull,push")
+}
+
+/// The digest a tag points at, if it exists.
+fn tag_digest(client: &Client, repo: &str, tag: &str) -> Result<Option<Digest>> {
+    let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
+    let resp = client.send(
+        "HEAD",
+        &url,
+        &scope(repo),
+        &[("Accept", ACCEPT.to_string())],
+        None,
+    )?;
+    match resp.status().as_u16() {
+        200 => {
+            let d = resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|h| h.to_str().ok())
+                .ok_or_else(|| {
+                    anyhow!("{repo}:{tag}: the registry gave no Docker-Content-Digest")
+                })?;
+            Ok(Some(d.parse().map_err(|e| anyhow!("{repo}:{tag}: {e}"))?))
+        }
+        404 => Ok(None),
+        s => bail!("{repo}:{tag}: HEAD manifest: HTTP {s}"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_blob_to_all(
+    client: &Client,
+    reader: &ArchiveReader,
+    entry: &EntryHeader,
+    digest: &Digest,
+    size: u64,
+    repos: &[String],
+    counters: &Counters,
+    progress: &Progress,
+) -> Result<()> {
+    let mut home: Option<&str> = None;
+    for repo in repos {
+        let ctx = || format!("blob {digest} ({size} bytes) to {repo}");
+        if blob_exists(client, repo, digest).with_context(ctx)? {
+            counters.present.fetch_add(1, Ordering::Relaxed);
+            home.get_or_insert(repo);
+            continue;
+        }
+        let location = match home {
+            Some(from) => match mount(client, repo, digest, from).with_context(ctx)? {
+                None => {
+                    counters.mounted.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Some(location) => location,
+            },
+            None => start_upload(client, repo).with_context(ctx)?,
+        };
+        upload(
+            client, reader, entry, digest, size, repo, location, progress,
+        )
+        .with_context(ctx)?;
+        counters.uploaded.fetch_add(1, Ordering::Relaxed);
+        counters.bytes.fetch_add(size, Ordering::Relaxed);
+        home.get_or_insert(repo);
+    }
+    if home.is_some() && counters.uploaded.load(Ordering::Relaxed) == 0 {
+        progress.inc(size);
+    }
+    Ok(())
+}
+
+fn blob_exists(client: &Client, repo: &str, digest: &Digest) -> Result<bool> {
+    let url = client.url(&format!("/v2/{repo}/blobs/{digest}"));
+    let resp = client.send("HEAD", &url, &scope(repo), &[], None)?;
+    match resp.status().as_u16() {
+        200 => Ok(true),
+        404 => Ok(false),
+        s => bail!("HEAD: HTTP {s}"),
+    }
+}
+
+fn location_of(resp: &ureq::http::Response<ureq::Body>) -> Result<String> {
+    resp.headers()
+        .get("location")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("the registry gave no upload Location"))
+}
+
+/// Tries a cross-repository mount; `None` when mounted, else the upload
+/// session the registry opened instead.
+fn mount(client: &Client, repo: &str, digest: &Digest, from: &str) -> Result<Option<String>> {
+    let url = client.url(&format!(
+        "/v2/{repo}/blobs/uploads/?mount={digest}&from={from}"
+    ));
+    let scope = format!("{} repository:{from}:pull", scope(repo));
+    let mut resp = client.send("POST", &url, &scope, &[], None)?;
+    match resp.status().as_u16() {
+        201 => Ok(None),
+        202 => Ok(Some(location_of(&resp)?)),
+        s => bail!(
+            "mount from {from}: HTTP {s}: {}",
+            one_line(&read_small(resp.body_mut()))
+        ),
+    }
+}
+
+fn start_upload(client: &Client, repo: &str) -> Result<String> {
+    let url = client.url(&format!("/v2/{repo}/blobs/uploads/"));
+    let mut resp = client.send("POST", &url, &scope(repo), &[], None)?;
+    match resp.status().as_u16() {
+        202 => location_of(&resp),
+        s => bail!(
+            "starting an upload: HTTP {s}: {}",
+            one_line(&read_small(resp.body_mut()))
+        ),
+    }
+}
+
+fn with_query(location: &str, key: &str, value: &str) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}{key}={value}")
+}
+
+/// Uploads the blob's bytes, streamed from the archive: one PUT when small,
+/// else PATCH chunks, resuming from the registry's reported range after a
+/// failure, then the closing PUT.
+#[allow(clippy::too_many_arguments)]
+fn upload(
+    client: &Client,
+    reader: &ArchiveReader,
+    entry: &EntryHeader,
+    digest: &Digest,
+    size: u64,
+    repo: &str,
+    mut location: String,
+    progress: &Progress,
+) -> Result<()> {
+    let sc = scope(repo);
+    let octet = ("Content-Type", "application/octet-stream".to_string());
+    if size <= MONOLITHIC_MAX {
+        let url = client.url(&with_query(&location, "digest", &digest.to_string()));
+        let mut make = || -> Result<(u64, Box<dyn std::io::Read + Send + '_>)> {
+            Ok((size, Box::new(reader.range(entry.data_offset, size)?)))
+        };
+        let mut resp = client.send(
+            "PUT",
+            &url,
+            &sc,
+            std::slice::from_ref(&octet),
+            Some(&mut make),
+        )?;
+        return match resp.status().as_u16() {
+            201 => {
+                progress.inc(size);
+                Ok(())
+            }
+            s => bail!("PUT: HTTP {s}: {}", one_line(&read_small(resp.body_mut()))),
+        };
+    }
+    let mut offset = 0u64;
+    let mut stalls = 0;
+    while offset < size {
+        let n = CHUNK.min(size - offset);
+        let url = client.url(&location);
+        let start = offset;
+        let mut make = || -> Result<(u64, Box<dyn std::io::Read + Send + '_>)> {
+            Ok((n, Box::new(reader.range(entry.data_offset + start, n)?)))
+        };
+        let headers = [
+            octet.clone(),
+            ("Content-Range", format!("{start}-{}", start + n - 1)),
+        ];
+        let result = client.send("PATCH", &url, &sc, &headers, Some(&mut make));
+        match result {
+            Ok(resp) if resp.status().as_u16() == 202 => {
+                location = location_of(&resp)?;
+                offset += n;
+                progress.inc(n);
+                stalls = 0;
+            }
+            other => {
+                // Ask the registry how much it has, and go on from there.
+                let why = match other {
+                    Ok(mut r) => format!(
+                        "HTTP {}: {}",
+                        r.status(),
+                        one_line(&read_small(r.body_mut()))
+                    ),
+                    Err(e) => e.to_string(),
+                };
+                stalls += 1;
+                if stalls > 3 {
+                    bail!("PATCH at offset {offset}: {why}");
+                }
+                let status = client.send("GET", &client.url(&location), &sc, &[], None)?;
+                if status.status().as_u16() != 204 {
+                    bail!(
+                        "PATCH at offset {offset}: {why}; upload status: HTTP {}",
+                        status.status()
+                    );
+                }
+                if let Ok(l) = location_of(&status) {
+                    location = l;
+                }
+                let have = status
+                    .headers()
+                    .get("range")
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(|r| r.split_once('-'))
+                    .and_then(|(_, end)| end.parse::<u64>().ok())
+                    .map(|end| end + 1)
+                    .unwrap_or(0);
+                tracing::debug!(%digest, offset, have, %why, "resuming chunked upload");
+                offset = have;
+            }
+        }
+    }
+    let url = client.url(&with_query(&location, "digest", &digest.to_string()));
+    let mut resp = client.send("PUT", &url, &sc, &[], None)?;
+    match resp.status().as_u16() {
+        201 => Ok(()),
+        s => bail!(
+            "closing PUT: HTTP {s}: {}",
+            one_line(&read_small(resp.body_mut()))
+        ),
+    }
+}
+
+fn put_manifest(
+    client: &Client,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+    digest: &Digest,
+) -> Result<()> {
+    let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
+    let mut make = || -> Result<(u64, Box<dyn std::io::Read + Send + '_>)> {
+        Ok((bytes.len() as u64, Box::new(bytes)))
+    };
+    let mut resp = client.send(
+        "PUT",
+        &url,
+        &scope(repo),
+        &[("Content-Type", media_type.to_string())],
+        Some(&mut make),
+    )?;
+    match resp.status().as_u16() {
+        201 => {
+            if let Some(got) = resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|h| h.to_str().ok())
+            {
+                if got != digest.to_string() {
+                    bail!("manifest {digest}: the registry stored it as {got}");
+                }
+            }
+            Ok(())
+        }
+        s => bail!(
+            "PUT manifest {reference} ({digest}): HTTP {s}: {}",
+            one_line(&read_small(resp.body_mut()))
+        ),
+    }
+}

@@ -1,0 +1,387 @@
+//! A client for the OCI distribution API, push side only: TLS with extra
+//! CA certificates (or plain HTTP when asked), basic and bearer-token
+//! authentication, and retries with back-off on 429, 5xx and connection
+//! errors. It has no code to pull images.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ureq::http::Response;
+use ureq::Body;
+
+use crate::credentials::Credentials;
+
+/// Attempts for one request before giving up.
+const ATTEMPTS: u32 = 6;
+/// Largest error or token body read.
+const MAX_SMALL_BODY: u64 = 1 << 20;
+
+/// Where images go: `HOST[:PORT][/PREFIX]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// `host[:port]`.
+    pub host: String,
+    /// Repository prefix, without slashes at either end (may be empty).
+    pub prefix: String,
+}
+
+impl Target {
+    /// Parses `HOST[:PORT][/PREFIX]`.
+    pub fn parse(s: &str) -> Result<Target> {
+        let s = s.trim_end_matches('/');
+        let (host, prefix) = s.split_once('/').unwrap_or((s, ""));
+        if host.is_empty() || host.contains("://") || s.contains("://") {
+            bail!("--registry {s:?}: expected HOST[:PORT][/PREFIX], without a scheme");
+        }
+        if !prefix.is_empty() && !airgap_format::bundle_json::is_valid_repository(prefix) {
+            bail!("--registry {s:?}: prefix {prefix:?} is not a valid repository path");
+        }
+        Ok(Target {
+            host: host.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// The repository an image named `name` lands in.
+    pub fn repository(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+}
+
+/// Makes a request body afresh for each attempt: its length and a reader.
+pub type BodyFn<'b> = dyn FnMut() -> Result<(u64, Box<dyn Read + Send + 'b>)> + 'b;
+
+/// How the registry wants to be authenticated, learnt from its challenges.
+#[derive(Clone, Debug)]
+enum Scheme {
+    Unknown,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// A registry client.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    host: String,
+    credentials: Option<Credentials>,
+    scheme: Mutex<Scheme>,
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+/// TLS and transport settings.
+#[derive(Clone, Debug, Default)]
+pub struct Transport {
+    /// Extra CA certificates (PEM) to trust besides the system bundle.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Use plain HTTP.
+    pub plain_http: bool,
+}
+
+fn system_and_extra_roots(ca_file: Option<&Path>) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let mut certs = Vec::new();
+    let mut add = |path: &Path, required: bool| -> Result<()> {
+        let pem = match std::fs::read(path) {
+            Ok(p) => p,
+            Err(_) if !required => return Ok(()),
+            Err(e) => bail!("{}: cannot read ({e})", path.display()),
+        };
+        let before = certs.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
+                certs.push(c.to_owned());
+            }
+        }
+        if required && certs.len() == before {
+            bail!("{}: no PEM certificate found", path.display());
+        }
+        Ok(())
+    };
+    if let Some(f) = ca_file {
+        add(f, true)?;
+    }
+    add(Path::new("/etc/ssl/certs/ca-certificates.crt"), false)?;
+    Ok(certs)
+}
+
+impl Client {
+    /// A client for `host` (`host[:port]`).
+    pub fn new(
+        host: &str,
+        transport: &Transport,
+        credentials: Option<Credentials>,
+    ) -> Result<Client> {
+        let roots = system_and_extra_roots(transport.ca_file.as_deref())?;
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        let scheme = if transport.plain_http {
+            "http"
+        } else {
+            "https"
+        };
+        Ok(Client {
+            agent,
+            base: format!("{scheme}://{host}"),
+            host: host.to_string(),
+            credentials,
+            scheme: Mutex::new(Scheme::Unknown),
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The registry's `host[:port]`.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// An absolute URL for `path_or_url` (registries return relative Locations).
+    pub fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{}", self.base, path_or_url)
+        }
+    }
+
+    fn auth_header(&self, scope: &str) -> Result<Option<String>> {
+        let scheme = self.scheme.lock().expect("lock").clone();
+        match scheme {
+            Scheme::Unknown => Ok(None),
+            Scheme::Basic => Ok(self
+                .credentials
+                .as_ref()
+                .map(|c| format!("Basic {}", c.basic()))),
+            Scheme::Bearer { realm, service } => {
+                if let Some(t) = self.tokens.lock().expect("lock").get(scope) {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let token = self.fetch_token(&realm, service.as_deref(), scope)?;
+                self.tokens
+                    .lock()
+                    .expect("lock")
+                    .insert(scope.to_string(), token.clone());
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String> {
+        let mut req = self.agent.get(realm);
+        if let Some(s) = service {
+            req = req.query("service", s);
+        }
+        for s in scope.split(' ') {
+            req = req.query("scope", s);
+        }
+        if let Some(c) = &self.credentials {
+            req = req.header("Authorization", &format!("Basic {}", c.basic()));
+        }
+        let mut resp = req
+            .call()
+            .with_context(|| format!("token service {realm}"))?;
+        let status = resp.status().as_u16();
+        let body = read_small(resp.body_mut());
+        if status != 200 {
+            bail!("token service {realm}: HTTP {status}: {}", one_line(&body));
+        }
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .with_context(|| format!("token service {realm}: not JSON"))?;
+        v.get("token")
+            .or_else(|| v.get("access_token"))
+            .and_then(|t| t.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("token service {realm}: no token in the reply"))
+    }
+
+    fn learn_challenge(&self, resp: &Response<Body>) -> Result<()> {
+        let header = resp
+            .headers()
+            .get("www-authenticate")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let lower = header.to_ascii_lowercase();
+        let scheme = if lower.starts_with("bearer") {
+            let params = parse_challenge(&header["bearer".len()..]);
+            let realm = params
+                .get("realm")
+                .cloned()
+                .ok_or_else(|| anyhow!("{}: bearer challenge without a realm", self.host))?;
+            Scheme::Bearer {
+                realm,
+                service: params.get("service").cloned(),
+            }
+        } else if lower.starts_with("basic") {
+            if self.credentials.is_none() {
+                bail!(
+                    "{}: the registry asks for a user name and password (use --username with --password-stdin, or a credentials file)",
+                    self.host
+                );
+            }
+            Scheme::Basic
+        } else {
+            bail!(
+                "{}: HTTP 401 with an unsupported challenge {header:?}",
+                self.host
+            );
+        };
+        *self.scheme.lock().expect("lock") = scheme;
+        Ok(())
+    }
+
+    /// Sends a request; `body` is re-created for each attempt. Retries with
+    /// back-off on connection errors, 429 and 5xx; answers a 401 challenge
+    /// once. Returns the final response whatever its status.
+    pub fn send<'b>(
+        &self,
+        method: &str,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, String)],
+        mut body: Option<&mut BodyFn<'b>>,
+    ) -> Result<Response<Body>> {
+        let mut challenged = false;
+        let mut attempt = 0;
+        // Upload URLs carry long state tokens: errors show the path only.
+        let shown = url.split('?').next().unwrap_or(url);
+        loop {
+            attempt += 1;
+            let auth = self.auth_header(scope)?;
+            let mut builder = ureq::http::Request::builder().method(method).uri(url);
+            for (k, v) in headers {
+                builder = builder.header(*k, v.as_str());
+            }
+            if let Some(a) = &auth {
+                builder = builder.header("Authorization", a.as_str());
+            }
+            let result = match body.as_mut() {
+                Some(make) => {
+                    let (len, mut reader) = make()?;
+                    let req = builder
+                        .header("Content-Length", len.to_string())
+                        .body(ureq::SendBody::from_reader(&mut reader))
+                        .map_err(|e| anyhow!("{method} {shown}: {e}"))?;
+                    self.agent.run(req)
+                }
+                None => {
+                    let req = builder
+                        .header("Content-Length", "0")
+                        .body(())
+                        .map_err(|e| anyhow!("{method} {shown}: {e}"))?;
+                    self.agent.run(req)
+                }
+            };
+            let retry_reason = match &result {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    if status == 401 && !challenged {
+                        challenged = true;
+                        self.learn_challenge(resp)?;
+                        attempt -= 1;
+                        continue;
+                    }
+                    if status == 429 || (500..600).contains(&status) {
+                        Some(format!("HTTP {status}"))
+                    } else {
+                        None
+                    }
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            match retry_reason {
+                None => return result.map_err(|e| anyhow!("{method} {shown}: {e}")),
+                Some(reason) if attempt >= ATTEMPTS => {
+                    return match result {
+                        Ok(resp) => Ok(resp),
+                        Err(_) => bail!("{method} {shown}: {reason} (after {attempt} attempts)"),
+                    }
+                }
+                Some(reason) => {
+                    let delay = Duration::from_millis(200 * (1 << (attempt - 1).min(5)));
+                    tracing::debug!(%method, url = %shown, %reason, attempt, ?delay, "retrying");
+                    std::thread::sleep(delay);
+                }
+            }
+        }
+    }
+}
+
+/// Reads at most 1 MiB of a (small) response body as text.
+pub fn read_small(body: &mut Body) -> String {
+    let mut out = String::new();
+    let _ = body
+        .as_reader()
+        .take(MAX_SMALL_BODY)
+        .read_to_string(&mut out);
+    out
+}
+
+/// The registry's error message, on one line and shortened.
+pub fn one_line(body: &str) -> String {
+    let s: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    s.chars().take(300).collect()
+}
+
+fn parse_challenge(s: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for part in s.split(',') {
+        if let Some((k, v)) = part.trim().split_once('=') {
+            out.insert(
+                k.trim().to_ascii_lowercase(),
+                v.trim().trim_matches('"').to_string(),
+            );
+        }
+    }
+    out
+}
+
+/// Base64 of `user:password`, for basic authentication.
+pub fn basic(user: &str, password: &str) -> String {
+    B64.encode(format!("{user}:{password}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = Target::parse("registry.local:5000/site/apps").unwrap();
+        assert_eq!(t.host, "registry.local:5000");
+        assert_eq!(t.repository("demo/web"), "site/apps/demo/web");
+        assert_eq!(Target::parse("r").unwrap().repository("x"), "x");
+        assert!(Target::parse("https://r").is_err());
+        assert!(Target::parse("r/Bad").is_err());
+    }
+
+    #[test]
+    fn challenges() {
+        let p = parse_challenge(
+            r#" realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#,
+        );
+        assert_eq!(p["realm"], "https://auth.example/token");
+        assert_eq!(p["service"], "registry.example");
+    }
+}

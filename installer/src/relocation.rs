@@ -1,0 +1,69 @@
+//! The relocation map: where each image of a bundle landed in the site's
+//! registry, pinned by digest. Later steps (configuration rendering) read it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The whole map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RelocationMap {
+    /// `host[:port]` of the registry.
+    pub registry: String,
+    /// Repository prefix (may be empty).
+    pub prefix: String,
+    /// Bundle name.
+    pub bundle: String,
+    /// Bundle version.
+    pub version: String,
+    /// Digest of the bundle's `bundle.json`.
+    pub bundle_digest: String,
+    /// One entry per image, in bundle order.
+    pub images: Vec<RelocatedImage>,
+}
+
+/// One image's place in the site registry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RelocatedImage {
+    /// `name:tag` in the bundle.
+    pub source: String,
+    /// Repository name in the bundle.
+    pub name: String,
+    /// Tag.
+    pub tag: String,
+    /// `registry/prefix/name`.
+    pub repository: String,
+    /// `registry/prefix/name:tag`.
+    pub reference: String,
+    /// Manifest or index digest, unchanged from the bundle.
+    pub digest: String,
+    /// `registry/prefix/name@digest`: what deployments should use.
+    pub pinned: String,
+    /// `pushed`, `unchanged` (already there) or `tag-kept` (another image
+    /// holds the tag and `--on-existing-tag skip` left it).
+    pub status: String,
+}
+
+impl RelocationMap {
+    /// Writes the map as pretty JSON, atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        use std::io::Write;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".relocation-")
+            .tempfile_in(dir)
+            .with_context(|| format!("{}: cannot create a file here", dir.display()))?;
+        serde_json::to_writer_pretty(&mut tmp, self)?;
+        tmp.write_all(b"\n")?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+        Ok(())
+    }
+}

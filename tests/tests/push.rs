@@ -1,0 +1,283 @@
+//! `airgap-install push` against real registries (Debian's docker-registry),
+//! checked with skopeo as an independent client.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use airgap_e2e::harness::*;
+use airgap_e2e::registry::Registry;
+use airgap_format::BundleDescriptor;
+
+fn descriptor(bundle: &Path) -> BundleDescriptor {
+    let r = airgap_format::ArchiveReader::open(bundle, airgap_format::Limits::default()).unwrap();
+    r.read_descriptor_unverified().unwrap().1
+}
+
+fn push_cmd(bundle: &Path, public: &Path, registry: &str, map: &Path) -> Command {
+    let mut c = Command::new(bin("airgap-install"));
+    c.arg("push")
+        .arg(bundle)
+        .arg("--trust")
+        .arg(public)
+        .arg("--registry")
+        .arg(registry)
+        .arg("--relocation-map")
+        .arg(map)
+        .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
+        .env("HOME", "/nonexistent-home")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("XDG_RUNTIME_DIR");
+    c
+}
+
+fn relocation(map: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(map).unwrap()).unwrap()
+}
+
+#[test]
+fn push_to_plain_registry_keeps_digests_and_reruns_skip_everything() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let d = descriptor(&bundle);
+    let reg = Registry::start_plain();
+    let map = tmp.path().join("map.json");
+    let target = format!("{}/site", reg.addr());
+    let out = ok(push_cmd(&bundle, &public, &target, &map).arg("--plain-http"));
+    assert!(out.contains("pushed"), "{out}");
+    for img in &d.images {
+        let got = reg.skopeo_inspect_raw_digest(&format!("site/{}", img.reference));
+        assert_eq!(
+            got.as_deref(),
+            Some(img.digest.to_string().as_str()),
+            "{}",
+            img.reference
+        );
+        // Every platform copies out, blobs and all.
+        let dest = tmp
+            .path()
+            .join(format!("copy-{}", img.name.replace('/', "_")));
+        let mut c = Command::new("skopeo");
+        c.args(["copy", "--all", "-q"]).args(reg.skopeo_src_args());
+        c.arg(reg.docker_ref(&format!("site/{}", img.reference)));
+        c.arg(format!("dir:{}", dest.display()));
+        ok(&mut c);
+    }
+    let m = relocation(&map);
+    assert_eq!(m["bundle"], "demo");
+    assert_eq!(
+        m["images"][0]["pinned"],
+        format!("{}/site/demo/web@{}", reg.addr(), d.images[0].digest)
+    );
+    assert_eq!(m["images"][0]["status"], "pushed");
+
+    // A second run finds everything in place and uploads nothing.
+    let json = ok(push_cmd(&bundle, &public, &target, &map)
+        .arg("--plain-http")
+        .arg("--json"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["blobsUploaded"], 0);
+    assert_eq!(v["relocation"]["images"][1]["status"], "unchanged");
+}
+
+#[test]
+fn push_to_tls_registry_with_basic_auth() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let d = descriptor(&bundle);
+    let reg = Registry::start_tls_auth("operator", "correct horse");
+    let ca = reg.ca_pem_path().unwrap();
+    let map = tmp.path().join("map.json");
+
+    // Without the site CA, TLS fails clearly.
+    let line = fails(&mut push_cmd(&bundle, &public, &reg.addr(), &map));
+    assert!(
+        line.to_lowercase().contains("certificate") || line.contains("tls"),
+        "{line}"
+    );
+    // Without credentials, the registry's challenge is named.
+    let line = fails(
+        push_cmd(&bundle, &public, &reg.addr(), &map)
+            .arg("--ca-file")
+            .arg(&ca),
+    );
+    assert!(line.contains("user name and password"), "{line}");
+    assert!(!map.exists());
+
+    // With --username and --password-stdin.
+    let mut c = push_cmd(&bundle, &public, &reg.addr(), &map);
+    c.arg("--ca-file")
+        .arg(&ca)
+        .args(["--username", "operator", "--password-stdin"]);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for img in &d.images {
+        assert_eq!(
+            reg.skopeo_inspect_raw_digest(&img.reference).as_deref(),
+            Some(img.digest.to_string().as_str())
+        );
+    }
+
+    // Credentials from an auth file (REGISTRY_AUTH_FILE, Podman's format).
+    let auth = tmp.path().join("auth.json");
+    let token = base64_encode(b"operator:correct horse");
+    std::fs::write(
+        &auth,
+        format!(
+            "{{\"auths\":{{\"{}\":{{\"auth\":\"{token}\"}}}}}}",
+            reg.addr()
+        ),
+    )
+    .unwrap();
+    let json = ok(push_cmd(&bundle, &public, &reg.addr(), &map)
+        .arg("--ca-file")
+        .arg(&ca)
+        .arg("--json")
+        .env("REGISTRY_AUTH_FILE", &auth));
+    assert!(json.contains("\"unchanged\""), "{json}");
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// A bundle whose image `demo/web:1.0.0` is in fact another image.
+fn impostor_bundle(dir: &Path, key: &Path) -> PathBuf {
+    let m = dir.join("impostor.yaml");
+    std::fs::write(
+        &m,
+        format!(
+            "name: impostor\nversion: 2.0.0\nimages:\n  - source: oci-layout:{}:vendor/dashboard:1.4.0\n    name: demo/web\n    tag: 1.0.0\n",
+            repo_root().join("manifests/reference/images/platform-oci").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("impostor.bundle");
+    ok(&mut build_cmd(&m, key, &out));
+    out
+}
+
+#[test]
+fn existing_tags_are_failed_skipped_or_overwritten_as_asked() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, key, public) = demo_bundle(tmp.path());
+    let web = descriptor(&bundle).images[0].digest.to_string();
+    let other = impostor_bundle(tmp.path(), &key);
+    let other_digest = descriptor(&other).images[0].digest.to_string();
+    let reg = Registry::start_plain();
+    let map = tmp.path().join("map.json");
+    ok(push_cmd(&bundle, &public, &reg.addr(), &map).arg("--plain-http"));
+
+    let line = fails(push_cmd(&other, &public, &reg.addr(), &map).arg("--plain-http"));
+    assert!(line.contains("demo/web:1.0.0 already points at"), "{line}");
+    assert_eq!(
+        reg.skopeo_inspect_raw_digest("demo/web:1.0.0"),
+        Some(web.clone())
+    );
+
+    ok(push_cmd(&other, &public, &reg.addr(), &map).args([
+        "--plain-http",
+        "--on-existing-tag",
+        "skip",
+    ]));
+    assert_eq!(
+        reg.skopeo_inspect_raw_digest("demo/web:1.0.0"),
+        Some(web.clone())
+    );
+    assert_eq!(relocation(&map)["images"][0]["status"], "tag-kept");
+    // Pushed by digest all the same.
+    assert_eq!(
+        reg.skopeo_inspect_raw_digest(&format!("demo/web@{other_digest}")),
+        Some(other_digest.clone())
+    );
+
+    ok(push_cmd(&other, &public, &reg.addr(), &map).args([
+        "--plain-http",
+        "--on-existing-tag",
+        "overwrite",
+    ]));
+    assert_eq!(
+        reg.skopeo_inspect_raw_digest("demo/web:1.0.0"),
+        Some(other_digest)
+    );
+}
+
+/// A bundle with one image of one large gzip layer (chunked upload path).
+fn large_bundle(dir: &Path, key: &Path, bytes: &str) -> PathBuf {
+    let layout = dir.join("big");
+    ok(Command::new(bin("gen-fixtures"))
+        .args(["bench-layout"])
+        .arg(&layout)
+        .args(["--size", bytes, "--layers", "1"]));
+    let m = dir.join("big.yaml");
+    std::fs::write(
+        &m,
+        "name: big\nversion: 1.0.0\nimages:\n  - source: oci-layout:big:bench/big:1.0\n",
+    )
+    .unwrap();
+    let out = dir.join("big.bundle");
+    ok(&mut build_cmd(&m, key, &out));
+    out
+}
+
+#[test]
+fn large_blobs_go_in_chunks_and_a_killed_registry_is_resumed_by_a_rerun() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "k");
+    let bundle = large_bundle(tmp.path(), &key, "96M");
+    let digest = descriptor(&bundle).images[0].digest.to_string();
+    let mut reg = Registry::start_plain();
+    let map = tmp.path().join("map.json");
+
+    // Kill the registry while the push runs.
+    let child = push_cmd(&bundle, &public, &reg.addr(), &map)
+        .args(["--plain-http", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    reg.stop();
+    let out = child.wait_with_output().unwrap();
+    reg.restart();
+    eprintln!(
+        "push during the kill: {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        // Tags go last: the killed run left no tag pointing at missing content.
+        assert_eq!(reg.skopeo_inspect_raw_digest("bench/big:1.0"), None);
+    }
+    // Simply running again completes the push.
+    ok(push_cmd(&bundle, &public, &reg.addr(), &map).arg("--plain-http"));
+    assert_eq!(reg.skopeo_inspect_raw_digest("bench/big:1.0"), Some(digest));
+    let mut c = Command::new("skopeo");
+    c.args(["copy", "-q"]).args(reg.skopeo_src_args());
+    c.arg(reg.docker_ref("bench/big:1.0"))
+        .arg(format!("dir:{}", tmp.path().join("out").display()));
+    ok(&mut c);
+}
