@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end demo on the data the repository ships: make a signing key, build
-# the demo bundle, inspect it, verify it as an operator would, then check it
-# with stock tools (zstd, tar, minisign, skopeo). Usage: bash scripts/demo.sh
+# the demo bundle, inspect it, verify it as an operator would, check it with
+# stock tools (zstd, tar, minisign, skopeo), push its images into a registry
+# started on loopback, and show a tampered copy refused. Usage: bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_packages zstd tar skopeo minisign
+ensure_packages zstd tar skopeo minisign docker-registry
 cargo build --workspace --bins --locked --quiet
 bin=target/debug
 work=${DEMO_DIR:-target/demo}
@@ -34,7 +35,43 @@ for ref in demo/web:1.0.0 demo/worker:1.0.0; do
     echo "skopeo reads $ref: sha256:$digest"
 done
 
-step "6. operator: a tampered bundle is refused"
+step "6. operator: push the images into a site registry (started here on loopback)"
+mkdir -p "$work/registry"
+registry_dir=$(cd "$work/registry" && pwd)
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    port=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+done
+cat > "$work/registry/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $registry_dir/data
+http:
+  addr: 127.0.0.1:$port
+  secret: demo-only
+YAML
+env -u REGISTRY_HTTP_ADDR docker-registry serve "$work/registry/config.yml" > "$work/registry/registry.log" 2>&1 &
+registry_pid=$!
+trap 'kill $registry_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+done
+echo "registry: 127.0.0.1:$port (plain HTTP, loopback only)"
+$bin/airgap-install push "$work/demo.bundle" --trust "$work/vendor.pub" \
+    --registry "127.0.0.1:$port/site" --plain-http --relocation-map "$work/relocation-map.json"
+echo "a second push only checks the tags:"
+$bin/airgap-install push "$work/demo.bundle" --trust "$work/vendor.pub" \
+    --registry "127.0.0.1:$port/site" --plain-http --relocation-map "$work/relocation-map.json"
+for ref in demo/web:1.0.0 demo/worker:1.0.0; do
+    digest=$(skopeo inspect --tls-verify=false --raw "docker://127.0.0.1:$port/site/$ref" | sha256sum | cut -d' ' -f1)
+    echo "skopeo reads 127.0.0.1:$port/site/$ref: sha256:$digest"
+done
+
+step "7. operator: a tampered bundle is refused"
 cp "$work/demo.bundle" "$work/tampered.bundle"
 printf '\x00' | dd of="$work/tampered.bundle" bs=1 seek=3000 conv=notrunc status=none
 if $bin/airgap-install verify "$work/tampered.bundle" --trust "$work/vendor.pub"; then
