@@ -51,8 +51,10 @@ pub fn run_main<E>(run: impl FnOnce() -> Result<(), E>) -> std::process::ExitCod
 where
     E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
 {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )

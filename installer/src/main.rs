@@ -180,7 +180,12 @@ fn run(cli: Cli) -> Result<()> {
                     username,
                     password: credentials::password_from_stdin()?,
                 }),
-                _ => credentials::lookup(&target.host)?,
+                // A broken credentials file or helper must not stop a push to
+                // a registry that needs no credentials: warn and go on.
+                _ => credentials::lookup(&target.host).unwrap_or_else(|e| {
+                    tracing::warn!("ignoring stored credentials: {}", error_line(e.as_ref()));
+                    None
+                }),
             };
             let options = PushOptions {
                 target,

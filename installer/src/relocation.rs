@@ -61,6 +61,12 @@ impl RelocationMap {
             .with_context(|| format!("{}: cannot create a file here", dir.display()))?;
         serde_json::to_writer_pretty(&mut tmp, self)?;
         tmp.write_all(b"\n")?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Later steps and other operators read it; temp files start 0600.
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
         tmp.as_file().sync_all()?;
         tmp.persist(path)
             .with_context(|| format!("{}: cannot write", path.display()))?;
