@@ -24,6 +24,10 @@ pub struct ChartMeta {
     /// Application version.
     #[serde(default)]
     pub app_version: Option<String>,
+    /// The whole of `Chart.yaml` as JSON: the config blob Helm stores
+    /// beside a chart pushed to an OCI registry.
+    #[serde(skip)]
+    pub metadata: serde_json::Value,
 }
 
 fn parse_chart_yaml(text: &str, what: &str) -> Result<ChartMeta> {
@@ -45,6 +49,13 @@ fn parse_chart_yaml(text: &str, what: &str) -> Result<ChartMeta> {
             meta.version
         );
     }
+    let mut meta = meta;
+    meta.metadata = serde_saphyr::from_str(text).map_err(|e| {
+        anyhow::anyhow!(
+            "{what}: {}",
+            e.without_snippet().to_string().replace('\n', "; ")
+        )
+    })?;
     Ok(meta)
 }
 

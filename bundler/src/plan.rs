@@ -212,12 +212,15 @@ pub fn resolve(manifest: &Manifest, mtime: u64) -> Result<Plan> {
             },
         )
         .map_err(at)?;
+        let manifest =
+            chart_artifact(&mut plan, &prepared.meta, digest, size, mtime).map_err(at)?;
         plan.charts.push(ChartEntry {
             name: prepared.meta.name,
             version: prepared.meta.version,
             app_version: prepared.meta.app_version,
             digest,
             size,
+            manifest,
         });
     }
     for (i, spec) in manifest.doc.files.iter().enumerate() {
@@ -273,6 +276,55 @@ pub fn resolve(manifest: &Manifest, mtime: u64) -> Result<Plan> {
         });
     }
     Ok(plan)
+}
+
+/// Adds the config and manifest blobs that make the chart an OCI artifact the
+/// way `helm push` does (config: `Chart.yaml` as JSON; one layer: the
+/// `.tgz`); returns the manifest's digest.
+fn chart_artifact(
+    plan: &mut Plan,
+    meta: &chart::ChartMeta,
+    tgz: Digest,
+    tgz_size: u64,
+    mtime: u64,
+) -> Result<Digest> {
+    use airgap_format::bundle_json::HELM_CONFIG_MEDIA_TYPE;
+    let config = airgap_format::canonical_json::to_canonical_vec(&meta.metadata)
+        .context("Chart.yaml cannot be stored as canonical JSON (numbers must be integers)")?;
+    let created = time::OffsetDateTime::from_unix_timestamp(mtime as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    let manifest = airgap_format::canonical_json::to_canonical_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::sources::OCI_MANIFEST,
+        "config": {"mediaType": HELM_CONFIG_MEDIA_TYPE, "digest": Digest::of(&config).to_string(), "size": config.len()},
+        "layers": [{"mediaType": CHART_MEDIA_TYPE, "digest": tgz.to_string(), "size": tgz_size}],
+        "annotations": {
+            "org.opencontainers.image.title": meta.name,
+            "org.opencontainers.image.version": meta.version,
+            "org.opencontainers.image.created": created,
+        },
+    }))?;
+    let digest = Digest::of(&manifest);
+    for (bytes, media_type) in [
+        (config, HELM_CONFIG_MEDIA_TYPE),
+        (manifest, crate::sources::OCI_MANIFEST),
+    ] {
+        plan.add_blob(
+            Digest::of(&bytes),
+            PlannedBlob {
+                size: bytes.len() as u64,
+                media_type: media_type.into(),
+                data: BlobData::Memory(std::sync::Arc::new(bytes)),
+                owner: format!("chart {}", meta.name),
+            },
+        )?;
+    }
+    Ok(digest)
 }
 
 fn hash_file(path: &Path) -> Result<(Digest, u64)> {

@@ -25,6 +25,8 @@ pub const OCI_LAYOUT: &str = "oci-layout";
 pub const INDEX_JSON: &str = "index.json";
 /// Media type recorded for Helm chart archives.
 pub const CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// Media type of the config blob of a chart stored as an OCI artifact.
+pub const HELM_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
 /// OCI annotation naming an image in `index.json`.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
@@ -96,6 +98,10 @@ pub struct ChartEntry {
     pub digest: Digest,
     /// Size of the `.tgz`.
     pub size: u64,
+    /// Digest of the chart's OCI artifact manifest (Helm's layout: a config
+    /// blob of type [`HELM_CONFIG_MEDIA_TYPE`] and the `.tgz` as its one
+    /// layer), stored as a blob so the chart can be pushed to a registry.
+    pub manifest: Digest,
 }
 
 /// What a file is for.
@@ -314,6 +320,12 @@ impl BundleDescriptor {
         }
         for (i, c) in self.charts.iter().enumerate() {
             check_blob(format!("charts[{i}]"), &c.digest, c.size)?;
+            if !blobs.contains_key(&c.manifest) {
+                return bad(format!(
+                    "charts[{i}]: manifest {} is not listed in blobs",
+                    c.manifest
+                ));
+            }
         }
         let mut names = BTreeSet::new();
         for (i, f) in self.files.iter().enumerate() {

@@ -203,7 +203,12 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                for i in &report.relocation.images {
+                for i in report
+                    .relocation
+                    .images
+                    .iter()
+                    .chain(&report.relocation.charts)
+                {
                     println!("{:<32} -> {}  {}", i.source, i.pinned, i.status);
                 }
                 println!(

@@ -73,8 +73,10 @@ pub struct PushReport {
     pub bytes_uploaded: u64,
 }
 
-/// One image's content, read from the bundle.
+/// One image's (or chart's) content, read from the bundle.
 struct ImagePlan {
+    /// True for a Helm chart pushed as an OCI artifact.
+    chart: bool,
     entry: ImageEntry,
     repository: String,
     /// Manifests in push order: children before the index that lists them.
@@ -93,11 +95,32 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
         .into_iter()
         .map(|e| (e.path.clone(), e))
         .collect();
-    let plans = d
+    let mut plans = d
         .images
         .iter()
         .map(|img| plan_image(reader, d, &entries, img, &options.target))
         .collect::<Result<Vec<_>>>()?;
+    for c in &d.charts {
+        // Helm's layout: `helm push x.tgz oci://REG/PREFIX/charts` stores
+        // chart NAME at PREFIX/charts/NAME, tagged with its version.
+        let name = format!("charts/{}", c.name);
+        let tag = c.version.replace('+', "_");
+        let size = d.blob(&c.manifest).map(|b| b.size).unwrap_or(0);
+        let entry = ImageEntry {
+            reference: format!("{name}:{tag}"),
+            name,
+            tag,
+            digest: c.manifest,
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size,
+            total_size: size + c.size,
+            platforms: Vec::new(),
+        };
+        let mut plan = plan_image(reader, d, &entries, &entry, &options.target)
+            .with_context(|| format!("chart {} {}", c.name, c.version))?;
+        plan.chart = true;
+        plans.push(plan);
+    }
 
     let client = Client::new(
         &options.target.host,
@@ -179,6 +202,7 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
 
     // Manifests, children first, then tags.
     let mut images = Vec::new();
+    let mut charts = Vec::new();
     for (p, status) in plans.iter().zip(&statuses) {
         if *status != "unchanged" {
             for (digest, media_type, bytes) in &p.manifests {
@@ -206,7 +230,8 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
             }
         }
         let repository = format!("{}/{}", client.host(), p.repository);
-        images.push(RelocatedImage {
+        let list = if p.chart { &mut charts } else { &mut images };
+        list.push(RelocatedImage {
             source: p.entry.reference.clone(),
             name: p.entry.name.clone(),
             tag: p.entry.tag.clone(),
@@ -225,6 +250,7 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
             version: d.version.clone(),
             bundle_digest: head.bundle_digest.to_string(),
             images,
+            charts,
         },
         blobs_uploaded: counters.uploaded.load(Ordering::Relaxed),
         blobs_mounted: counters.mounted.load(Ordering::Relaxed),
@@ -340,6 +366,7 @@ fn plan_image(
         }
     }
     Ok(ImagePlan {
+        chart: false,
         entry: img.clone(),
         repository: target.repository(&img.name),
         manifests,

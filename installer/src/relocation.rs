@@ -22,6 +22,10 @@ pub struct RelocationMap {
     pub bundle_digest: String,
     /// One entry per image, in bundle order.
     pub images: Vec<RelocatedImage>,
+    /// One entry per Helm chart, in bundle order: `repository` is what
+    /// `helm pull oci://REPOSITORY --version VERSION` takes.
+    #[serde(default)]
+    pub charts: Vec<RelocatedImage>,
 }
 
 /// One image's place in the site registry.

@@ -135,3 +135,17 @@ pub fn partial_files(dir: &Path) -> Vec<PathBuf> {
         })
         .unwrap_or_default()
 }
+
+/// The real Helm 3 binary: `$AIRGAP_HELM`, else `target/tools/helm`
+/// (scripts/install-helm.sh puts it there; tests/run.sh runs that script).
+pub fn helm() -> PathBuf {
+    let path = std::env::var_os("AIRGAP_HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/tools/helm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/install-helm.sh (tests/run.sh does)",
+        path.display()
+    );
+    path
+}

@@ -73,6 +73,31 @@ fn push_to_plain_registry_keeps_digests_and_reruns_skip_everything() {
     );
     assert_eq!(m["images"][0]["status"], "pushed");
 
+    // The chart is an OCI artifact that the real Helm pulls back, byte for byte.
+    let chart = &d.charts[0];
+    assert_eq!(
+        reg.skopeo_inspect_raw_digest("site/charts/hello:0.1.0")
+            .as_deref(),
+        Some(chart.manifest.to_string().as_str())
+    );
+    assert_eq!(
+        m["charts"][0]["repository"],
+        format!("{}/site/charts/hello", reg.addr())
+    );
+    let pulled = tmp.path().join("pulled");
+    std::fs::create_dir_all(&pulled).unwrap();
+    let helm_home = tmp.path().join("helm-home");
+    ok(Command::new(helm())
+        .args(["pull", &format!("oci://{}/site/charts/hello", reg.addr())])
+        .args(["--version", "0.1.0", "--plain-http", "--destination"])
+        .arg(&pulled)
+        .env("HOME", &helm_home)
+        .env("HELM_CACHE_HOME", helm_home.join("cache"))
+        .env("HELM_CONFIG_HOME", helm_home.join("config"))
+        .env("HELM_DATA_HOME", helm_home.join("data")));
+    let tgz = std::fs::read(pulled.join("hello-0.1.0.tgz")).unwrap();
+    assert_eq!(airgap_format::Digest::of(&tgz), chart.digest);
+
     // A second run finds everything in place and uploads nothing.
     let json = ok(push_cmd(&bundle, &public, &target, &map)
         .arg("--plain-http")
