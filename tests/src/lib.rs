@@ -4,6 +4,7 @@
 //! OCI image layouts and `docker save` archives (legacy and Docker 25+ forms).
 //! [`registry`] runs a real container registry (Debian's `docker-registry`).
 
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod harness;
 pub mod registry;

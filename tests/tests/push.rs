@@ -306,3 +306,78 @@ fn large_blobs_go_in_chunks_and_a_killed_registry_is_resumed_by_a_rerun() {
         .arg(format!("dir:{}", tmp.path().join("out").display()));
     ok(&mut c);
 }
+
+#[test]
+fn push_completes_through_injected_faults() {
+    use airgap_e2e::fault_proxy::{Fault, FaultProxy};
+    use std::time::Duration;
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, key, public) = demo_bundle(tmp.path());
+    let big = large_bundle(tmp.path(), &key, "40M");
+    let reg = Registry::start_plain();
+    // 500s, 429s, resets and a stall, spread so that no request fails more
+    // often than the installer retries.
+    let proxy = FaultProxy::start(
+        &reg.addr(),
+        Box::new(|n, _, _| match n % 10 {
+            1 => Fault::Status(500),
+            3 => Fault::Status(429),
+            5 => Fault::Reset,
+            7 if n < 20 => Fault::Stall(Duration::from_millis(1500)),
+            8 => Fault::Status(503),
+            _ => Fault::Pass,
+        }),
+    );
+    let map = tmp.path().join("map.json");
+    for b in [&bundle, &big] {
+        ok(push_cmd(b, &public, &proxy.addr(), &map).arg("--plain-http"));
+        for img in &descriptor(b).images {
+            assert_eq!(
+                reg.skopeo_inspect_raw_digest(&img.reference).as_deref(),
+                Some(img.digest.to_string().as_str()),
+                "{}",
+                img.reference
+            );
+        }
+    }
+    let faults = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.2 != Fault::Pass)
+        .count();
+    assert!(faults >= 10, "only {faults} faults were injected");
+}
+
+#[test]
+fn a_failing_registry_gives_a_clear_error_and_never_a_tag_without_content() {
+    use airgap_e2e::fault_proxy::{Fault, FaultProxy};
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let reg = Registry::start_plain();
+    // Every layer upload fails: manifests and tags must never be written.
+    let proxy = FaultProxy::start(
+        &reg.addr(),
+        Box::new(|_, method, path| {
+            if method == "PUT" && path.contains("/blobs/uploads/") {
+                Fault::Status(500)
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let map = tmp.path().join("map.json");
+    let line = fails(push_cmd(&bundle, &public, &proxy.addr(), &map).arg("--plain-http"));
+    assert!(
+        line.contains("blob sha256:") && line.contains("HTTP 500"),
+        "{line}"
+    );
+    assert!(!map.exists());
+    assert!(proxy
+        .requests()
+        .iter()
+        .all(|(m, p, _)| !(m == "PUT" && p.contains("/manifests/"))));
+    for img in &descriptor(&bundle).images {
+        assert_eq!(reg.skopeo_inspect_raw_digest(&img.reference), None);
+    }
+}
