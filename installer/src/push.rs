@@ -416,6 +416,7 @@ fn push_blob_to_all(
     progress: &Progress,
 ) -> Result<()> {
     let mut home: Option<&str> = None;
+    let mut sent = false;
     for repo in repos {
         let ctx = || format!("blob {digest} ({size} bytes) to {repo}");
         if blob_exists(client, repo, digest).with_context(ctx)? {
@@ -437,11 +438,13 @@ fn push_blob_to_all(
             client, reader, entry, digest, size, repo, location, progress,
         )
         .with_context(ctx)?;
+        sent = true;
         counters.uploaded.fetch_add(1, Ordering::Relaxed);
         counters.bytes.fetch_add(size, Ordering::Relaxed);
         home.get_or_insert(repo);
     }
-    if home.is_some() && counters.uploaded.load(Ordering::Relaxed) == 0 {
+    if !sent {
+        // Nothing was sent for it: count it as done all the same.
         progress.inc(size);
     }
     Ok(())

@@ -298,9 +298,16 @@ impl Client {
                     let status = resp.status().as_u16();
                     if status == 401 && !challenged {
                         challenged = true;
+                        // A cached bearer token may have expired: fetch anew.
+                        self.tokens.lock().expect("lock").remove(scope);
                         self.learn_challenge(resp)?;
                         attempt -= 1;
                         continue;
+                    }
+                    if status == 401 {
+                        bail!(
+                            "{method} {shown}: HTTP 401: authentication failed; check the user name and password"
+                        );
                     }
                     if status == 429 || (500..600).contains(&status) {
                         Some(format!("HTTP {status}"))

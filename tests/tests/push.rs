@@ -381,3 +381,26 @@ fn a_failing_registry_gives_a_clear_error_and_never_a_tag_without_content() {
         assert_eq!(reg.skopeo_inspect_raw_digest(&img.reference), None);
     }
 }
+
+#[test]
+fn a_wrong_password_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let reg = Registry::start_tls_auth("operator", "right");
+    let map = tmp.path().join("map.json");
+    let mut c = push_cmd(&bundle, &public, &reg.addr(), &map);
+    c.arg("--ca-file").arg(reg.ca_pem_path().unwrap()).args([
+        "--username",
+        "operator",
+        "--password-stdin",
+    ]);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"wrong\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("authentication failed"), "{stderr}");
+}
