@@ -11,27 +11,53 @@ pub struct Progress {
     bar: ProgressBar,
 }
 
+fn target(visible: bool) -> ProgressDrawTarget {
+    if visible && std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    }
+}
+
+fn styled(bar: ProgressBar, label: &str) -> Progress {
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:>24} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    Progress { bar }
+}
+
+/// Several bars drawn together (one per item and an overall one).
+pub struct ProgressGroup {
+    multi: indicatif::MultiProgress,
+}
+
+impl ProgressGroup {
+    /// A group drawn only when `visible` and stderr is a terminal.
+    pub fn new(visible: bool) -> Self {
+        ProgressGroup {
+            multi: indicatif::MultiProgress::with_draw_target(target(visible)),
+        }
+    }
+
+    /// Adds a bar for `total` bytes labelled `label`.
+    pub fn add(&self, total: u64, label: &str) -> Progress {
+        styled(self.multi.add(ProgressBar::new(total)), label)
+    }
+}
+
 impl Progress {
     /// A bar for `total` bytes labelled `label`; drawn only when `visible`
     /// and stderr is a terminal.
     pub fn bytes(total: u64, label: &str, visible: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(
-            Some(total),
-            if visible && std::io::stderr().is_terminal() {
-                ProgressDrawTarget::stderr()
-            } else {
-                ProgressDrawTarget::hidden()
-            },
-        );
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_message(label.to_string());
-        Progress { bar }
+        styled(
+            ProgressBar::with_draw_target(Some(total), target(visible)),
+            label,
+        )
     }
 
     /// Adds `n` bytes.

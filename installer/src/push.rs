@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use airgap_format::bundle_json::{BundleDescriptor, ImageEntry};
-use airgap_format::progress::Progress;
+use airgap_format::progress::{Progress, ProgressGroup};
 use airgap_format::reader::ArchiveReader;
 use airgap_format::tar_entry::EntryHeader;
 use airgap_format::verify::verify_head;
@@ -165,7 +165,28 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
         .keys()
         .map(|b| d.blob(b).map(|e| e.size).unwrap_or(0))
         .sum();
-    let progress = Progress::bytes(total, "push", options.progress);
+    // One bar per image (a shared blob counts for the first image that needs
+    // it) and one for the whole push.
+    let group = ProgressGroup::new(options.progress);
+    let mut first_owner: HashMap<Digest, usize> = HashMap::new();
+    let mut owned = vec![0u64; plans.len()];
+    for (i, (p, status)) in plans.iter().zip(&statuses).enumerate() {
+        if *status == "unchanged" {
+            continue;
+        }
+        for b in &p.blobs {
+            if let std::collections::hash_map::Entry::Vacant(v) = first_owner.entry(*b) {
+                v.insert(i);
+                owned[i] += d.blob(b).map(|e| e.size).unwrap_or(0);
+            }
+        }
+    }
+    let bars: Vec<Progress> = plans
+        .iter()
+        .zip(&owned)
+        .map(|(p, total)| group.add(*total, &p.entry.reference))
+        .collect();
+    let overall = group.add(total, "total");
     let counters = Counters::default();
     let tasks: Vec<(Digest, Vec<String>)> = wanted.into_iter().collect();
     let next = Mutex::new(tasks.iter());
@@ -180,12 +201,19 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
                     return;
                 };
                 let size = d.blob(digest).map(|e| e.size).unwrap_or(0);
+                let bar = first_owner.get(digest).map(|i| &bars[*i]);
+                let tick = |n: u64| {
+                    overall.inc(n);
+                    if let Some(b) = bar {
+                        b.inc(n);
+                    }
+                };
                 let result = entries
                     .get(&digest.blob_path())
                     .ok_or_else(|| anyhow!("blob {digest} is not in the archive"))
                     .and_then(|entry| {
                         push_blob_to_all(
-                            &client, reader, entry, digest, size, repos, &counters, &progress,
+                            &client, reader, entry, digest, size, repos, &counters, &tick,
                         )
                     });
                 if let Err(e) = result {
@@ -195,7 +223,9 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
             });
         }
     });
-    progress.finish();
+    for b in bars.iter().chain(std::iter::once(&overall)) {
+        b.finish();
+    }
     if let Some(e) = failure.into_inner().expect("lock") {
         return Err(e);
     }
@@ -413,7 +443,7 @@ fn push_blob_to_all(
     size: u64,
     repos: &[String],
     counters: &Counters,
-    progress: &Progress,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
     let mut home: Option<&str> = None;
     let mut sent = false;
@@ -445,7 +475,7 @@ fn push_blob_to_all(
     }
     if !sent {
         // Nothing was sent for it: count it as done all the same.
-        progress.inc(size);
+        progress(size);
     }
     Ok(())
 }
@@ -515,7 +545,7 @@ fn upload(
     size: u64,
     repo: &str,
     mut location: String,
-    progress: &Progress,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
     let sc = scope(repo);
     let octet = ("Content-Type", "application/octet-stream".to_string());
@@ -533,7 +563,7 @@ fn upload(
         )?;
         return match resp.status().as_u16() {
             201 => {
-                progress.inc(size);
+                progress(size);
                 Ok(())
             }
             s => bail!("PUT: HTTP {s}: {}", one_line(&read_small(resp.body_mut()))),
@@ -557,7 +587,7 @@ fn upload(
             Ok(resp) if resp.status().as_u16() == 202 => {
                 location = location_of(&resp)?;
                 offset += n;
-                progress.inc(n);
+                progress(n);
                 stalls = 0;
             }
             other => {
