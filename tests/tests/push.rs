@@ -404,3 +404,57 @@ fn a_wrong_password_is_named() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("authentication failed"), "{stderr}");
 }
+
+#[test]
+fn untrusted_or_damaged_bundles_are_refused_without_leaving_tags() {
+    use airgap_e2e::fault_proxy::{Fault, FaultProxy};
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let (_, other) = keygen(tmp.path(), "other");
+    let reg = Registry::start_plain();
+    let proxy = FaultProxy::start(&reg.addr(), Box::new(|_, _, _| Fault::Pass));
+    let map = tmp.path().join("map.json");
+
+    // Signed by a key the site does not trust: refused before any request.
+    let line = fails(push_cmd(&bundle, &other, &proxy.addr(), &map).arg("--plain-http"));
+    assert!(line.contains("unknown key"), "{line}");
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+
+    // A blob damaged on the media: the push stops on it, and no tag appears.
+    let r = airgap_format::ArchiveReader::open(&bundle, airgap_format::Limits::default()).unwrap();
+    let d = r.read_descriptor_unverified().unwrap().1;
+    let layer = d
+        .blobs
+        .iter()
+        .find(|b| b.media_type.contains("layer"))
+        .expect("a layer")
+        .digest;
+    let e = r
+        .entries()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.path == layer.blob_path())
+        .unwrap();
+    let f = r
+        .frames()
+        .iter()
+        .find(|f| {
+            f.decompressed_offset <= e.data_offset
+                && e.data_offset < f.decompressed_offset + f.decompressed_size as u64
+        })
+        .copied()
+        .unwrap();
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    // The layer's first data byte: its data frame starts with the 9-byte frame
+    // header and a 3-byte block header (a stored frame, for a gzip layer).
+    assert_eq!(f.decompressed_offset, e.data_offset);
+    let at = (f.compressed_offset + 12) as usize;
+    bytes[at] ^= 0x5a;
+    let damaged = tmp.path().join("damaged.bundle");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let line = fails(push_cmd(&damaged, &public, &proxy.addr(), &map).arg("--plain-http"));
+    assert!(line.contains(&layer.to_string()), "{line}");
+    for img in &d.images {
+        assert_eq!(reg.skopeo_inspect_raw_digest(&img.reference), None);
+    }
+}
