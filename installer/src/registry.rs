@@ -315,6 +315,9 @@ impl Client {
                         None
                     }
                 }
+                // Bad data (a damaged bundle being read, a TLS failure) does
+                // not get better by trying again.
+                Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => None,
                 Err(e) => Some(e.to_string()),
             };
             match retry_reason {
