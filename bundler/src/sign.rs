@@ -2,7 +2,6 @@
 //! This module is the only place secret keys are handled; the installer
 //! does not link it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use airgap_format::signature::{prehash, read_bounded_text, ALG_ED};
@@ -188,23 +187,11 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes `bytes` to a temp file beside `path` with `mode`, syncs it and renames it into place.
+/// Writes `bytes` to `path` with `mode`, atomically (see [`airgap_format::atomic_file`]).
 pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".airgap-")
-        .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot create a file here", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    Ok(())
+    Ok(airgap_format::atomic_file::write_file_atomic(
+        path, bytes, mode,
+    )?)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! `bundle.json` and its minisign signature, followed by an OCI image layout
 //! (`oci-layout`, `index.json`, `blobs/sha256/…`). See `docs/format.md`.
 
+pub mod atomic_file;
 pub mod bundle_json;
 pub mod canonical_json;
 pub mod digest;

@@ -52,28 +52,11 @@ pub struct RelocatedImage {
 }
 
 impl RelocationMap {
-    /// Writes the map as pretty JSON, atomically.
+    /// Writes the map as pretty JSON, atomically, readable by others (0644).
     pub fn write(&self, path: &Path) -> Result<()> {
-        use std::io::Write;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".relocation-")
-            .tempfile_in(dir)
-            .with_context(|| format!("{}: cannot create a file here", dir.display()))?;
-        serde_json::to_writer_pretty(&mut tmp, self)?;
-        tmp.write_all(b"\n")?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // Later steps and other operators read it; temp files start 0600.
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        }
-        tmp.as_file().sync_all()?;
-        tmp.persist(path)
-            .with_context(|| format!("{}: cannot write", path.display()))?;
-        Ok(())
+        let mut bytes = serde_json::to_vec_pretty(self)?;
+        bytes.push(b'\n');
+        airgap_format::atomic_file::write_file_atomic(path, &bytes, 0o644)
+            .with_context(|| format!("writing the relocation map {}", path.display()))
     }
 }
