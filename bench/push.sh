@@ -94,22 +94,15 @@ sum_last() {
 # kernels that run DAMON pageout (as some VMs do) evict idle page cache.
 
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_registry: a docker-registry on empty storage and a free loopback port.
 REG_SEQ=0
 start_registry() {
-    local p
     REG_SEQ=$((REG_SEQ + 1))
     REG_DIR=$(mktemp -d "$BENCH_REG_DIR/.registry.XXXXXX")
-    REG_PORT=""
     # A new port each time: skopeo's blob-info cache remembers blobs by
     # registry host:port, and must not steer it towards a previous registry.
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 20000))
-        port_open "$p" || { REG_PORT=$p; break; }
-    done
-    [[ -n $REG_PORT ]] || die "no free loopback port"
+    REG_PORT=$(free_loopback_port) || die "no free loopback port"
     cat >"$REG_DIR/config.yml" <<YAML
 version: 0.1
 log:
@@ -128,11 +121,7 @@ http:
 YAML
     env -u REGISTRY_HTTP_ADDR docker-registry serve "$REG_DIR/config.yml" >"$REG_DIR/registry.log" 2>&1 &
     REG_PID=$!
-    for _ in $(seq 100); do
-        port_open "$REG_PORT" && return 0
-        kill -0 "$REG_PID" 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_for_port "$REG_PORT" "$REG_PID" && return 0
     cat "$REG_DIR/registry.log" >&2
     die "docker-registry did not come up on 127.0.0.1:$REG_PORT"
 }

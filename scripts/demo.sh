@@ -38,10 +38,7 @@ done
 step "6. operator: push the images into a site registry (started here on loopback)"
 mkdir -p "$work/registry"
 registry_dir=$(cd "$work/registry" && pwd)
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-    port=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-done
+port=$(free_loopback_port) || { echo "no free loopback port" >&2; exit 1; }
 cat > "$work/registry/config.yml" <<YAML
 version: 0.1
 log:
@@ -56,10 +53,7 @@ YAML
 env -u REGISTRY_HTTP_ADDR docker-registry serve "$work/registry/config.yml" > "$work/registry/registry.log" 2>&1 &
 registry_pid=$!
 trap 'kill $registry_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-done
+wait_for_port "$port" "$registry_pid" || { cat "$work/registry/registry.log" >&2; exit 1; }
 echo "registry: 127.0.0.1:$port (plain HTTP, loopback only)"
 $bin/airgap-install push "$work/demo.bundle" --trust "$work/vendor.pub" \
     --registry "127.0.0.1:$port/site" --plain-http --relocation-map "$work/relocation-map.json"

@@ -16,3 +16,28 @@ ensure_packages() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# port_open PORT — true when something accepts connections on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_loopback_port — prints a random port in 20000-39999 that nothing on
+# 127.0.0.1 listens on; fails after 50 tries.
+free_loopback_port() {
+    local p
+    for _ in $(seq 50); do
+        p=$((20000 + RANDOM % 20000))
+        port_open "$p" || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# wait_for_port PORT PID — waits up to 10 s for PORT to accept connections,
+# giving up early if process PID exits. Fails when it never does.
+wait_for_port() {
+    for _ in $(seq 100); do
+        port_open "$1" && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
