@@ -2,8 +2,7 @@
 //! their images into the site's registry. It links no signing-key or
 //! registry-pulling code.
 
-pub mod credentials;
 pub mod push;
-pub mod registry;
 pub mod relocation;
+pub mod target;
 pub mod trust;

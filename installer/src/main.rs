@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use airgap_format::progress::{error_line, Progress};
 use airgap_format::{verify_archive, Limits};
-use airgap_install::credentials::{self, Credentials};
 use airgap_install::push::{push, OnExistingTag, PushOptions};
-use airgap_install::registry::{Target, Transport};
+use airgap_install::target::Target;
 use airgap_install::trust;
+use airgap_registry::credentials::{self, Credentials};
+use airgap_registry::Transport;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -190,7 +191,7 @@ fn run(cli: Cli) -> Result<()> {
             let options = PushOptions {
                 target,
                 transport: Transport {
-                    ca_file,
+                    ca_files: ca_file.into_iter().collect(),
                     plain_http,
                 },
                 credentials,

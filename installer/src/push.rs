@@ -17,9 +17,10 @@ use airgap_format::verify::verify_head;
 use airgap_format::{Digest, Limits, PublicKey};
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::credentials::Credentials;
-use crate::registry::{one_line, read_small, Client, Target, Transport};
 use crate::relocation::{RelocatedImage, RelocationMap};
+use crate::target::Target;
+use airgap_registry::client::{one_line, read_small, Client, Transport};
+use airgap_registry::Credentials;
 
 /// Blobs up to this size go in one PUT; larger ones in chunks.
 pub const MONOLITHIC_MAX: u64 = 32 << 20;
@@ -490,7 +491,9 @@ fn blob_exists(client: &Client, repo: &str, digest: &Digest) -> Result<bool> {
     }
 }
 
-fn location_of(resp: &ureq::http::Response<ureq::Body>) -> Result<String> {
+fn location_of(
+    resp: &airgap_registry::ureq::http::Response<airgap_registry::ureq::Body>,
+) -> Result<String> {
     resp.headers()
         .get("location")
         .and_then(|h| h.to_str().ok())

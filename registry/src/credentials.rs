@@ -31,7 +31,7 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// Base64 of `user:password`.
     pub fn basic(&self) -> String {
-        crate::registry::basic(&self.username, &self.password)
+        crate::client::basic(&self.username, &self.password)
     }
 }
 
@@ -76,7 +76,19 @@ pub fn auth_files() -> Vec<PathBuf> {
 
 /// Looks up credentials for `host` in the auth files; `None` when none knows it.
 pub fn lookup(host: &str) -> Result<Option<Credentials>> {
-    for file in auth_files() {
+    lookup_with(None, host)
+}
+
+/// Like [`lookup`], consulting `authfile` (given on the command line) first.
+pub fn lookup_with(authfile: Option<&std::path::Path>, host: &str) -> Result<Option<Credentials>> {
+    let mut files = auth_files();
+    if let Some(f) = authfile {
+        if !f.is_file() {
+            bail!("{}: auth file not found", f.display());
+        }
+        files.insert(0, f.to_path_buf());
+    }
+    for file in files {
         let Ok(f) = std::fs::File::open(&file) else {
             continue;
         };
@@ -93,12 +105,23 @@ pub fn lookup(host: &str) -> Result<Option<Credentials>> {
     Ok(None)
 }
 
-fn keys_for(host: &str) -> [String; 3] {
-    [
+/// The keys an auth file may use for `host`. Docker Hub is stored under
+/// its old index URL.
+fn keys_for(host: &str) -> Vec<String> {
+    let mut keys = vec![
         host.to_string(),
         format!("https://{host}"),
         format!("http://{host}"),
-    ]
+    ];
+    if matches!(
+        host,
+        "docker.io" | "registry-1.docker.io" | "index.docker.io"
+    ) {
+        keys.push("https://index.docker.io/v1/".to_string());
+        keys.push("index.docker.io".to_string());
+        keys.push("docker.io".to_string());
+    }
+    keys
 }
 
 fn from_config(v: &serde_json::Value, host: &str, what: &str) -> Result<Option<Credentials>> {

@@ -1,7 +1,6 @@
-//! A client for the OCI distribution API, push side only: TLS with extra
-//! CA certificates (or plain HTTP when asked), basic and bearer-token
-//! authentication, and retries with back-off on 429, 5xx and connection
-//! errors. It has no code to pull images.
+//! A client for one registry: TLS with extra CA certificates (or plain HTTP
+//! when asked), basic and bearer-token authentication, and retries with
+//! back-off on 429, 5xx and connection errors.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -19,44 +18,12 @@ use crate::credentials::Credentials;
 
 /// Attempts for one request before giving up.
 const ATTEMPTS: u32 = 6;
+/// Longest a response body may take to arrive in one attempt.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(300);
+/// Redirects followed by [`Client::get_following`].
+const MAX_REDIRECTS: u32 = 5;
 /// Largest error or token body read.
 const MAX_SMALL_BODY: u64 = 1 << 20;
-
-/// Where images go: `HOST[:PORT][/PREFIX]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    /// `host[:port]`.
-    pub host: String,
-    /// Repository prefix, without slashes at either end (may be empty).
-    pub prefix: String,
-}
-
-impl Target {
-    /// Parses `HOST[:PORT][/PREFIX]`.
-    pub fn parse(s: &str) -> Result<Target> {
-        let s = s.trim_end_matches('/');
-        let (host, prefix) = s.split_once('/').unwrap_or((s, ""));
-        if host.is_empty() || host.contains("://") || s.contains("://") {
-            bail!("--registry {s:?}: expected HOST[:PORT][/PREFIX], without a scheme");
-        }
-        if !prefix.is_empty() && !airgap_format::bundle_json::is_valid_repository(prefix) {
-            bail!("--registry {s:?}: prefix {prefix:?} is not a valid repository path");
-        }
-        Ok(Target {
-            host: host.to_string(),
-            prefix: prefix.to_string(),
-        })
-    }
-
-    /// The repository an image named `name` lands in.
-    pub fn repository(&self, name: &str) -> String {
-        if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}/{name}", self.prefix)
-        }
-    }
-}
 
 /// Makes a request body afresh for each attempt: its length and a reader.
 pub type BodyFn<'b> = dyn FnMut() -> Result<(u64, Box<dyn Read + Send + 'b>)> + 'b;
@@ -85,13 +52,15 @@ pub struct Client {
 /// TLS and transport settings.
 #[derive(Clone, Debug, Default)]
 pub struct Transport {
-    /// Extra CA certificates (PEM) to trust besides the system bundle.
-    pub ca_file: Option<std::path::PathBuf>,
+    /// Extra CA certificates (PEM files) to trust besides the system bundle.
+    pub ca_files: Vec<std::path::PathBuf>,
     /// Use plain HTTP.
     pub plain_http: bool,
 }
 
-fn system_and_extra_roots(ca_file: Option<&Path>) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+fn system_and_extra_roots(
+    ca_files: &[std::path::PathBuf],
+) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let mut certs = Vec::new();
     let mut add = |path: &Path, required: bool| -> Result<()> {
         let pem = match std::fs::read(path) {
@@ -110,7 +79,7 @@ fn system_and_extra_roots(ca_file: Option<&Path>) -> Result<Vec<ureq::tls::Certi
         }
         Ok(())
     };
-    if let Some(f) = ca_file {
+    for f in ca_files {
         add(f, true)?;
     }
     add(Path::new("/etc/ssl/certs/ca-certificates.crt"), false)?;
@@ -124,7 +93,7 @@ impl Client {
         transport: &Transport,
         credentials: Option<Credentials>,
     ) -> Result<Client> {
-        let roots = system_and_extra_roots(transport.ca_file.as_deref())?;
+        let roots = system_and_extra_roots(&transport.ca_files)?;
         let tls = ureq::tls::TlsConfig::builder()
             .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
             .build();
@@ -134,6 +103,9 @@ impl Client {
             .max_redirects(0)
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(120)))
+            // A body that stops arriving ends the attempt; downloads resume
+            // from the last byte received.
+            .timeout_recv_body(Some(BODY_TIMEOUT))
             .build()
             .into();
         let scheme = if transport.plain_http {
@@ -265,7 +237,7 @@ impl Client {
         let mut challenged = false;
         let mut attempt = 0;
         // Upload URLs carry long state tokens: errors show the path only.
-        let shown = url.split('?').next().unwrap_or(url);
+        let shown = shown(url);
         loop {
             attempt += 1;
             let auth = self.auth_header(scope)?;
@@ -338,6 +310,75 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Sends a GET (with retries, as [`Client::send`]) and follows up to five
+    /// redirects, as registries do to hand blob downloads to storage
+    /// elsewhere. Credentials go only to the registry itself, never to the
+    /// host a redirect names. Returns the final response whatever its status.
+    pub fn get_following(
+        &self,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Response<Body>> {
+        let mut resp = self.send("GET", url, scope, headers, None)?;
+        let mut current = url.to_string();
+        for _ in 0..MAX_REDIRECTS {
+            if !resp.status().is_redirection() {
+                return Ok(resp);
+            }
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .ok_or_else(|| {
+                    anyhow!(
+                        "GET {}: HTTP {} without a Location",
+                        shown(&current),
+                        resp.status().as_u16()
+                    )
+                })?;
+            let next = resolve_location(&current, location);
+            let mut builder = ureq::http::Request::builder().method("GET").uri(&next);
+            for (k, v) in headers {
+                builder = builder.header(*k, v.as_str());
+            }
+            let req = builder
+                .body(())
+                .map_err(|e| anyhow!("GET {}: {e}", shown(&next)))?;
+            resp = self
+                .agent
+                .run(req)
+                .map_err(|e| anyhow!("GET {} (redirected): {e}", shown(&next)))?;
+            current = next;
+        }
+        bail!("GET {}: more than {MAX_REDIRECTS} redirects", shown(url))
+    }
+}
+
+/// A URL without its query, which may carry tokens.
+fn shown(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// Resolves a `Location` header against the URL that returned it.
+fn resolve_location(base: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_string();
+    }
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
+    if location.starts_with('/') {
+        format!("{}{location}", &base[..host_end])
+    } else {
+        let dir_end = shown(base).rfind('/').map(|i| i + 1).unwrap_or(base.len());
+        format!("{}{location}", &base[..dir_end.max(host_end)])
+    }
+}
+
 /// Reads at most 1 MiB of a (small) response body as text.
 pub fn read_small(body: &mut Body) -> String {
     let mut out = String::new();
@@ -377,21 +418,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn targets() {
-        let t = Target::parse("registry.local:5000/site/apps").unwrap();
-        assert_eq!(t.host, "registry.local:5000");
-        assert_eq!(t.repository("demo/web"), "site/apps/demo/web");
-        assert_eq!(Target::parse("r").unwrap().repository("x"), "x");
-        assert!(Target::parse("https://r").is_err());
-        assert!(Target::parse("r/Bad").is_err());
-    }
-
-    #[test]
     fn challenges() {
         let p = parse_challenge(
             r#" realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#,
         );
         assert_eq!(p["realm"], "https://auth.example/token");
         assert_eq!(p["service"], "registry.example");
+    }
+
+    #[test]
+    fn locations() {
+        let base = "https://r.example/v2/a/blobs/sha256:00?x=1";
+        assert_eq!(resolve_location(base, "https://s3/x"), "https://s3/x");
+        assert_eq!(resolve_location(base, "/b/c"), "https://r.example/b/c");
+        assert_eq!(
+            resolve_location(base, "d"),
+            "https://r.example/v2/a/blobs/d"
+        );
     }
 }
