@@ -15,9 +15,11 @@ use airgap_format::{ArchiveWriter, Compression, Digest, WriterOptions};
 use anyhow::{bail, Context, Result};
 use time::OffsetDateTime;
 
+use crate::lock::LockFile;
 use crate::manifest::Manifest;
 use crate::output::Output;
-use crate::plan::{self, Plan};
+use crate::plan::{self, Plan, Remote};
+use crate::pull::{PullOptions, PullStats, Puller};
 use crate::sign::SecretKey;
 
 /// Build settings.
@@ -29,6 +31,12 @@ pub struct BuildOptions {
     pub created: OffsetDateTime,
     /// Show progress bars (when stderr is a terminal).
     pub progress: bool,
+    /// How to pull registry images and remote charts.
+    pub pull: PullOptions,
+    /// The lock file (default: `NAME.lock.json` beside the manifest).
+    pub lock_path: Option<PathBuf>,
+    /// Refuse remote sources the lock file does not pin.
+    pub locked: bool,
 }
 
 impl BuildOptions {
@@ -48,6 +56,9 @@ impl BuildOptions {
             level: airgap_format::writer::DEFAULT_LEVEL,
             created: created.replace_nanosecond(0).expect("0 is valid"),
             progress: true,
+            pull: PullOptions::default(),
+            lock_path: None,
+            locked: false,
         })
     }
 }
@@ -68,6 +79,9 @@ pub struct BuildOutput {
     pub blobs: usize,
     /// Signing key id.
     pub key_id: String,
+    /// What was pulled from registries and chart repositories, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull: Option<PullStats>,
 }
 
 /// Builds the bundle described by `manifest_path`, signed with `key`, into `out`.
@@ -79,7 +93,37 @@ pub fn build(
 ) -> Result<BuildOutput> {
     let manifest = Manifest::load(manifest_path)?;
     let mtime = options.created.unix_timestamp().max(0) as u64;
-    let plan = plan::resolve(&manifest, mtime)?;
+    let (plan, pulled) = if manifest.has_remote_sources() {
+        let lock_path = options
+            .lock_path
+            .clone()
+            .unwrap_or_else(|| LockFile::default_path(manifest_path));
+        let lock = LockFile::load(&lock_path)?;
+        if lock.is_none() && options.locked {
+            bail!(
+                "{}: lock file not found and --locked was given; run airgap-bundle lock {}",
+                lock_path.display(),
+                manifest_path.display()
+            );
+        }
+        let mut pull = options.pull.clone();
+        pull.hosts.extend(manifest.host_settings());
+        pull.progress = options.progress;
+        let puller = Puller::new(pull)?;
+        let mut remote = Remote {
+            puller: &puller,
+            lock: lock.as_ref(),
+            lock_path: lock_path.clone(),
+            locked: options.locked,
+            resolved: LockFile::default(),
+        };
+        let plan = plan::resolve(&manifest, mtime, Some(&mut remote))?;
+        warn_unpinned(lock.as_ref(), &remote.resolved, &lock_path);
+        puller.download_queued()?;
+        (plan, Some(puller.stats()))
+    } else {
+        (plan::resolve(&manifest, mtime, None)?, None)
+    };
     let created = options
         .created
         .format(&time::format_description::well_known::Rfc3339)
@@ -145,7 +189,37 @@ pub fn build(
         total_size: descriptor.total_size,
         blobs: descriptor.blobs.len(),
         key_id: key.public().key_id.to_string(),
+        pull: pulled,
     })
+}
+
+/// Warns about remote sources resolved now rather than from the lock.
+fn warn_unpinned(lock: Option<&LockFile>, used: &LockFile, lock_path: &Path) {
+    let pinned_images = |s: &str| lock.is_some_and(|l| l.image(s).is_some());
+    let unpinned: Vec<String> = used
+        .images
+        .iter()
+        .filter(|i| !pinned_images(&i.source) && !i.source.contains('@'))
+        .map(|i| i.source.clone())
+        .chain(
+            used.charts
+                .iter()
+                .filter(|c| {
+                    !c.source.contains('@')
+                        && !lock.is_some_and(|l| {
+                            l.chart(&c.source, c.chart.as_deref(), &c.version).is_some()
+                        })
+                })
+                .map(|c| c.source.clone()),
+        )
+        .collect();
+    if !unpinned.is_empty() {
+        tracing::warn!(
+            "not pinned in {}: {}; resolved now (run airgap-bundle lock to pin them)",
+            lock_path.display(),
+            unpinned.join(", ")
+        );
+    }
 }
 
 fn index_json(plan: &Plan) -> Result<Vec<u8>> {

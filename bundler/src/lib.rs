@@ -2,9 +2,12 @@
 //! signed, content-addressed bundle archive.
 
 pub mod build;
+pub mod cache;
 pub mod chart;
+pub mod lock;
 pub mod manifest;
 pub mod output;
 pub mod plan;
+pub mod pull;
 pub mod sign;
 pub mod sources;

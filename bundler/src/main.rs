@@ -4,9 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use airgap_bundle::build::{build, BuildOptions};
+use airgap_bundle::lock::lock_manifest;
+use airgap_bundle::pull::PullOptions;
 use airgap_bundle::sign::{keygen, SecretKey};
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use airgap_registry::credentials::{password_from_stdin, Credentials};
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
 
 /// Builds signed, content-addressed air-gap bundles.
 #[derive(Parser)]
@@ -37,10 +40,31 @@ enum Command {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+        /// Lock file to build from (default: NAME.lock.json beside the manifest).
+        #[arg(long)]
+        lock: Option<PathBuf>,
+        /// Refuse registry images and remote charts the lock file does not pin.
+        #[arg(long)]
+        locked: bool,
+        #[command(flatten)]
+        pull: PullArgs,
         /// zstd level for compressible entries (1-19).
         #[arg(long, default_value_t = airgap_format::writer::DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=19))]
         level: i32,
         /// Print the result as JSON and draw no progress bars.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve every registry image and remote chart to a digest and write the lock file.
+    Lock {
+        /// The bundle manifest (YAML).
+        manifest: PathBuf,
+        /// Lock file to write (default: NAME.lock.json beside the manifest).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        pull: PullArgs,
+        /// Print the lock as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -52,6 +76,54 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How to reach registries and chart repositories.
+#[derive(Args)]
+struct PullArgs {
+    /// Cache of pulled blobs (default: $AIRGAP_BUNDLE_CACHE, else ~/.cache/airgap-bundle).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Downloads at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    jobs: u16,
+    /// Registry auth file (Docker config.json or Podman auth.json format), read first.
+    #[arg(long)]
+    authfile: Option<PathBuf>,
+    /// HOST=USER: log in to HOST as USER, with the password from --password-stdin.
+    #[arg(long, requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the password for --username from standard input.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+}
+
+impl PullArgs {
+    fn options(self) -> Result<PullOptions> {
+        let mut o = PullOptions::default();
+        if let Some(d) = self.cache_dir {
+            o.cache_dir = d;
+        }
+        o.jobs = self.jobs as usize;
+        o.authfile = self.authfile;
+        if let Some(hu) = self.username {
+            let Some((host, user)) = hu
+                .split_once('=')
+                .filter(|(h, u)| !h.is_empty() && !u.is_empty())
+            else {
+                bail!("--username {hu:?}: expected HOST=USER");
+            };
+            let host = airgap_bundle::sources::reference::api_host(host).to_string();
+            o.login = Some((
+                host,
+                Credentials {
+                    username: user.to_string(),
+                    password: password_from_stdin()?,
+                },
+            ));
+        }
+        Ok(o)
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -68,6 +140,9 @@ fn run(cli: Cli) -> Result<()> {
             manifest,
             key,
             out,
+            lock,
+            locked,
+            pull,
             level,
             json,
         } => {
@@ -75,6 +150,9 @@ fn run(cli: Cli) -> Result<()> {
             let mut options = BuildOptions::from_env()?;
             options.level = level;
             options.progress = !json;
+            options.pull = pull.options()?;
+            options.lock_path = lock;
+            options.locked = locked;
             let result = build(&manifest, &key, &out, &options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);
@@ -86,6 +164,41 @@ fn run(cli: Cli) -> Result<()> {
                     result.blobs,
                     result.key_id,
                     result.bundle_digest
+                );
+                if let Some(p) = result.pull {
+                    println!(
+                        "pulled {} blobs ({} bytes); {} from the cache",
+                        p.blobs_downloaded, p.bytes_downloaded, p.cache_hits
+                    );
+                }
+            }
+        }
+        Command::Lock {
+            manifest,
+            out,
+            pull,
+            json,
+        } => {
+            let (path, lock) = lock_manifest(&manifest, out.as_deref(), pull.options()?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lock)?);
+            } else {
+                for i in &lock.images {
+                    println!("{}\n    {}", i.source, i.resolved);
+                }
+                for c in &lock.charts {
+                    let name = c
+                        .chart
+                        .as_deref()
+                        .map(|n| format!(" {n}"))
+                        .unwrap_or_default();
+                    println!("{}{name} {}\n    {}", c.source, c.version, c.digest);
+                }
+                println!(
+                    "wrote {} ({} images, {} charts pinned)",
+                    path.display(),
+                    lock.images.len(),
+                    lock.charts.len()
                 );
             }
         }

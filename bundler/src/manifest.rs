@@ -10,6 +10,9 @@ use airgap_format::bundle_json::{
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::sources::remote_chart::ChartSource;
+use crate::sources::{ImageSource, PlatformFilter};
+
 /// Largest manifest file read.
 pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 
@@ -44,14 +47,37 @@ pub struct ManifestDoc {
     /// Documentation, reports and other files.
     #[serde(default)]
     pub files: Vec<FileSpec>,
+    /// How to reach the registries and chart repositories sources name.
+    #[serde(default)]
+    pub registries: Vec<RegistrySpec>,
+}
+
+/// Connection settings for one registry or chart repository host.
+/// Credentials never go here: they come from auth files or the command line.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistrySpec {
+    /// `host[:port]`, as sources name it (`docker.io` for Docker Hub).
+    pub host: Spanned<String>,
+    /// Extra CA certificates (PEM) to trust for it, relative to the manifest.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// Speak plain HTTP to it (never the default).
+    #[serde(default)]
+    pub plain_http: bool,
 }
 
 /// An image to include.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageSpec {
-    /// Where the image comes from: `oci-layout:PATH[:REF]` or `docker-archive:PATH[:REF]`.
+    /// Where the image comes from: `oci-layout:PATH[:REF]`,
+    /// `docker-archive:PATH[:REF]` or a registry reference
+    /// (`host[:port]/repo[:tag][@digest]`, Docker Hub names normalised).
     pub source: Spanned<String>,
+    /// Platforms to keep (`linux/amd64`); all when absent.
+    #[serde(default)]
+    pub platforms: Option<Vec<Spanned<String>>>,
     /// Repository it is published under (`vendor/control-plane`); defaults to
     /// the repository part of the source reference.
     #[serde(default)]
@@ -65,8 +91,40 @@ pub struct ImageSpec {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChartSpec {
-    /// A chart directory (packaged deterministically) or a `.tgz`.
+    /// A chart directory (packaged deterministically), a `.tgz`,
+    /// `oci://host/path/name[:version]`, or a Helm repository URL.
     pub source: Spanned<String>,
+    /// Chart name, for Helm repositories.
+    #[serde(default)]
+    pub chart: Option<Spanned<String>>,
+    /// Chart version, for Helm repositories (and `oci://` sources without one).
+    #[serde(default)]
+    pub version: Option<Spanned<String>>,
+}
+
+impl ChartSpec {
+    /// The parsed source.
+    pub fn parsed(&self) -> Result<ChartSource, String> {
+        ChartSource::parse(
+            &self.source.value,
+            self.chart.as_ref().map(|c| c.value.as_str()),
+            self.version.as_ref().map(|v| v.value.as_str()),
+        )
+    }
+}
+
+impl ImageSpec {
+    /// The platforms asked for, parsed.
+    pub fn platform_filters(&self) -> Result<Option<Vec<PlatformFilter>>, String> {
+        self.platforms
+            .as_ref()
+            .map(|list| {
+                list.iter()
+                    .map(|p| PlatformFilter::parse(&p.value))
+                    .collect()
+            })
+            .transpose()
+    }
 }
 
 /// A file to include.
@@ -123,6 +181,37 @@ impl Manifest {
             )),
             message: message.into(),
         }
+    }
+
+    /// Whether any image or chart comes from a registry or chart repository.
+    pub fn has_remote_sources(&self) -> bool {
+        self.doc.images.iter().any(|i| {
+            matches!(
+                ImageSource::parse(&i.source.value),
+                Ok(ImageSource::Registry(_))
+            )
+        }) || self
+            .doc
+            .charts
+            .iter()
+            .any(|c| c.parsed().is_ok_and(|s| s.is_remote()))
+    }
+
+    /// Per-host connection settings from `registries:`, paths resolved.
+    pub fn host_settings(&self) -> std::collections::BTreeMap<String, crate::pull::HostSettings> {
+        self.doc
+            .registries
+            .iter()
+            .map(|r| {
+                (
+                    crate::sources::reference::api_host(&r.host.value).to_string(),
+                    crate::pull::HostSettings {
+                        ca_files: r.ca_file.iter().map(|f| self.resolve(&f.value)).collect(),
+                        plain_http: r.plain_http,
+                    },
+                )
+            })
+            .collect()
     }
 
     /// Resolves a manifest-relative path.
@@ -221,8 +310,12 @@ impl Manifest {
             ));
         }
         for (i, img) in d.images.iter().enumerate() {
-            crate::sources::ImageSource::parse(&img.source.value)
+            ImageSource::parse(&img.source.value)
                 .map_err(|e| self.error_at(&img.source, format!("images[{i}].source: {e}")))?;
+            for (j, p) in img.platforms.iter().flatten().enumerate() {
+                PlatformFilter::parse(&p.value)
+                    .map_err(|e| self.error_at(p, format!("images[{i}].platforms[{j}]: {e}")))?;
+            }
             if let Some(n) = &img.name {
                 if !is_valid_repository(&n.value) {
                     return Err(self.error_at(n, format!(
@@ -238,6 +331,28 @@ impl Manifest {
                         t.value
                     )));
                 }
+            }
+        }
+        for (i, c) in d.charts.iter().enumerate() {
+            c.parsed()
+                .map_err(|e| self.error_at(&c.source, format!("charts[{i}]: {e}")))?;
+        }
+        let mut hosts = std::collections::BTreeSet::new();
+        for (i, r) in d.registries.iter().enumerate() {
+            if !crate::sources::reference::valid_host(&r.host.value) {
+                return Err(self.error_at(
+                    &r.host,
+                    format!(
+                        "registries[{i}].host: {:?} is not HOST[:PORT] (no scheme, no path)",
+                        r.host.value
+                    ),
+                ));
+            }
+            if !hosts.insert(r.host.value.as_str()) {
+                return Err(self.error_at(
+                    &r.host,
+                    format!("registries[{i}].host: {} is listed twice", r.host.value),
+                ));
             }
         }
         for (i, f) in d.files.iter().enumerate() {
@@ -299,6 +414,29 @@ mod tests {
             .unwrap_err();
         assert!(e.starts_with("m.yaml:5:"), "{e}");
         assert!(e.contains("documentation"), "{e}");
+    }
+
+    #[test]
+    fn registry_sources_and_settings() {
+        let m = parse(
+            "name: demo\nversion: 1.0.0\nimages:\n  - source: 127.0.0.1:5000/vendor/app:1.0\n    platforms: [linux/amd64]\ncharts:\n  - source: oci://127.0.0.1:5000/charts/web:1.0.0\n  - source: https://charts.example\n    chart: web\n    version: 1.0.0\nregistries:\n  - host: 127.0.0.1:5000\n    plainHttp: true\n",
+        )
+        .unwrap();
+        assert!(m.doc.registries[0].plain_http);
+        let e = parse("name: demo\nversion: 1.0.0\nimages:\n  - source: r.example/a:1\n    platforms: [linux]\n").unwrap_err();
+        assert!(
+            e.starts_with("m.yaml:5:") && e.contains("images[0].platforms[0]"),
+            "{e}"
+        );
+        let e = parse("name: demo\nversion: 1.0.0\ncharts:\n  - source: https://charts.example\n")
+            .unwrap_err();
+        assert!(e.starts_with("m.yaml:4:") && e.contains("chart:"), "{e}");
+        let e =
+            parse("name: demo\nversion: 1.0.0\nregistries:\n  - host: https://r\n").unwrap_err();
+        assert!(
+            e.starts_with("m.yaml:4:") && e.contains("registries[0].host"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -10,10 +10,13 @@ use airgap_format::Digest;
 use anyhow::{bail, Context, Result};
 
 use crate::chart;
-use crate::manifest::Manifest;
+use crate::lock::{LockFile, LockedImage};
+use crate::manifest::{ChartSpec, ImageSpec, Manifest};
+use crate::pull::Puller;
 use crate::sources::docker_archive::DockerArchive;
 use crate::sources::oci_layout::OciLayout;
-use crate::sources::{BlobData, ImageSource, ResolvedImage};
+use crate::sources::remote_chart::{self, ChartSource, PulledChart};
+use crate::sources::{registry, BlobData, ImageSource, ResolvedImage};
 
 /// A blob to store and where to read it.
 #[derive(Clone, Debug)]
@@ -77,8 +80,33 @@ impl Plan {
     }
 }
 
+/// Registry and chart-repository access while resolving.
+pub struct Remote<'a> {
+    /// Fetches through the cache.
+    pub puller: &'a Puller,
+    /// The lock file read, if any.
+    pub lock: Option<&'a LockFile>,
+    /// The lock file's path, for messages.
+    pub lock_path: std::path::PathBuf,
+    /// Refuse remote sources the lock does not pin.
+    pub locked: bool,
+    /// Every pin used by this resolve, in manifest order: the lock to write.
+    pub resolved: LockFile,
+}
+
+impl Remote<'_> {
+    fn not_pinned(&self, what: &str) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{what} is not pinned in {} and --locked was given; run airgap-bundle lock",
+            self.lock_path.display()
+        )
+    }
+}
+
 /// Resolves every source of `manifest`. `mtime` is used for packaged charts.
-pub fn resolve(manifest: &Manifest, mtime: u64) -> Result<Plan> {
+/// Registry and remote chart sources need `remote`; image layers are only
+/// queued on its puller, to be downloaded before the bundle is written.
+pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>) -> Result<Plan> {
     let work_dir = tempfile::Builder::new()
         .prefix("airgap-bundle-")
         .tempdir()
@@ -95,98 +123,71 @@ pub fn resolve(manifest: &Manifest, mtime: u64) -> Result<Plan> {
             manifest.error_at(&spec.source, format!("images[{i}].source: {e:#}"))
         };
         let source = ImageSource::parse(&spec.source.value).map_err(|e| at(anyhow::anyhow!(e)))?;
-        let resolved = match &source {
+        let filters = spec
+            .platform_filters()
+            .map_err(|e| at(anyhow::anyhow!(e)))?;
+        let filters = filters.as_deref();
+        let images = match &source {
             ImageSource::OciLayout { path, reference } => OciLayout::open(&manifest.resolve(path))
-                .and_then(|l| l.resolve(reference.as_deref())),
+                .and_then(|l| l.resolve(reference.as_deref(), filters)),
             ImageSource::DockerArchive { path, reference } => {
                 DockerArchive::open(&manifest.resolve(path))
                     .and_then(|a| a.resolve(reference.as_deref()))
+                    .and_then(|r| {
+                        r.check_platforms(filters, path)?;
+                        Ok(vec![r])
+                    })
+            }
+            ImageSource::Registry(reference) => {
+                let remote = remote.as_deref_mut().ok_or_else(no_remote).map_err(at)?;
+                // A digest in the reference pins it already.
+                let locked = match reference.digest {
+                    Some(_) => None,
+                    None => remote.lock.and_then(|l| l.image(&spec.source.value)),
+                };
+                if locked.is_none() && reference.digest.is_none() && remote.locked {
+                    return Err(at(remote.not_pinned(&format!("image {reference}"))).into());
+                }
+                registry::resolve(remote.puller, reference, locked.map(|l| l.digest), filters).map(
+                    |(top, images)| {
+                        remote.resolved.add_image(LockedImage {
+                            source: spec.source.value.clone(),
+                            resolved: reference.pinned(top.digest).to_string(),
+                            digest: top.digest,
+                            media_type: top.media_type,
+                            size: top.size,
+                        });
+                        images
+                    },
+                )
             }
         }
         .map_err(at)?;
-        let name = match (&spec.name, &resolved.default_name) {
-            (Some(n), _) => n.value.clone(),
-            (None, Some((repo, _))) => repo.clone(),
-            (None, None) => {
-                return Err(manifest
-                    .error_at(
-                        &spec.source,
-                        format!(
-                            "images[{i}]: the source names no repository; set images[{i}].name"
-                        ),
-                    )
-                    .into())
-            }
-        };
-        let tag = match (&spec.tag, &resolved.default_name) {
-            (Some(t), _) => t.value.clone(),
-            (None, Some((_, tag))) => tag.clone(),
-            (None, None) => {
-                return Err(manifest
-                    .error_at(
-                        &spec.source,
-                        format!("images[{i}]: the source names no tag; set images[{i}].tag"),
-                    )
-                    .into())
-            }
-        };
-        if !airgap_format::bundle_json::is_valid_repository(&name)
-            || !airgap_format::bundle_json::is_valid_tag(&tag)
-        {
-            return Err(manifest
-                .error_at(
-                    &spec.source,
-                    format!(
-                        "images[{i}]: {name}:{tag} is not a valid repository:tag; set name and tag"
-                    ),
-                )
-                .into());
+        for resolved in images {
+            add_image(manifest, &mut plan, i, spec, resolved)?;
         }
-        let reference = format!("{name}:{tag}");
-        if plan
-            .images
-            .iter()
-            .any(|p| format!("{}:{}", p.name, p.tag) == reference)
-        {
-            return Err(manifest
-                .error_at(
-                    &spec.source,
-                    format!("images[{i}]: {reference} is listed twice"),
-                )
-                .into());
-        }
-        for b in &resolved.blobs {
-            plan.add_blob(
-                b.digest,
-                PlannedBlob {
-                    size: b.size,
-                    media_type: b.media_type.clone(),
-                    data: b.data.clone(),
-                    owner: format!("image {reference} ({})", b.data),
-                },
-            )
-            .map_err(|e| manifest.error_at(&spec.source, format!("images[{i}]: {e:#}")))?;
-        }
-        tracing::debug!(
-            image = %reference,
-            digest = %resolved.top.digest,
-            blobs = resolved.blobs.len(),
-            platforms = ?resolved.platforms,
-            "resolved image"
-        );
-        plan.images.push(PlannedImage {
-            name,
-            tag,
-            image: resolved,
-        });
     }
     for (i, spec) in manifest.doc.charts.iter().enumerate() {
         let at = |e: anyhow::Error| {
             manifest.error_at(&spec.source, format!("charts[{i}].source: {e:#}"))
         };
-        let src = manifest.resolve(&spec.source.value);
-        let prepared = chart::prepare(&src, plan._work_dir.path(), i, mtime).map_err(at)?;
-        let (digest, size) = hash_file(&prepared.tgz).map_err(at)?;
+        let source = spec.parsed().map_err(|e| at(anyhow::anyhow!(e)))?;
+        let (prepared, pulled) = match &source {
+            ChartSource::Local(path) => {
+                let src = manifest.resolve(path);
+                let prepared = chart::prepare(&src, plan._work_dir.path(), i, mtime).map_err(at)?;
+                (prepared, None)
+            }
+            remote_source => {
+                let remote = remote.as_deref_mut().ok_or_else(no_remote).map_err(at)?;
+                let pulled = pull_chart(remote, spec, remote_source).map_err(at)?;
+                let prepared = chart::PreparedChart {
+                    meta: pulled.meta.clone(),
+                    tgz: pulled.tgz.clone(),
+                };
+                (prepared, Some(pulled))
+            }
+        };
         if plan
             .charts
             .iter()
@@ -199,6 +200,10 @@ pub fn resolve(manifest: &Manifest, mtime: u64) -> Result<Plan> {
             ))
             .into());
         }
+        let (digest, size) = match &pulled {
+            Some(p) => (p.digest, p.size),
+            None => hash_file(&prepared.tgz).map_err(at)?,
+        };
         plan.add_blob(
             digest,
             PlannedBlob {
@@ -212,15 +217,38 @@ pub fn resolve(manifest: &Manifest, mtime: u64) -> Result<Plan> {
             },
         )
         .map_err(at)?;
-        let manifest =
-            chart_artifact(&mut plan, &prepared.meta, digest, size, mtime).map_err(at)?;
+        let artifact = pulled
+            .as_ref()
+            .map(|p| p.artifact.as_slice())
+            .unwrap_or(&[]);
+        let manifest_digest = if artifact.is_empty() {
+            chart_artifact(&mut plan, &prepared.meta, digest, size, mtime).map_err(at)?
+        } else {
+            // An OCI chart keeps the artifact its vendor published.
+            for b in artifact {
+                plan.add_blob(
+                    b.digest,
+                    PlannedBlob {
+                        size: b.size,
+                        media_type: b.media_type.clone(),
+                        data: BlobData::File {
+                            path: b.path.clone(),
+                            offset: 0,
+                        },
+                        owner: format!("chart {}", prepared.meta.name),
+                    },
+                )
+                .map_err(at)?;
+            }
+            artifact[0].digest
+        };
         plan.charts.push(ChartEntry {
             name: prepared.meta.name,
             version: prepared.meta.version,
             app_version: prepared.meta.app_version,
             digest,
             size,
-            manifest,
+            manifest: manifest_digest,
         });
     }
     for (i, spec) in manifest.doc.files.iter().enumerate() {
@@ -276,6 +304,146 @@ pub fn resolve(manifest: &Manifest, mtime: u64) -> Result<Plan> {
         });
     }
     Ok(plan)
+}
+
+fn no_remote() -> anyhow::Error {
+    anyhow::anyhow!("internal error: a remote source without registry access")
+}
+
+/// Pulls a remote chart through the lock: its pin when there is one, else
+/// what the source resolves to now (recorded for the lock file).
+fn pull_chart(remote: &mut Remote, spec: &ChartSpec, source: &ChartSource) -> Result<PulledChart> {
+    let lock = remote.lock;
+    let pulled = match source {
+        ChartSource::Oci {
+            host,
+            repository,
+            reference,
+            version,
+        } => {
+            let by_digest = reference.starts_with("sha256:");
+            let locked = match (by_digest, version) {
+                (false, Some(v)) => lock.and_then(|l| l.chart(&spec.source.value, None, v)),
+                _ => None,
+            };
+            if locked.is_none() && !by_digest && remote.locked {
+                return Err(remote.not_pinned(&format!("chart oci://{host}/{repository}")));
+            }
+            remote_chart::pull_oci(
+                remote.puller,
+                &spec.source.value,
+                host,
+                repository,
+                reference,
+                version.as_deref(),
+                locked,
+            )?
+        }
+        ChartSource::Repo {
+            url,
+            chart,
+            version,
+        } => {
+            let locked = lock.and_then(|l| l.chart(&spec.source.value, Some(chart), version));
+            if locked.is_none() && remote.locked {
+                return Err(remote.not_pinned(&format!("chart {chart} {version} from {url}")));
+            }
+            let mut pulled = remote_chart::pull_repo(remote.puller, url, chart, version, locked)?;
+            pulled.lock.source = spec.source.value.clone();
+            pulled
+        }
+        ChartSource::Local(_) => unreachable!("local charts are not pulled"),
+    };
+    remote.resolved.add_chart(pulled.lock.clone());
+    Ok(pulled)
+}
+
+/// Adds one resolved image under its published name and tag.
+fn add_image(
+    manifest: &Manifest,
+    plan: &mut Plan,
+    i: usize,
+    spec: &ImageSpec,
+    resolved: ResolvedImage,
+) -> Result<()> {
+    let name = match (&spec.name, &resolved.default_name) {
+        (Some(n), _) => n.value.clone(),
+        (None, Some((repo, _))) => repo.clone(),
+        (None, None) => {
+            return Err(manifest
+                .error_at(
+                    &spec.source,
+                    format!("images[{i}]: the source names no repository; set images[{i}].name"),
+                )
+                .into())
+        }
+    };
+    let tag = match (&spec.tag, &resolved.default_name) {
+        (Some(t), _) => t.value.clone(),
+        (None, Some((_, tag))) => tag.clone(),
+        (None, None) => {
+            return Err(manifest
+                .error_at(
+                    &spec.source,
+                    format!("images[{i}]: the source names no tag; set images[{i}].tag"),
+                )
+                .into())
+        }
+    };
+    let tag = match &resolved.tag_suffix {
+        Some(suffix) => format!("{tag}-{suffix}"),
+        None => tag,
+    };
+    if !airgap_format::bundle_json::is_valid_repository(&name)
+        || !airgap_format::bundle_json::is_valid_tag(&tag)
+    {
+        return Err(manifest
+            .error_at(
+                &spec.source,
+                format!(
+                    "images[{i}]: {name}:{tag} is not a valid repository:tag; set name and tag"
+                ),
+            )
+            .into());
+    }
+    let reference = format!("{name}:{tag}");
+    if plan
+        .images
+        .iter()
+        .any(|p| format!("{}:{}", p.name, p.tag) == reference)
+    {
+        return Err(manifest
+            .error_at(
+                &spec.source,
+                format!("images[{i}]: {reference} is listed twice"),
+            )
+            .into());
+    }
+    for b in &resolved.blobs {
+        plan.add_blob(
+            b.digest,
+            PlannedBlob {
+                size: b.size,
+                media_type: b.media_type.clone(),
+                data: b.data.clone(),
+                owner: format!("image {reference} ({})", b.data),
+            },
+        )
+        .map_err(|e| manifest.error_at(&spec.source, format!("images[{i}]: {e:#}")))?;
+    }
+    tracing::debug!(
+        image = %reference,
+        digest = %resolved.top.digest,
+        blobs = resolved.blobs.len(),
+        platforms = ?resolved.platforms,
+        "resolved image"
+    );
+    plan.images.push(PlannedImage {
+        name,
+        tag,
+        image: resolved,
+    });
+    Ok(())
 }
 
 /// Adds the config and manifest blobs that make the chart an OCI artifact the

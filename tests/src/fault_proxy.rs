@@ -21,6 +21,9 @@ pub enum Fault {
     Reset,
     /// Wait, then forward.
     Stall(Duration),
+    /// Forward, but drop the connection after this many bytes of the
+    /// response (head included): a download broken part-way.
+    Cut(u64),
 }
 
 /// Decides the fault for request number `n` (from 0) with this method and path.
@@ -155,14 +158,21 @@ fn serve(
             return Ok(());
         }
         Fault::Stall(d) => std::thread::sleep(d),
-        Fault::Pass => {}
+        Fault::Pass | Fault::Cut(_) => {}
     }
     let mut up = TcpStream::connect(upstream)?;
     let new_head = format!("{}\r\n\r\n", kept.join("\r\n"));
     up.write_all(new_head.as_bytes())?;
     let mut body = (&mut conn).take(length as u64);
     std::io::copy(&mut body, &mut up)?;
-    std::io::copy(&mut up, &mut conn)?;
+    match fault {
+        Fault::Cut(n) => {
+            std::io::copy(&mut (&mut up).take(n), &mut conn)?;
+        }
+        _ => {
+            std::io::copy(&mut up, &mut conn)?;
+        }
+    }
     let _ = conn.shutdown(Shutdown::Both);
     Ok(())
 }

@@ -109,8 +109,8 @@ fn unknown_image_reference() {
 fn unknown_transport() {
     let c = Case::new();
     c.refuses(
-        &format!("{HEAD}images:\n  - source: podman:x\n"),
-        &["m.yaml:4:13", "unknown image transport"],
+        &format!("{HEAD}images:\n  - source: oci-archive:x.tar\n"),
+        &["m.yaml:4:13", "image transport \"oci-archive\" is not supported"],
     );
 }
 

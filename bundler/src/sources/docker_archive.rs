@@ -170,6 +170,7 @@ impl DockerArchive {
             blobs,
             platforms,
             default_name,
+            tag_suffix: None,
         }))
     }
 
@@ -340,6 +341,7 @@ impl DockerArchive {
             platforms: vec![platform],
             default_name: split_reference(&short_name(&normalize_name(&tag)))
                 .filter(|_| !tag.is_empty()),
+            tag_suffix: None,
         })
     }
 }

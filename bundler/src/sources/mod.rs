@@ -1,9 +1,12 @@
-//! Where images come from: OCI image layouts and `docker save` tarballs.
-//! Each source resolves a reference to a top manifest (or index) and lists
-//! every blob it needs, with the place its bytes can be read from.
+//! Where images come from: OCI image layouts, `docker save` tarballs and
+//! registries. Each source resolves a reference to a top manifest (or index)
+//! and lists every blob it needs, with the place its bytes can be read from.
 
 pub mod docker_archive;
 pub mod oci_layout;
+pub mod reference;
+pub mod registry;
+pub mod remote_chart;
 pub mod tar_index;
 
 use std::collections::BTreeSet;
@@ -49,14 +52,36 @@ pub enum ImageSource {
         /// Image name (`name:tag`) to select.
         reference: Option<String>,
     },
+    /// A registry reference, `[docker://]host[:port]/repo[:tag][@digest]`.
+    Registry(reference::ImageReference),
 }
 
+/// skopeo transports that are not sources here (so that `oci:x` is not
+/// taken for the Docker Hub image `library/oci` with tag `x`).
+const OTHER_TRANSPORTS: &[&str] = &[
+    "oci",
+    "oci-archive",
+    "dir",
+    "docker-daemon",
+    "containers-storage",
+    "sif",
+    "ostree",
+];
+
 impl ImageSource {
-    /// Parses `TRANSPORT:PATH[:REF]`. Like skopeo, PATH ends at the first ':'.
+    /// Parses `TRANSPORT:PATH[:REF]` (like skopeo, PATH ends at the first
+    /// ':') or a registry reference, optionally prefixed `docker://`.
     pub fn parse(s: &str) -> Result<ImageSource, String> {
-        let (transport, rest) = s.split_once(':').ok_or_else(|| {
-            format!("{s:?}: expected oci-layout:PATH[:REF] or docker-archive:PATH[:REF]")
-        })?;
+        if let Some(r) = s.strip_prefix("docker://") {
+            return reference::ImageReference::parse(r).map(ImageSource::Registry);
+        }
+        let Some((transport, rest)) = s.split_once(':').filter(|(t, _)| {
+            ["oci-layout", "docker-archive"].contains(t) || OTHER_TRANSPORTS.contains(t)
+        }) else {
+            return reference::ImageReference::parse(s)
+                .map(ImageSource::Registry)
+                .map_err(|e| format!("{e}; expected oci-layout:PATH[:REF], docker-archive:PATH[:REF] or a registry reference such as registry.example/vendor/app:1.0"));
+        };
         let (path, reference) = match rest.split_once(':') {
             Some((p, r)) => (p.to_string(), Some(r.to_string())),
             None => (rest.to_string(), None),
@@ -71,7 +96,7 @@ impl ImageSource {
             "oci-layout" => Ok(ImageSource::OciLayout { path, reference }),
             "docker-archive" => Ok(ImageSource::DockerArchive { path, reference }),
             other => Err(format!(
-                "unknown image transport {other:?}: expected one of oci-layout, docker-archive (registry references come later)"
+                "image transport {other:?} is not supported: expected oci-layout:PATH[:REF], docker-archive:PATH[:REF] or a registry reference"
             )),
         }
     }
@@ -141,6 +166,50 @@ pub struct ResolvedImage {
     pub platforms: Vec<String>,
     /// Repository and tag implied by the source reference, when it names them.
     pub default_name: Option<(String, String)>,
+    /// Appended to the tag (`-linux-amd64`) when one source gave several
+    /// images, one per platform selected.
+    pub tag_suffix: Option<String>,
+}
+
+impl ResolvedImage {
+    /// Images made from a platform selection, all with `default_name`.
+    pub fn from_selection(
+        selected: Vec<Selected>,
+        default_name: Option<(String, String)>,
+    ) -> Vec<ResolvedImage> {
+        selected
+            .into_iter()
+            .map(|s| ResolvedImage {
+                top: s.image.0,
+                blobs: s.image.1,
+                platforms: s.image.2,
+                default_name: default_name.clone(),
+                tag_suffix: s.tag_suffix,
+            })
+            .collect()
+    }
+
+    /// Checks a single image (from a source without platform selection)
+    /// against the platforms asked for.
+    pub fn check_platforms(&self, wanted: Option<&[PlatformFilter]>, what: &str) -> Result<()> {
+        let Some(wanted) = wanted.filter(|w| !w.is_empty()) else {
+            return Ok(());
+        };
+        let fits = wanted.len() == 1
+            && (self.top.media_type == OCI_MANIFEST || self.top.media_type == DOCKER_MANIFEST)
+            && self.platforms.iter().any(|h| {
+                PlatformFilter::parse(h)
+                    .is_ok_and(|p| wanted[0].matches(&p.os, &p.arch, p.variant.as_deref()))
+            });
+        if !fits {
+            let want: Vec<String> = wanted.iter().map(|w| w.to_string()).collect();
+            bail!(
+                "{what}: platforms {want:?} asked for, but it provides {:?} and platform selection works on registry and OCI layout indexes only",
+                self.platforms
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Access to the blobs of a source by digest.
@@ -149,11 +218,36 @@ pub trait BlobStore {
     fn describe(&self) -> String;
     /// Where the blob's bytes are, checking that it exists with `size` bytes.
     fn locate(&self, digest: &Digest, size: u64) -> Result<BlobData>;
+    /// The bytes of a (small) manifest, index or config, checked against
+    /// `digest`. Registries serve manifests and configs from different
+    /// endpoints, hence `kind`.
+    fn read_metadata(&self, digest: &Digest, size: u64, kind: Metadata) -> Result<Vec<u8>> {
+        read_verified(self, digest, size, kind.as_str())
+    }
+}
+
+/// What a metadata read is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metadata {
+    /// An image manifest or index.
+    Manifest,
+    /// An image configuration.
+    Config,
+}
+
+impl Metadata {
+    /// `manifest` or `config`, for messages.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Metadata::Manifest => "manifest",
+            Metadata::Config => "config",
+        }
+    }
 }
 
 /// Reads a whole (small) blob and checks its digest.
-pub fn read_verified(
-    store: &dyn BlobStore,
+pub fn read_verified<S: BlobStore + ?Sized>(
+    store: &S,
     digest: &Digest,
     size: u64,
     what: &str,
@@ -229,7 +323,7 @@ fn walk(
             store.describe()
         );
     }
-    let bytes = read_verified(store, &digest, size, "manifest")?;
+    let bytes = store.read_metadata(&digest, size, Metadata::Manifest)?;
     let json: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("{}: manifest {digest} is not JSON", store.describe()))?;
     let declared = json.get("mediaType").and_then(|m| m.as_str());
@@ -333,7 +427,8 @@ fn walk(
                 None if config_mt == OCI_CONFIG
                     || config_mt == "application/vnd.docker.container.image.v1+json" =>
                 {
-                    let cbytes = read_verified(store, &config_digest, config.size(), "config")?;
+                    let cbytes =
+                        store.read_metadata(&config_digest, config.size(), Metadata::Config)?;
                     let cfg: ImageConfiguration =
                         serde_json::from_slice(&cbytes).with_context(|| {
                             format!(
@@ -362,12 +457,205 @@ fn walk(
     Ok(me)
 }
 
+/// A platform wanted from a multi-platform image: `os/arch[/variant]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformFilter {
+    os: String,
+    arch: String,
+    variant: Option<String>,
+}
+
+impl PlatformFilter {
+    /// Parses `os/arch[/variant]`.
+    pub fn parse(s: &str) -> Result<PlatformFilter, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+        };
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| ok(p)) {
+            return Err(format!(
+                "{s:?} is not a platform: expected os/arch[/variant] such as linux/amd64 or linux/arm/v7"
+            ));
+        }
+        Ok(PlatformFilter {
+            os: parts[0].into(),
+            arch: parts[1].into(),
+            variant: parts.get(2).map(|v| v.to_string()),
+        })
+    }
+
+    fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
+        self.os == os
+            && self.arch == arch
+            && match (&self.variant, variant) {
+                (None, _) => true,
+                (Some(want), Some(have)) => want == have,
+                (Some(_), None) => false,
+            }
+    }
+}
+
+impl fmt::Display for PlatformFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        platform_string(&self.os, &self.arch, self.variant.as_deref()).fmt(f)
+    }
+}
+
+/// One image chosen from a source: the whole image, or one platform of it.
+#[derive(Clone, Debug)]
+pub struct Selected {
+    /// The platform (`linux-amd64`) to append to the tag when a source gave
+    /// several images; `None` when it gave one.
+    pub tag_suffix: Option<String>,
+    /// The top manifest or index, its blobs and platforms.
+    pub image: (SourceBlob, Vec<SourceBlob>, Vec<String>),
+}
+
+/// Resolves an image, keeping only `platforms` when given.
+///
+/// Without a filter the image is kept whole, index and every platform. With
+/// one platform, the image *is* that platform's manifest, exactly as the
+/// source's index lists it: its digest is the one `docker pull --platform`
+/// would run. With several, each becomes an image of its own, tagged
+/// `TAG-os-arch[-variant]`. No index is ever made up, so every digest that
+/// reaches a site is a digest the vendor published.
+pub fn select_platforms(
+    store: &dyn BlobStore,
+    top_digest: Digest,
+    top_size: u64,
+    top_media_type: Option<&str>,
+    platforms: Option<&[PlatformFilter]>,
+) -> Result<Vec<Selected>> {
+    let Some(wanted) = platforms.filter(|p| !p.is_empty()) else {
+        return Ok(vec![Selected {
+            tag_suffix: None,
+            image: walk_image(store, top_digest, top_size, top_media_type)?,
+        }]);
+    };
+    let bytes = store.read_metadata(&top_digest, top_size, Metadata::Manifest)?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: manifest {top_digest} is not JSON", store.describe()))?;
+    let is_index = match top_media_type.or(json.get("mediaType").and_then(|m| m.as_str())) {
+        Some(OCI_INDEX | DOCKER_LIST) => true,
+        Some(_) => false,
+        None => json.get("manifests").is_some(),
+    };
+    if !is_index {
+        let image = walk_image(store, top_digest, top_size, top_media_type)?;
+        let have = image.2.clone();
+        let fits = wanted.len() == 1
+            && have.iter().any(|h| {
+                let p = PlatformFilter::parse(h).ok();
+                p.is_some_and(|p| wanted[0].matches(&p.os, &p.arch, p.variant.as_deref()))
+            });
+        if !fits {
+            let want: Vec<String> = wanted.iter().map(|w| w.to_string()).collect();
+            bail!(
+                "{}: platforms {want:?} asked for, but the image is a single-platform image for {have:?}",
+                store.describe()
+            );
+        }
+        return Ok(vec![Selected {
+            tag_suffix: None,
+            image,
+        }]);
+    }
+    let index: ImageIndex = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{}: index {top_digest} is not a valid image index",
+            store.describe()
+        )
+    })?;
+    let available: Vec<(String, &oci_spec::image::Descriptor)> = index
+        .manifests()
+        .iter()
+        .filter_map(|d| {
+            d.platform().as_ref().map(|p| {
+                (
+                    platform_string(
+                        &p.os().to_string(),
+                        &p.architecture().to_string(),
+                        p.variant().as_deref(),
+                    ),
+                    d,
+                )
+            })
+        })
+        .filter(|(p, _)| !p.starts_with("unknown/"))
+        .collect();
+    let names: Vec<&str> = available.iter().map(|(p, _)| p.as_str()).collect();
+    let mut out = Vec::new();
+    for want in wanted {
+        let hits: Vec<&(String, &oci_spec::image::Descriptor)> = available
+            .iter()
+            .filter(|(_, d)| {
+                let p = d.platform().as_ref().expect("filtered");
+                want.matches(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                )
+            })
+            .collect();
+        let (name, child) = match hits.as_slice() {
+            [one] => *one,
+            [] => bail!(
+                "{}: platform {want} is not in index {top_digest} (it has {names:?})",
+                store.describe()
+            ),
+            many => {
+                let m: Vec<&str> = many.iter().map(|(p, _)| p.as_str()).collect();
+                bail!(
+                    "{}: platform {want} matches {m:?} in index {top_digest}: name the variant",
+                    store.describe()
+                )
+            }
+        };
+        let digest: Digest = child
+            .digest()
+            .to_string()
+            .parse()
+            .map_err(|e| anyhow!("{}: index {top_digest}: {e}", store.describe()))?;
+        let media_type = child.media_type().to_string();
+        if media_type == OCI_INDEX || media_type == DOCKER_LIST {
+            bail!(
+                "{}: platform {want} of index {top_digest} is itself an index, which platform selection does not follow",
+                store.describe()
+            );
+        }
+        let image = walk_image(store, digest, child.size(), Some(&media_type))?;
+        let suffix = name.replace('/', "-");
+        if out.iter().any(|s: &Selected| s.image.0.digest == digest) {
+            continue;
+        }
+        out.push(Selected {
+            tag_suffix: Some(suffix),
+            image,
+        });
+    }
+    if out.len() == 1 {
+        out[0].tag_suffix = None;
+    }
+    Ok(out)
+}
+
 /// Walks the image an `index.json` descriptor (as JSON) points at: reads its
 /// digest, size and media type, then [`walk_image`].
 pub fn walk_descriptor(
     store: &dyn BlobStore,
     descriptor: &serde_json::Value,
 ) -> Result<(SourceBlob, Vec<SourceBlob>, Vec<String>)> {
+    let (digest, size, media_type) = descriptor_top(store, descriptor)?;
+    walk_image(store, digest, size, media_type.as_deref())
+}
+
+/// The digest, size and media type an `index.json` descriptor (as JSON) names.
+pub fn descriptor_top(
+    store: &dyn BlobStore,
+    descriptor: &serde_json::Value,
+) -> Result<(Digest, u64, Option<String>)> {
     let digest: Digest = descriptor
         .get("digest")
         .and_then(|d| d.as_str())
@@ -378,8 +666,11 @@ pub fn walk_descriptor(
         .get("size")
         .and_then(|s| s.as_u64())
         .with_context(|| format!("{}: descriptor {digest} has no size", store.describe()))?;
-    let media_type = descriptor.get("mediaType").and_then(|m| m.as_str());
-    walk_image(store, digest, size, media_type)
+    let media_type = descriptor
+        .get("mediaType")
+        .and_then(|m| m.as_str())
+        .map(str::to_string);
+    Ok((digest, size, media_type))
 }
 
 /// Splits `repo:tag` (the tag is after the last ':' that follows the last '/').
@@ -409,8 +700,32 @@ mod tests {
                 reference: None
             }
         );
-        assert!(ImageSource::parse("docker://x").is_err());
+        assert!(matches!(
+            ImageSource::parse("docker://x").unwrap(),
+            ImageSource::Registry(_)
+        ));
+        assert!(matches!(
+            ImageSource::parse("127.0.0.1:5000/vendor/app:1.0").unwrap(),
+            ImageSource::Registry(r) if r.registry == "127.0.0.1:5000" && r.repository == "vendor/app"
+        ));
+        assert!(ImageSource::parse("oci:images/web").is_err());
+        assert!(ImageSource::parse("http://x").is_err());
         assert!(ImageSource::parse("oci-layout:").is_err());
+    }
+
+    #[test]
+    fn platform_filters() {
+        let f = PlatformFilter::parse("linux/arm64").unwrap();
+        assert!(f.matches("linux", "arm64", Some("v8")));
+        assert!(f.matches("linux", "arm64", None));
+        assert!(!f.matches("linux", "amd64", None));
+        let v7 = PlatformFilter::parse("linux/arm/v7").unwrap();
+        assert!(!v7.matches("linux", "arm", Some("v6")));
+        assert!(!v7.matches("linux", "arm", None));
+        assert_eq!(v7.to_string(), "linux/arm/v7");
+        for bad in ["linux", "Linux/amd64", "linux//x", "a/b/c/d"] {
+            assert!(PlatformFilter::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

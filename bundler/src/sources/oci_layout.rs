@@ -7,7 +7,8 @@ use airgap_format::Digest;
 use anyhow::{bail, Context, Result};
 
 use super::{
-    split_reference, walk_descriptor, BlobData, BlobStore, ResolvedImage, MAX_METADATA_BYTES,
+    descriptor_top, select_platforms, split_reference, BlobData, BlobStore, PlatformFilter,
+    ResolvedImage, MAX_METADATA_BYTES,
 };
 
 /// An OCI layout directory.
@@ -38,7 +39,11 @@ impl OciLayout {
 
     /// Resolves `reference` (an `org.opencontainers.image.ref.name`), or the
     /// only image when no reference is given.
-    pub fn resolve(&self, reference: Option<&str>) -> Result<ResolvedImage> {
+    pub fn resolve(
+        &self,
+        reference: Option<&str>,
+        platforms: Option<&[PlatformFilter]>,
+    ) -> Result<Vec<ResolvedImage>> {
         let index_path = self.dir.join("index.json");
         let bytes = read_small(&index_path)?;
         let index: serde_json::Value = serde_json::from_slice(&bytes)
@@ -86,16 +91,12 @@ impl OciLayout {
                 ),
             },
         };
-        let (top, blobs, platforms) = walk_descriptor(self, chosen)?;
+        let (digest, size, media_type) = descriptor_top(self, chosen)?;
+        let selected = select_platforms(self, digest, size, media_type.as_deref(), platforms)?;
         let default_name = reference
             .or(name_of(chosen).as_deref())
             .and_then(split_reference);
-        Ok(ResolvedImage {
-            top,
-            blobs,
-            platforms,
-            default_name,
-        })
+        Ok(ResolvedImage::from_selection(selected, default_name))
     }
 }
 

@@ -1,0 +1,774 @@
+//! Pulls from registries and chart repositories into the local cache.
+//!
+//! Manifests and configs (small) are fetched as the sources are resolved;
+//! layers are queued and then downloaded several at a time, each streamed to
+//! a temporary file with its SHA-256 computed as the bytes arrive, resumed
+//! with a `Range` request when a connection breaks, and renamed into the
+//! cache only once its digest is right. Nothing is ever held in memory
+//! whole except manifests and configs, which are bounded.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airgap_format::digest::Hasher;
+use airgap_format::progress::ProgressGroup;
+use airgap_format::Digest;
+use airgap_registry::client::{one_line, read_small};
+use airgap_registry::{credentials, Client, Credentials, Transport};
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::cache::BlobCache;
+use crate::sources::{DOCKER_LIST, DOCKER_MANIFEST, MAX_METADATA_BYTES, OCI_INDEX, OCI_MANIFEST};
+
+/// Consecutive failed attempts (without progress) before a download gives up.
+const ATTEMPTS: u32 = 6;
+/// Read size while streaming a download.
+const CHUNK: usize = 1 << 20;
+
+/// How to reach one registry or chart repository host.
+#[derive(Clone, Debug, Default)]
+pub struct HostSettings {
+    /// Extra CA certificates (PEM files).
+    pub ca_files: Vec<PathBuf>,
+    /// Plain HTTP instead of HTTPS.
+    pub plain_http: bool,
+}
+
+/// Pull settings.
+#[derive(Clone, Debug)]
+pub struct PullOptions {
+    /// Where pulled blobs are kept.
+    pub cache_dir: PathBuf,
+    /// Per-host settings (`host[:port]` → settings).
+    pub hosts: BTreeMap<String, HostSettings>,
+    /// An auth file consulted before the usual ones.
+    pub authfile: Option<PathBuf>,
+    /// Credentials given on the command line, for one host.
+    pub login: Option<(String, Credentials)>,
+    /// Downloads at once.
+    pub jobs: usize,
+    /// Draw progress bars (on a terminal).
+    pub progress: bool,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            cache_dir: BlobCache::default_dir(),
+            hosts: BTreeMap::new(),
+            authfile: None,
+            login: None,
+            jobs: 4,
+            progress: false,
+        }
+    }
+}
+
+/// A blob waiting to be downloaded.
+#[derive(Clone, Debug)]
+struct Pending {
+    host: String,
+    repository: String,
+    size: u64,
+    what: String,
+}
+
+/// What the pulls of one run amounted to.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullStats {
+    /// Blobs downloaded (manifests, configs, layers, chart archives).
+    pub blobs_downloaded: u64,
+    /// Bytes downloaded.
+    pub bytes_downloaded: u64,
+    /// Blobs found in the cache.
+    pub cache_hits: u64,
+}
+
+/// Fetches from registries and chart repositories through the cache.
+pub struct Puller {
+    options: PullOptions,
+    cache: BlobCache,
+    clients: Mutex<HashMap<String, Arc<Client>>>,
+    pending: Mutex<BTreeMap<Digest, Pending>>,
+    downloaded: AtomicU64,
+    bytes: AtomicU64,
+    hits: AtomicU64,
+}
+
+/// A download attempt's failure: worth another attempt, or not.
+enum Failure {
+    Retry(anyhow::Error),
+    Fatal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Fatal(e)
+    }
+}
+
+/// The manifest media types asked for.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// A manifest as fetched: its bytes, digest and declared media type.
+#[derive(Clone, Debug)]
+pub struct FetchedManifest {
+    /// The raw bytes, exactly as served.
+    pub bytes: Vec<u8>,
+    /// Their SHA-256.
+    pub digest: Digest,
+    /// Media type from the `mediaType` field or the `Content-Type` header.
+    pub media_type: String,
+}
+
+impl Puller {
+    /// A puller using the cache at `options.cache_dir`.
+    pub fn new(options: PullOptions) -> Result<Puller> {
+        let cache = BlobCache::open(&options.cache_dir)?;
+        Ok(Puller {
+            options,
+            cache,
+            clients: Mutex::new(HashMap::new()),
+            pending: Mutex::new(BTreeMap::new()),
+            downloaded: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+        })
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &BlobCache {
+        &self.cache
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> PullStats {
+        PullStats {
+            blobs_downloaded: self.downloaded.load(Ordering::Relaxed),
+            bytes_downloaded: self.bytes.load(Ordering::Relaxed),
+            cache_hits: self.hits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The client for `host` (the API host), made on first use.
+    pub fn client(&self, host: &str, plain_http: bool) -> Result<Arc<Client>> {
+        let key = format!("{plain_http}/{host}");
+        if let Some(c) = self.clients.lock().expect("lock").get(&key) {
+            return Ok(c.clone());
+        }
+        let settings = self.options.hosts.get(host).cloned().unwrap_or_default();
+        let credentials = match &self.options.login {
+            Some((h, c)) if h == host => Some(c.clone()),
+            _ => credentials::lookup_with(self.options.authfile.as_deref(), host).unwrap_or_else(
+                |e| {
+                    tracing::warn!("credentials for {host}: {e:#}; trying without");
+                    None
+                },
+            ),
+        };
+        let transport = Transport {
+            ca_files: settings.ca_files.clone(),
+            plain_http: plain_http || settings.plain_http,
+        };
+        let client = Arc::new(Client::new(host, &transport, credentials)?);
+        self.clients
+            .lock()
+            .expect("lock")
+            .insert(key, client.clone());
+        Ok(client)
+    }
+
+    fn registry_client(&self, host: &str) -> Result<Arc<Client>> {
+        self.client(host, false)
+    }
+
+    /// Fetches the manifest `reference` (a tag or digest) of `repository`
+    /// from the registry at `host`, checking its digest when `reference` is
+    /// one and the registry's `Docker-Content-Digest` when it is a tag.
+    pub fn fetch_manifest(
+        &self,
+        host: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<FetchedManifest> {
+        let expected: Option<Digest> = reference.parse().ok();
+        if let Some(d) = &expected {
+            if let Ok(bytes) = self.cached_small(d, None) {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                let media_type = media_type_of(&bytes, None)?;
+                return Ok(FetchedManifest {
+                    bytes,
+                    digest: *d,
+                    media_type,
+                });
+            }
+        }
+        let sep = if expected.is_some() { '@' } else { ':' };
+        let at = format!("{host}/{repository}{sep}{reference}");
+        let client = self.registry_client(host)?;
+        let url = client.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let mut resp = client
+            .send(
+                "GET",
+                &url,
+                &format!("repository:{repository}:pull"),
+                &[("Accept", MANIFEST_ACCEPT.to_string())],
+                None,
+            )
+            .with_context(|| format!("manifest {at}"))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = read_small(resp.body_mut());
+            if status == 404 {
+                bail!("manifest {at}: not found (HTTP 404): {}", one_line(&body));
+            }
+            bail!("manifest {at}: HTTP {status}: {}", one_line(&body));
+        }
+        let header = |k: &str| {
+            resp.headers()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header("content-type");
+        let served_digest = header("docker-content-digest");
+        let mut bytes = Vec::new();
+        resp.body_mut()
+            .as_reader()
+            .take(MAX_METADATA_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("manifest {at}: reading the reply"))?;
+        if bytes.len() as u64 > MAX_METADATA_BYTES {
+            bail!("manifest {at}: larger than {MAX_METADATA_BYTES} bytes");
+        }
+        let digest = Digest::of(&bytes);
+        if let Some(e) = expected {
+            if e != digest {
+                bail!("manifest {at}: content does not match its digest (got {digest})");
+            }
+        }
+        if let Some(served) = served_digest {
+            if served.starts_with("sha256:") && served != digest.to_string() {
+                bail!("manifest {at}: the registry says its digest is {served}, but the content is {digest}");
+            }
+        }
+        let media_type = media_type_of(&bytes, content_type.as_deref())
+            .with_context(|| format!("manifest {at}"))?;
+        self.cache.insert_bytes(&digest, &bytes)?;
+        self.downloaded.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(FetchedManifest {
+            bytes,
+            digest,
+            media_type,
+        })
+    }
+
+    /// A small blob (config) of `repository`, from the cache or the registry,
+    /// checked against its digest.
+    pub fn fetch_small_blob(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        what: &str,
+    ) -> Result<Vec<u8>> {
+        if size > MAX_METADATA_BYTES {
+            bail!("{host}/{repository}: {what} {digest} is {size} bytes, above the {MAX_METADATA_BYTES}-byte limit");
+        }
+        if let Ok(bytes) = self.cached_small(digest, Some(size)) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(bytes);
+        }
+        self.download_blob(host, repository, digest, size, what, None)?;
+        self.cached_small(digest, Some(size))
+    }
+
+    /// Reads a small cached blob, dropping it from the cache if it is wrong.
+    fn cached_small(&self, digest: &Digest, size: Option<u64>) -> Result<Vec<u8>> {
+        let path = self.cache.path(digest);
+        let f = std::fs::File::open(&path)?;
+        let mut bytes = Vec::new();
+        f.take(MAX_METADATA_BYTES + 1).read_to_end(&mut bytes)?;
+        if Digest::of(&bytes) != *digest || size.is_some_and(|s| s != bytes.len() as u64) {
+            tracing::warn!("{}: damaged cache entry dropped", path.display());
+            self.cache.evict(digest);
+            bail!("{}: damaged cache entry", path.display());
+        }
+        Ok(bytes)
+    }
+
+    /// Where blob `digest` will be once [`Puller::download_queued`] has run:
+    /// queues it unless it is cached already.
+    pub fn want_blob(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        what: &str,
+    ) -> PathBuf {
+        if self.cache.has(digest, size) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.pending
+                .lock()
+                .expect("lock")
+                .entry(*digest)
+                .or_insert_with(|| Pending {
+                    host: host.to_string(),
+                    repository: repository.to_string(),
+                    size,
+                    what: what.to_string(),
+                });
+        }
+        self.cache.path(digest)
+    }
+
+    /// Downloads every queued blob, `jobs` at a time, largest first.
+    pub fn download_queued(&self) -> Result<()> {
+        // Configs read while resolving are in the cache already.
+        let mut queue: Vec<(Digest, Pending)> =
+            std::mem::take(&mut *self.pending.lock().expect("lock"))
+                .into_iter()
+                .filter(|(d, p)| !self.cache.has(d, p.size))
+                .collect();
+        if queue.is_empty() {
+            return Ok(());
+        }
+        queue.sort_by(|a, b| b.1.size.cmp(&a.1.size).then(a.0.cmp(&b.0)));
+        let total: u64 = queue.iter().map(|(_, p)| p.size).sum();
+        tracing::debug!(blobs = queue.len(), bytes = total, "pulling");
+        let group = ProgressGroup::new(self.options.progress);
+        let overall = group.add(total, "pull");
+        let next = AtomicUsize::new(0);
+        let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+        let jobs = self.options.jobs.clamp(1, 32).min(queue.len());
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(|| loop {
+                    if failed.lock().expect("lock").is_some() {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((digest, p)) = queue.get(i) else {
+                        return;
+                    };
+                    let bar = group.add(p.size, &short(&p.what));
+                    let both = |n: u64| {
+                        bar.inc(n);
+                        overall.inc(n);
+                    };
+                    let r = self.download_blob(
+                        &p.host,
+                        &p.repository,
+                        digest,
+                        p.size,
+                        &p.what,
+                        Some(&both),
+                    );
+                    bar.finish();
+                    if let Err(e) = r {
+                        failed.lock().expect("lock").get_or_insert(e);
+                        return;
+                    }
+                });
+            }
+        });
+        overall.finish();
+        match failed.into_inner().expect("lock") {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// A registry blob's path in the cache, downloading it now if needed.
+    pub fn fetch_blob(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        what: &str,
+    ) -> Result<PathBuf> {
+        if self.cache.has(digest, size) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(self.cache.path(digest));
+        }
+        self.download_blob(host, repository, digest, size, what, None)
+    }
+
+    /// Downloads one registry blob into the cache.
+    fn download_blob(
+        &self,
+        host: &str,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        what: &str,
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+    ) -> Result<PathBuf> {
+        let client = self.registry_client(host)?;
+        let url = client.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let label = format!("{what}: blob {digest}");
+        self.download(
+            &client,
+            &url,
+            &format!("repository:{repository}:pull"),
+            Expect {
+                digest: Some(*digest),
+                size: Some(size),
+                max: size,
+            },
+            &label,
+            progress,
+        )
+        .map(|(p, _, _)| p)
+    }
+
+    /// Downloads `url` (a chart archive in a Helm repository) into the cache,
+    /// checking `digest` when known; returns the path, digest and size.
+    pub fn download_url(
+        &self,
+        url: &str,
+        digest: Option<Digest>,
+        max: u64,
+        what: &str,
+    ) -> Result<(PathBuf, Digest, u64)> {
+        if let Some(d) = &digest {
+            if let Ok(m) = std::fs::metadata(self.cache.path(d)) {
+                if m.is_file() {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok((self.cache.path(d), *d, m.len()));
+                }
+            }
+        }
+        let (host, plain) = host_of_url(url)?;
+        let client = self.client(&host, plain)?;
+        self.download(
+            &client,
+            url,
+            "",
+            Expect {
+                digest,
+                size: None,
+                max,
+            },
+            what,
+            None,
+        )
+    }
+
+    /// Fetches a small document (a repository's `index.yaml`), bounded.
+    pub fn fetch_document(&self, url: &str, max: u64) -> Result<Vec<u8>> {
+        let (host, plain) = host_of_url(url)?;
+        let client = self.client(&host, plain)?;
+        let mut resp = client
+            .get_following(url, "", &[])
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = read_small(resp.body_mut());
+            bail!("GET {url}: HTTP {status}: {}", one_line(&body));
+        }
+        let mut bytes = Vec::new();
+        resp.body_mut()
+            .as_reader()
+            .take(max + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("GET {url}: reading the reply"))?;
+        if bytes.len() as u64 > max {
+            bail!("GET {url}: larger than {max} bytes");
+        }
+        Ok(bytes)
+    }
+
+    /// Streams `url` into a temporary file of the cache with its digest
+    /// computed on the way, resuming broken transfers from the last byte.
+    fn download(
+        &self,
+        client: &Client,
+        url: &str,
+        scope: &str,
+        expect: Expect,
+        label: &str,
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+    ) -> Result<(PathBuf, Digest, u64)> {
+        let mut state = Transfer {
+            file: self.cache.temp_file()?,
+            hasher: Hasher::new(),
+            have: 0,
+            reported: 0,
+        };
+        let mut failures = 0;
+        loop {
+            let before = state.have;
+            match self.attempt(client, url, scope, &expect, &mut state, progress) {
+                Ok(()) => break,
+                Err(Failure::Fatal(e)) => return Err(e.context(label.to_string())),
+                Err(Failure::Retry(e)) => {
+                    if state.have == before {
+                        failures += 1;
+                    } else {
+                        failures = 1;
+                    }
+                    if failures >= ATTEMPTS {
+                        return Err(e.context(format!(
+                            "{label}: giving up after {failures} attempts without progress"
+                        )));
+                    }
+                    let delay = Duration::from_millis(200 * (1 << (failures - 1).min(5)));
+                    tracing::debug!(%url, error = %format!("{e:#}"), have = state.have, ?delay, "download retry");
+                    std::thread::sleep(delay);
+                }
+            }
+        }
+        let size = state.have;
+        let digest = state.hasher.finish();
+        if let Some(e) = expect.digest {
+            if e != digest {
+                bail!("{label}: content does not match its digest (got {digest})");
+            }
+        }
+        state
+            .file
+            .as_file_mut()
+            .flush()
+            .context("writing a cache file")?;
+        let path = self.cache.commit(state.file, &digest)?;
+        self.downloaded.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        Ok((path, digest, size))
+    }
+
+    fn attempt(
+        &self,
+        client: &Client,
+        url: &str,
+        scope: &str,
+        expect: &Expect,
+        t: &mut Transfer,
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+    ) -> Result<(), Failure> {
+        let mut headers = Vec::new();
+        if t.have > 0 {
+            headers.push(("Range", format!("bytes={}-", t.have)));
+        }
+        // Connection errors, 429 and 5xx before the body were retried by
+        // the client already; what is retried here is a body that breaks.
+        let mut resp = client.get_following(url, scope, &headers)?;
+        let status = resp.status().as_u16();
+        match status {
+            200 => {
+                if t.have > 0 {
+                    // The server ignored the range: start again.
+                    t.restart().map_err(Failure::Fatal)?;
+                }
+            }
+            206 => {
+                let range = resp
+                    .headers()
+                    .get("content-range")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if content_range_start(range) != Some(t.have) {
+                    t.restart().map_err(Failure::Fatal)?;
+                    return Err(Failure::Retry(anyhow!(
+                        "the server answered a range request with {range:?}"
+                    )));
+                }
+            }
+            416 if t.have > 0 => {
+                t.restart().map_err(Failure::Fatal)?;
+                return Err(Failure::Retry(anyhow!("HTTP 416 for a resumed range")));
+            }
+            404 => {
+                return Err(Failure::Fatal(anyhow!(
+                    "not found (HTTP 404): {}",
+                    one_line(&read_small(resp.body_mut()))
+                )))
+            }
+            _ => {
+                return Err(Failure::Fatal(anyhow!(
+                    "HTTP {status}: {}",
+                    one_line(&read_small(resp.body_mut()))
+                )))
+            }
+        }
+        let mut reader = resp.body_mut().as_reader();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Failure::Retry(anyhow!(
+                        "connection broke after {} bytes: {e}",
+                        t.have
+                    )))
+                }
+            };
+            if t.have + n as u64 > expect.max {
+                return Err(Failure::Fatal(anyhow!(
+                    "the server sent more than the expected {} bytes",
+                    expect.max
+                )));
+            }
+            t.file
+                .as_file_mut()
+                .write_all(&buf[..n])
+                .context("writing a cache file")
+                .map_err(Failure::Fatal)?;
+            t.hasher.update(&buf[..n]);
+            t.have += n as u64;
+            if t.have > t.reported {
+                if let Some(p) = progress {
+                    p(t.have - t.reported);
+                }
+                t.reported = t.have;
+            }
+        }
+        match expect.size {
+            Some(s) if t.have < s => Err(Failure::Retry(anyhow!(
+                "connection closed after {} of {s} bytes",
+                t.have
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What a download must turn out to be.
+struct Expect {
+    digest: Option<Digest>,
+    size: Option<u64>,
+    max: u64,
+}
+
+/// A download in progress.
+struct Transfer {
+    file: tempfile::NamedTempFile,
+    hasher: Hasher,
+    have: u64,
+    /// Bytes already shown on the progress bar (never counted twice).
+    reported: u64,
+}
+
+impl Transfer {
+    fn restart(&mut self) -> Result<()> {
+        let f = self.file.as_file_mut();
+        f.set_len(0).context("truncating a cache file")?;
+        f.seek(SeekFrom::Start(0))
+            .context("rewinding a cache file")?;
+        self.hasher = Hasher::new();
+        self.have = 0;
+        Ok(())
+    }
+}
+
+/// The first byte of a `Content-Range: bytes START-END/TOTAL` header.
+fn content_range_start(h: &str) -> Option<u64> {
+    h.strip_prefix("bytes ")?
+        .split('-')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The media type of a manifest: its `mediaType` field, else the header,
+/// else what its shape says. Only image manifests and indexes are accepted.
+pub fn media_type_of(bytes: &[u8], header: Option<&str>) -> Result<String> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).context("not JSON")?;
+    let declared = v.get("mediaType").and_then(|m| m.as_str());
+    let header = header.map(|h| h.split(';').next().unwrap_or(h).trim());
+    let mt = declared
+        .or(header.filter(|h| *h != "application/json" && !h.is_empty()))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            if v.get("manifests").is_some() {
+                OCI_INDEX.to_string()
+            } else {
+                OCI_MANIFEST.to_string()
+            }
+        });
+    if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) {
+        bail!("Docker schema 1 manifests are not supported (push the image again with a current tool)");
+    }
+    match mt.as_str() {
+        OCI_INDEX | OCI_MANIFEST | DOCKER_LIST | DOCKER_MANIFEST => Ok(mt),
+        other => bail!("media type {other} is not an image manifest or index"),
+    }
+}
+
+/// `host[:port]` of an http(s) URL, and whether it is plain HTTP.
+pub fn host_of_url(url: &str) -> Result<(String, bool)> {
+    let (plain, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (true, r)
+    } else {
+        bail!("{url:?}: expected an http:// or https:// URL");
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains('@') {
+        bail!("{url:?}: no host (and user names belong in the auth file, not the URL)");
+    }
+    Ok((host.to_string(), plain))
+}
+
+fn short(what: &str) -> String {
+    let s: String = what.chars().take(24).collect();
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range_start("bytes 100-199/200"), Some(100));
+        assert_eq!(content_range_start("bytes */200"), None);
+        assert_eq!(content_range_start(""), None);
+    }
+
+    #[test]
+    fn media_types() {
+        assert_eq!(
+            media_type_of(br#"{"schemaVersion":2,"manifests":[]}"#, None).unwrap(),
+            OCI_INDEX
+        );
+        assert_eq!(
+            media_type_of(
+                br#"{"schemaVersion":2,"config":{}}"#,
+                Some("application/vnd.docker.distribution.manifest.v2+json")
+            )
+            .unwrap(),
+            DOCKER_MANIFEST
+        );
+        assert!(media_type_of(br#"{"schemaVersion":1}"#, None).is_err());
+        assert!(media_type_of(b"<html>", None).is_err());
+    }
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(
+            host_of_url("https://charts.example/stable/index.yaml").unwrap(),
+            ("charts.example".into(), false)
+        );
+        assert_eq!(
+            host_of_url("http://127.0.0.1:8080").unwrap(),
+            ("127.0.0.1:8080".into(), true)
+        );
+        assert!(host_of_url("ftp://x").is_err());
+        assert!(host_of_url("https://u:p@x/").is_err());
+    }
+}
