@@ -2,6 +2,8 @@
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+# warm FILE...: pull files into the page cache. Done before every timed run, not
+# once: kernels that run DAMON pageout (as some VMs do) evict idle page cache.
 warm() { cat "$@" >/dev/null; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 maxcol() { awk -v c="$2" 'NR == 1 || $c > m { m = $c } END { print m }' "$TMP/$1.times"; }
@@ -78,4 +80,110 @@ update_doc_section() {
         } >>"$doc"
     fi
     log "updated $doc"
+}
+
+# sum_last SRC N DST: folds the last N lines of $TMP/SRC.times into one line of
+# $TMP/DST.times: wall, user and system summed, RSS the largest.
+sum_last() {
+    tail -n "$2" "$TMP/$1.times" |
+        awk '{ w += $1; if ($2 > r) r = $2; u += $3; s += $4 } END { printf "%.4f %d %.2f %.2f\n", w, r, u, s }' \
+            >>"$TMP/$3.times"
+}
+
+# gen_layout DIR BYTES LAYERS SEED REF: an OCI layout at DIR holding one image
+# REF of LAYERS gzip layers of random data (`$GEN bench-layout`), generated
+# only when its DIR.done stamp is missing, so that reruns skip generation.
+gen_layout() {
+    local dir=$1 stamp=$1.done
+    [[ -f $stamp ]] && return 0
+    rm -rf "$dir"
+    log "generating ${dir#"$BENCH_DIR"/} ($5, $2 bytes)"
+    "$GEN" bench-layout "$dir" --size "$2" --layers "$3" --seed "$4" --ref "$5" >&2
+    touch "$stamp"
+}
+
+# --- a loopback registry ---------------------------------------------------
+# Debian's docker-registry, plain HTTP on 127.0.0.1. Needs BENCH_REG_DIR and
+# scripts/lib.sh (free_loopback_port, wait_for_port) sourced.
+REG_PID=""
+REG_PORT=""
+REG_DIR=""
+
+# start_registry: a docker-registry on empty storage and a free loopback port.
+REG_SEQ=0
+start_registry() {
+    REG_SEQ=$((REG_SEQ + 1))
+    REG_DIR=$(mktemp -d "$BENCH_REG_DIR/.registry.XXXXXX")
+    # A new port each time: skopeo's blob-info cache remembers blobs by
+    # registry host:port, and must not steer it towards a previous registry.
+    REG_PORT=$(free_loopback_port) || die "no free loopback port"
+    cat >"$REG_DIR/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $REG_DIR/data
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:$REG_PORT
+  secret: bench-only
+YAML
+    env -u REGISTRY_HTTP_ADDR docker-registry serve "$REG_DIR/config.yml" >"$REG_DIR/registry.log" 2>&1 &
+    REG_PID=$!
+    wait_for_port "$REG_PORT" "$REG_PID" && return 0
+    cat "$REG_DIR/registry.log" >&2
+    die "docker-registry did not come up on 127.0.0.1:$REG_PORT"
+}
+
+# stop_registry: stops the registry and deletes its storage.
+stop_registry() {
+    if [[ -n $REG_PID ]]; then
+        kill "$REG_PID" 2>/dev/null || true
+        wait "$REG_PID" 2>/dev/null || true
+        REG_PID=""
+    fi
+    if [[ -n $REG_DIR ]]; then
+        rm -rf "$REG_DIR"
+        REG_DIR=""
+    fi
+}
+
+# CPU seconds (user + system) the registry has used so far.
+TICK=$(getconf CLK_TCK)
+reg_cpu() { awk -v t="$TICK" '{ printf "%.2f\n", ($14 + $15) / t }' "/proc/$REG_PID/stat"; }
+# HTTP requests the registry has logged so far, one count per method.
+reg_requests() {
+    local m out=""
+    for m in HEAD GET POST PATCH PUT; do
+        out+="$(grep -c "\"$m /v2/" "$REG_DIR/registry.log" || true) "
+    done
+    echo "${out% }"
+}
+
+# measure LABEL CMD...: one timed step against the current registry. Besides
+# run_timed's line, appends the registry's CPU seconds and HTTP requests
+# (HEAD GET POST PATCH PUT) used by the step to $TMP/LABEL.reg.
+measure() {
+    local label=$1 cpu0 req0 cpu1 req1
+    shift
+    cpu0=$(reg_cpu)
+    read -ra req0 < <(reg_requests)
+    "$@"
+    sleep 0.2 # let the access log catch up
+    cpu1=$(reg_cpu)
+    read -ra req1 < <(reg_requests)
+    printf '%s %s %s %s %s %s\n' "$(calc '%.2f' "$cpu1 - $cpu0")" \
+        $((req1[0] - req0[0])) $((req1[1] - req0[1])) $((req1[2] - req0[2])) \
+        $((req1[3] - req0[3])) $((req1[4] - req0[4])) >>"$TMP/$label.reg"
+    log "  $label: $(tail -n 1 "$TMP/$label.times" | cut -d' ' -f1) s, registry CPU $(calc '%.2f' "$cpu1 - $cpu0") s"
+}
+# regmed LABEL COLUMN: the median of one column of $TMP/LABEL.reg.
+regmed() {
+    awk -v c="$2" '{ print $c }' "$TMP/$1.reg" | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }

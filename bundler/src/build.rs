@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use airgap_format::bundle_json::{
     BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, BUNDLE_JSON, BUNDLE_SEAL,
-    BUNDLE_SEAL_SIG, BUNDLE_SIG, FORMAT_VERSION, INDEX_JSON, OCI_LAYOUT, REF_NAME_ANNOTATION,
+    BUNDLE_SEAL_SIG, BUNDLE_SIG, INDEX_JSON, MIN_FORMAT_VERSION, OCI_LAYOUT, REF_NAME_ANNOTATION,
+    TEMPLATES_FORMAT_VERSION,
 };
 use airgap_format::canonical_json::to_canonical_vec;
 use airgap_format::progress::Progress;
@@ -21,6 +22,7 @@ use crate::output::Output;
 use crate::plan::{self, Plan, Remote};
 use crate::pull::{PullOptions, PullStats, Puller};
 use crate::sign::SecretKey;
+use crate::sources::BlobData;
 
 /// Build settings.
 #[derive(Clone, Debug)]
@@ -124,6 +126,7 @@ pub fn build(
     } else {
         (plan::resolve(&manifest, mtime, None)?, None)
     };
+    let cache_dir = pulled.is_some().then(|| options.pull.cache_dir.clone());
     let created = options
         .created
         .format(&time::format_description::well_known::Rfc3339)
@@ -167,9 +170,21 @@ pub fn build(
             )
             .with_context(|| format!("{}: blob {digest}", blob.owner))?;
         if got != *digest {
+            // A damaged cache entry must not fail every later build.
+            let evicted = match (&blob.data, cache_dir.as_deref()) {
+                (BlobData::File { path, .. }, Some(dir)) if path.starts_with(dir) => {
+                    std::fs::remove_file(path).is_ok()
+                }
+                _ => false,
+            };
             bail!(
-                "{}: blob {digest}: content does not match its digest (found {got})",
-                blob.owner
+                "{}: blob {digest}: content does not match its digest (found {got}){}",
+                blob.owner,
+                if evicted {
+                    "; the damaged cache entry was removed, so the next build fetches it again"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -273,7 +288,12 @@ fn describe(
         })
         .collect();
     Ok(BundleDescriptor {
-        format_version: FORMAT_VERSION,
+        // The lowest version that can say it, so older installers read it.
+        format_version: if plan.templates.is_empty() {
+            MIN_FORMAT_VERSION
+        } else {
+            TEMPLATES_FORMAT_VERSION
+        },
         name: manifest.doc.name.value.clone(),
         version: manifest.doc.version.value.clone(),
         description: manifest.doc.description.clone(),
@@ -282,6 +302,7 @@ fn describe(
         images,
         charts: plan.charts.clone(),
         files: plan.files.clone(),
+        templates: plan.templates.clone(),
         layout: vec![
             LayoutEntry {
                 path: OCI_LAYOUT.into(),

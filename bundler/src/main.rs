@@ -81,7 +81,7 @@ enum Command {
 /// How to reach registries and chart repositories.
 #[derive(Args)]
 struct PullArgs {
-    /// Cache of pulled blobs (default: $AIRGAP_BUNDLE_CACHE, else ~/.cache/airgap-bundle).
+    /// Cache of pulled blobs (default: $AIRGAP_BUNDLE_CACHE, else $XDG_CACHE_HOME/airgap-bundle, else ~/.cache/airgap-bundle).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
     /// Downloads at once.
@@ -105,6 +105,11 @@ impl PullArgs {
             o.cache_dir = d;
         }
         o.jobs = self.jobs as usize;
+        if let Some(f) = &self.authfile {
+            if !f.is_file() {
+                bail!("--authfile {}: file not found", f.display());
+            }
+        }
         o.authfile = self.authfile;
         if let Some(hu) = self.username {
             let Some((host, user)) = hu

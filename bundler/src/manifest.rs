@@ -47,9 +47,26 @@ pub struct ManifestDoc {
     /// Documentation, reports and other files.
     #[serde(default)]
     pub files: Vec<FileSpec>,
+    /// Configuration templates (files or folders of them) the installer
+    /// renders for a site.
+    #[serde(default)]
+    pub templates: Vec<TemplateSpec>,
     /// How to reach the registries and chart repositories sources name.
     #[serde(default)]
     pub registries: Vec<RegistrySpec>,
+}
+
+/// Templates to include: one file, or every file under a folder.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TemplateSpec {
+    /// A template file, or a folder whose files (recursively, dotfiles
+    /// skipped) are all templates.
+    pub source: Spanned<String>,
+    /// For a file, its name in the bundle (default: the file name); for a
+    /// folder, a prefix folder for every name (default: none).
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
 }
 
 /// Connection settings for one registry or chart repository host.
@@ -348,11 +365,21 @@ impl Manifest {
                     ),
                 ));
             }
-            if !hosts.insert(r.host.value.as_str()) {
+            if !hosts.insert(crate::sources::reference::api_host(&r.host.value)) {
                 return Err(self.error_at(
                     &r.host,
                     format!("registries[{i}].host: {} is listed twice", r.host.value),
                 ));
+            }
+        }
+        for (i, t) in d.templates.iter().enumerate() {
+            if let Some(n) = &t.name {
+                if !is_safe_relative_path(&n.value) {
+                    return Err(self.error_at(n, format!(
+                        "templates[{i}].name: {:?} is not a safe relative path (no '..', no leading '/')",
+                        n.value
+                    )));
+                }
             }
         }
         for (i, f) in d.files.iter().enumerate() {

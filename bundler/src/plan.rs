@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use airgap_format::bundle_json::{ChartEntry, FileEntry, CHART_MEDIA_TYPE};
+use airgap_format::bundle_json::{ChartEntry, FileEntry, TemplateEntry, CHART_MEDIA_TYPE};
 use airgap_format::digest::hash_reader;
 use airgap_format::Digest;
 use anyhow::{bail, Context, Result};
@@ -50,6 +50,8 @@ pub struct Plan {
     pub charts: Vec<ChartEntry>,
     /// Files in manifest order.
     pub files: Vec<FileEntry>,
+    /// Templates sorted by name.
+    pub templates: Vec<TemplateEntry>,
     /// Distinct blobs by digest.
     pub blobs: BTreeMap<Digest, PlannedBlob>,
     /// Holds packaged charts until the build ends.
@@ -115,6 +117,7 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
         images: Vec::new(),
         charts: Vec::new(),
         files: Vec::new(),
+        templates: Vec::new(),
         blobs: BTreeMap::new(),
         _work_dir: work_dir,
     };
@@ -164,7 +167,13 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
         }
         .map_err(at)?;
         for resolved in images {
-            add_image(manifest, &mut plan, i, spec, resolved)?;
+            // A registry reference always names its repository, even when
+            // it pins a digest without a tag.
+            let repository = match &source {
+                ImageSource::Registry(r) => Some(r.repository.as_str()),
+                _ => None,
+            };
+            add_image(manifest, &mut plan, i, spec, resolved, repository)?;
         }
     }
     for (i, spec) in manifest.doc.charts.iter().enumerate() {
@@ -303,7 +312,121 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
             size,
         });
     }
+    for (i, spec) in manifest.doc.templates.iter().enumerate() {
+        let at = |e: anyhow::Error| {
+            manifest.error_at(&spec.source, format!("templates[{i}].source: {e:#}"))
+        };
+        let src = manifest.resolve(&spec.source.value);
+        let prefix = spec.name.as_ref().map(|n| n.value.as_str());
+        for (name, path) in template_files(&src, prefix).map_err(at)? {
+            if plan.templates.iter().any(|t| t.name == name) {
+                return Err(at(anyhow::anyhow!("template name {name} is listed twice")).into());
+            }
+            let (digest, size) = hash_file(&path).map_err(at)?;
+            plan.add_blob(
+                digest,
+                PlannedBlob {
+                    size,
+                    media_type: template_media_type(&name),
+                    data: BlobData::File {
+                        path: path.clone(),
+                        offset: 0,
+                    },
+                    owner: format!("template {name}"),
+                },
+            )
+            .map_err(at)?;
+            plan.templates.push(TemplateEntry { name, digest, size });
+        }
+    }
+    plan.templates.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(plan)
+}
+
+/// Largest template file.
+const MAX_TEMPLATE_BYTES: u64 = 4 << 20;
+
+/// The template files `src` names, with their names in the bundle: the file
+/// itself, or every regular file under the folder (sorted, dotfiles skipped).
+fn template_files(src: &Path, prefix: Option<&str>) -> Result<Vec<(String, std::path::PathBuf)>> {
+    let meta =
+        std::fs::symlink_metadata(src).with_context(|| format!("{}: not found", src.display()))?;
+    let mut out = Vec::new();
+    if meta.is_file() {
+        let name = match prefix {
+            Some(n) => n.to_string(),
+            None => src
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+                .ok_or_else(|| anyhow::anyhow!("{}: name is not UTF-8", src.display()))?,
+        };
+        out.push((name, src.to_path_buf()));
+    } else if meta.is_dir() {
+        let mut stack = vec![(src.to_path_buf(), String::new())];
+        while let Some((dir, rel)) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)
+                .with_context(|| format!("{}: cannot list", dir.display()))?
+            {
+                let entry = entry.with_context(|| format!("{}: cannot list", dir.display()))?;
+                let file_name = entry.file_name();
+                let Some(n) = file_name.to_str() else {
+                    bail!("{}: a file name is not UTF-8", dir.display());
+                };
+                if n.starts_with('.') {
+                    continue;
+                }
+                let child_rel = if rel.is_empty() {
+                    n.to_string()
+                } else {
+                    format!("{rel}/{n}")
+                };
+                let ft = entry.file_type()?;
+                if ft.is_dir() {
+                    stack.push((entry.path(), child_rel));
+                } else if ft.is_file() {
+                    let name = match prefix {
+                        Some(p) => format!("{}/{child_rel}", p.trim_end_matches('/')),
+                        None => child_rel,
+                    };
+                    out.push((name, entry.path()));
+                } else {
+                    bail!(
+                        "{}: templates must be regular files",
+                        entry.path().display()
+                    );
+                }
+            }
+        }
+        out.sort();
+    } else {
+        bail!("{}: not a file or folder", src.display());
+    }
+    for (name, path) in &out {
+        if !airgap_format::bundle_json::is_safe_relative_path(name) {
+            bail!("template name {name:?} is not a safe relative path");
+        }
+        let len = std::fs::metadata(path)?.len();
+        if len > MAX_TEMPLATE_BYTES {
+            bail!(
+                "{}: {len} bytes, above the {MAX_TEMPLATE_BYTES}-byte template limit",
+                path.display()
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Media type of a template by its name.
+fn template_media_type(name: &str) -> String {
+    if name.ends_with(".hbs") {
+        "text/x-handlebars-template".into()
+    } else {
+        mime_guess::from_path(name)
+            .first_raw()
+            .unwrap_or("text/plain")
+            .to_string()
+    }
 }
 
 fn no_remote() -> anyhow::Error {
@@ -365,10 +488,12 @@ fn add_image(
     i: usize,
     spec: &ImageSpec,
     resolved: ResolvedImage,
+    repository: Option<&str>,
 ) -> Result<()> {
     let name = match (&spec.name, &resolved.default_name) {
         (Some(n), _) => n.value.clone(),
         (None, Some((repo, _))) => repo.clone(),
+        (None, None) if repository.is_some() => repository.unwrap_or_default().to_string(),
         (None, None) => {
             return Err(manifest
                 .error_at(

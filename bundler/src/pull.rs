@@ -97,7 +97,10 @@ pub struct Puller {
     pending: Mutex<BTreeMap<Digest, Pending>>,
     downloaded: AtomicU64,
     bytes: AtomicU64,
-    hits: AtomicU64,
+    /// Blobs fetched in this run, so re-reading them is not a cache hit.
+    fetched: Mutex<std::collections::BTreeSet<Digest>>,
+    /// Distinct blobs served from the cache.
+    hits: Mutex<std::collections::BTreeSet<Digest>>,
 }
 
 /// A download attempt's failure: worth another attempt, or not.
@@ -137,7 +140,8 @@ impl Puller {
             pending: Mutex::new(BTreeMap::new()),
             downloaded: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            hits: AtomicU64::new(0),
+            fetched: Mutex::new(Default::default()),
+            hits: Mutex::new(Default::default()),
         })
     }
 
@@ -151,8 +155,22 @@ impl Puller {
         PullStats {
             blobs_downloaded: self.downloaded.load(Ordering::Relaxed),
             bytes_downloaded: self.bytes.load(Ordering::Relaxed),
-            cache_hits: self.hits.load(Ordering::Relaxed),
+            cache_hits: self.hits.lock().expect("lock").len() as u64,
         }
+    }
+
+    /// Records that `digest` was served from the cache (unless fetched in this run).
+    fn hit(&self, digest: &Digest) {
+        if !self.fetched.lock().expect("lock").contains(digest) {
+            self.hits.lock().expect("lock").insert(*digest);
+        }
+    }
+
+    /// Records a blob fetched over the network.
+    fn fetched(&self, digest: &Digest, bytes: u64) {
+        self.fetched.lock().expect("lock").insert(*digest);
+        self.downloaded.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// The client for `host` (the API host), made on first use.
@@ -174,6 +192,7 @@ impl Puller {
         let transport = Transport {
             ca_files: settings.ca_files.clone(),
             plain_http: plain_http || settings.plain_http,
+            user_agent: Some(format!("airgap-bundle/{}", env!("CARGO_PKG_VERSION"))),
         };
         let client = Arc::new(Client::new(host, &transport, credentials)?);
         self.clients
@@ -199,7 +218,7 @@ impl Puller {
         let expected: Option<Digest> = reference.parse().ok();
         if let Some(d) = &expected {
             if let Ok(bytes) = self.cached_small(d, None) {
-                self.hits.fetch_add(1, Ordering::Relaxed);
+                self.hit(d);
                 let media_type = media_type_of(&bytes, None)?;
                 return Ok(FetchedManifest {
                     bytes,
@@ -283,7 +302,7 @@ impl Puller {
             bail!("{host}/{repository}: {what} {digest} is {size} bytes, above the {MAX_METADATA_BYTES}-byte limit");
         }
         if let Ok(bytes) = self.cached_small(digest, Some(size)) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+            self.hit(digest);
             return Ok(bytes);
         }
         self.download_blob(host, repository, digest, size, what, None)?;
@@ -315,7 +334,7 @@ impl Puller {
         what: &str,
     ) -> PathBuf {
         if self.cache.has(digest, size) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+            self.hit(digest);
         } else {
             self.pending
                 .lock()
@@ -398,7 +417,7 @@ impl Puller {
         what: &str,
     ) -> Result<PathBuf> {
         if self.cache.has(digest, size) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+            self.hit(digest);
             return Ok(self.cache.path(digest));
         }
         self.download_blob(host, repository, digest, size, what, None)
@@ -444,13 +463,12 @@ impl Puller {
         if let Some(d) = &digest {
             if let Ok(m) = std::fs::metadata(self.cache.path(d)) {
                 if m.is_file() {
-                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    self.hit(d);
                     return Ok((self.cache.path(d), *d, m.len()));
                 }
             }
         }
-        let (host, plain) = host_of_url(url)?;
-        let client = self.client(&host, plain)?;
+        let client = self.url_client(url)?;
         self.download(
             &client,
             url,
@@ -465,10 +483,20 @@ impl Puller {
         )
     }
 
+    /// The client for an http(s) URL's host. Plain `http://` needs
+    /// `plainHttp: true` for that host, as registries do.
+    fn url_client(&self, url: &str) -> Result<Arc<Client>> {
+        let (host, plain) = host_of_url(url)?;
+        let allowed = self.options.hosts.get(&host).is_some_and(|h| h.plain_http);
+        if plain && !allowed {
+            bail!("{url}: plain HTTP to {host} is not allowed; list it under registries: with plainHttp: true");
+        }
+        self.client(&host, plain)
+    }
+
     /// Fetches a small document (a repository's `index.yaml`), bounded.
     pub fn fetch_document(&self, url: &str, max: u64) -> Result<Vec<u8>> {
-        let (host, plain) = host_of_url(url)?;
-        let client = self.client(&host, plain)?;
+        let client = self.url_client(url)?;
         let mut resp = client
             .get_following(url, "", &[])
             .with_context(|| format!("GET {url}"))?;
@@ -542,8 +570,7 @@ impl Puller {
             .flush()
             .context("writing a cache file")?;
         let path = self.cache.commit(state.file, &digest)?;
-        self.downloaded.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(size, Ordering::Relaxed);
+        self.fetched(&digest, size);
         Ok((path, digest, size))
     }
 

@@ -7,8 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::canonical_json;
 use crate::digest::Digest;
 
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this crate reads. Writers use the lowest
+/// version that can express a bundle: version 1 for bundles without
+/// templates, so that older installers keep reading them.
+pub const MIN_FORMAT_VERSION: u32 = 1;
+/// The first format version with `templates`.
+pub const TEMPLATES_FORMAT_VERSION: u32 = 2;
 /// Archive path of the bundle description.
 pub const BUNDLE_JSON: &str = "bundle.json";
 /// Archive path of its minisign signature.
@@ -34,7 +40,7 @@ pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BundleDescriptor {
-    /// Always [`FORMAT_VERSION`] for bundles this crate reads.
+    /// [`MIN_FORMAT_VERSION`] to [`FORMAT_VERSION`] for bundles this crate reads.
     pub format_version: u32,
     /// Bundle (product) name.
     pub name: String,
@@ -53,6 +59,10 @@ pub struct BundleDescriptor {
     pub charts: Vec<ChartEntry>,
     /// Other files, in manifest order.
     pub files: Vec<FileEntry>,
+    /// Configuration templates the installer renders for a site, sorted by
+    /// name (format version 2 and later; absent when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateEntry>,
     /// The OCI layout files (`oci-layout`, `index.json`).
     pub layout: Vec<LayoutEntry>,
     /// Every blob stored under `blobs/sha256/`, sorted by digest.
@@ -140,6 +150,18 @@ pub struct FileEntry {
     pub kind: FileKind,
     /// Media type.
     pub media_type: String,
+    /// Digest of the content.
+    pub digest: Digest,
+    /// Size of the content.
+    pub size: u64,
+}
+
+/// One configuration template (format version 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TemplateEntry {
+    /// Relative path the template is known by (`control-plane.values.yaml.hbs`).
+    pub name: String,
     /// Digest of the content.
     pub digest: Digest,
     /// Size of the content.
@@ -238,9 +260,15 @@ impl BundleDescriptor {
     /// every referenced digest stored, sizes that add up.
     pub fn validate(&self) -> Result<(), DescriptorError> {
         let bad = |m: String| Err(DescriptorError::Invalid(m));
-        if self.format_version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&self.format_version) {
             return bad(format!(
-                "formatVersion {} is not supported (this reader knows {FORMAT_VERSION})",
+                "formatVersion {} is not supported (this reader knows {MIN_FORMAT_VERSION} to {FORMAT_VERSION})",
+                self.format_version
+            ));
+        }
+        if !self.templates.is_empty() && self.format_version < TEMPLATES_FORMAT_VERSION {
+            return bad(format!(
+                "templates need formatVersion {TEMPLATES_FORMAT_VERSION} or later (found {})",
                 self.format_version
             ));
         }
@@ -340,6 +368,21 @@ impl BundleDescriptor {
             }
             check_blob(format!("files[{i}]"), &f.digest, f.size)?;
         }
+        for (i, t) in self.templates.iter().enumerate() {
+            if !is_safe_relative_path(&t.name) {
+                return bad(format!(
+                    "templates[{i}]: name {:?} is not a safe relative path",
+                    t.name
+                ));
+            }
+            if i > 0 && self.templates[i - 1].name >= t.name {
+                return bad(format!(
+                    "templates[{i}]: {} is out of order or duplicated",
+                    t.name
+                ));
+            }
+            check_blob(format!("templates[{i}]"), &t.digest, t.size)?;
+        }
         let layout_paths: Vec<&str> = self.layout.iter().map(|l| l.path.as_str()).collect();
         if layout_paths != [OCI_LAYOUT, INDEX_JSON] {
             return bad(format!(
@@ -363,6 +406,14 @@ impl BundleDescriptor {
             size: b.size,
         });
         layout.chain(blobs).collect()
+    }
+
+    /// The template named `name`, if any.
+    pub fn template(&self, name: &str) -> Option<&TemplateEntry> {
+        self.templates
+            .binary_search_by(|t| t.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.templates[i])
     }
 
     /// The blob entry for `digest`, if stored.

@@ -776,6 +776,41 @@ pub fn read_small_entry(
     Ok(out)
 }
 
+/// Reads blob `digest` from a bundle whose head was verified: its size must
+/// match `bundle.json` and be at most `max`, and its content must match the
+/// digest. `entries` maps archive paths to entries ([`ArchiveReader::entries`]).
+pub fn read_signed_blob(
+    reader: &ArchiveReader,
+    descriptor: &crate::BundleDescriptor,
+    entries: &HashMap<String, tar_entry::EntryHeader>,
+    digest: &Digest,
+    max: u64,
+    what: &str,
+) -> Result<Vec<u8>, VerifyError> {
+    let bad = |reason: String| VerifyError::Entry {
+        path: reader.path().display().to_string(),
+        entry: format!("{what} {}", digest.blob_path()),
+        reason,
+    };
+    let signed = descriptor
+        .blob(digest)
+        .ok_or_else(|| bad("not listed in bundle.json".into()))?;
+    let entry = entries
+        .get(&digest.blob_path())
+        .ok_or_else(|| bad("not in the archive".into()))?;
+    if entry.size != signed.size {
+        return Err(bad(format!(
+            "{} bytes in the archive, {} signed",
+            entry.size, signed.size
+        )));
+    }
+    let bytes = read_small_entry(reader, entry.data_offset, entry.size, max, &entry.path)?;
+    if Digest::of(&bytes) != *digest {
+        return Err(bad("content does not match its digest".into()));
+    }
+    Ok(bytes)
+}
+
 impl From<io::Error> for VerifyError {
     fn from(e: io::Error) -> Self {
         VerifyError::Archive {

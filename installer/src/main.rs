@@ -193,6 +193,7 @@ fn run(cli: Cli) -> Result<()> {
                 transport: Transport {
                     ca_files: ca_file.into_iter().collect(),
                     plain_http,
+                    user_agent: Some(format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))),
                 },
                 credentials,
                 jobs: jobs as usize,

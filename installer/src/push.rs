@@ -305,30 +305,14 @@ fn read_manifest(
     entries: &HashMap<String, EntryHeader>,
     digest: &Digest,
 ) -> Result<Vec<u8>> {
-    let signed = d
-        .blob(digest)
-        .ok_or_else(|| anyhow!("manifest {digest} is not listed in bundle.json"))?;
-    let entry = entries
-        .get(&digest.blob_path())
-        .ok_or_else(|| anyhow!("manifest {digest} is not in the archive"))?;
-    if entry.size != signed.size {
-        bail!(
-            "manifest {digest}: {} bytes in the archive, {} signed",
-            entry.size,
-            signed.size
-        );
-    }
-    let bytes = airgap_format::verify::read_small_entry(
+    Ok(airgap_format::verify::read_signed_blob(
         reader,
-        entry.data_offset,
-        entry.size,
+        d,
+        entries,
+        digest,
         MAX_MANIFEST,
-        &entry.path,
-    )?;
-    if Digest::of(&bytes) != *digest {
-        bail!("manifest {digest}: content does not match its digest");
-    }
-    Ok(bytes)
+        "manifest",
+    )?)
 }
 
 fn plan_image(

@@ -56,6 +56,8 @@ pub struct Transport {
     pub ca_files: Vec<std::path::PathBuf>,
     /// Use plain HTTP.
     pub plain_http: bool,
+    /// `User-Agent` sent (default: `airgap/VERSION`).
+    pub user_agent: Option<String>,
 }
 
 fn system_and_extra_roots(
@@ -101,6 +103,12 @@ impl Client {
             .tls_config(tls)
             .http_status_as_error(false)
             .max_redirects(0)
+            .user_agent(
+                transport
+                    .user_agent
+                    .clone()
+                    .unwrap_or_else(|| format!("airgap/{}", env!("CARGO_PKG_VERSION"))),
+            )
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(120)))
             // A body that stops arriving ends the attempt; downloads resume
@@ -293,7 +301,18 @@ impl Client {
                 Err(e) => Some(e.to_string()),
             };
             match retry_reason {
-                None => return result.map_err(|e| anyhow!("{method} {shown}: {e}")),
+                None => {
+                    return result.map_err(|e| {
+                        let text = e.to_string();
+                        // rustls' words for an HTTP answer to a TLS hello.
+                        let hint = if text.contains("InvalidContentType") {
+                            " (the server seems to speak plain HTTP; if that is intended, allow plain HTTP for this host)"
+                        } else {
+                            ""
+                        };
+                        anyhow!("{method} {shown}: {text}{hint}")
+                    });
+                }
                 Some(reason) if attempt >= ATTEMPTS => {
                     return match result {
                         Ok(resp) => Ok(resp),

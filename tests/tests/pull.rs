@@ -545,9 +545,24 @@ fn charts_from_an_oci_registry_and_a_helm_repository() {
         tmp.path(),
         "m.yaml",
         &format!(
-            "charts:\n  - source: oci://{addr}/charts/hello:0.1.0\n  - source: {}\n    chart: web\n    version: 0.1.0\nregistries:\n  - host: {addr}\n    plainHttp: true\n",
+            "charts:\n  - source: oci://{addr}/charts/hello:0.1.0\n  - source: {}\n    chart: web\n    version: 0.1.0\nregistries:\n  - host: {addr}\n    plainHttp: true\n  - host: {}\n    plainHttp: true\n",
+            server.url(),
+            server.url().trim_start_matches("http://")
+        ),
+    );
+    // Plain HTTP to the repository only when the manifest allows it.
+    let strict = write_manifest(
+        tmp.path(),
+        "strict.yaml",
+        &format!(
+            "charts:\n  - source: {}\n    chart: web\n    version: 0.1.0\n",
             server.url()
         ),
+    );
+    let err = fails(bundler(&tmp.path().join("c0")).arg("lock").arg(&strict));
+    assert!(
+        err.contains("plain HTTP") && err.contains("plainHttp: true"),
+        "{err}"
     );
     let cache = tmp.path().join("cache");
     let lock = json(&ok(bundler(&cache)

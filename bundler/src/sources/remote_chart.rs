@@ -339,6 +339,11 @@ pub fn pull_repo(
                 ),
                 _ => None,
             };
+            if digest.is_none() {
+                tracing::warn!(
+                    "{index_url}: chart {chart} {version} has no digest in the index; the archive is pinned as downloaded"
+                );
+            }
             (join_url(url, first), digest)
         }
     };
