@@ -2,7 +2,10 @@
 //! their images into the site's registry. It links no signing-key or
 //! registry-pulling code.
 
+pub mod health;
 pub mod push;
 pub mod relocation;
+pub mod render;
+pub mod site;
 pub mod target;
 pub mod trust;

@@ -80,6 +80,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Render the site's configuration from the bundle's templates: values per release, install-plan.sh, plan.json.
+    Render {
+        /// The bundle.
+        file: PathBuf,
+        /// The site file (site.yaml).
+        #[arg(long)]
+        site: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// The relocation map written by push (charts then install from the internal registry).
+        #[arg(long)]
+        relocation: Option<PathBuf>,
+        /// A trusted public key (minisign format); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that the control plane and every workspace answer GET <url>/health.
+    Health {
+        /// The site file (site.yaml).
+        #[arg(long)]
+        site: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Seconds each check may take (connection, TLS, response and body).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+        timeout: u64,
+    },
 }
 
 #[derive(serde::Serialize)]
@@ -229,6 +261,52 @@ fn run(cli: Cli) -> Result<()> {
                 airgap_format::inspect::inspect(&file)?.to_output(json)
             );
         }
+        Command::Render {
+            file,
+            site,
+            out,
+            relocation,
+            trust: keys,
+            json,
+        } => {
+            let trusted =
+                trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))?;
+            let site = airgap_install::site::SiteFile::load(&site)?;
+            let options = airgap_install::render::RenderOptions {
+                site: &site,
+                out: &out,
+                relocation: relocation.as_deref(),
+            };
+            let plan = airgap_install::render::render(&file, &trusted, &options)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{}", plan.to_text(&out));
+            }
+        }
+        Command::Health {
+            site,
+            json,
+            timeout,
+        } => health(&site, json, timeout)?,
+    }
+    Ok(())
+}
+
+/// `airgap-install health`: prints the table or JSON, then fails when any
+/// check did.
+fn health(site: &std::path::Path, json: bool, timeout: u64) -> Result<()> {
+    use airgap_install::health;
+    let site = airgap_install::site::SiteFile::load(site)?;
+    let report = health::check_site(&site, std::time::Duration::from_secs(timeout))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    let failed = report.checks.len() - report.passed();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} health checks failed", report.checks.len());
     }
     Ok(())
 }

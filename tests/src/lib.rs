@@ -4,12 +4,18 @@
 //! OCI image layouts and `docker save` archives (legacy and Docker 25+ forms).
 //! [`registry`] runs a real container registry (Debian's `docker-registry`),
 //! [`fault_proxy`] injects faults in front of it, and [`file_server`] serves
-//! files as a Helm chart repository would.
+//! files as a Helm chart repository would. [`token_server`] issues the JWTs
+//! of the bearer-token flow and [`token_registry`] runs the registry with
+//! token authentication in front of it. [`https_server`] serves HTTPS with
+//! a test CA and per-path answers, for health checks.
 
 pub mod fault_proxy;
 pub mod file_server;
 pub mod fixtures;
 pub mod harness;
+pub mod https_server;
 pub mod registry;
+pub mod token_registry;
+pub mod token_server;
 
 pub use fixtures::*;

@@ -110,7 +110,10 @@ fn unknown_transport() {
     let c = Case::new();
     c.refuses(
         &format!("{HEAD}images:\n  - source: oci-archive:x.tar\n"),
-        &["m.yaml:4:13", "image transport \"oci-archive\" is not supported"],
+        &[
+            "m.yaml:4:13",
+            "image transport \"oci-archive\" is not supported",
+        ],
     );
 }
 

@@ -1,0 +1,101 @@
+//! `render.yaml`: the bundle's own description of what to render: the
+//! Helm releases in install order, each with its chart and values template,
+//! and other files (monitoring, backup commands). It travels in the bundle
+//! as a template like the others, so a site renders exactly what shipped.
+
+use serde::Deserialize;
+
+/// The name of the render description among a bundle's templates.
+pub const RENDER_SPEC: &str = "render.yaml";
+/// The render description version this installer reads.
+pub const RENDER_VERSION: u32 = 1;
+
+/// The whole `render.yaml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RenderSpec {
+    /// Always [`RENDER_VERSION`].
+    pub render_version: u32,
+    /// Helm releases, in install order.
+    pub releases: Vec<ReleaseSpec>,
+    /// Other files to render.
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
+}
+
+/// One release, or one per workspace.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseSpec {
+    /// Release name; a template itself (`ws-{{workspace.name}}`).
+    pub name: String,
+    /// Chart name in the bundle.
+    pub chart: String,
+    /// The values template.
+    pub values: String,
+    /// `workspaces`: one release per workspace, with `workspace` in scope.
+    #[serde(default)]
+    pub for_each: Option<ForEach>,
+    /// Scenarios the release belongs to (default: all).
+    #[serde(default)]
+    pub scenarios: Option<Vec<String>>,
+}
+
+/// What a release repeats over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ForEach {
+    /// `site.workspaces`.
+    Workspaces,
+}
+
+/// One other rendered file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileSpec {
+    /// The template.
+    pub template: String,
+    /// Output path under the output folder.
+    pub output: String,
+    /// Make it executable (scripts).
+    #[serde(default)]
+    pub executable: bool,
+}
+
+impl RenderSpec {
+    /// Parses `render.yaml` text; errors name the field path.
+    pub fn parse(text: &str) -> Result<RenderSpec, String> {
+        let value: serde_json::Value = serde_saphyr::from_str(text)
+            .map_err(|e| format!("not valid YAML: {}", e.without_snippet()))?;
+        let spec: RenderSpec = serde_path_to_error::deserialize(&value)
+            .map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
+        if spec.render_version != RENDER_VERSION {
+            return Err(format!(
+                "renderVersion: expected {RENDER_VERSION} (found {})",
+                spec.render_version
+            ));
+        }
+        for (i, f) in spec.files.iter().enumerate() {
+            if !airgap_format::bundle_json::is_safe_relative_path(&f.output)
+                || f.output.starts_with("values/")
+                || f.output.starts_with("charts/")
+                || ["plan.json", "install-plan.sh"].contains(&f.output.as_str())
+            {
+                return Err(format!(
+                    "files[{i}].output: {:?} is not a safe relative path outside values/ and charts/",
+                    f.output
+                ));
+            }
+        }
+        for (i, r) in spec.releases.iter().enumerate() {
+            for s in r.scenarios.iter().flatten() {
+                if !["air-gapped", "hybrid"].contains(&s.as_str()) {
+                    return Err(format!(
+                        "releases[{i}].scenarios: expected air-gapped or hybrid (found {s:?})"
+                    ));
+                }
+            }
+        }
+        Ok(spec)
+    }
+}

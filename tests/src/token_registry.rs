@@ -1,0 +1,473 @@
+//! A real container registry (Debian's `docker-registry`, CNCF distribution
+//! v2.8) with bearer-token authentication, in front of a [`TokenServer`].
+//!
+//! [`TokenRegistry::start`] starts a token server for one user, then a
+//! registry on `127.0.0.1:<free port>` speaking plain HTTP whose
+//! configuration has
+//! `auth: token: {realm: <token server>/token, service: airgap-test,
+//! issuer: airgap-test-issuer, rootcertbundle: <the signing cert>}`, so
+//! every request without a valid token is answered
+//! `401 WWW-Authenticate: Bearer realm=...,service=...`. Like
+//! [`crate::registry::Registry`], each has its own temporary directory
+//! (configuration, storage, log, certificate), is killed on drop and prints
+//! its log tail when a test panics; results are checked with skopeo, which
+//! speaks the token flow itself.
+//!
+//! ```no_run
+//! use airgap_e2e::token_registry::TokenRegistry;
+//! let reg = TokenRegistry::start("alice", "s3cret");
+//! assert_eq!(reg.skopeo_inspect_raw_digest("vendor/app:1.0"), None);
+//! assert!(reg.token_server().tokens_issued() > 0);
+//! ```
+
+use std::fs::{self, OpenOptions};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tempfile::TempDir;
+
+use crate::fixtures::sha256_digest;
+use crate::registry::{REGISTRY_BIN, START_TIMEOUT};
+use crate::token_server::{TokenServer, ISSUER};
+
+/// The registry's `auth.token.service`: the `service` of its challenges and
+/// the `aud` its tokens must carry.
+pub const SERVICE: &str = "airgap-test";
+
+/// How many fresh ports a start tries when the chosen one is taken meanwhile.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Lines of the log shown when the registry fails or a test panics.
+const LOG_TAIL_LINES: usize = 60;
+
+/// What `GET /v2/...` answered: see [`TokenRegistry::probe`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `WWW-Authenticate` header, empty when there is none.
+    pub challenge: String,
+}
+
+/// A running `docker-registry serve` process with token authentication and
+/// its token server, both stopped on drop.
+#[derive(Debug)]
+pub struct TokenRegistry {
+    dir: TempDir,
+    port: u16,
+    child: Option<Child>,
+    tokens: TokenServer,
+    user: String,
+    password: String,
+    agent: ureq::Agent,
+}
+
+impl TokenRegistry {
+    /// Starts a token server issuing tokens to `user`/`password`, then a
+    /// plain-HTTP registry trusting it. Panics (with the log tail) unless
+    /// `/v2/` answers 401 with a bearer challenge naming the token server
+    /// within [`START_TIMEOUT`].
+    pub fn start(user: &str, password: &str) -> TokenRegistry {
+        crate::harness::require_tool(REGISTRY_BIN);
+        assert!(
+            !user.is_empty() && !user.contains(':'),
+            "basic-auth user names cannot be empty or contain ':' ({user:?})"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("airgap-token-registry-")
+            .tempdir()
+            .expect("create registry temp dir");
+        fs::create_dir_all(dir.path().join("storage")).expect("create storage dir");
+        let tokens = TokenServer::start(user, password);
+        write_file(&dir.path().join("token-signer.pem"), tokens.cert_pem());
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        let mut reg = TokenRegistry {
+            dir,
+            port: 0,
+            child: None,
+            tokens,
+            user: user.to_string(),
+            password: password.to_string(),
+            agent,
+        };
+        let secret = http_secret();
+        for attempt in 1..=PORT_ATTEMPTS {
+            reg.port = free_port();
+            write_file(&reg.config_path(), &reg.config_yaml(&secret));
+            match reg.spawn_and_wait() {
+                Ok(()) => return reg,
+                Err(Failure::PortTaken) if attempt < PORT_ATTEMPTS => continue,
+                Err(f) => reg.fail(&f.to_string()),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// The address the registry listens on: `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// `docker://127.0.0.1:PORT/<repo_tag>`, a skopeo reference into this
+    /// registry.
+    pub fn docker_ref(&self, repo_tag: &str) -> String {
+        format!("docker://{}/{repo_tag}", self.addr())
+    }
+
+    /// The token server the registry sends clients to.
+    pub fn token_server(&self) -> &TokenServer {
+        &self.tokens
+    }
+
+    /// The `(user, password)` the token server accepts.
+    pub fn credentials(&self) -> (String, String) {
+        (self.user.clone(), self.password.clone())
+    }
+
+    /// The registry's temporary directory (config, storage, log, cert).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The storage root (`storage.filesystem.rootdirectory`).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// The registry's `config.yml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yml")
+    }
+
+    /// The file the registry's stdout and stderr go to.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("registry.log")
+    }
+
+    /// Everything the registry logged so far.
+    pub fn log(&self) -> String {
+        fs::read(self.log_path())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The last lines of the log and the token server's requests, headed
+    /// for a panic message.
+    pub fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+        let requests: Vec<String> = self
+            .tokens
+            .requests()
+            .iter()
+            .map(|r| format!("{r:?}"))
+            .collect();
+        format!(
+            "--- last {} lines of {} ---\n{}\n--- token server ({} issued, {} refused) ---\n{}",
+            lines.len() - start,
+            self.log_path().display(),
+            lines[start..].join("\n"),
+            self.tokens.tokens_issued(),
+            self.tokens.requests_refused(),
+            requests.join("\n")
+        )
+    }
+
+    /// Kills the registry (SIGKILL) and waits for it; the storage stays and
+    /// the token server keeps running. Does nothing if it is not running.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `GET <url><path>` (e.g. `/v2/`) with `authorization` as the
+    /// `Authorization` header if given: the status and the challenge.
+    pub fn probe(&self, path: &str, authorization: Option<&str>) -> Probe {
+        let url = format!("{}{path}", self.url());
+        match self.get(&url, authorization) {
+            Ok(resp) => Probe {
+                status: resp.status().as_u16(),
+                challenge: www_authenticate(&resp),
+            },
+            Err(e) => panic!("GET {url}: {e}\n{}", self.log_tail()),
+        }
+    }
+
+    /// skopeo flags for reading from this registry with `skopeo inspect`:
+    /// `--tls-verify=false --creds USER:PASSWORD`.
+    pub fn skopeo_args(&self) -> Vec<String> {
+        self.skopeo_flags("")
+    }
+
+    /// skopeo flags for `skopeo copy` reading from this registry:
+    /// `--src-tls-verify=false --src-creds USER:PASSWORD`.
+    pub fn skopeo_src_args(&self) -> Vec<String> {
+        self.skopeo_flags("src-")
+    }
+
+    /// skopeo flags for `skopeo copy` writing to this registry:
+    /// `--dest-tls-verify=false --dest-creds USER:PASSWORD`.
+    pub fn skopeo_dest_args(&self) -> Vec<String> {
+        self.skopeo_flags("dest-")
+    }
+
+    fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
+        vec![
+            format!("--{prefix}tls-verify=false"),
+            format!("--{prefix}creds"),
+            format!("{}:{}", self.user, self.password),
+        ]
+    }
+
+    /// `sha256:<hex>` of the raw manifest (or index) of
+    /// `docker://ADDR/<repo_tag>` as skopeo fetches it, or `None` if the
+    /// registry does not have it. Panics on any other skopeo failure, with
+    /// skopeo's stderr and the log tail.
+    pub fn skopeo_inspect_raw_digest(&self, repo_tag: &str) -> Option<String> {
+        let image = self.docker_ref(repo_tag);
+        let out = Command::new("skopeo")
+            .arg("inspect")
+            .arg("--raw")
+            .args(self.skopeo_args())
+            .arg(&image)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run skopeo: {e} (is it installed?)"));
+        if out.status.success() {
+            return Some(sha256_digest(&out.stdout));
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let absent = ["manifest unknown", "name unknown", "not found"]
+            .iter()
+            .any(|m| stderr.to_ascii_lowercase().contains(m));
+        if absent {
+            return None;
+        }
+        panic!(
+            "skopeo inspect --raw {image} failed ({}):\n{stderr}\n{}",
+            out.status,
+            self.log_tail()
+        );
+    }
+
+    fn fail(&mut self, what: &str) -> ! {
+        self.stop();
+        panic!(
+            "{REGISTRY_BIN} on {}: {what}\nconfig {}:\n{}\n{}",
+            self.addr(),
+            self.config_path().display(),
+            fs::read_to_string(self.config_path()).unwrap_or_default(),
+            self.log_tail()
+        );
+    }
+
+    fn get(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let mut req = self.agent.get(url);
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        req.call()
+    }
+
+    /// Spawns `docker-registry serve config.yml` and waits until it listens
+    /// on our port and `/v2/` answers 401 with our bearer challenge.
+    fn spawn_and_wait(&mut self) -> Result<(), Failure> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open registry log");
+        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0) as usize;
+        let stderr = log.try_clone().expect("clone log handle");
+        let mut cmd = Command::new(REGISTRY_BIN);
+        // distribution lets REGISTRY_<SECTION>_<KEY> variables override the
+        // configuration file: keep any from the environment out.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("REGISTRY_") {
+                cmd.env_remove(&key);
+            }
+        }
+        let child = cmd
+            .arg("serve")
+            .arg(self.config_path())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {REGISTRY_BIN}: {e}"));
+        self.child = Some(child);
+
+        let url = format!("{}/v2/", self.url());
+        let realm = format!("realm=\"{}\"", self.tokens.realm());
+        let service = format!("service=\"{SERVICE}\"");
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut last = String::from("no \"listening on\" line in the log yet");
+        loop {
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            let new_log = self.log().get(log_start..).unwrap_or("").to_string();
+            if let Some(status) = exited {
+                self.child = None;
+                if new_log.contains("address already in use") {
+                    return Err(Failure::PortTaken);
+                }
+                return Err(Failure::Other(format!("exited early ({status})")));
+            }
+            // The log line proves that *our* process bound the port.
+            if new_log.contains("listening on") {
+                match self.get(&url, None) {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let challenge = www_authenticate(&resp);
+                        if status == 401
+                            && challenge.starts_with("Bearer ")
+                            && challenge.contains(&realm)
+                            && challenge.contains(&service)
+                        {
+                            return Ok(());
+                        }
+                        last = format!("GET {url} answered {status} ({challenge:?})");
+                    }
+                    Err(e) => last = format!("GET {url}: {e}"),
+                }
+            }
+            if Instant::now() >= deadline {
+                self.stop();
+                return Err(Failure::Other(format!(
+                    "/v2/ did not answer 401 with a bearer challenge within {START_TIMEOUT:?}; last: {last}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn config_yaml(&self, secret: &str) -> String {
+        let q = |p: PathBuf| yaml_str(&p.display().to_string());
+        format!(
+            "version: 0.1
+log:
+  level: info
+  formatter: text
+  fields:
+    service: airgap-e2e-token-registry
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: {addr}
+  secret: {secret}
+  headers:
+    X-Content-Type-Options: [nosniff]
+auth:
+  token:
+    realm: {realm}
+    service: {service}
+    issuer: {issuer}
+    rootcertbundle: {bundle}
+",
+            storage = q(self.storage_dir()),
+            addr = yaml_str(&self.addr()),
+            secret = yaml_str(secret),
+            realm = yaml_str(&self.tokens.realm()),
+            service = yaml_str(SERVICE),
+            issuer = yaml_str(ISSUER),
+            bundle = q(self.dir.path().join("token-signer.pem")),
+        )
+    }
+}
+
+impl Drop for TokenRegistry {
+    fn drop(&mut self) {
+        let was_running = self.child.is_some();
+        self.stop();
+        if was_running && std::thread::panicking() {
+            eprintln!(
+                "{REGISTRY_BIN} (token auth) on {} (dropped during a panic)\n{}",
+                self.addr(),
+                self.log_tail()
+            );
+        }
+    }
+}
+
+/// Why a start failed.
+enum Failure {
+    /// The port was taken between choosing it and the registry binding it.
+    PortTaken,
+    /// Anything else.
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::PortTaken => f.write_str("address already in use"),
+            Failure::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+fn www_authenticate(resp: &ureq::http::Response<ureq::Body>) -> String {
+    resp.headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn write_file(path: &Path, contents: &str) {
+    fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// A free TCP port on 127.0.0.1 (bound to port 0, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A YAML double-quoted scalar (JSON strings are valid YAML).
+fn yaml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("string to JSON")
+}
+
+/// A per-registry `http.secret`: unique, not secret (tests only).
+fn http_secret() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let seed = format!(
+        "token-{}-{nanos}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    );
+    crate::fixtures::sha256_hex(seed.as_bytes())
+}

@@ -1,0 +1,490 @@
+//! A token server for the registry bearer-token flow (the "Docker Registry
+//! v2 authentication" protocol), on a free loopback port.
+//!
+//! `GET /token?service=S&scope=repository:NAME:pull,push[&scope=...]` with
+//! HTTP basic credentials answers
+//! `{"token", "access_token", "expires_in", "issued_at"}`, the token being a
+//! JWT that CNCF distribution's `auth: token:` accepts: ES256-signed, its
+//! header carrying the signing certificate in `x5c`, its claims
+//! `iss`/`sub`/`aud`/`exp`/`nbf`/`iat`/`jti` (`aud` being the `service` asked
+//! for) and an `access` list granting every action asked for (or those
+//! [`TokenServer::allow_only`] allows). The signing key and its self-signed
+//! certificate are generated at start; the registry trusts
+//! [`TokenServer::cert_pem`] (its `rootcertbundle`). Wrong or missing
+//! credentials get 401, a malformed scope 400, anything but `GET /token` 404.
+//! Every request is recorded ([`TokenServer::requests`]) and counted
+//! ([`TokenServer::tokens_issued`], [`TokenServer::requests_refused`]).
+//! One connection per thread, as [`crate::file_server`].
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rcgen::{CertificateParams, DnType, KeyPair};
+use serde::Serialize;
+
+/// The `iss` claim of every token; the registry's `auth.token.issuer`.
+pub const ISSUER: &str = "airgap-test-issuer";
+
+/// The path tokens are asked for at.
+pub const TOKEN_PATH: &str = "/token";
+
+/// Lifetime of a token, in seconds (`exp` - `iat`, and `expires_in`).
+pub const TOKEN_LIFETIME_SECS: u64 = 300;
+
+/// Largest request head (request line and headers) read.
+const MAX_HEAD: u64 = 64 * 1024;
+
+/// One entry of a token's `access` claim: what it lets its bearer do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Access {
+    /// The resource type: `repository`, `registry`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The resource name, e.g. `site/demo/web`.
+    pub name: String,
+    /// The actions granted, e.g. `["pull", "push"]`.
+    pub actions: Vec<String>,
+}
+
+/// One request the token server answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// The user name of the basic credentials sent, if any (right or wrong).
+    pub user: Option<String>,
+    /// The `service` query parameter, if any.
+    pub service: Option<String>,
+    /// Every `scope` query parameter, in order (space-separated values split).
+    pub scopes: Vec<String>,
+    /// The status answered: 200 with a token, else 400, 401 or 404.
+    pub status: u16,
+}
+
+/// The claims of a token, as distribution 2.8 reads them.
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: u64,
+    nbf: u64,
+    iat: u64,
+    jti: String,
+    access: Vec<Access>,
+}
+
+/// State shared by the connection threads.
+struct Shared {
+    user: String,
+    password: String,
+    key: EncodingKey,
+    x5c: String,
+    issued: AtomicUsize,
+    refused: AtomicUsize,
+    serial: AtomicU64,
+    log: Mutex<Vec<TokenRequest>>,
+    allowed: Mutex<Option<Vec<String>>>,
+}
+
+/// A running token server, stopped on drop.
+pub struct TokenServer {
+    addr: String,
+    cert_pem: String,
+    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for TokenServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenServer")
+            .field("addr", &self.addr)
+            .field("user", &self.shared.user)
+            .field("issued", &self.tokens_issued())
+            .field("refused", &self.requests_refused())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenServer {
+    /// Starts a token server on `127.0.0.1:<free port>` issuing tokens to
+    /// `user` authenticated with `password`, signed with a fresh ECDSA P-256
+    /// key whose self-signed certificate is [`TokenServer::cert_pem`].
+    pub fn start(user: &str, password: &str) -> TokenServer {
+        let key = KeyPair::generate().expect("generate token signing key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("cert params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "airgap-e2e token signer");
+        let cert = params.self_signed(&key).expect("self-sign token cert");
+        let encoding = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())
+            .expect("token signing key as a JWT key");
+
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local addr").to_string();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            user: user.to_string(),
+            password: password.to_string(),
+            key: encoding,
+            x5c: B64.encode(cert.der()),
+            issued: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+            serial: AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
+            allowed: Mutex::new(None),
+        });
+        let (s, sh) = (stop.clone(), shared.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let sh = sh.clone();
+                        std::thread::spawn(move || {
+                            let _ = serve(conn, &sh);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        TokenServer {
+            addr,
+            cert_pem: cert.pem(),
+            stop,
+            shared,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The token endpoint, `http://127.0.0.1:PORT/token`: the registry's
+    /// `auth.token.realm`.
+    pub fn realm(&self) -> String {
+        format!("{}{TOKEN_PATH}", self.url())
+    }
+
+    /// The PEM certificate of the signing key (the registry's
+    /// `auth.token.rootcertbundle`).
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// Tokens issued so far.
+    pub fn tokens_issued(&self) -> usize {
+        self.shared.issued.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered with an error status so far (401 for wrong or
+    /// missing credentials, 400 for a malformed scope, 404 elsewhere).
+    pub fn requests_refused(&self) -> usize {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
+    /// Every request answered so far, in order.
+    pub fn requests(&self) -> Vec<TokenRequest> {
+        self.shared.log.lock().expect("lock").clone()
+    }
+
+    /// From now on grants only `actions` (e.g. `["pull"]`: a read-only
+    /// user), as token servers do: the token lists the requested actions
+    /// that are allowed, and a scope left with none is omitted. `None`
+    /// grants everything asked for again.
+    pub fn allow_only(&self, actions: Option<&[&str]>) {
+        *self.shared.allowed.lock().expect("lock") =
+            actions.map(|a| a.iter().map(|s| s.to_string()).collect());
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Answers the requests of one connection until it closes.
+fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut out = conn;
+    loop {
+        let mut head = (&mut reader).take(MAX_HEAD);
+        let mut line = String::new();
+        if head.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("/").to_string();
+        let mut authorization = None;
+        let mut content_length = 0u64;
+        loop {
+            let mut h = String::new();
+            if head.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
+                break;
+            }
+            if let Some((name, value)) = h.split_once(':') {
+                let value = value.trim().to_string();
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "authorization" => authorization = Some(value),
+                    "content-length" => content_length = value.parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+        }
+        // Discard any body so that the next request on the connection parses.
+        std::io::copy(
+            &mut (&mut reader).take(content_length),
+            &mut std::io::sink(),
+        )?;
+
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let (status, body) = if method == "GET" && path == TOKEN_PATH {
+            answer(shared, authorization.as_deref(), query)
+        } else {
+            let mut req = parse_request(authorization.as_deref(), query);
+            req.status = 404;
+            record(shared, req);
+            (404, error_json("NOT_FOUND", "not found"))
+        };
+        let reason = match status {
+            200 => "OK",
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            _ => "Not Found",
+        };
+        let challenge = if status == 401 {
+            "WWW-Authenticate: Basic realm=\"airgap-test-token\"\r\n"
+        } else {
+            ""
+        };
+        write!(
+            out,
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n{challenge}Content-Length: {}\r\n\r\n",
+            body.len()
+        )?;
+        if method != "HEAD" {
+            out.write_all(body.as_bytes())?;
+        }
+        out.flush()?;
+    }
+}
+
+/// The status and JSON body for `GET /token?<query>`.
+fn answer(shared: &Shared, authorization: Option<&str>, query: &str) -> (u16, String) {
+    let mut req = parse_request(authorization, query);
+    let password = authorization.and_then(basic_credentials).map(|(_, p)| p);
+    if req.user.as_deref() != Some(shared.user.as_str())
+        || password.as_deref() != Some(shared.password.as_str())
+    {
+        req.status = 401;
+        record(shared, req);
+        return (
+            401,
+            error_json("UNAUTHORIZED", "invalid user name or password"),
+        );
+    }
+    let allowed = shared.allowed.lock().expect("lock").clone();
+    let mut access = Vec::new();
+    for scope in &req.scopes {
+        match parse_scope(scope) {
+            Some(mut a) => {
+                if let Some(allowed) = &allowed {
+                    a.actions.retain(|x| allowed.contains(x));
+                }
+                if !a.actions.is_empty() {
+                    access.push(a);
+                }
+            }
+            None => {
+                req.status = 400;
+                record(shared, req);
+                return (400, error_json("INVALID_REQUEST", "invalid scope"));
+            }
+        }
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
+    let claims = Claims {
+        iss: ISSUER,
+        sub: &shared.user,
+        aud: req.service.as_deref().unwrap_or(""),
+        exp: now + TOKEN_LIFETIME_SECS,
+        nbf: now,
+        iat: now,
+        jti: format!("{}-{now}-{serial}", std::process::id()),
+        access,
+    };
+    let mut header = Header::new(Algorithm::ES256);
+    header.x5c = Some(vec![shared.x5c.clone()]);
+    let token = jsonwebtoken::encode(&header, &claims, &shared.key).expect("sign token");
+    let issued_at = time::OffsetDateTime::from_unix_timestamp(now as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    req.status = 200;
+    record(shared, req);
+    let body = serde_json::json!({
+        "token": token,
+        "access_token": token,
+        "expires_in": TOKEN_LIFETIME_SECS,
+        "issued_at": issued_at,
+    });
+    (200, body.to_string())
+}
+
+/// Records a request and counts it as issued or refused.
+fn record(shared: &Shared, req: TokenRequest) {
+    let counter = if req.status == 200 {
+        &shared.issued
+    } else {
+        &shared.refused
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    shared.log.lock().expect("lock").push(req);
+}
+
+/// The user, service and scopes of a request; status left at 0.
+fn parse_request(authorization: Option<&str>, query: &str) -> TokenRequest {
+    let mut req = TokenRequest {
+        user: authorization.and_then(basic_credentials).map(|(u, _)| u),
+        service: None,
+        scopes: Vec::new(),
+        status: 0,
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v);
+        match percent_decode(k).as_str() {
+            "service" => req.service = Some(v),
+            "scope" => req
+                .scopes
+                .extend(v.split(' ').filter(|s| !s.is_empty()).map(str::to_string)),
+            _ => {}
+        }
+    }
+    req
+}
+
+/// `user` and `password` of `Basic base64(user:password)`.
+fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let (scheme, b64) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(B64.decode(b64.trim()).ok()?).ok()?;
+    let (u, p) = decoded.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// `TYPE:NAME:ACTION[,ACTION...]`, the name possibly holding colons
+/// (`repository:host:5000/app:pull`).
+fn parse_scope(scope: &str) -> Option<Access> {
+    let (kind, rest) = scope.split_once(':')?;
+    let (name, actions) = rest.rsplit_once(':')?;
+    let actions: Vec<String> = actions
+        .split(',')
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect();
+    if kind.is_empty() || name.is_empty() || actions.is_empty() {
+        return None;
+    }
+    Some(Access {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        actions,
+    })
+}
+
+/// Decodes `%XX` escapes and `+` (a space in query strings); a `%` not
+/// followed by two hex digits stays as it is.
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, b) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `{"errors":[{"code":"...","message":"..."}]}`, as registries answer.
+fn error_json(code: &str, message: &str) -> String {
+    serde_json::json!({"errors": [{"code": code, "message": message}]}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        assert_eq!(
+            parse_scope("repository:host:5000/site/app:pull,push"),
+            Some(Access {
+                kind: "repository".into(),
+                name: "host:5000/site/app".into(),
+                actions: vec!["pull".into(), "push".into()],
+            })
+        );
+        assert_eq!(parse_scope("repository:app"), None);
+        assert_eq!(parse_scope("repository:app:"), None);
+    }
+
+    #[test]
+    fn queries() {
+        let r = parse_request(
+            Some(&format!("Basic {}", B64.encode("u:p:q"))),
+            "service=airgap-test&scope=repository%3Aa%3Apull&scope=repository:b:pull+repository:c:push",
+        );
+        assert_eq!(r.user.as_deref(), Some("u"));
+        assert_eq!(r.service.as_deref(), Some("airgap-test"));
+        assert_eq!(
+            r.scopes,
+            [
+                "repository:a:pull",
+                "repository:b:pull",
+                "repository:c:push"
+            ]
+        );
+        assert_eq!(
+            basic_credentials(&format!("basic {}", B64.encode("u:p:q"))),
+            Some(("u".into(), "p:q".into()))
+        );
+        assert_eq!(percent_decode("%2"), "%2");
+        assert_eq!(percent_decode("a%2Fb%zz"), "a/b%zz");
+    }
+}
