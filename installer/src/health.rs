@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use airgap_registry::ureq;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::site::{Site, SiteFile};
@@ -26,12 +26,6 @@ pub const MAX_PARALLEL: usize = 8;
 pub const MAX_BODY: u64 = 64 << 10;
 /// Values of a JSON body's `status` that mean healthy (compared ignoring case).
 pub const HEALTHY_STATUSES: &[&str] = &["ok", "pass", "healthy", "up"];
-
-/// The system CA bundles looked for (Debian's first); the first found is used.
-const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-];
 
 /// One endpoint to check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -429,32 +423,8 @@ fn one_line(s: &str) -> String {
 
 /// The system roots and the certificates in `internal_ca`.
 fn roots(internal_ca: Option<&Path>) -> Result<Vec<ureq::tls::Certificate<'static>>> {
-    let mut certs = Vec::new();
-    if let Some(path) = internal_ca {
-        let pem = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("internalCa: cannot read {} ({e})", path.display()))?;
-        certs.extend(pem_certificates(&pem));
-        if certs.is_empty() {
-            bail!("internalCa: {} holds no PEM certificate", path.display());
-        }
-    }
-    if let Some(pem) = SYSTEM_CA_BUNDLES
-        .iter()
-        .map(PathBuf::from)
-        .find_map(|p| std::fs::read(p).ok())
-    {
-        certs.extend(pem_certificates(&pem));
-    }
-    Ok(certs)
-}
-
-fn pem_certificates(pem: &[u8]) -> Vec<ureq::tls::Certificate<'static>> {
-    ureq::tls::parse_pem(pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
-            _ => None,
-        })
-        .collect()
+    let files: Vec<PathBuf> = internal_ca.map(Path::to_path_buf).into_iter().collect();
+    airgap_registry::client::trust_roots(&files).map_err(|e| anyhow::anyhow!("internalCa: {e}"))
 }
 
 #[cfg(test)]
@@ -550,8 +520,10 @@ mod tests {
         let e = Checker::new(Some(Path::new("/nonexistent/ca.pem")), DEFAULT_TIMEOUT)
             .err()
             .expect("an error");
-        assert!(e
-            .to_string()
-            .starts_with("internalCa: cannot read /nonexistent/ca.pem"));
+        let e = e.to_string();
+        assert!(
+            e.starts_with("internalCa: /nonexistent/ca.pem: cannot read"),
+            "{e}"
+        );
     }
 }

@@ -60,7 +60,15 @@ pub struct Transport {
     pub user_agent: Option<String>,
 }
 
-fn system_and_extra_roots(
+/// The system CA bundles looked for (Debian's, then Red Hat's); all found are used.
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+
+/// The certificates to trust: every certificate in `ca_files` (each must
+/// hold at least one) and the system bundle. Errors name the file.
+pub fn trust_roots(
     ca_files: &[std::path::PathBuf],
 ) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let mut certs = Vec::new();
@@ -84,7 +92,9 @@ fn system_and_extra_roots(
     for f in ca_files {
         add(f, true)?;
     }
-    add(Path::new("/etc/ssl/certs/ca-certificates.crt"), false)?;
+    for f in SYSTEM_CA_BUNDLES {
+        add(Path::new(f), false)?;
+    }
     Ok(certs)
 }
 
@@ -95,7 +105,7 @@ impl Client {
         transport: &Transport,
         credentials: Option<Credentials>,
     ) -> Result<Client> {
-        let roots = system_and_extra_roots(&transport.ca_files)?;
+        let roots = trust_roots(&transport.ca_files)?;
         let tls = ureq::tls::TlsConfig::builder()
             .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
             .build();
@@ -168,21 +178,48 @@ impl Client {
     }
 
     fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String> {
-        let mut req = self.agent.get(realm);
-        if let Some(s) = service {
-            req = req.query("service", s);
-        }
-        for s in scope.split(' ') {
-            req = req.query("scope", s);
-        }
-        if let Some(c) = &self.credentials {
-            req = req.header("Authorization", &format!("Basic {}", c.basic()));
-        }
-        let mut resp = req
-            .call()
-            .with_context(|| format!("token service {realm}"))?;
+        let mut attempt = 0;
+        let mut resp = loop {
+            attempt += 1;
+            let mut req = self.agent.get(realm);
+            if let Some(s) = service {
+                req = req.query("service", s);
+            }
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                req = req.query("scope", s);
+            }
+            if let Some(c) = &self.credentials {
+                req = req.header("Authorization", &format!("Basic {}", c.basic()));
+            }
+            // The token service is retried like the registry itself.
+            let retry = match req.call() {
+                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                    if attempt >= ATTEMPTS {
+                        break r;
+                    }
+                    format!("HTTP {}", r.status().as_u16())
+                }
+                Ok(r) => break r,
+                Err(e) if attempt >= ATTEMPTS => {
+                    return Err(anyhow!(
+                        "token service {realm}: {e} (after {attempt} attempts)"
+                    ))
+                }
+                Err(e) => e.to_string(),
+            };
+            let delay = Duration::from_millis(200 * (1 << (attempt - 1).min(5)));
+            tracing::debug!(%realm, reason = %retry, attempt, ?delay, "retrying the token service");
+            std::thread::sleep(delay);
+        };
         let status = resp.status().as_u16();
         let body = read_small(resp.body_mut());
+        if status == 401 || status == 403 {
+            bail!(
+                "token service {realm}: HTTP {status}: {}; check the user name and password for {}",
+                one_line(&body),
+                self.host
+            );
+        }
         if status != 200 {
             bail!("token service {realm}: HTTP {status}: {}", one_line(&body));
         }
@@ -283,6 +320,12 @@ impl Client {
                         self.learn_challenge(resp)?;
                         attempt -= 1;
                         continue;
+                    }
+                    if status == 401 && insufficient_scope(resp) {
+                        bail!(
+                            "{method} {shown}: HTTP 401: the account may not do this (insufficient_scope for {scope}); check its permissions on {}",
+                            self.host
+                        );
                     }
                     if status == 401 {
                         bail!(
@@ -414,15 +457,53 @@ pub fn one_line(body: &str) -> String {
     s.chars().take(300).collect()
 }
 
+/// Whether a 401 says the credentials were fine but lacked the scope.
+fn insufficient_scope(resp: &Response<Body>) -> bool {
+    resp.headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .any(|h| {
+            parse_challenge(h.get("bearer".len()..).unwrap_or(""))
+                .get("error")
+                .is_some_and(|e| e == "insufficient_scope")
+        })
+}
+
+/// Parses `key="value", key=value` challenge parameters; quoted values may
+/// hold commas and backslash escapes.
 fn parse_challenge(s: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
-    for part in s.split(',') {
-        if let Some((k, v)) = part.trim().split_once('=') {
-            out.insert(
-                k.trim().to_ascii_lowercase(),
-                v.trim().trim_matches('"').to_string(),
-            );
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
         }
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+        if key.is_empty() {
+            break;
+        }
+        if chars.next_if_eq(&'=').is_none() {
+            continue;
+        }
+        let mut value = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect();
+        }
+        out.insert(key.trim().to_ascii_lowercase(), value.trim().to_string());
     }
     out
 }
@@ -443,6 +524,13 @@ mod tests {
         );
         assert_eq!(p["realm"], "https://auth.example/token");
         assert_eq!(p["service"], "registry.example");
+        assert_eq!(p["scope"], "repository:a:pull");
+        let q = parse_challenge(
+            r#"realm="https://a/t",scope="repository:x:pull,push",error="insufficient_scope""#,
+        );
+        assert_eq!(q["scope"], "repository:x:pull,push");
+        assert_eq!(q["error"], "insufficient_scope");
+        assert_eq!(parse_challenge(r#"realm=plain, x="a\"b""#)["x"], "a\"b");
     }
 
     #[test]

@@ -502,7 +502,10 @@ fn push_with_a_pull_only_token_fails_cleanly_and_writes_nothing() {
     );
     let line = one_error_line(&out);
     assert!(
-        line.contains("/blobs/uploads/") && line.contains("HTTP 401"),
+        line.contains("/blobs/uploads/")
+            && line.contains("HTTP 401")
+            && line.contains("insufficient_scope")
+            && !line.contains("check the user name and password"),
         "{line}"
     );
     // Tokens were issued (the tag checks need only `pull`), none refused.

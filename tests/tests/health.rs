@@ -440,7 +440,10 @@ fn unreadable_internal_ca_is_one_error() {
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains("internalCa: cannot read"), "{err}");
+    assert!(
+        err.contains("internalCa: ") && err.contains("cannot read"),
+        "{err}"
+    );
     assert!(err.contains("internal-ca.pem"), "{err}");
 }
 
