@@ -2,7 +2,8 @@
 # End-to-end demo on the data the repository ships: make a signing key, build
 # the demo bundle, inspect it, verify it as an operator would, check it with
 # stock tools (zstd, tar, minisign, skopeo), push its images into a registry
-# started on loopback, and show a tampered copy refused. Usage: bash scripts/demo.sh
+# started on loopback, render the configuration for a sample site and print
+# the install plan, and show a tampered copy refused. Usage: bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -65,7 +66,21 @@ for ref in demo/web:1.0.0 demo/worker:1.0.0; do
     echo "skopeo reads 127.0.0.1:$port/site/$ref: sha256:$digest"
 done
 
-step "7. operator: a tampered bundle is refused"
+step "7. operator: render the configuration for a sample site (manifests/site.example.yaml)"
+# The example site, pointed at the loopback registry the images went to.
+cp -r manifests/site-secrets "$work/"
+sed -e "s|host: registry.internal.example:5000|host: 127.0.0.1:$port\n  plainHttp: true|" \
+    -e "s|prefix: platform|prefix: site|" manifests/site.example.yaml > "$work/site.yaml"
+PLATFORM_OIDC_CLIENT_SECRET=demo-oidc-secret IMAGING_DB_PASSWORD=demo-imaging-password \
+    $bin/airgap-install render "$work/demo.bundle" --trust "$work/vendor.pub" \
+    --site "$work/site.yaml" --relocation "$work/relocation-map.json" --out "$work/rendered"
+echo "values files (mode 0600 when they hold a secret):"
+ls -l "$work/rendered/values"
+grep '^image:' "$work/rendered/values/hello.yaml"
+echo "install plan:"
+grep -v '^#' "$work/rendered/install-plan.sh" | sed '/^$/d'
+
+step "8. operator: a tampered bundle is refused"
 cp "$work/demo.bundle" "$work/tampered.bundle"
 printf '\x00' | dd of="$work/tampered.bundle" bs=1 seek=3000 conv=notrunc status=none
 if $bin/airgap-install verify "$work/tampered.bundle" --trust "$work/vendor.pub"; then
