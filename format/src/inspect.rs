@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::bundle_json::{ChartEntry, FileEntry, ImageEntry};
+use crate::bundle_json::{ChartEntry, FileEntry, ImageEntry, TemplateEntry};
 use crate::digest::Digest;
 use crate::limits::Limits;
 use crate::reader::{ArchiveReader, ReadError};
@@ -38,6 +38,10 @@ pub struct InspectReport {
     pub charts: Vec<ChartEntry>,
     /// Files.
     pub files: Vec<FileEntry>,
+    /// Configuration templates (format version 2).
+    pub templates: Vec<TemplateEntry>,
+    /// The bundle's format version.
+    pub format_version: u32,
     /// Number of blobs.
     pub blob_count: usize,
     /// Sum of blob sizes.
@@ -66,6 +70,8 @@ pub fn inspect(path: &Path) -> Result<InspectReport, ReadError> {
         images: d.images,
         charts: d.charts,
         files: d.files,
+        templates: d.templates,
+        format_version: d.format_version,
         total_size: d.total_size,
         archive_size: reader.file_len(),
     })
@@ -154,6 +160,18 @@ impl InspectReport {
                 human_bytes(f.size),
                 f.kind.as_str()
             );
+        }
+        if !self.templates.is_empty() {
+            let _ = writeln!(s, "templates ({}):", self.templates.len());
+            for t in &self.templates {
+                let _ = writeln!(
+                    s,
+                    "  {:<40} {}  {:>10}",
+                    t.name,
+                    t.digest,
+                    human_bytes(t.size)
+                );
+            }
         }
         s
     }
