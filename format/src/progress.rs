@@ -81,9 +81,7 @@ where
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .init();
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -93,6 +91,27 @@ where
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Crates whose logs carry the values they handle (a template engine logs
+/// the secrets it renders): never logged, whatever `RUST_LOG` says.
+const SILENCED: &[&str] = &["handlebars"];
+
+/// The log filter: `RUST_LOG` (default `warn`) with [`SILENCED`] crates off.
+pub fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let mut directives: Vec<String> = rust_log
+        .unwrap_or("warn")
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !SILENCED.iter().any(|c| d.starts_with(c)))
+        .map(str::to_string)
+        .collect();
+    if directives.is_empty() {
+        directives.push("warn".into());
+    }
+    directives.extend(SILENCED.iter().map(|c| format!("{c}=off")));
+    tracing_subscriber::EnvFilter::try_new(directives.join(","))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,handlebars=off"))
 }
 
 /// Formats an error and its causes on one line, skipping a cause whose text
@@ -111,4 +130,18 @@ pub fn error_line(e: &(dyn std::error::Error + 'static)) -> String {
         cur = err.source();
     }
     out.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_engine_logs_stay_off() {
+        for rust_log in [None, Some("debug"), Some("trace,handlebars=trace"), Some("")] {
+            let f = log_filter(rust_log).to_string();
+            assert!(f.contains("handlebars=off"), "{f}");
+            assert!(!f.contains("handlebars=trace"), "{f}");
+        }
+    }
 }

@@ -234,20 +234,22 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
         .transpose()?;
     let images = known_images(d, map.as_ref(), site);
 
-    // Secrets, resolved once; the list is what output is checked against.
+    // Secrets, resolved once. Everything is rendered twice: with the real
+    // values and with stand-ins. An output that differs between the two
+    // depends on a secret, however a template encoded it (quoted, escaped
+    // for a shell, as YAML or JSON), and is written for its owner only.
     let base = site.base_dir();
     let mut site_json = serde_json::to_value(s).context("site as JSON")?;
-    let mut secrets: Vec<String> = Vec::new();
-    for (field, r) in s.secrets() {
+    let mut stand_in = site_json.clone();
+    for (n, (field, r)) in s.secrets().into_iter().enumerate() {
         let value = r
             .resolve(&field, &base)
             .map_err(|e| anyhow!("{}: {e}", site.path.display()))?;
         let pointer = json_pointer(&field);
-        *site_json
-            .pointer_mut(&pointer)
-            .ok_or_else(|| anyhow!("internal error: no {pointer} in the site"))? =
-            Value::String(value.clone());
-        secrets.push(value);
+        let missing = || anyhow!("internal error: no {pointer} in the site");
+        *site_json.pointer_mut(&pointer).ok_or_else(missing)? = Value::String(value);
+        *stand_in.pointer_mut(&pointer).ok_or_else(missing)? =
+            Value::String(format!("airgap-stand-in-secret-{n}"));
     }
     let ca_bundle = match site.internal_ca() {
         Some(p) => {
@@ -293,6 +295,7 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
     let charts_from_registry = map.is_some();
     let mut releases = Vec::new();
     let mut names = BTreeSet::new();
+    let mut written_charts = BTreeSet::new();
     for (i, r) in spec.releases.iter().enumerate() {
         if let Some(sc) = &r.scenarios {
             if !sc.iter().any(|x| x == s.scenario.as_str()) {
@@ -305,26 +308,25 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
                 r.chart
             )
         })?;
-        let scopes: Vec<Option<Value>> = match r.for_each {
-            Some(ForEach::Workspaces) => site_json["workspaces"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(Some)
-                .collect(),
+        let scopes: Vec<Option<usize>> = match r.for_each {
+            Some(ForEach::Workspaces) => (0..s.workspaces.len()).map(Some).collect(),
             None => vec![None],
         };
         for workspace in scopes {
-            let mut ctx = json!({
-                "site": site_json,
-                "bundle": bundle_ctx,
-                "caBundle": ca_bundle,
-                "release": {"namespace": s.namespace, "chart": chart.name, "chartVersion": chart.version},
-            });
-            if let Some(w) = &workspace {
-                ctx["workspace"] = w.clone();
-            }
+            let context = |site_json: &Value| {
+                let mut ctx = json!({
+                    "site": site_json,
+                    "bundle": bundle_ctx,
+                    "caBundle": ca_bundle,
+                    "release": {"namespace": s.namespace, "chart": chart.name, "chartVersion": chart.version},
+                });
+                if let Some(w) = workspace {
+                    ctx["workspace"] = site_json["workspaces"][w].clone();
+                }
+                ctx
+            };
+            let mut ctx = context(&site_json);
+            let mut alt = context(&stand_in);
             let name = hb.render_template(&r.name, &ctx).map_err(|e| {
                 anyhow!(
                     "template {RENDER_SPEC}: releases[{i}].name: {}",
@@ -338,6 +340,7 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
                 bail!("template {RENDER_SPEC}: release {name} is rendered twice");
             }
             ctx["release"]["name"] = Value::String(name.clone());
+            alt["release"]["name"] = Value::String(name.clone());
             let values = hb.render(&r.values, &ctx).map_err(|e| {
                 anyhow!(
                     "release {name}: template {}: {}",
@@ -353,7 +356,7 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
                     one_line(&e.without_snippet().to_string())
                 );
             }
-            let contains_secrets = secrets.iter().any(|v| values.contains(v.as_str()));
+            let contains_secrets = hb.render(&r.values, &alt).ok().as_ref() != Some(&values);
             let rel = format!("values/{name}.yaml");
             write(out, &rel, values.as_bytes(), contains_secrets, false)?;
             let chart_ref = if charts_from_registry {
@@ -374,8 +377,10 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
                     })?;
                 format!("oci://{}", entry.repository)
             } else {
+                // Always written afresh: a chart left in the folder by an
+                // earlier run is never trusted.
                 let rel = format!("charts/{}-{}.tgz", chart.name, chart.version);
-                if !out.join(&rel).is_file() {
+                if written_charts.insert(rel.clone()) {
                     let bytes = read_signed_blob(
                         reader,
                         d,
@@ -384,7 +389,6 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
                         MAX_CHART_BYTES,
                         "chart",
                     )?;
-                    std::fs::create_dir_all(out.join("charts"))?;
                     write(out, &rel, &bytes, false, false)?;
                 }
                 rel
@@ -398,18 +402,21 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
                 values: rel,
                 values_digest: Digest::of(values.as_bytes()).to_string(),
                 contains_secrets,
-                workspace: workspace.and_then(|w| w["name"].as_str().map(str::to_string)),
+                workspace: workspace.map(|w| s.workspaces[w].name.clone()),
             });
         }
     }
     let mut files = Vec::new();
     for f in &spec.files {
-        let ctx = json!({
-            "site": site_json,
-            "bundle": bundle_ctx,
-            "caBundle": ca_bundle,
-            "releases": releases,
-        });
+        let context = |site_json: &Value| {
+            json!({
+                "site": site_json,
+                "bundle": bundle_ctx,
+                "caBundle": ca_bundle,
+                "releases": releases,
+            })
+        };
+        let ctx = context(&site_json);
         let text = hb.render(&f.template, &ctx).map_err(|e| {
             anyhow!(
                 "file {}: template {}: {}",
@@ -418,7 +425,8 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
                 one_line(&e.to_string())
             )
         })?;
-        let contains_secrets = secrets.iter().any(|v| text.contains(v.as_str()));
+        let contains_secrets =
+            hb.render(&f.template, &context(&stand_in)).ok().as_ref() != Some(&text);
         write(
             out,
             &f.output,
