@@ -1234,6 +1234,16 @@ fn rendering_again_into_a_used_folder_restores_every_file() {
         chart,
         "the chart install-plan.sh installs is not the signed one"
     );
+    // What an earlier render wrote and this one did not (a removed
+    // workspace's values, with its secrets) does not linger; the folder
+    // ends up exactly as a fresh render.
+    std::fs::write(used.join("values/ws-retired.yaml"), "password: old\n").unwrap();
+    ok(&mut r.render(&site, &used));
+    assert!(!used.join("values/ws-retired.yaml").exists());
+    assert_eq!(
+        tree(&fresh).keys().collect::<Vec<_>>(),
+        tree(&used).keys().collect::<Vec<_>>()
+    );
 }
 
 // ---------------------------------------------------------------------------

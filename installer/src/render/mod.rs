@@ -144,11 +144,10 @@ impl Plan {
         );
         for (i, r) in self.releases.iter().enumerate() {
             t.push_str(&format!(
-                "  {}. {:<24} {} {:<8} values {}{}\n",
+                "  {}. {:<24} {:<28} values {}{}\n",
                 i + 1,
                 r.name,
-                r.chart,
-                r.chart_version,
+                format!("{} {}", r.chart, r.chart_version),
                 r.values,
                 if r.contains_secrets {
                     " (secrets, 0600)"
@@ -232,7 +231,7 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
         .relocation
         .map(|p| load_map(p, d, &head.bundle_digest, site))
         .transpose()?;
-    let images = known_images(d, map.as_ref(), site);
+    let images = known_images(d, map.as_ref(), site)?;
 
     // Secrets, resolved once. Everything is rendered twice: with the real
     // values and with stand-ins. An output that differs between the two
@@ -260,13 +259,9 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
                     p.display()
                 )
             })?;
-            if !pem.contains("-----BEGIN CERTIFICATE-----") {
-                bail!(
-                    "{}: internalCa {}: no PEM certificate",
-                    site.path.display(),
-                    p.display()
-                );
-            }
+            // The same check the health command makes.
+            airgap_registry::client::trust_roots(std::slice::from_ref(&p))
+                .map_err(|e| anyhow!("{}: internalCa: {e}", site.path.display()))?;
             pem
         }
         None => String::new(),
@@ -280,8 +275,9 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
     });
 
     let mut hb = helpers::registry(&images);
+    // Only `.hbs` files are templates; others (a README) travel as they are.
     for t in &d.templates {
-        if t.name == RENDER_SPEC {
+        if !t.name.ends_with(".hbs") {
             continue;
         }
         let text = read_template(&t.name)?;
@@ -290,8 +286,9 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
     }
 
     let out = options.out;
-    std::fs::create_dir_all(out.join("values"))
-        .with_context(|| format!("{}: cannot create", out.display()))?;
+    // Everything is rendered before anything is written, so a failure
+    // leaves the output folder as it was.
+    let mut outputs = Outputs::default();
     let charts_from_registry = map.is_some();
     let mut releases = Vec::new();
     let mut names = BTreeSet::new();
@@ -358,7 +355,7 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
             }
             let contains_secrets = hb.render(&r.values, &alt).ok().as_ref() != Some(&values);
             let rel = format!("values/{name}.yaml");
-            write(out, &rel, values.as_bytes(), contains_secrets, false)?;
+            outputs.add(&rel, values.clone().into_bytes(), contains_secrets, false);
             let chart_ref = if charts_from_registry {
                 let m = map.as_ref().expect("checked");
                 let entry = m
@@ -389,7 +386,7 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
                         MAX_CHART_BYTES,
                         "chart",
                     )?;
-                    write(out, &rel, &bytes, false, false)?;
+                    outputs.add(&rel, bytes, false, false);
                 }
                 rel
             };
@@ -427,13 +424,12 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
         })?;
         let contains_secrets =
             hb.render(&f.template, &context(&stand_in)).ok().as_ref() != Some(&text);
-        write(
-            out,
+        outputs.add(
             &f.output,
-            text.as_bytes(),
+            text.clone().into_bytes(),
             contains_secrets,
             f.executable,
-        )?;
+        );
         files.push(PlannedFile {
             path: f.output.clone(),
             template: f.template.clone(),
@@ -441,16 +437,14 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
             contains_secrets,
         });
     }
-    let mut health_checks = vec![HealthCheck {
-        name: "control-plane".into(),
-        url: format!("{}/health", s.control_plane.url.trim_end_matches('/')),
-    }];
-    for w in &s.workspaces {
-        health_checks.push(HealthCheck {
-            name: format!("workspace/{}", w.name),
-            url: format!("{}/health", w.url.trim_end_matches('/')),
-        });
-    }
+    // Exactly what `airgap-install health` will check.
+    let health_checks = crate::health::targets(s)
+        .into_iter()
+        .map(|t| HealthCheck {
+            name: t.name,
+            url: t.url,
+        })
+        .collect();
     let plan = Plan {
         plan_version: PLAN_VERSION,
         bundle: PlanBundle {
@@ -474,14 +468,57 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
         health_checks,
     };
     if !ca_bundle.is_empty() {
-        write(out, "ca.pem", ca_bundle.as_bytes(), false, false)?;
+        outputs.add("ca.pem", ca_bundle.clone().into_bytes(), false, false);
     }
     let script = install_script(&plan, site, !ca_bundle.is_empty())?;
-    write(out, "install-plan.sh", script.as_bytes(), false, true)?;
+    outputs.add("install-plan.sh", script.into_bytes(), false, true);
     let mut plan_json = serde_json::to_vec_pretty(&plan)?;
     plan_json.push(b'\n');
-    write(out, "plan.json", &plan_json, false, false)?;
+    outputs.add("plan.json", plan_json, false, false);
+    outputs.write_all(out)?;
     Ok(plan)
+}
+
+/// The files a render produces, held until every one rendered.
+#[derive(Default)]
+struct Outputs {
+    files: Vec<(String, Vec<u8>, bool, bool)>,
+}
+
+impl Outputs {
+    fn add(&mut self, rel: &str, bytes: Vec<u8>, secret: bool, executable: bool) {
+        self.files
+            .push((rel.to_string(), bytes, secret, executable));
+    }
+
+    /// Writes every file, then removes what an earlier render left in
+    /// `values/`, `charts/` and `ca.pem` that this one did not write, so a
+    /// removed workspace's values (and secrets) do not linger.
+    fn write_all(&self, out: &Path) -> Result<()> {
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("{}: cannot create", out.display()))?;
+        for (rel, bytes, secret, exec) in &self.files {
+            write(out, rel, bytes, *secret, *exec)?;
+        }
+        let written: BTreeSet<&str> = self.files.iter().map(|f| f.0.as_str()).collect();
+        for dir in ["values", "charts"] {
+            let Ok(list) = std::fs::read_dir(out.join(dir)) else {
+                continue;
+            };
+            for entry in list.flatten() {
+                let rel = format!("{dir}/{}", entry.file_name().to_string_lossy());
+                if !written.contains(rel.as_str()) && entry.path().is_file() {
+                    std::fs::remove_file(entry.path()).with_context(|| {
+                        format!("removing the stale {}", entry.path().display())
+                    })?;
+                }
+            }
+        }
+        if !written.contains("ca.pem") && out.join("ca.pem").is_file() {
+            std::fs::remove_file(out.join("ca.pem"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads and checks the relocation map against the bundle and the site.
@@ -531,27 +568,39 @@ fn known_images(
     d: &BundleDescriptor,
     map: Option<&RelocationMap>,
     site: &SiteFile,
-) -> Vec<KnownImage> {
+) -> Result<Vec<KnownImage>> {
     let r = &site.site.registry;
     d.images
         .iter()
         .map(|i| {
-            let pinned = map
-                .and_then(|m| m.images.iter().find(|x| x.source == i.reference))
-                .map(|x| x.pinned.clone())
-                .unwrap_or_else(|| {
+            let pinned = match map {
+                // With a map, every image must be in it: push wrote it.
+                Some(m) => m
+                    .images
+                    .iter()
+                    .find(|x| x.source == i.reference)
+                    .map(|x| x.pinned.clone())
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "the relocation map has no image {}; push the bundle again",
+                            i.reference
+                        )
+                    })?,
+                // Without one, where push puts images: HOST/PREFIX/NAME.
+                None => {
                     let repo = if r.prefix.is_empty() {
                         i.name.clone()
                     } else {
                         format!("{}/{}", r.prefix, i.name)
                     };
                     format!("{}/{repo}@{}", r.host, i.digest)
-                });
-            KnownImage {
+                }
+            };
+            Ok(KnownImage {
                 name: i.name.clone(),
                 tag: i.tag.clone(),
                 pinned,
-            }
+            })
         })
         .collect()
 }

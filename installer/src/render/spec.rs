@@ -7,6 +7,9 @@ use serde::Deserialize;
 
 /// The name of the render description among a bundle's templates.
 pub const RENDER_SPEC: &str = "render.yaml";
+/// Output names `render` writes itself, which `files` may not use.
+pub const RESERVED_OUTPUTS: &[&str] =
+    &["values", "charts", "ca.pem", "plan.json", "install-plan.sh"];
 /// The render description version this installer reads.
 pub const RENDER_VERSION: u32 = 1;
 
@@ -75,19 +78,40 @@ impl RenderSpec {
                 spec.render_version
             ));
         }
+        let mut outputs = std::collections::BTreeSet::new();
         for (i, f) in spec.files.iter().enumerate() {
+            let first = f.output.split('/').next().unwrap_or_default();
             if !airgap_format::bundle_json::is_safe_relative_path(&f.output)
-                || f.output.starts_with("values/")
-                || f.output.starts_with("charts/")
-                || ["plan.json", "install-plan.sh"].contains(&f.output.as_str())
+                || RESERVED_OUTPUTS.contains(&first)
             {
                 return Err(format!(
-                    "files[{i}].output: {:?} is not a safe relative path outside values/ and charts/",
-                    f.output
+                    "files[{i}].output: {:?} is not a safe relative path outside the names render writes itself ({})",
+                    f.output,
+                    RESERVED_OUTPUTS.join(", ")
+                ));
+            }
+            if !outputs.insert(f.output.as_str()) {
+                return Err(format!("files[{i}].output: {} is listed twice", f.output));
+            }
+            if !f.template.ends_with(".hbs") {
+                return Err(format!(
+                    "files[{i}].template: {:?}: templates are .hbs files",
+                    f.template
                 ));
             }
         }
         for (i, r) in spec.releases.iter().enumerate() {
+            if !r.values.ends_with(".hbs") {
+                return Err(format!(
+                    "releases[{i}].values: {:?}: templates are .hbs files",
+                    r.values
+                ));
+            }
+            if r.scenarios.as_ref().is_some_and(|s| s.is_empty()) {
+                return Err(format!(
+                    "releases[{i}].scenarios: empty; leave it out to render the release in every scenario"
+                ));
+            }
             for s in r.scenarios.iter().flatten() {
                 if !["air-gapped", "hybrid"].contains(&s.as_str()) {
                     return Err(format!(
