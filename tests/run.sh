@@ -4,8 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_packages zstd tar skopeo minisign docker-registry
+ensure_packages zstd tar skopeo minisign docker-registry rpm rpmbuild:rpm go:golang-go
 AIRGAP_HELM=$(bash scripts/install-helm.sh)
 export AIRGAP_HELM
+# The SBOM tests build real rpm databases, Go binaries and cargo-auditable
+# binaries; with every tool installed, a missing one is a failure.
+command -v cargo-auditable >/dev/null || cargo install --locked --quiet cargo-auditable
+export AIRGAP_REQUIRE_TOOLS=1
 cargo build --workspace --bins --locked
 cargo test --workspace --locked

@@ -1,0 +1,106 @@
+//! Executables, read once for both kinds of embedded package data: Go
+//! build information ([`super::golang`]) and cargo-auditable data
+//! ([`super::rust`]). Use [`crate::is_executable`] on a file's first
+//! bytes to decide whether to read it whole and call this.
+
+use crate::package::{Distro, Package};
+use crate::ParseError;
+
+/// Parses an executable for Go modules and Rust crates; one with neither
+/// gives no packages.
+pub fn parse(path: &str, bytes: &[u8], distro: &Distro) -> Result<Vec<Package>, ParseError> {
+    parse_with_warnings(path, bytes, distro, &mut Vec::new())
+}
+
+/// Like [`parse`]. When one kind of data is unreadable and the other was
+/// read, the error becomes a warning; when both fail, the Go error is
+/// returned and the Rust one is a warning.
+pub fn parse_with_warnings(
+    path: &str,
+    bytes: &[u8],
+    _distro: &Distro,
+    warnings: &mut Vec<ParseError>,
+) -> Result<Vec<Package>, ParseError> {
+    let file = object::File::parse(bytes).ok();
+    let go = super::golang::parse_object(path, bytes, file.as_ref(), warnings);
+    let rust = super::rust::parse_object(path, file.as_ref(), warnings);
+    match (go, rust) {
+        (Ok(mut a), Ok(b)) => {
+            a.extend(b);
+            Ok(a)
+        }
+        (Ok(a), Err(e)) | (Err(e), Ok(a)) => {
+            warnings.push(e);
+            Ok(a)
+        }
+        (Err(go), Err(rust)) => {
+            warnings.push(rust);
+            Err(go)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecosystems::{fuzz, golang, rust};
+    use crate::testelf::{elf, Section};
+    use crate::Ecosystem;
+
+    #[test]
+    fn go_and_rust_data_in_one_file() {
+        let file = elf(&[
+            Section::new(
+                ".go.buildinfo",
+                0x500000,
+                &golang::tests::inline_blob("go1.22.1", golang::tests::MODINFO),
+            ),
+            Section::new(
+                ".dep-v0",
+                0x600000,
+                &rust::tests::zlib(rust::tests::AUDIT_JSON.as_bytes()),
+            ),
+        ]);
+        let pkgs = parse("bin/x", &file, &Distro::default()).unwrap();
+        assert_eq!(
+            pkgs.iter()
+                .filter(|p| p.ecosystem == Ecosystem::Golang)
+                .count(),
+            5
+        );
+        assert_eq!(
+            pkgs.iter()
+                .filter(|p| p.ecosystem == Ecosystem::Cargo)
+                .count(),
+            5
+        );
+    }
+
+    #[test]
+    fn one_broken_kind_is_a_warning() {
+        let file = elf(&[
+            Section::new(
+                ".go.buildinfo",
+                0x500000,
+                &golang::tests::inline_blob("go1.22.1", golang::tests::MODINFO),
+            ),
+            Section::new(".dep-v0", 0x600000, b"broken"),
+        ]);
+        let mut w = Vec::new();
+        let pkgs = parse_with_warnings("bin/x", &file, &Distro::default(), &mut w).unwrap();
+        assert_eq!(pkgs.len(), 5);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].reason.contains("cargo-auditable"));
+        assert!(parse("bin/x", b"\x7fELF garbage", &Distro::default())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn mutated_inputs_never_panic() {
+        let file = rust::tests::audited_elf(rust::tests::AUDIT_JSON);
+        fuzz::mutations(&file, 200, |b| {
+            let _ = parse("x", b, &Distro::default());
+        });
+    }
+}

@@ -1,0 +1,248 @@
+//! One image (one platform): its layers read in order with whiteouts
+//! applied ([`crate::layers`]), every file a parser understands scanned,
+//! and the packages of the final filesystem returned, each marked with the
+//! layer it came from.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use crate::layers::{self, Compression, FileInfo, Want};
+use crate::{classify_file, ecosystems, is_executable, scan, Distro, FileKind, Package};
+
+/// Property naming the digest of the layer a package was found in.
+pub const LAYER_PROPERTY: &str = "airgap:layer";
+
+/// One layer to read: its digest, compression and bytes.
+pub struct LayerInput<'r> {
+    /// `sha256:…` of the (compressed) layer blob.
+    pub digest: String,
+    /// How it is compressed.
+    pub compression: Compression,
+    /// Its bytes.
+    pub reader: Box<dyn Read + 'r>,
+}
+
+/// What scanning an image found.
+#[derive(Clone, Debug, Default)]
+pub struct ImageScan {
+    /// The distribution, from `os-release`, when the image has one.
+    pub distro: Option<Distro>,
+    /// Packages in the final filesystem, sorted by ecosystem, name, version
+    /// and location.
+    pub packages: Vec<Package>,
+    /// Files or records that could not be read, one line each, naming the
+    /// layer and file. They never stop a scan.
+    pub warnings: Vec<String>,
+}
+
+/// What the walk keeps per path until the distribution is known.
+#[derive(Clone)]
+enum Found {
+    /// A file whose reading needs the distribution (package databases,
+    /// `os-release`, Debian copyright files).
+    Later(FileKind, Vec<u8>),
+    /// Packages read at once.
+    Packages(Vec<Package>),
+}
+
+/// Scans an image's layers, base first. Fails only when a layer is not a
+/// readable tar stream; malformed package databases become warnings.
+pub fn scan_image(layers: Vec<LayerInput<'_>>) -> Result<ImageScan, layers::WalkError> {
+    let digests: Vec<String> = layers.iter().map(|l| l.digest.clone()).collect();
+    let no_distro = Distro::default();
+    let mut warnings = Vec::new();
+    let mut early_warnings: Vec<(String, String)> = Vec::new();
+    let walk = layers::walk(
+        layers.into_iter().map(|l| (l.compression, l.reader)),
+        |f: &FileInfo| match classify_file(f.path, f.mode) {
+            Some(kind) => Want::Read(kind.max_size()),
+            None => Want::Skip,
+        },
+        |path, bytes| {
+            let kind = classify_file(path, 0o755)?;
+            match kind {
+                FileKind::OsRelease
+                | FileKind::DpkgStatus
+                | FileKind::DpkgCopyright
+                | FileKind::ApkInstalled
+                | FileKind::RpmSqlite => Some(Found::Later(kind, bytes.to_vec())),
+                FileKind::Executable if !is_executable(bytes) => None,
+                _ => {
+                    let s = scan(kind, path, bytes, &no_distro);
+                    for w in s.warnings {
+                        early_warnings.push((path.to_string(), w.to_string()));
+                    }
+                    Some(Found::Packages(s.packages))
+                }
+            }
+        },
+    )?;
+    for w in walk.warnings {
+        let layer = digests.get(w.layer).map(String::as_str).unwrap_or("?");
+        match w.path {
+            Some(p) => warnings.push(format!("layer {layer}: {p}: {}", w.message)),
+            None => warnings.push(format!("layer {layer}: {}", w.message)),
+        }
+    }
+    // A warning is kept only if its file is still visible at the end.
+    for (path, w) in early_warnings {
+        if let Some((layer, _)) = walk.found.get(&path) {
+            warnings.push(format!("layer {}: {w}", digests[*layer]));
+        }
+    }
+    let distro = crate::OS_RELEASE_PATHS
+        .iter()
+        .find_map(|p| match walk.found.get(*p) {
+            Some((_, Found::Later(FileKind::OsRelease, bytes))) => crate::parse_os_release(bytes),
+            _ => None,
+        });
+    let d = distro.clone().unwrap_or_default();
+    let mut packages = Vec::new();
+    let mut copyright: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (path, (layer, found)) in &walk.found {
+        let layer_digest = &digests[*layer];
+        let mut found_packages = match found {
+            Found::Packages(p) => p.clone(),
+            Found::Later(FileKind::OsRelease, _) => continue,
+            Found::Later(FileKind::DpkgCopyright, bytes) => {
+                if let Some(name) = ecosystems::dpkg::copyright_package(path) {
+                    copyright.insert(
+                        name.to_string(),
+                        ecosystems::dpkg::copyright_licenses(bytes),
+                    );
+                }
+                continue;
+            }
+            Found::Later(kind, bytes) => {
+                let s = scan(*kind, path, bytes, &d);
+                for w in s.warnings {
+                    warnings.push(format!("layer {layer_digest}: {w}"));
+                }
+                s.packages
+            }
+        };
+        for p in &mut found_packages {
+            p.properties
+                .insert(LAYER_PROPERTY.to_string(), layer_digest.clone());
+        }
+        packages.extend(found_packages);
+    }
+    for p in &mut packages {
+        if p.ecosystem == crate::Ecosystem::Deb && p.licenses.is_empty() {
+            if let Some(l) = copyright.get(&p.name) {
+                p.licenses = l.clone();
+            }
+        }
+    }
+    packages.sort_by(|a, b| {
+        (a.ecosystem.as_str(), &a.name, &a.version, &a.location).cmp(&(
+            b.ecosystem.as_str(),
+            &b.name,
+            &b.version,
+            &b.location,
+        ))
+    });
+    Ok(ImageScan {
+        distro,
+        packages,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data, mode) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(*mode);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn input(n: usize, bytes: Vec<u8>) -> LayerInput<'static> {
+        LayerInput {
+            digest: format!("sha256:{n:064}"),
+            compression: Compression::None,
+            reader: Box::new(std::io::Cursor::new(bytes)),
+        }
+    }
+
+    #[test]
+    fn packages_of_the_final_filesystem_with_their_layer() {
+        let status = b"Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b2\n\nPackage: gone\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n";
+        let status2 = b"Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b2\n";
+        let l0 = layer(&[
+            ("var/lib/dpkg/status", status, 0o644),
+            (
+                "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+                b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\nLicense: MIT\n",
+                0o644,
+            ),
+            (
+                "app/node_modules/left-pad/package.json",
+                br#"{"name":"left-pad","version":"1.3.0","license":"WTFPL"}"#,
+                0o644,
+            ),
+        ]);
+        // The upper layer rewrites the dpkg database, deletes the npm
+        // package and brings os-release last.
+        let l1 = layer(&[
+            ("var/lib/dpkg/status", status2, 0o644),
+            ("app/node_modules/.wh.left-pad", b"", 0o644),
+            ("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n", 0o644),
+        ]);
+        let s = scan_image(vec![input(0, l0), input(1, l1)]).unwrap();
+        let names: Vec<(&str, &str, &str)> = s
+            .packages
+            .iter()
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.purl.as_str(),
+                    p.properties[LAYER_PROPERTY].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (
+                    "bash",
+                    "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12",
+                    format!("sha256:{:064}", 1).as_str()
+                ),
+                (
+                    "six",
+                    "pkg:pypi/six@1.16.0",
+                    format!("sha256:{:064}", 0).as_str()
+                ),
+            ]
+        );
+        assert_eq!(s.distro.unwrap().id, "debian");
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn malformed_databases_warn_and_name_the_file() {
+        let l0 = layer(&[(
+            "lib/apk/db/installed",
+            b"P:musl\nV:1.2.4-r2\n\nthis is not an apk database\x00\xff\n",
+            0o644,
+        )]);
+        let s = scan_image(vec![input(0, l0)]).unwrap();
+        assert!(
+            s.warnings
+                .iter()
+                .all(|w| w.contains("lib/apk/db/installed")),
+            "{:?}",
+            s.warnings
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! Reads an image's layers in order, as a container runtime would stack
+//! them, without unpacking anything: each layer is a tar stream (plain, gzip
+//! or zstd) read once, front to back. Files the caller is interested in are
+//! handed to a scanner as they pass. What the scanner returns is kept per
+//! path and layer, and whiteouts in later layers remove it again:
+//!
+//! - `DIR/.wh.NAME` removes `DIR/NAME` (and everything under it) from lower
+//!   layers;
+//! - `DIR/.wh..wh..opq` makes `DIR` opaque: everything under it from lower
+//!   layers is removed;
+//! - any entry at a path replaces what lower layers had there.
+//!
+//! The result is what the final filesystem holds.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// Longest path considered (longer ones are skipped).
+const MAX_PATH: usize = 4096;
+
+/// How a layer's bytes are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar stream.
+    None,
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+}
+
+impl Compression {
+    /// From an OCI or Docker layer media type; `None` when it says nothing.
+    pub fn from_media_type(media_type: &str) -> Option<Compression> {
+        if media_type.ends_with("+gzip") || media_type.ends_with(".tar.gzip") {
+            Some(Compression::Gzip)
+        } else if media_type.ends_with("+zstd") || media_type.ends_with(".tar.zstd") {
+            Some(Compression::Zstd)
+        } else if media_type.ends_with(".tar") || media_type.ends_with(".tar.v1") {
+            Some(Compression::None)
+        } else {
+            None
+        }
+    }
+
+    /// From the first bytes of a layer.
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// What the walker should do with a regular file it meets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Not interesting.
+    Skip,
+    /// Read it (at most this many bytes; larger files are skipped and
+    /// reported) and pass it to the scanner.
+    Read(u64),
+}
+
+/// A file met in a layer, as the classifier sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct FileInfo<'a> {
+    /// Path without a leading `./` or `/`.
+    pub path: &'a str,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// Something the walk noticed but did not stop for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// Index of the layer.
+    pub layer: usize,
+    /// Path concerned, when there is one.
+    pub path: Option<String>,
+    /// What happened.
+    pub message: String,
+}
+
+/// What the walk found: per path, the layer it last came from and what the
+/// scanner made of it, after whiteouts.
+pub struct Walk<T> {
+    /// Visible paths → (layer index, scanner result).
+    pub found: BTreeMap<String, (usize, T)>,
+    /// Oversized files, unreadable entries and the like.
+    pub warnings: Vec<Warning>,
+}
+
+/// Errors that stop the walk: a layer that is not a readable tar stream.
+#[derive(Debug)]
+pub struct WalkError {
+    /// Index of the layer.
+    pub layer: usize,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for WalkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "layer {}: {}", self.layer, self.message)
+    }
+}
+
+impl std::error::Error for WalkError {}
+
+/// Stacks the layers, in order, calling `classify` for every regular file
+/// and `scan` with the bytes of each file it wants.
+pub fn walk<'r, T: Clone>(
+    layers: impl IntoIterator<Item = (Compression, Box<dyn Read + 'r>)>,
+    mut classify: impl FnMut(&FileInfo) -> Want,
+    mut scan: impl FnMut(&str, &[u8]) -> Option<T>,
+) -> Result<Walk<T>, WalkError> {
+    let mut found: BTreeMap<String, (usize, T)> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (i, (compression, reader)) in layers.into_iter().enumerate() {
+        let err = |message: String| WalkError { layer: i, message };
+        let stream: Box<dyn Read + 'r> = match compression {
+            Compression::None => reader,
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::new(reader)
+                    .map_err(|e| err(format!("not zstd: {e}")))?,
+            ),
+        };
+        let mut archive = tar::Archive::new(stream);
+        let entries = archive
+            .entries()
+            .map_err(|e| err(format!("not a tar stream: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| err(format!("corrupt tar stream: {e}")))?;
+            let raw = entry.path_bytes().into_owned();
+            let Ok(text) = String::from_utf8(raw) else {
+                continue;
+            };
+            let path = normalize(&text);
+            if path.is_empty() || path.len() > MAX_PATH {
+                continue;
+            }
+            let (dir, base) = match path.rsplit_once('/') {
+                Some((d, b)) => (d, b),
+                None => ("", path.as_str()),
+            };
+            if base == ".wh..wh..opq" {
+                remove_lower(&mut found, i, dir, true);
+                continue;
+            }
+            if let Some(hidden) = base.strip_prefix(".wh.") {
+                let target = if dir.is_empty() {
+                    hidden.to_string()
+                } else {
+                    format!("{dir}/{hidden}")
+                };
+                remove_lower(&mut found, i, &target, false);
+                continue;
+            }
+            // Whatever this entry is, it replaces what lower layers had here.
+            if found.get(&path).is_some_and(|(l, _)| *l < i) {
+                found.remove(&path);
+            }
+            let kind = entry.header().entry_type();
+            if kind.is_hard_link() {
+                let target = entry
+                    .link_name_bytes()
+                    .and_then(|b| String::from_utf8(b.into_owned()).ok())
+                    .map(|t| normalize(&t));
+                if let Some(v) = target.and_then(|t| found.get(&t).map(|(_, v)| v.clone())) {
+                    found.insert(path, (i, v));
+                }
+                continue;
+            }
+            if !kind.is_file() {
+                continue;
+            }
+            let info = FileInfo {
+                path: &path,
+                size: entry.size(),
+                mode: entry.header().mode().unwrap_or(0),
+            };
+            let Want::Read(max) = classify(&info) else {
+                continue;
+            };
+            if info.size > max {
+                warnings.push(Warning {
+                    layer: i,
+                    path: Some(path.clone()),
+                    message: format!(
+                        "{} bytes, above the {max}-byte limit; not scanned",
+                        info.size
+                    ),
+                });
+                continue;
+            }
+            let mut bytes = Vec::with_capacity(info.size as usize);
+            if let Err(e) = (&mut entry).take(max).read_to_end(&mut bytes) {
+                return Err(err(format!("{path}: cannot read: {e}")));
+            }
+            if let Some(v) = scan(&path, &bytes) {
+                found.insert(path, (i, v));
+            }
+        }
+    }
+    Ok(Walk { found, warnings })
+}
+
+/// `./a/b`, `/a/b/` → `a/b`.
+fn normalize(p: &str) -> String {
+    let p = p.trim_start_matches("./").trim_start_matches('/');
+    p.trim_end_matches('/').to_string()
+}
+
+/// Removes entries from layers below `layer`: `target` itself and what is
+/// under it, or (for an opaque directory) only what is under it.
+fn remove_lower<T>(
+    found: &mut BTreeMap<String, (usize, T)>,
+    layer: usize,
+    target: &str,
+    only_children: bool,
+) {
+    let prefix = if target.is_empty() {
+        String::new()
+    } else {
+        format!("{target}/")
+    };
+    found.retain(|p, (l, _)| {
+        let hit = (!only_children && p == target) || p.starts_with(&prefix);
+        !(hit && *l < layer)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn gzip(b: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn run(layers: Vec<Vec<u8>>) -> BTreeMap<String, (usize, String)> {
+        let input: Vec<(Compression, Box<dyn Read>)> = layers
+            .into_iter()
+            .map(|l| {
+                let c = Compression::sniff(&l);
+                (c, Box::new(std::io::Cursor::new(l)) as Box<dyn Read>)
+            })
+            .collect();
+        walk(
+            input,
+            |f| {
+                if f.path.ends_with(".txt") {
+                    Want::Read(1024)
+                } else {
+                    Want::Skip
+                }
+            },
+            |_, b| Some(String::from_utf8_lossy(b).into_owned()),
+        )
+        .unwrap()
+        .found
+    }
+
+    #[test]
+    fn whiteouts_and_overrides() {
+        let l0 = layer(&[
+            ("a/keep.txt", b"0"),
+            ("a/gone.txt", b"0"),
+            ("b/x.txt", b"0"),
+            ("c/over.txt", b"0"),
+            ("d/sub/deep.txt", b"0"),
+        ]);
+        let l1 = gzip(&layer(&[
+            ("a/.wh.gone.txt", b""),
+            ("b/.wh..wh..opq", b""),
+            ("b/new.txt", b"1"),
+            ("./c/over.txt", b"1"),
+            ("d/.wh.sub", b""),
+        ]));
+        let found = run(vec![l0, l1]);
+        let got: Vec<(&str, usize, &str)> = found
+            .iter()
+            .map(|(p, (l, v))| (p.as_str(), *l, v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a/keep.txt", 0, "0"),
+                ("b/new.txt", 1, "1"),
+                ("c/over.txt", 1, "1"),
+            ]
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let input: Vec<(Compression, Box<dyn Read>)> = vec![(
+            Compression::Gzip,
+            Box::new(std::io::Cursor::new(b"\x1f\x8bnot really".to_vec())),
+        )];
+        let e = walk(input, |_| Want::Read(10), |_, _| Some(()))
+            .err()
+            .unwrap();
+        assert_eq!(e.layer, 0);
+    }
+}
