@@ -138,7 +138,12 @@ mod tests {
 
     #[test]
     fn template_engine_logs_stay_off() {
-        for rust_log in [None, Some("debug"), Some("trace,handlebars=trace"), Some("")] {
+        for rust_log in [
+            None,
+            Some("debug"),
+            Some("trace,handlebars=trace"),
+            Some(""),
+        ] {
             let f = log_filter(rust_log).to_string();
             assert!(f.contains("handlebars=off"), "{f}");
             assert!(!f.contains("handlebars=trace"), "{f}");
