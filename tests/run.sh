@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_packages zstd tar skopeo minisign docker-registry rpm rpmbuild:rpm go:golang-go
+ensure_packages zstd tar skopeo minisign docker-registry rpm rpmbuild:rpm go:golang-go debootstrap umoci
 AIRGAP_HELM=$(bash scripts/install-helm.sh)
 export AIRGAP_HELM
 # The SBOM tests build real rpm databases, Go binaries and cargo-auditable

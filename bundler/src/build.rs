@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use airgap_format::bundle_json::{
     BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, BUNDLE_JSON, BUNDLE_SEAL,
     BUNDLE_SEAL_SIG, BUNDLE_SIG, INDEX_JSON, MIN_FORMAT_VERSION, OCI_LAYOUT, REF_NAME_ANNOTATION,
-    TEMPLATES_FORMAT_VERSION,
+    SBOMS_FORMAT_VERSION, TEMPLATES_FORMAT_VERSION,
 };
 use airgap_format::canonical_json::to_canonical_vec;
 use airgap_format::progress::Progress;
@@ -39,6 +39,8 @@ pub struct BuildOptions {
     pub lock_path: Option<PathBuf>,
     /// Refuse remote sources the lock file does not pin.
     pub locked: bool,
+    /// Make no SBOMs (quick local builds); vendor SBOMs are still carried.
+    pub skip_sbom: bool,
 }
 
 impl BuildOptions {
@@ -61,6 +63,7 @@ impl BuildOptions {
             pull: PullOptions::default(),
             lock_path: None,
             locked: false,
+            skip_sbom: false,
         })
     }
 }
@@ -84,6 +87,9 @@ pub struct BuildOutput {
     /// What was pulled from registries and chart repositories, if anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull: Option<PullStats>,
+    /// What SBOM generation did, unless skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<crate::sbom::SbomReport>,
 }
 
 /// Builds the bundle described by `manifest_path`, signed with `key`, into `out`.
@@ -95,7 +101,7 @@ pub fn build(
 ) -> Result<BuildOutput> {
     let manifest = Manifest::load(manifest_path)?;
     let mtime = options.created.unix_timestamp().max(0) as u64;
-    let (plan, pulled) = if manifest.has_remote_sources() {
+    let (mut plan, pulled) = if manifest.has_remote_sources() {
         let lock_path = options
             .lock_path
             .clone()
@@ -133,8 +139,20 @@ pub fn build(
         .context("formatting the creation time")?;
 
     let oci_layout = to_canonical_vec(&serde_json::json!({"imageLayoutVersion": "1.0.0"}))?;
+    let (sboms, sbom_report) = if options.skip_sbom {
+        (Vec::new(), None)
+    } else {
+        let (entries, report) = crate::sbom::generate(
+            &manifest,
+            &mut plan,
+            &created,
+            &manifest.doc.name.value,
+            &manifest.doc.version.value,
+        )?;
+        (entries, Some(report))
+    };
     let index_json = index_json(&plan)?;
-    let descriptor = describe(&manifest, &plan, created, &oci_layout, &index_json)?;
+    let descriptor = describe(&manifest, &plan, created, &oci_layout, &index_json, sboms)?;
     descriptor
         .validate()
         .context("internal error: the bundle description is inconsistent")?;
@@ -205,6 +223,7 @@ pub fn build(
         blobs: descriptor.blobs.len(),
         key_id: key.public().key_id.to_string(),
         pull: pulled,
+        sbom: sbom_report,
     })
 }
 
@@ -263,6 +282,7 @@ fn describe(
     created: String,
     oci_layout: &[u8],
     index_json: &[u8],
+    sboms: Vec<airgap_format::bundle_json::SbomEntry>,
 ) -> Result<BundleDescriptor> {
     let images = plan
         .images
@@ -289,10 +309,12 @@ fn describe(
         .collect();
     Ok(BundleDescriptor {
         // The lowest version that can say it, so older installers read it.
-        format_version: if plan.templates.is_empty() {
-            MIN_FORMAT_VERSION
-        } else {
+        format_version: if !sboms.is_empty() {
+            SBOMS_FORMAT_VERSION
+        } else if !plan.templates.is_empty() {
             TEMPLATES_FORMAT_VERSION
+        } else {
+            MIN_FORMAT_VERSION
         },
         name: manifest.doc.name.value.clone(),
         version: manifest.doc.version.value.clone(),
@@ -303,6 +325,7 @@ fn describe(
         charts: plan.charts.clone(),
         files: plan.files.clone(),
         templates: plan.templates.clone(),
+        sboms,
         layout: vec![
             LayoutEntry {
                 path: OCI_LAYOUT.into(),

@@ -9,5 +9,6 @@ pub mod manifest;
 pub mod output;
 pub mod plan;
 pub mod pull;
+pub mod sbom;
 pub mod sign;
 pub mod sources;

@@ -46,6 +46,9 @@ enum Command {
         /// Refuse registry images and remote charts the lock file does not pin.
         #[arg(long)]
         locked: bool,
+        /// Make no SBOMs (quick local builds); vendor SBOMs are still carried.
+        #[arg(long)]
+        skip_sbom: bool,
         #[command(flatten)]
         pull: PullArgs,
         /// zstd level for compressible entries (1-19).
@@ -147,6 +150,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             lock,
             locked,
+            skip_sbom,
             pull,
             level,
             json,
@@ -158,6 +162,7 @@ fn run(cli: Cli) -> Result<()> {
             options.pull = pull.options()?;
             options.lock_path = lock;
             options.locked = locked;
+            options.skip_sbom = skip_sbom;
             let result = build(&manifest, &key, &out, &options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);
@@ -170,6 +175,16 @@ fn run(cli: Cli) -> Result<()> {
                     result.key_id,
                     result.bundle_digest
                 );
+                if let Some(s) = &result.sbom {
+                    println!(
+                        "SBOMs: {} image platforms scanned, {} packages, {} vendor SBOMs, {} warnings ({:.2} s)",
+                        s.images_scanned,
+                        s.packages,
+                        s.vendor_sboms,
+                        s.warnings.len(),
+                        s.seconds
+                    );
+                }
                 if let Some(p) = result.pull {
                     println!(
                         "pulled {} blobs ({} bytes); {} from the cache",

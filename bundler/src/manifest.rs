@@ -95,6 +95,9 @@ pub struct ImageSpec {
     /// Platforms to keep (`linux/amd64`); all when absent.
     #[serde(default)]
     pub platforms: Option<Vec<Spanned<String>>>,
+    /// SBOMs the vendor supplies for this image, carried verbatim.
+    #[serde(default)]
+    pub sboms: Option<Vec<SbomSpec>>,
     /// Repository it is published under (`vendor/control-plane`); defaults to
     /// the repository part of the source reference.
     #[serde(default)]
@@ -102,6 +105,19 @@ pub struct ImageSpec {
     /// Tag; defaults to the tag of the source reference.
     #[serde(default)]
     pub tag: Option<Spanned<String>>,
+}
+
+/// A vendor-supplied SBOM for an image.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SbomSpec {
+    /// The SBOM file (JSON).
+    pub source: Spanned<String>,
+    /// `cyclonedx` or `spdx`.
+    pub format: airgap_format::bundle_json::SbomFormat,
+    /// The platform it describes (`linux/amd64`), if one.
+    #[serde(default)]
+    pub platform: Option<Spanned<String>>,
 }
 
 /// A chart to include.

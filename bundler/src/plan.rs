@@ -34,6 +34,8 @@ pub struct PlannedBlob {
 /// An image with the name it is published under.
 #[derive(Clone, Debug)]
 pub struct PlannedImage {
+    /// Index of the manifest's `images` entry it came from.
+    pub spec_index: usize,
     /// Repository.
     pub name: String,
     /// Tag.
@@ -74,6 +76,11 @@ impl Plan {
                 Ok(())
             }
         }
+    }
+
+    /// Adds an SBOM document's blob.
+    pub fn add_sbom_blob(&mut self, digest: Digest, blob: PlannedBlob) -> Result<()> {
+        self.add_blob(digest, blob)
     }
 
     /// Sum of all blob sizes.
@@ -564,6 +571,7 @@ fn add_image(
         "resolved image"
     );
     plan.images.push(PlannedImage {
+        spec_index: i,
         name,
         tag,
         image: resolved,

@@ -6,6 +6,7 @@ pub mod health;
 pub mod push;
 pub mod relocation;
 pub mod render;
+pub mod sbom;
 pub mod site;
 pub mod target;
 pub mod trust;

@@ -100,6 +100,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List or extract the bundle's SBOMs (signature and digests checked).
+    Sbom {
+        /// The bundle.
+        file: PathBuf,
+        /// A trusted public key (minisign format); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// List the SBOMs the bundle carries.
+        #[arg(long, conflicts_with_all = ["out", "summary"])]
+        list: bool,
+        /// Package counts by ecosystem per image and platform.
+        #[arg(long, conflicts_with = "out")]
+        summary: bool,
+        /// Write the SBOMs into this folder (the bundle SBOM and the per-image ones).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only this image (NAME or NAME:TAG).
+        #[arg(long)]
+        image: Option<String>,
+        /// Only this format.
+        #[arg(long, value_parser = ["cyclonedx", "spdx"])]
+        format: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check that the control plane and every workspace answer GET <url>/health.
     Health {
         /// The site file (site.yaml).
@@ -282,6 +308,55 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
             } else {
                 print!("{}", plan.to_text(&out));
+            }
+        }
+        Command::Sbom {
+            file,
+            trust: keys,
+            list,
+            summary,
+            out,
+            image,
+            format,
+            json,
+        } => {
+            use airgap_install::sbom;
+            let trusted =
+                trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))?;
+            if summary {
+                let rows = sbom::summary(&file, &trusted)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                } else {
+                    print!("{}", sbom::summary_table(&rows));
+                }
+            } else if let Some(out) = out {
+                let selection = sbom::SbomSelection {
+                    image,
+                    format: format.map(|f| {
+                        if f == "spdx" {
+                            airgap_format::bundle_json::SbomFormat::Spdx
+                        } else {
+                            airgap_format::bundle_json::SbomFormat::Cyclonedx
+                        }
+                    }),
+                };
+                let written = sbom::extract(&file, &trusted, &out, &selection)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&written)?);
+                } else {
+                    for w in &written {
+                        println!("{}", w.path.display());
+                    }
+                }
+            } else {
+                let _ = list;
+                let (_, entries) = sbom::list(&file, &trusted)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&entries)?);
+                } else {
+                    print!("{}", sbom::list_table(&entries));
+                }
             }
         }
         Command::Health {

@@ -37,12 +37,16 @@
 
 #![warn(missing_docs)]
 
+pub mod cyclonedx;
+pub mod document;
 pub mod ecosystems;
 mod error;
 pub mod image;
 pub mod layers;
+mod license;
 mod package;
 pub mod purl;
+pub mod spdx;
 mod text;
 
 pub use error::ParseError;

@@ -7,7 +7,9 @@
 //! files as a Helm chart repository would. [`token_server`] issues the JWTs
 //! of the bearer-token flow and [`token_registry`] runs the registry with
 //! token authentication in front of it. [`https_server`] serves HTTPS with
-//! a test CA and per-path answers, for health checks.
+//! a test CA and per-path answers, for health checks. [`rootfs`] builds a
+//! real Debian root filesystem with debootstrap and packs it as an OCI
+//! image with umoci, for the SBOM tests.
 
 pub mod fault_proxy;
 pub mod file_server;
@@ -15,6 +17,7 @@ pub mod fixtures;
 pub mod harness;
 pub mod https_server;
 pub mod registry;
+pub mod rootfs;
 pub mod token_registry;
 pub mod token_server;
 

@@ -1,0 +1,447 @@
+//! SBOMs for a build: one CycloneDX and one SPDX document per image and
+//! platform, made by reading the image's layers in order (whiteouts
+//! applied, nothing unpacked); the vendor's own SBOMs carried verbatim; and
+//! one document per format for the whole bundle, naming every image, chart,
+//! file and template with its digest and every per-image SBOM.
+//!
+//! `bundle.json` comes first in the archive and lists every SBOM by digest,
+//! so SBOMs are made before the archive is written. Images are scanned in
+//! parallel, one thread per core.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Mutex;
+
+use airgap_format::bundle_json::{SbomEntry, SbomFormat, SbomOrigin};
+use airgap_format::Digest;
+use airgap_sbom::document::{BundleArtifact, BundleImage, BundleSubject, ImageSubject, SbomRef};
+use airgap_sbom::image::{scan_image, LayerInput};
+use airgap_sbom::layers::Compression;
+use anyhow::{anyhow, bail, Context, Result};
+use oci_spec::image::{ImageIndex, ImageManifest};
+
+use crate::manifest::Manifest;
+use crate::plan::{Plan, PlannedBlob};
+use crate::sources::{BlobData, DOCKER_LIST, MAX_METADATA_BYTES, OCI_INDEX};
+
+/// Largest vendor SBOM carried.
+const MAX_VENDOR_SBOM: u64 = 64 << 20;
+
+/// What SBOM generation added to a plan.
+#[derive(Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SbomReport {
+    /// Image platforms scanned.
+    pub images_scanned: usize,
+    /// Packages found, over all of them.
+    pub packages: usize,
+    /// Vendor SBOMs carried.
+    pub vendor_sboms: usize,
+    /// Files or records that could not be read (they never stop a build).
+    pub warnings: Vec<String>,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+/// One platform of one image to scan.
+struct Job {
+    reference: String,
+    name: String,
+    tag: String,
+    index_digest: Option<Digest>,
+    manifest_digest: Digest,
+    platform: String,
+    layers: Vec<(Digest, String)>,
+}
+
+/// Reads a small blob of the plan (a manifest or index).
+fn read_plan_blob(plan: &Plan, digest: &Digest) -> Result<Vec<u8>> {
+    let b = plan
+        .blobs
+        .get(digest)
+        .ok_or_else(|| anyhow!("internal error: blob {digest} is not planned"))?;
+    if b.size > MAX_METADATA_BYTES {
+        bail!("{digest}: {} bytes, too large for a manifest", b.size);
+    }
+    let mut out = Vec::new();
+    b.data.open(b.size)?.read_to_end(&mut out)?;
+    if Digest::of(&out) != *digest {
+        bail!(
+            "{}: blob {digest}: content does not match its digest",
+            b.owner
+        );
+    }
+    Ok(out)
+}
+
+fn platform_of(config: &serde_json::Value) -> String {
+    let s = |k: &str| config.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let (os, arch, variant) = (s("os"), s("architecture"), s("variant"));
+    if variant.is_empty() {
+        format!("{os}/{arch}")
+    } else {
+        format!("{os}/{arch}/{variant}")
+    }
+}
+
+/// The platforms of every planned image, each with its layers.
+fn jobs(plan: &Plan) -> Result<Vec<Job>> {
+    let mut out = Vec::new();
+    for img in &plan.images {
+        let reference = format!("{}:{}", img.name, img.tag);
+        let top = &img.image.top;
+        let mut manifests = Vec::new();
+        let index_digest = if top.media_type == OCI_INDEX || top.media_type == DOCKER_LIST {
+            let bytes = read_plan_blob(plan, &top.digest)?;
+            let index: ImageIndex = serde_json::from_slice(&bytes)
+                .with_context(|| format!("image {reference}: index {}", top.digest))?;
+            for m in index.manifests() {
+                let is_attestation = m
+                    .platform()
+                    .as_ref()
+                    .is_some_and(|p| p.os().to_string() == "unknown");
+                if !is_attestation {
+                    manifests.push(m.digest().to_string().parse::<Digest>()?);
+                }
+            }
+            Some(top.digest)
+        } else {
+            manifests.push(top.digest);
+            None
+        };
+        for digest in manifests {
+            let bytes = read_plan_blob(plan, &digest)?;
+            let manifest: ImageManifest = serde_json::from_slice(&bytes)
+                .with_context(|| format!("image {reference}: manifest {digest}"))?;
+            let config_digest: Digest = manifest.config().digest().to_string().parse()?;
+            let config: serde_json::Value =
+                serde_json::from_slice(&read_plan_blob(plan, &config_digest)?)
+                    .with_context(|| format!("image {reference}: config {config_digest}"))?;
+            let layers = manifest
+                .layers()
+                .iter()
+                .map(|l| {
+                    Ok((
+                        l.digest().to_string().parse::<Digest>()?,
+                        l.media_type().to_string(),
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            out.push(Job {
+                reference: reference.clone(),
+                name: img.name.clone(),
+                tag: img.tag.clone(),
+                index_digest,
+                manifest_digest: digest,
+                platform: platform_of(&config),
+                layers,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One job's outcome: its documents, package count and warnings.
+type JobResult = Result<(Vec<Doc>, usize, Vec<String>)>;
+
+/// A generated document and its entry.
+struct Doc {
+    entry: SbomEntry,
+    bytes: Vec<u8>,
+}
+
+fn doc(
+    image: Option<&str>,
+    platform: Option<&str>,
+    format: SbomFormat,
+    origin: SbomOrigin,
+    bytes: Vec<u8>,
+) -> Doc {
+    Doc {
+        entry: SbomEntry {
+            image: image.map(str::to_string),
+            platform: platform.map(str::to_string),
+            format,
+            origin,
+            digest: Digest::of(&bytes),
+            size: bytes.len() as u64,
+        },
+        bytes,
+    }
+}
+
+/// Scans one platform of an image and writes its two documents.
+fn scan_job(plan: &Plan, job: &Job, created: &str) -> JobResult {
+    let mut inputs = Vec::new();
+    for (digest, media_type) in &job.layers {
+        let b: &PlannedBlob = plan
+            .blobs
+            .get(digest)
+            .ok_or_else(|| anyhow!("internal error: layer {digest} is not planned"))?;
+        let mut reader = b.data.open(b.size)?;
+        let compression = match Compression::from_media_type(media_type) {
+            Some(c) => c,
+            None => {
+                // Unknown media type: look at the first bytes.
+                let mut head = [0u8; 4];
+                let n = reader.read(&mut head)?;
+                let c = Compression::sniff(&head[..n]);
+                reader = Box::new(std::io::Cursor::new(head[..n].to_vec()).chain(reader));
+                c
+            }
+        };
+        inputs.push(LayerInput {
+            digest: digest.to_string(),
+            compression,
+            reader,
+        });
+    }
+    let scan = match scan_image(inputs) {
+        Ok(s) => s,
+        Err(e) => {
+            // A damaged blob is the likeliest cause: name it the way the
+            // writer would.
+            for (digest, _) in &job.layers {
+                let b = &plan.blobs[digest];
+                let (got, _) = airgap_format::digest::hash_reader(b.data.open(b.size)?)?;
+                if got != *digest {
+                    bail!(
+                        "{}: blob {digest}: content does not match its digest (found {got})",
+                        b.owner
+                    );
+                }
+            }
+            bail!("image {} ({}): {e}", job.reference, job.platform);
+        }
+    };
+    let subject = ImageSubject {
+        reference: job.reference.clone(),
+        name: job.name.clone(),
+        tag: job.tag.clone(),
+        manifest_digest: job.manifest_digest.to_string(),
+        index_digest: job.index_digest.map(|d| d.to_string()),
+        platform: job.platform.clone(),
+        layers: job.layers.iter().map(|(d, _)| d.to_string()).collect(),
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    let warnings = scan
+        .warnings
+        .iter()
+        .map(|w| format!("image {} ({}): {w}", job.reference, job.platform))
+        .collect();
+    let docs = vec![
+        doc(
+            Some(&job.reference),
+            Some(&job.platform),
+            SbomFormat::Cyclonedx,
+            SbomOrigin::Generated,
+            airgap_sbom::cyclonedx::image_sbom(&subject, &scan, created, version),
+        ),
+        doc(
+            Some(&job.reference),
+            Some(&job.platform),
+            SbomFormat::Spdx,
+            SbomOrigin::Generated,
+            airgap_sbom::spdx::image_sbom(&subject, &scan, created, version),
+        ),
+    ];
+    Ok((docs, scan.packages.len(), warnings))
+}
+
+/// Reads a vendor SBOM and checks it is the format it claims.
+fn vendor_doc(manifest: &Manifest, image: &str, spec: &crate::manifest::SbomSpec) -> Result<Doc> {
+    let path = manifest.resolve(&spec.source.value);
+    let f =
+        std::fs::File::open(&path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_VENDOR_SBOM + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_VENDOR_SBOM {
+        bail!("{}: larger than {MAX_VENDOR_SBOM} bytes", path.display());
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", path.display()))?;
+    let ok = match spec.format {
+        SbomFormat::Cyclonedx => v.get("bomFormat").and_then(|f| f.as_str()) == Some("CycloneDX"),
+        SbomFormat::Spdx => v
+            .get("spdxVersion")
+            .and_then(|f| f.as_str())
+            .is_some_and(|s| s.starts_with("SPDX-")),
+    };
+    if !ok {
+        bail!(
+            "{}: not a {} JSON document",
+            path.display(),
+            spec.format.as_str()
+        );
+    }
+    Ok(doc(
+        Some(image),
+        spec.platform.as_ref().map(|p| p.value.as_str()),
+        spec.format,
+        SbomOrigin::Vendor,
+        bytes,
+    ))
+}
+
+/// Generates every SBOM of the plan and adds them to it as blobs; returns
+/// their `bundle.json` entries (sorted) and a report.
+pub fn generate(
+    manifest: &Manifest,
+    plan: &mut Plan,
+    created: &str,
+    bundle_name: &str,
+    bundle_version: &str,
+) -> Result<(Vec<SbomEntry>, SbomReport)> {
+    let started = std::time::Instant::now();
+    let jobs = jobs(plan)?;
+    let mut report = SbomReport::default();
+    let results: Mutex<BTreeMap<usize, JobResult>> = Mutex::new(BTreeMap::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(jobs.len().max(1));
+    {
+        let plan: &Plan = plan;
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { return };
+                    let r = scan_job(plan, job, created);
+                    results.lock().expect("lock").insert(i, r);
+                });
+            }
+        });
+    }
+    let mut docs = Vec::new();
+    for (_, r) in results.into_inner().expect("lock") {
+        let (d, packages, warnings) = r?;
+        report.images_scanned += 1;
+        report.packages += packages;
+        report.warnings.extend(warnings);
+        docs.extend(d);
+    }
+    for (i, spec) in manifest.doc.images.iter().enumerate() {
+        let Some(vendor) = &spec.sboms else { continue };
+        // The image's published reference(s): every image this entry gave.
+        let refs: Vec<String> = plan
+            .images
+            .iter()
+            .filter(|p| p.spec_index == i)
+            .map(|p| format!("{}:{}", p.name, p.tag))
+            .collect();
+        for v in vendor {
+            for r in &refs {
+                let d = vendor_doc(manifest, r, v).map_err(|e| {
+                    manifest.error_at(&v.source, format!("images[{i}].sboms: {e:#}"))
+                })?;
+                report.vendor_sboms += 1;
+                docs.push(d);
+            }
+        }
+    }
+    let subject = BundleSubject {
+        name: bundle_name.to_string(),
+        version: bundle_version.to_string(),
+        created: created.to_string(),
+        images: plan
+            .images
+            .iter()
+            .map(|p| BundleImage {
+                reference: format!("{}:{}", p.name, p.tag),
+                name: p.name.clone(),
+                tag: p.tag.clone(),
+                digest: p.image.top.digest.to_string(),
+                media_type: p.image.top.media_type.clone(),
+                platforms: p.image.platforms.clone(),
+            })
+            .collect(),
+        charts: plan
+            .charts
+            .iter()
+            .map(|c| BundleArtifact {
+                name: c.name.clone(),
+                version: Some(c.version.clone()),
+                digest: c.digest.to_string(),
+                size: c.size,
+            })
+            .collect(),
+        files: plan
+            .files
+            .iter()
+            .map(|f| BundleArtifact {
+                name: f.name.clone(),
+                version: None,
+                digest: f.digest.to_string(),
+                size: f.size,
+            })
+            .collect(),
+        templates: plan
+            .templates
+            .iter()
+            .map(|t| BundleArtifact {
+                name: t.name.clone(),
+                version: None,
+                digest: t.digest.to_string(),
+                size: t.size,
+            })
+            .collect(),
+        image_sboms: docs
+            .iter()
+            .map(|d| {
+                let format = match d.entry.format {
+                    SbomFormat::Cyclonedx => airgap_sbom::document::SbomFormat::CycloneDx,
+                    SbomFormat::Spdx => airgap_sbom::document::SbomFormat::Spdx,
+                };
+                SbomRef {
+                    image_reference: d.entry.image.clone().unwrap_or_default(),
+                    platform: d.entry.platform.clone(),
+                    format,
+                    digest: d.entry.digest.to_string(),
+                    vendor: d.entry.origin == SbomOrigin::Vendor,
+                    document_id: airgap_sbom::document::document_id(format, &d.bytes),
+                }
+            })
+            .collect(),
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    docs.push(doc(
+        None,
+        None,
+        SbomFormat::Cyclonedx,
+        SbomOrigin::Generated,
+        airgap_sbom::cyclonedx::bundle_sbom(&subject, version),
+    ));
+    docs.push(doc(
+        None,
+        None,
+        SbomFormat::Spdx,
+        SbomOrigin::Generated,
+        airgap_sbom::spdx::bundle_sbom(&subject, version),
+    ));
+    let mut entries = Vec::new();
+    for d in docs {
+        let owner = match &d.entry.image {
+            Some(i) => format!("SBOM of {i}"),
+            None => "bundle SBOM".to_string(),
+        };
+        plan.add_sbom_blob(
+            d.entry.digest,
+            PlannedBlob {
+                size: d.entry.size,
+                media_type: d.entry.format.media_type().to_string(),
+                data: BlobData::Memory(std::sync::Arc::new(d.bytes)),
+                owner,
+            },
+        )?;
+        entries.push(d.entry);
+    }
+    entries.sort();
+    entries.dedup();
+    report.seconds = started.elapsed().as_secs_f64();
+    for w in &report.warnings {
+        tracing::warn!("SBOM: {w}");
+    }
+    Ok((entries, report))
+}
