@@ -3,7 +3,8 @@
 # the demo bundle, inspect it, verify it as an operator would, check it with
 # stock tools (zstd, tar, minisign, skopeo), push its images into a registry
 # started on loopback, render the configuration for a sample site and print
-# the install plan, and show a tampered copy refused. Usage: bash scripts/demo.sh
+# the install plan, list and extract its SBOMs, and show a tampered copy
+# refused. Usage: bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -80,9 +81,16 @@ grep '^image:' "$work/rendered/values/hello.yaml"
 echo "install plan:"
 grep -v '^#' "$work/rendered/install-plan.sh" | sed '/^$/d'
 
-step "8. operator: a tampered bundle is refused"
+step "8. compliance: the SBOMs the bundle carries (signature and digests checked)"
+$bin/airgap-install sbom "$work/demo.bundle" --trust "$work/vendor.pub" --list
+$bin/airgap-install sbom "$work/demo.bundle" --trust "$work/vendor.pub" --out "$work/sboms"
+
+step "9. operator: a tampered bundle is refused"
 cp "$work/demo.bundle" "$work/tampered.bundle"
-printf '\x00' | dd of="$work/tampered.bundle" bs=1 seek=3000 conv=notrunc status=none
+# Flip every bit of one byte in the middle of the archive.
+offset=$(( $(stat -c %s "$work/tampered.bundle") / 2 ))
+byte=$(dd if="$work/tampered.bundle" bs=1 skip="$offset" count=1 status=none | od -An -tu1 | tr -d ' ')
+printf "\\$(printf %o $(( 255 - byte )))" | dd of="$work/tampered.bundle" bs=1 seek="$offset" conv=notrunc status=none
 if $bin/airgap-install verify "$work/tampered.bundle" --trust "$work/vendor.pub"; then
     echo "tampered bundle was accepted" >&2
     exit 1
