@@ -511,12 +511,12 @@ fn new_dir() -> TempDir {
         .expect("create registry temp dir")
 }
 
-fn write_file(path: &Path, contents: &str) {
+pub(crate) fn write_file(path: &Path, contents: &str) {
     fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 /// A free TCP port on 127.0.0.1 (bound to port 0, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.1:0")
@@ -524,12 +524,12 @@ fn free_port() -> u16 {
 }
 
 /// A YAML double-quoted scalar (JSON strings are valid YAML).
-fn yaml_str(s: &str) -> String {
+pub(crate) fn yaml_str(s: &str) -> String {
     serde_json::to_string(s).expect("string to JSON")
 }
 
 /// A per-registry `http.secret`: unique, not secret (tests only).
-fn http_secret() -> String {
+pub(crate) fn http_secret() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())

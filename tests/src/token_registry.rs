@@ -21,14 +21,14 @@
 //! ```
 
 use std::fs::{self, OpenOptions};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use crate::fixtures::sha256_digest;
+use crate::registry::{free_port, http_secret, write_file, yaml_str};
 use crate::registry::{REGISTRY_BIN, START_TIMEOUT};
 use crate::token_server::{TokenServer, ISSUER};
 
@@ -439,35 +439,4 @@ fn www_authenticate(resp: &ureq::http::Response<ureq::Body>) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string()
-}
-
-fn write_file(path: &Path, contents: &str) {
-    fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-}
-
-/// A free TCP port on 127.0.0.1 (bound to port 0, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
-/// A YAML double-quoted scalar (JSON strings are valid YAML).
-fn yaml_str(s: &str) -> String {
-    serde_json::to_string(s).expect("string to JSON")
-}
-
-/// A per-registry `http.secret`: unique, not secret (tests only).
-fn http_secret() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let seed = format!(
-        "token-{}-{nanos}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    );
-    crate::fixtures::sha256_hex(seed.as_bytes())
 }
