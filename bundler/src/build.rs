@@ -139,18 +139,15 @@ pub fn build(
         .context("formatting the creation time")?;
 
     let oci_layout = to_canonical_vec(&serde_json::json!({"imageLayoutVersion": "1.0.0"}))?;
-    let (sboms, sbom_report) = if options.skip_sbom {
-        (Vec::new(), None)
-    } else {
-        let (entries, report) = crate::sbom::generate(
-            &manifest,
-            &mut plan,
-            &created,
-            &manifest.doc.name.value,
-            &manifest.doc.version.value,
-        )?;
-        (entries, Some(report))
-    };
+    let (sboms, report) = crate::sbom::generate(
+        &manifest,
+        &mut plan,
+        &created,
+        &manifest.doc.name.value,
+        &manifest.doc.version.value,
+        options.skip_sbom,
+    )?;
+    let sbom_report = (!options.skip_sbom).then_some(report);
     let index_json = index_json(&plan)?;
     let descriptor = describe(&manifest, &plan, created, &oci_layout, &index_json, sboms)?;
     descriptor

@@ -291,9 +291,10 @@ pub fn generate(
     created: &str,
     bundle_name: &str,
     bundle_version: &str,
+    vendor_only: bool,
 ) -> Result<(Vec<SbomEntry>, SbomReport)> {
     let started = std::time::Instant::now();
-    let jobs = jobs(plan)?;
+    let jobs = if vendor_only { Vec::new() } else { jobs(plan)? };
     let mut report = SbomReport::default();
     let results: Mutex<BTreeMap<usize, JobResult>> = Mutex::new(BTreeMap::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -332,6 +333,24 @@ pub fn generate(
             .map(|p| format!("{}:{}", p.name, p.tag))
             .collect();
         for v in vendor {
+            if let Some(p) = &v.platform {
+                let known = plan
+                    .images
+                    .iter()
+                    .filter(|x| x.spec_index == i)
+                    .any(|x| x.image.platforms.iter().any(|q| q == &p.value));
+                if !known {
+                    return Err(manifest
+                        .error_at(
+                            p,
+                            format!(
+                                "images[{i}].sboms: platform {} is not a platform of the image",
+                                p.value
+                            ),
+                        )
+                        .into());
+                }
+            }
             for r in &refs {
                 let d = vendor_doc(manifest, r, v).map_err(|e| {
                     manifest.error_at(&v.source, format!("images[{i}].sboms: {e:#}"))
@@ -340,6 +359,10 @@ pub fn generate(
                 docs.push(d);
             }
         }
+    }
+    if vendor_only {
+        // --skip-sbom: only what the vendor supplied.
+        return finish(plan, docs, report, started);
     }
     let subject = BundleSubject {
         name: bundle_name.to_string(),
@@ -420,6 +443,16 @@ pub fn generate(
         SbomOrigin::Generated,
         airgap_sbom::spdx::bundle_sbom(&subject, version),
     ));
+    finish(plan, docs, report, started)
+}
+
+/// Adds the documents to the plan as blobs; returns their sorted entries.
+fn finish(
+    plan: &mut Plan,
+    docs: Vec<Doc>,
+    mut report: SbomReport,
+    started: std::time::Instant,
+) -> Result<(Vec<SbomEntry>, SbomReport)> {
     let mut entries = Vec::new();
     for d in docs {
         let owner = match &d.entry.image {

@@ -325,7 +325,9 @@ fn run(cli: Cli) -> Result<()> {
                 trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))?;
             if summary {
                 let rows = sbom::summary(&file, &trusted)?;
-                if json {
+                if rows.is_empty() && !json {
+                    println!("{}: no generated image SBOMs to summarise", file.display());
+                } else if json {
                     println!("{}", serde_json::to_string_pretty(&rows)?);
                 } else {
                     print!("{}", sbom::summary_table(&rows));
@@ -351,9 +353,16 @@ fn run(cli: Cli) -> Result<()> {
                 }
             } else {
                 let _ = list;
-                let (_, entries) = sbom::list(&file, &trusted)?;
+                let (d, entries) = sbom::list(&file, &trusted)?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&entries)?);
+                } else if entries.is_empty() {
+                    println!(
+                        "{}: bundle {} {} carries no SBOMs (built with --skip-sbom, or by an older bundler)",
+                        file.display(),
+                        d.name,
+                        d.version
+                    );
                 } else {
                     print!("{}", sbom::list_table(&entries));
                 }

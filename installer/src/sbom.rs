@@ -116,11 +116,16 @@ pub fn extract(
         .into_iter()
         .map(|e| (e.path.clone(), e))
         .collect();
+    // Every document is read and checked before any is written.
+    let mut checked = Vec::new();
+    for e in chosen {
+        let bytes = read_signed_blob(&head.reader, d, &entries, &e.digest, MAX_SBOM_BYTES, "SBOM")?;
+        checked.push((e, bytes));
+    }
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("{}: cannot create ({e})", out.display()))?;
     let mut written = Vec::new();
-    for e in chosen {
-        let bytes = read_signed_blob(&head.reader, d, &entries, &e.digest, MAX_SBOM_BYTES, "SBOM")?;
+    for (e, bytes) in checked {
         let dest = out.join(file_name(e));
         airgap_format::atomic_file::write_file_atomic(&dest, &bytes, 0o644)
             .map_err(|err| anyhow::anyhow!("writing {}: {err}", dest.display()))?;
