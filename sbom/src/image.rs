@@ -19,7 +19,7 @@ pub struct LayerInput<'r> {
     /// How it is compressed.
     pub compression: Compression,
     /// Its bytes.
-    pub reader: Box<dyn Read + 'r>,
+    pub reader: Box<dyn Read + Send + 'r>,
 }
 
 /// What scanning an image found.
@@ -41,8 +41,8 @@ enum Found {
     /// A file whose reading needs the distribution (package databases,
     /// `os-release`, Debian copyright files).
     Later(FileKind, Vec<u8>),
-    /// Packages read at once.
-    Packages(Vec<Package>),
+    /// Packages read at once, with the file's warnings.
+    Packages(Vec<Package>, Vec<String>),
 }
 
 /// Scans an image's layers, base first. Fails only when a layer is not a
@@ -51,7 +51,6 @@ pub fn scan_image(layers: Vec<LayerInput<'_>>) -> Result<ImageScan, layers::Walk
     let digests: Vec<String> = layers.iter().map(|l| l.digest.clone()).collect();
     let no_distro = Distro::default();
     let mut warnings = Vec::new();
-    let mut early_warnings: Vec<(String, String)> = Vec::new();
     let walk = layers::walk(
         layers.into_iter().map(|l| (l.compression, l.reader)),
         |f: &FileInfo| match classify_file(f.path, f.mode) {
@@ -69,10 +68,8 @@ pub fn scan_image(layers: Vec<LayerInput<'_>>) -> Result<ImageScan, layers::Walk
                 FileKind::Executable if !is_executable(bytes) => None,
                 _ => {
                     let s = scan(kind, path, bytes, &no_distro);
-                    for w in s.warnings {
-                        early_warnings.push((path.to_string(), w.to_string()));
-                    }
-                    Some(Found::Packages(s.packages))
+                    let w = s.warnings.iter().map(|w| w.to_string()).collect();
+                    Some(Found::Packages(s.packages, w))
                 }
             }
         },
@@ -84,10 +81,12 @@ pub fn scan_image(layers: Vec<LayerInput<'_>>) -> Result<ImageScan, layers::Walk
             None => warnings.push(format!("layer {layer}: {}", w.message)),
         }
     }
-    // A warning is kept only if its file is still visible at the end.
-    for (path, w) in early_warnings {
-        if let Some((layer, _)) = walk.found.get(&path) {
-            warnings.push(format!("layer {}: {w}", digests[*layer]));
+    // A file's warnings are kept only if it is still visible at the end.
+    for (layer, found) in walk.found.values() {
+        if let Found::Packages(_, w) = found {
+            for w in w {
+                warnings.push(format!("layer {}: {w}", digests[*layer]));
+            }
         }
     }
     let distro = crate::OS_RELEASE_PATHS
@@ -102,7 +101,7 @@ pub fn scan_image(layers: Vec<LayerInput<'_>>) -> Result<ImageScan, layers::Walk
     for (path, (layer, found)) in &walk.found {
         let layer_digest = &digests[*layer];
         let mut found_packages = match found {
-            Found::Packages(p) => p.clone(),
+            Found::Packages(p, _) => p.clone(),
             Found::Later(FileKind::OsRelease, _) => continue,
             Found::Later(FileKind::DpkgCopyright, bytes) => {
                 if let Some(name) = ecosystems::dpkg::copyright_package(path) {

@@ -113,99 +113,169 @@ impl std::fmt::Display for WalkError {
 
 impl std::error::Error for WalkError {}
 
+/// What one layer does to the filesystem, in entry order.
+enum Op<T> {
+    /// `DIR/.wh..wh..opq`: hide everything lower layers had under DIR.
+    Opaque(String),
+    /// `DIR/.wh.NAME`: hide DIR/NAME and everything under it.
+    Whiteout(String),
+    /// Any entry at a path: replaces what lower layers had there.
+    Replace(String),
+    /// A scanned file's result.
+    File(String, T),
+    /// A hard link to another path (of this layer or a lower one).
+    Link(String, String),
+}
+
+/// Reads one layer front to back: its operations and warnings.
+fn read_layer<'r, T>(
+    i: usize,
+    compression: Compression,
+    reader: Box<dyn Read + 'r>,
+    classify: &(dyn Fn(&FileInfo) -> Want + Sync),
+    scan: &(dyn Fn(&str, &[u8]) -> Option<T> + Sync),
+) -> Result<(Vec<Op<T>>, Vec<Warning>), WalkError> {
+    let err = |message: String| WalkError { layer: i, message };
+    let stream: Box<dyn Read + 'r> = match compression {
+        Compression::None => reader,
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(reader).map_err(|e| err(format!("not zstd: {e}")))?,
+        ),
+    };
+    let mut ops = Vec::new();
+    let mut warnings = Vec::new();
+    let mut archive = tar::Archive::new(stream);
+    let entries = archive
+        .entries()
+        .map_err(|e| err(format!("not a tar stream: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| err(format!("corrupt tar stream: {e}")))?;
+        let raw = entry.path_bytes().into_owned();
+        let Ok(text) = String::from_utf8(raw) else {
+            continue;
+        };
+        let path = normalize(&text);
+        if path.is_empty() || path.len() > MAX_PATH {
+            continue;
+        }
+        let (dir, base) = match path.rsplit_once('/') {
+            Some((d, b)) => (d, b),
+            None => ("", path.as_str()),
+        };
+        if base == ".wh..wh..opq" {
+            ops.push(Op::Opaque(dir.to_string()));
+            continue;
+        }
+        if let Some(hidden) = base.strip_prefix(".wh.") {
+            let target = if dir.is_empty() {
+                hidden.to_string()
+            } else {
+                format!("{dir}/{hidden}")
+            };
+            ops.push(Op::Whiteout(target));
+            continue;
+        }
+        ops.push(Op::Replace(path.clone()));
+        let kind = entry.header().entry_type();
+        if kind.is_hard_link() {
+            if let Some(target) = entry
+                .link_name_bytes()
+                .and_then(|b| String::from_utf8(b.into_owned()).ok())
+            {
+                ops.push(Op::Link(path, normalize(&target)));
+            }
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        let info = FileInfo {
+            path: &path,
+            size: entry.size(),
+            mode: entry.header().mode().unwrap_or(0),
+        };
+        let Want::Read(max) = classify(&info) else {
+            continue;
+        };
+        if info.size > max {
+            warnings.push(Warning {
+                layer: i,
+                path: Some(path.clone()),
+                message: format!(
+                    "{} bytes, above the {max}-byte limit; not scanned",
+                    info.size
+                ),
+            });
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(info.size as usize);
+        if let Err(e) = (&mut entry).take(max).read_to_end(&mut bytes) {
+            return Err(err(format!("{path}: cannot read: {e}")));
+        }
+        if let Some(v) = scan(&path, &bytes) {
+            ops.push(Op::File(path, v));
+        }
+    }
+    Ok((ops, warnings))
+}
+
 /// Stacks the layers, in order, calling `classify` for every regular file
-/// and `scan` with the bytes of each file it wants.
-pub fn walk<'r, T: Clone>(
-    layers: impl IntoIterator<Item = (Compression, Box<dyn Read + 'r>)>,
-    mut classify: impl FnMut(&FileInfo) -> Want,
-    mut scan: impl FnMut(&str, &[u8]) -> Option<T>,
+/// and `scan` with the bytes of each file it wants. Layers are decompressed
+/// and read in parallel (one thread per core); what they do is then applied
+/// in layer order, so the result is the same as reading them one by one.
+pub fn walk<'r, T: Clone + Send>(
+    layers: impl IntoIterator<Item = (Compression, Box<dyn Read + Send + 'r>)>,
+    classify: impl Fn(&FileInfo) -> Want + Sync,
+    scan: impl Fn(&str, &[u8]) -> Option<T> + Sync,
 ) -> Result<Walk<T>, WalkError> {
+    type LayerResult<T> = Result<(Vec<Op<T>>, Vec<Warning>), WalkError>;
+    type Input<'r> = (Compression, Box<dyn Read + Send + 'r>);
+    let inputs: Vec<std::sync::Mutex<Option<Input<'r>>>> = layers
+        .into_iter()
+        .map(|l| std::sync::Mutex::new(Some(l)))
+        .collect();
+    let results: Vec<std::sync::Mutex<Option<LayerResult<T>>>> =
+        inputs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(inputs.len())
+        .max(1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(slot) = inputs.get(i) else { return };
+                let (compression, reader) = slot.lock().expect("lock").take().expect("once");
+                let r = read_layer(i, compression, reader, &classify, &scan);
+                *results[i].lock().expect("lock") = Some(r);
+            });
+        }
+    });
     let mut found: BTreeMap<String, (usize, T)> = BTreeMap::new();
     let mut warnings = Vec::new();
-    for (i, (compression, reader)) in layers.into_iter().enumerate() {
-        let err = |message: String| WalkError { layer: i, message };
-        let stream: Box<dyn Read + 'r> = match compression {
-            Compression::None => reader,
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(reader)
-                    .map_err(|e| err(format!("not zstd: {e}")))?,
-            ),
-        };
-        let mut archive = tar::Archive::new(stream);
-        let entries = archive
-            .entries()
-            .map_err(|e| err(format!("not a tar stream: {e}")))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| err(format!("corrupt tar stream: {e}")))?;
-            let raw = entry.path_bytes().into_owned();
-            let Ok(text) = String::from_utf8(raw) else {
-                continue;
-            };
-            let path = normalize(&text);
-            if path.is_empty() || path.len() > MAX_PATH {
-                continue;
-            }
-            let (dir, base) = match path.rsplit_once('/') {
-                Some((d, b)) => (d, b),
-                None => ("", path.as_str()),
-            };
-            if base == ".wh..wh..opq" {
-                remove_lower(&mut found, i, dir, true);
-                continue;
-            }
-            if let Some(hidden) = base.strip_prefix(".wh.") {
-                let target = if dir.is_empty() {
-                    hidden.to_string()
-                } else {
-                    format!("{dir}/{hidden}")
-                };
-                remove_lower(&mut found, i, &target, false);
-                continue;
-            }
-            // Whatever this entry is, it replaces what lower layers had here.
-            if found.get(&path).is_some_and(|(l, _)| *l < i) {
-                found.remove(&path);
-            }
-            let kind = entry.header().entry_type();
-            if kind.is_hard_link() {
-                let target = entry
-                    .link_name_bytes()
-                    .and_then(|b| String::from_utf8(b.into_owned()).ok())
-                    .map(|t| normalize(&t));
-                if let Some(v) = target.and_then(|t| found.get(&t).map(|(_, v)| v.clone())) {
+    for (i, r) in results.into_iter().enumerate() {
+        let (ops, w) = r.into_inner().expect("lock").expect("every layer read")?;
+        warnings.extend(w);
+        for op in ops {
+            match op {
+                Op::Opaque(dir) => remove_lower(&mut found, i, &dir, true),
+                Op::Whiteout(target) => remove_lower(&mut found, i, &target, false),
+                Op::Replace(path) => {
+                    if found.get(&path).is_some_and(|(l, _)| *l < i) {
+                        found.remove(&path);
+                    }
+                }
+                Op::File(path, v) => {
                     found.insert(path, (i, v));
                 }
-                continue;
-            }
-            if !kind.is_file() {
-                continue;
-            }
-            let info = FileInfo {
-                path: &path,
-                size: entry.size(),
-                mode: entry.header().mode().unwrap_or(0),
-            };
-            let Want::Read(max) = classify(&info) else {
-                continue;
-            };
-            if info.size > max {
-                warnings.push(Warning {
-                    layer: i,
-                    path: Some(path.clone()),
-                    message: format!(
-                        "{} bytes, above the {max}-byte limit; not scanned",
-                        info.size
-                    ),
-                });
-                continue;
-            }
-            let mut bytes = Vec::with_capacity(info.size as usize);
-            if let Err(e) = (&mut entry).take(max).read_to_end(&mut bytes) {
-                return Err(err(format!("{path}: cannot read: {e}")));
-            }
-            if let Some(v) = scan(&path, &bytes) {
-                found.insert(path, (i, v));
+                Op::Link(path, target) => {
+                    if let Some(v) = found.get(&target).map(|(_, v)| v.clone()) {
+                        found.insert(path, (i, v));
+                    }
+                }
             }
         }
     }
@@ -262,11 +332,11 @@ mod tests {
     }
 
     fn run(layers: Vec<Vec<u8>>) -> BTreeMap<String, (usize, String)> {
-        let input: Vec<(Compression, Box<dyn Read>)> = layers
+        let input: Vec<(Compression, Box<dyn Read + Send>)> = layers
             .into_iter()
             .map(|l| {
                 let c = Compression::sniff(&l);
-                (c, Box::new(std::io::Cursor::new(l)) as Box<dyn Read>)
+                (c, Box::new(std::io::Cursor::new(l)) as Box<dyn Read + Send>)
             })
             .collect();
         walk(
@@ -317,7 +387,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        let input: Vec<(Compression, Box<dyn Read>)> = vec![(
+        let input: Vec<(Compression, Box<dyn Read + Send>)> = vec![(
             Compression::Gzip,
             Box::new(std::io::Cursor::new(b"\x1f\x8bnot really".to_vec())),
         )];
