@@ -147,7 +147,7 @@ pub fn build(
         &manifest.doc.version.value,
         options.skip_sbom,
     )?;
-    let sbom_report = (!options.skip_sbom).then_some(report);
+    let sbom_report = Some(report);
     let index_json = index_json(&plan)?;
     let descriptor = describe(&manifest, &plan, created, &oci_layout, &index_json, sboms)?;
     descriptor

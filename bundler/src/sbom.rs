@@ -211,7 +211,17 @@ fn scan_job(plan: &Plan, job: &Job, created: &str) -> JobResult {
                     );
                 }
             }
-            bail!("image {} ({}): {e}", job.reference, job.platform);
+            let layer = job
+                .layers
+                .get(e.layer)
+                .map(|(d, _)| d.to_string())
+                .unwrap_or_else(|| format!("{}", e.layer));
+            bail!(
+                "image {} ({}): layer {layer}: {}",
+                job.reference,
+                job.platform,
+                e.message
+            );
         }
     };
     let subject = ImageSubject {
@@ -352,6 +362,18 @@ pub fn generate(
                 }
             }
             for r in &refs {
+                // A platform split (`TAG-os-arch`) gets the vendor SBOM
+                // only on the image of that platform.
+                if let Some(p) = &v.platform {
+                    let has = plan.images.iter().any(|x| {
+                        x.spec_index == i
+                            && &format!("{}:{}", x.name, x.tag) == r
+                            && x.image.platforms.iter().any(|q| q == &p.value)
+                    });
+                    if !has {
+                        continue;
+                    }
+                }
                 let d = vendor_doc(manifest, r, v).map_err(|e| {
                     manifest.error_at(&v.source, format!("images[{i}].sboms: {e:#}"))
                 })?;

@@ -466,8 +466,15 @@ impl BundleDescriptor {
                 return bad(format!("sboms[{i}] is out of order or duplicated"));
             }
             if let Some(img) = &e.image {
-                if !self.images.iter().any(|x| &x.reference == img) {
+                let Some(image) = self.images.iter().find(|x| &x.reference == img) else {
                     return bad(format!("sboms[{i}]: image {img} is not in images"));
+                };
+                if let Some(p) = &e.platform {
+                    if !image.platforms.iter().any(|q| q == p) {
+                        return bad(format!(
+                            "sboms[{i}]: platform {p} is not a platform of image {img}"
+                        ));
+                    }
                 }
             } else if e.platform.is_some() {
                 return bad(format!("sboms[{i}]: a platform without an image"));

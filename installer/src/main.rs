@@ -323,8 +323,25 @@ fn run(cli: Cli) -> Result<()> {
             use airgap_install::sbom;
             let trusted =
                 trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))?;
+            let selection = sbom::SbomSelection {
+                image: image.clone(),
+                format: format.as_deref().map(|f| {
+                    if f == "spdx" {
+                        airgap_format::bundle_json::SbomFormat::Spdx
+                    } else {
+                        airgap_format::bundle_json::SbomFormat::Cyclonedx
+                    }
+                }),
+            };
             if summary {
-                let rows = sbom::summary(&file, &trusted)?;
+                let rows: Vec<_> = sbom::summary(&file, &trusted)?
+                    .into_iter()
+                    .filter(|r| {
+                        image.as_deref().is_none_or(|i| {
+                            r.image == i || r.image.rsplit_once(':').is_some_and(|(n, _)| n == i)
+                        })
+                    })
+                    .collect();
                 if rows.is_empty() && !json {
                     println!("{}: no generated image SBOMs to summarise", file.display());
                 } else if json {
@@ -333,16 +350,6 @@ fn run(cli: Cli) -> Result<()> {
                     print!("{}", sbom::summary_table(&rows));
                 }
             } else if let Some(out) = out {
-                let selection = sbom::SbomSelection {
-                    image,
-                    format: format.map(|f| {
-                        if f == "spdx" {
-                            airgap_format::bundle_json::SbomFormat::Spdx
-                        } else {
-                            airgap_format::bundle_json::SbomFormat::Cyclonedx
-                        }
-                    }),
-                };
                 let written = sbom::extract(&file, &trusted, &out, &selection)?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&written)?);
@@ -353,7 +360,8 @@ fn run(cli: Cli) -> Result<()> {
                 }
             } else {
                 let _ = list;
-                let (d, entries) = sbom::list(&file, &trusted)?;
+                let (d, mut entries) = sbom::list(&file, &trusted)?;
+                entries.retain(|e| selection.wants(e));
                 if json {
                     println!("{}", serde_json::to_string_pretty(&entries)?);
                 } else if entries.is_empty() {

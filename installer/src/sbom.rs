@@ -24,7 +24,8 @@ pub struct SbomSelection {
 }
 
 impl SbomSelection {
-    fn wants(&self, e: &SbomEntry) -> bool {
+    /// Whether the selection includes `e` (the bundle SBOM always is).
+    pub fn wants(&self, e: &SbomEntry) -> bool {
         let image_ok = match (&self.image, &e.image) {
             (None, _) | (_, None) => true,
             (Some(want), Some(have)) => {
@@ -59,7 +60,9 @@ pub fn file_name(e: &SbomEntry) -> String {
     let base = match (&e.image, &e.platform) {
         (None, _) => "bundle".to_string(),
         (Some(i), p) => {
-            let mut s = i.replace(['/', ':'], "_");
+            // '+' and '@' appear in neither repository names nor tags, so
+            // `a/b:c` and `a_b:c` cannot meet.
+            let mut s = i.replace('/', "+").replace(':', "@");
             if let Some(p) = p {
                 s.push('_');
                 s.push_str(&p.replace('/', "-"));

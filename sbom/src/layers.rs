@@ -119,8 +119,9 @@ enum Op<T> {
     Opaque(String),
     /// `DIR/.wh.NAME`: hide DIR/NAME and everything under it.
     Whiteout(String),
-    /// Any entry at a path: replaces what lower layers had there.
-    Replace(String),
+    /// Any entry at a path: replaces what lower layers had there (and,
+    /// unless it is a directory, everything under it).
+    Replace(String, bool),
     /// A scanned file's result.
     File(String, T),
     /// A hard link to another path (of this layer or a lower one).
@@ -176,8 +177,8 @@ fn read_layer<'r, T>(
             ops.push(Op::Whiteout(target));
             continue;
         }
-        ops.push(Op::Replace(path.clone()));
         let kind = entry.header().entry_type();
+        ops.push(Op::Replace(path.clone(), kind.is_dir()));
         if kind.is_hard_link() {
             if let Some(target) = entry
                 .link_name_bytes()
@@ -263,9 +264,13 @@ pub fn walk<'r, T: Clone + Send>(
             match op {
                 Op::Opaque(dir) => remove_lower(&mut found, i, &dir, true),
                 Op::Whiteout(target) => remove_lower(&mut found, i, &target, false),
-                Op::Replace(path) => {
-                    if found.get(&path).is_some_and(|(l, _)| *l < i) {
-                        found.remove(&path);
+                Op::Replace(path, is_dir) => {
+                    if is_dir {
+                        if found.get(&path).is_some_and(|(l, _)| *l < i) {
+                            found.remove(&path);
+                        }
+                    } else {
+                        remove_lower(&mut found, i, &path, false);
                     }
                 }
                 Op::File(path, v) => {
@@ -383,6 +388,14 @@ mod tests {
                 ("c/over.txt", 1, "1"),
             ]
         );
+    }
+
+    #[test]
+    fn a_directory_replaced_by_a_file_takes_its_contents_with_it() {
+        let l0 = layer(&[("app/x/a.txt", b"0"), ("app/keep.txt", b"0")]);
+        let l1 = layer(&[("app/x", b"now a file")]);
+        let found = run(vec![l0, l1]);
+        assert_eq!(found.keys().collect::<Vec<_>>(), ["app/keep.txt"]);
     }
 
     #[test]
