@@ -11,6 +11,7 @@
 //! real Debian root filesystem with debootstrap and packs it as an OCI
 //! image with umoci, for the SBOM tests.
 
+pub mod craft;
 pub mod fault_proxy;
 pub mod file_server;
 pub mod fixtures;

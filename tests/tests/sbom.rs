@@ -21,19 +21,15 @@
 //! The malformed-database image and the demo manifest cover warnings and
 //! `--skip-sbom`.
 
+use airgap_e2e::craft::{read_entries, write_archive};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use airgap_bundle::sign::{seal, SecretKey};
 use airgap_e2e::harness::*;
 use airgap_e2e::{layer_tar, write_oci_layout, ImageSpec, LayerBlob, PlatformImage};
-use airgap_format::bundle_json::{
-    BundleDescriptor, SbomEntry, SbomFormat, SbomOrigin, BUNDLE_JSON, BUNDLE_SEAL, BUNDLE_SEAL_SIG,
-};
-use airgap_format::seekable::{FrameMode, FrameWriter};
-use airgap_format::writer::entry_header;
+use airgap_format::bundle_json::{BundleDescriptor, SbomEntry, SbomFormat, SbomOrigin};
 use airgap_format::{ArchiveReader, Digest, Limits};
 use jsonschema::{Retrieve, Uri, Validator};
 use serde_json::Value;
@@ -872,73 +868,6 @@ fn list_extract_and_summarise() {
 // 3. Refusals: a changed SBOM, an untrusted bundle
 // ---------------------------------------------------------------------------
 
-/// One archive entry for crafting (as tests/tests/tamper.rs): a raw
-/// 512-byte header and its data.
-struct Raw {
-    header: [u8; 512],
-    data: Vec<u8>,
-}
-
-fn raw_path(r: &Raw) -> String {
-    String::from_utf8_lossy(&tar::Header::from_byte_slice(&r.header).path_bytes()).into_owned()
-}
-
-fn read_entries(bundle: &Path) -> (Vec<Raw>, u64) {
-    let r = ArchiveReader::open(bundle, Limits::default()).unwrap();
-    let (_, d) = r.read_descriptor_unverified().unwrap();
-    let entries = r
-        .entries()
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.path != BUNDLE_SEAL && e.path != BUNDLE_SEAL_SIG)
-        .map(|e| Raw {
-            header: r.read_at(e.header_offset, 512).unwrap().try_into().unwrap(),
-            data: r.read_at(e.data_offset, e.size as usize).unwrap(),
-        })
-        .collect();
-    (entries, d.created_unix())
-}
-
-/// Writes `entries` as a bundle archive sealed with `key`, as the bundler
-/// would (tests/tests/tamper.rs), so that only the change under test can
-/// be caught.
-fn write_archive(path: &Path, entries: &[Raw], key: &Path, mtime: u64) {
-    let mut w = FrameWriter::new(Vec::new(), 3).unwrap();
-    for e in entries {
-        w.write_frame(&e.header, FrameMode::Compress(3)).unwrap();
-        if !e.data.is_empty() {
-            let mut d = e.data.clone();
-            d.resize(d.len().div_ceil(512) * 512, 0);
-            w.write_frame(&d, FrameMode::Compress(3)).unwrap();
-        }
-    }
-    let bundle_json = entries
-        .iter()
-        .find(|e| raw_path(e) == BUNDLE_JSON)
-        .map(|e| e.data.clone())
-        .unwrap_or_default();
-    let key = SecretKey::from_file(key).unwrap();
-    let (seal, sig) = seal(
-        &key,
-        &bundle_json,
-        w.seal(),
-        "timestamp:1700000000\tfile:bundle.json",
-    )
-    .unwrap();
-    for (name, data) in [(BUNDLE_SEAL, seal), (BUNDLE_SEAL_SIG, sig.into_bytes())] {
-        w.write_frame(
-            &entry_header(name, data.len() as u64, mtime).unwrap(),
-            FrameMode::Stored,
-        )
-        .unwrap();
-        let mut d = data;
-        d.resize(d.len().div_ceil(512) * 512, 0);
-        w.write_frame(&d, FrameMode::Stored).unwrap();
-    }
-    w.write_frame(&[0u8; 1024], FrameMode::Stored).unwrap();
-    std::fs::write(path, w.finish().unwrap()).unwrap();
-}
-
 #[test]
 fn a_changed_sbom_is_refused() {
     let b = build_fixture();
@@ -961,7 +890,7 @@ fn a_changed_sbom_is_refused() {
     // and re-signed with the vendor's key.
     let raw = entries
         .iter_mut()
-        .find(|r| raw_path(r) == victim.digest.blob_path())
+        .find(|r| r.path() == victim.digest.blob_path())
         .expect("the SBOM blob is in the archive");
     let text = String::from_utf8(raw.data.clone()).unwrap();
     let changed = text.replacen("5.2.15-2", "5.2.16-2", 1);
