@@ -503,7 +503,12 @@ impl SpdxLicenses {
         if let Some(id) = self.by_name.get(&name) {
             return id.clone();
         }
-        let base = format!("LicenseRef-{}", idstring(&name, 64, "unnamed"));
+        // `+` (or later) is not allowed in an id: spell it, so that
+        // `GPL-2+` and `GPL-2` do not end up as look-alike ids.
+        let base = format!(
+            "LicenseRef-{}",
+            idstring(&name.replace('+', "-plus"), 64, "unnamed")
+        );
         let id = self.ids.unique(&base, "-");
         self.extracted.insert(
             id.clone(),

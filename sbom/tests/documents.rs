@@ -705,7 +705,7 @@ fn image_spdx_is_valid_and_complete() {
     assert_eq!(declared("bash"), "GPL-3.0-or-later");
     assert_eq!(
         declared("libc6"),
-        "LicenseRef-GPL-2 AND LGPL-2.1 AND LicenseRef-public-domain"
+        "LicenseRef-GPL-2-plus AND LGPL-2.1 AND LicenseRef-public-domain"
     );
     assert_eq!(declared("base-files"), "NOASSERTION");
     assert_eq!(declared("six"), "MIT");
