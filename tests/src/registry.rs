@@ -356,30 +356,8 @@ impl Registry {
     /// Spawns `docker-registry serve config.yml` and waits until it listens
     /// on our port and `/v2/` answers as expected.
     fn spawn_and_wait(&mut self) -> Result<(), Failure> {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open registry log");
-        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0) as usize;
-        let stderr = log.try_clone().expect("clone log handle");
-        let mut cmd = Command::new(REGISTRY_BIN);
-        // distribution lets REGISTRY_<SECTION>_<KEY> variables override the
-        // configuration file: keep any from the environment out.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("REGISTRY_") {
-                cmd.env_remove(&key);
-            }
-        }
-        let child = cmd
-            .arg("serve")
-            .arg(self.config_path())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {REGISTRY_BIN}: {e}"));
+        let (child, log_start) =
+            spawn_registry(&self.config_path(), self.dir.path(), &self.log_path());
         self.child = Some(child);
 
         let expected = if self.credentials.is_some() { 401 } else { 200 };
@@ -509,6 +487,36 @@ fn new_dir() -> TempDir {
         .prefix("airgap-registry-")
         .tempdir()
         .expect("create registry temp dir")
+}
+
+/// Starts `docker-registry serve CONFIG` in `dir`, its output appended to
+/// `log_path`, with any `REGISTRY_*` variables (which override the
+/// configuration file) kept out. Returns the process and where this run's
+/// part of the log starts.
+pub(crate) fn spawn_registry(config: &Path, dir: &Path, log_path: &Path) -> (Child, usize) {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .expect("open registry log");
+    let log_start = log.metadata().map(|m| m.len()).unwrap_or(0) as usize;
+    let stderr = log.try_clone().expect("clone log handle");
+    let mut cmd = Command::new(REGISTRY_BIN);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("REGISTRY_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let child = cmd
+        .arg("serve")
+        .arg(config)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {REGISTRY_BIN}: {e}"));
+    (child, log_start)
 }
 
 pub(crate) fn write_file(path: &Path, contents: &str) {

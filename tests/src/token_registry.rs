@@ -20,15 +20,15 @@
 //! assert!(reg.token_server().tokens_issued() > 0);
 //! ```
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use crate::fixtures::sha256_digest;
-use crate::registry::{free_port, http_secret, write_file, yaml_str};
+use crate::registry::{free_port, http_secret, spawn_registry, write_file, yaml_str};
 use crate::registry::{REGISTRY_BIN, START_TIMEOUT};
 use crate::token_server::{TokenServer, ISSUER};
 
@@ -290,30 +290,8 @@ impl TokenRegistry {
     /// Spawns `docker-registry serve config.yml` and waits until it listens
     /// on our port and `/v2/` answers 401 with our bearer challenge.
     fn spawn_and_wait(&mut self) -> Result<(), Failure> {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open registry log");
-        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0) as usize;
-        let stderr = log.try_clone().expect("clone log handle");
-        let mut cmd = Command::new(REGISTRY_BIN);
-        // distribution lets REGISTRY_<SECTION>_<KEY> variables override the
-        // configuration file: keep any from the environment out.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("REGISTRY_") {
-                cmd.env_remove(&key);
-            }
-        }
-        let child = cmd
-            .arg("serve")
-            .arg(self.config_path())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {REGISTRY_BIN}: {e}"));
+        let (child, log_start) =
+            spawn_registry(&self.config_path(), self.dir.path(), &self.log_path());
         self.child = Some(child);
 
         let url = format!("{}/v2/", self.url());
