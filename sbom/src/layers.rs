@@ -128,22 +128,102 @@ enum Op<T> {
     Link(String, String),
 }
 
-/// Reads one layer front to back: its operations and warnings.
-fn read_layer<'r, T>(
-    i: usize,
+/// A layer's decompressed tar stream.
+fn decompress<'r>(
     compression: Compression,
-    reader: Box<dyn Read + 'r>,
+    reader: Box<dyn Read + Send + 'r>,
+) -> std::io::Result<Box<dyn Read + Send + 'r>> {
+    Ok(match compression {
+        Compression::None => reader,
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(reader)?),
+    })
+}
+
+/// Size of the chunks a decompression thread hands to the tar reader.
+const PIPE_CHUNK: usize = 1 << 20;
+
+/// The reading end of a decompression thread: chunks arrive over a bounded
+/// channel, so at most a few MiB are in flight.
+struct Pipe {
+    rx: crossbeam_channel::Receiver<std::io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Pipe {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.buf = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Decompresses `stream` on a thread of its own within `scope`, so that
+/// inflating and walking the tar stream use two cores. Used when there are
+/// fewer layers than cores (a one-layer image would otherwise leave a core
+/// idle). The thread stops when the reader is dropped.
+fn pipelined<'scope, 'r: 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    mut stream: Box<dyn Read + Send + 'r>,
+) -> Box<dyn Read + 'scope> {
+    let (tx, rx) = crossbeam_channel::bounded(4);
+    scope.spawn(move || loop {
+        let mut chunk = vec![0u8; PIPE_CHUNK];
+        let mut filled = 0;
+        let result = loop {
+            match stream.read(&mut chunk[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == chunk.len() {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        chunk.truncate(filled);
+        let done = filled < PIPE_CHUNK;
+        let sent = match result {
+            Ok(()) if filled == 0 => return,
+            Ok(()) => tx.send(Ok(chunk)),
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        if sent.is_err() || done {
+            return;
+        }
+    });
+    Box::new(Pipe {
+        rx,
+        buf: Vec::new(),
+        pos: 0,
+    })
+}
+
+/// Reads one layer front to back: its operations and warnings.
+fn read_layer<T>(
+    i: usize,
+    stream: Box<dyn Read + '_>,
     classify: &(dyn Fn(&FileInfo) -> Want + Sync),
     scan: &(dyn Fn(&str, &[u8]) -> Option<T> + Sync),
 ) -> Result<(Vec<Op<T>>, Vec<Warning>), WalkError> {
     let err = |message: String| WalkError { layer: i, message };
-    let stream: Box<dyn Read + 'r> = match compression {
-        Compression::None => reader,
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(reader).map_err(|e| err(format!("not zstd: {e}")))?,
-        ),
-    };
     let mut ops = Vec::new();
     let mut warnings = Vec::new();
     let mut archive = tar::Archive::new(stream);
@@ -239,18 +319,26 @@ pub fn walk<'r, T: Clone + Send>(
     let results: Vec<std::sync::Mutex<Option<LayerResult<T>>>> =
         inputs.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
+    let cores = std::thread::available_parallelism()
         .map(|n| n.get())
-        .unwrap_or(1)
-        .min(inputs.len())
-        .max(1);
+        .unwrap_or(1);
+    let threads = cores.min(inputs.len()).max(1);
+    // Fewer layers than cores: give each layer's decompression a core too.
+    let pipeline = inputs.len() < cores;
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(slot) = inputs.get(i) else { return };
                 let (compression, reader) = slot.lock().expect("lock").take().expect("once");
-                let r = read_layer(i, compression, reader, &classify, &scan);
+                let r = match decompress(compression, reader) {
+                    Err(e) => Err(WalkError {
+                        layer: i,
+                        message: format!("not zstd: {e}"),
+                    }),
+                    Ok(stream) if pipeline => read_layer(i, pipelined(s, stream), &classify, &scan),
+                    Ok(stream) => read_layer(i, stream, &classify, &scan),
+                };
                 *results[i].lock().expect("lock") = Some(r);
             });
         }
