@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use airgap_format::bundle_json::{
     BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, BUNDLE_JSON, BUNDLE_SEAL,
-    BUNDLE_SEAL_SIG, BUNDLE_SIG, INDEX_JSON, MIN_FORMAT_VERSION, OCI_LAYOUT, REF_NAME_ANNOTATION,
-    SBOMS_FORMAT_VERSION, TEMPLATES_FORMAT_VERSION,
+    BUNDLE_SEAL_SIG, BUNDLE_SIG, INDEX_JSON, LICENSE_FORMAT_VERSION, MIN_FORMAT_VERSION,
+    OCI_LAYOUT, REF_NAME_ANNOTATION, SBOMS_FORMAT_VERSION, TEMPLATES_FORMAT_VERSION,
 };
 use airgap_format::canonical_json::to_canonical_vec;
 use airgap_format::progress::Progress;
@@ -306,7 +306,9 @@ fn describe(
         .collect();
     Ok(BundleDescriptor {
         // The lowest version that can say it, so older installers read it.
-        format_version: if !sboms.is_empty() {
+        format_version: if plan.license.is_some() {
+            LICENSE_FORMAT_VERSION
+        } else if !sboms.is_empty() {
             SBOMS_FORMAT_VERSION
         } else if !plan.templates.is_empty() {
             TEMPLATES_FORMAT_VERSION
@@ -323,6 +325,7 @@ fn describe(
         files: plan.files.clone(),
         templates: plan.templates.clone(),
         sboms,
+        license: plan.license.clone(),
         layout: vec![
             LayoutEntry {
                 path: OCI_LAYOUT.into(),

@@ -79,6 +79,48 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Node-locked licences (vendor side).
+    License {
+        #[command(subcommand)]
+        command: LicenseCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LicenseCommand {
+    /// Sign a licence bound to the node fingerprint in a site's request.
+    Issue {
+        /// The site's request (from `airgap-install license request`).
+        #[arg(long)]
+        request: PathBuf,
+        /// The vendor's secret key (minisign format, from `airgap-bundle keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Customer name.
+        #[arg(long)]
+        customer: String,
+        /// Expiry: YYYY-MM-DD (midnight UTC) or an RFC 3339 time.
+        #[arg(long)]
+        expires: String,
+        /// Start of validity (default: now).
+        #[arg(long)]
+        not_before: Option<String>,
+        /// Days after expiry during which the licence still works, with warnings.
+        #[arg(long, default_value_t = 0)]
+        grace_days: u32,
+        /// Licensed features, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        features: Vec<String>,
+        /// A limit NAME=NUMBER (workspaces=5); repeatable.
+        #[arg(long = "limit")]
+        limits: Vec<String>,
+        /// The serial ledger: the last serial issued per site (default: KEY's folder/licenses-issued.json).
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+        /// Where to write the licence.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// How to reach registries and chart repositories.
@@ -226,6 +268,65 @@ fn run(cli: Cli) -> Result<()> {
             print!(
                 "{}",
                 airgap_format::inspect::inspect(&file)?.to_output(json)
+            );
+        }
+        Command::License {
+            command:
+                LicenseCommand::Issue {
+                    request,
+                    key,
+                    customer,
+                    expires,
+                    not_before,
+                    grace_days,
+                    features,
+                    limits,
+                    ledger,
+                    out,
+                },
+        } => {
+            use airgap_licenses::{issue, ledger::Ledger, Request, Terms};
+            let request = Request::from_file(&request)?;
+            let mut parsed_limits = std::collections::BTreeMap::new();
+            for l in &limits {
+                let (name, value) = issue::parse_limit(l)?;
+                if parsed_limits.insert(name.clone(), value).is_some() {
+                    anyhow::bail!("--limit {name} is given twice");
+                }
+            }
+            let terms = Terms {
+                customer,
+                expires: issue::parse_date(&expires)?,
+                not_before: not_before.as_deref().map(issue::parse_date).transpose()?,
+                grace_days,
+                features: issue::parse_features(&features.join(","))?,
+                limits: parsed_limits,
+            };
+            let secret = SecretKey::from_file(&key)?;
+            let ledger = ledger.unwrap_or_else(|| {
+                key.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("licenses-issued.json")
+            });
+            let serial = Ledger::next_serial(&ledger, &Ledger::site_key(&request))?;
+            let text = airgap_licenses::issue(
+                &request,
+                &terms,
+                serial,
+                secret.signing_key(),
+                secret.key_id(),
+                time::OffsetDateTime::now_utc(),
+            )?;
+            airgap_format::atomic_file::write_file_atomic(&out, text.as_bytes(), 0o644)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "wrote {}: serial {serial} for {} ({}), expires {}; ledger {}",
+                out.display(),
+                terms.customer,
+                request.product,
+                expires,
+                ledger.display()
             );
         }
     }

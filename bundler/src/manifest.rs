@@ -51,6 +51,10 @@ pub struct ManifestDoc {
     /// renders for a site.
     #[serde(default)]
     pub templates: Vec<TemplateSpec>,
+    /// A node-locked licence file (from `airgap-bundle license issue`) that
+    /// `airgap-install install` activates at the site.
+    #[serde(default)]
+    pub license: Option<Spanned<String>>,
     /// How to reach the registries and chart repositories sources name.
     #[serde(default)]
     pub registries: Vec<RegistrySpec>,

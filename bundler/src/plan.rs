@@ -54,6 +54,8 @@ pub struct Plan {
     pub files: Vec<FileEntry>,
     /// Templates sorted by name.
     pub templates: Vec<TemplateEntry>,
+    /// The licence file, when the manifest names one.
+    pub license: Option<airgap_format::bundle_json::LicenseEntry>,
     /// Distinct blobs by digest.
     pub blobs: BTreeMap<Digest, PlannedBlob>,
     /// Holds packaged charts until the build ends.
@@ -125,6 +127,7 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
         charts: Vec::new(),
         files: Vec::new(),
         templates: Vec::new(),
+        license: None,
         blobs: BTreeMap::new(),
         _work_dir: work_dir,
     };
@@ -347,6 +350,28 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
         }
     }
     plan.templates.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(spec) = &manifest.doc.license {
+        let at = |e: anyhow::Error| manifest.error_at(spec, format!("license: {e:#}"));
+        let path = manifest.resolve(&spec.value);
+        let text = airgap_licenses::license::read_license_file(&path)
+            .map_err(|e| at(anyhow::anyhow!("{e}")))?;
+        // Only its form is checked here: the site checks the signature, its
+        // node and its dates when it activates the licence.
+        airgap_licenses::license::ArmoredLicense::parse(&text, &spec.value)
+            .map_err(|e| at(anyhow::anyhow!("{e}")))?;
+        let (digest, size) = hash_file(&path).map_err(at)?;
+        plan.add_blob(
+            digest,
+            PlannedBlob {
+                size,
+                media_type: airgap_format::bundle_json::LICENSE_MEDIA_TYPE.into(),
+                data: BlobData::File { path, offset: 0 },
+                owner: "license".into(),
+            },
+        )
+        .map_err(at)?;
+        plan.license = Some(airgap_format::bundle_json::LicenseEntry { digest, size });
+    }
     Ok(plan)
 }
 

@@ -119,6 +119,17 @@ impl SecretKey {
         Self::parse(&text, &path.display().to_string())
     }
 
+    /// The key id (as minisign shows it).
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// The Ed25519 signing key itself, for signatures other than minisign's
+    /// (licences, which use their own domain-separated construction).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
     /// Signs `message` (prehashed with BLAKE2b-512, as minisign does).
     pub fn sign(&self, message: &[u8], trusted_comment: &str) -> Signature {
         let signature = self.signing.sign(&prehash(message)).to_bytes();

@@ -8,7 +8,7 @@ use crate::canonical_json;
 use crate::digest::Digest;
 
 /// The newest format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format version this crate reads. Writers use the lowest
 /// version that can express a bundle: version 1 for bundles without
 /// templates, so that older installers keep reading them.
@@ -17,6 +17,10 @@ pub const MIN_FORMAT_VERSION: u32 = 1;
 pub const TEMPLATES_FORMAT_VERSION: u32 = 2;
 /// The first format version with `sboms`.
 pub const SBOMS_FORMAT_VERSION: u32 = 3;
+/// The first format version with `license`.
+pub const LICENSE_FORMAT_VERSION: u32 = 4;
+/// Media type of a licence file blob (armored text, see docs/licenses.md).
+pub const LICENSE_MEDIA_TYPE: &str = "application/vnd.airgap.license.v1";
 /// Media type of CycloneDX JSON SBOM blobs.
 pub const CYCLONEDX_MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
 /// Media type of SPDX JSON SBOM blobs.
@@ -74,6 +78,10 @@ pub struct BundleDescriptor {
     /// empty). Sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sboms: Vec<SbomEntry>,
+    /// A node-locked licence for the site, activated by `airgap-install
+    /// install` (format version 4 and later; absent when there is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<LicenseEntry>,
     /// The OCI layout files (`oci-layout`, `index.json`).
     pub layout: Vec<LayoutEntry>,
     /// Every blob stored under `blobs/sha256/`, sorted by digest.
@@ -176,6 +184,16 @@ pub struct TemplateEntry {
     /// Digest of the content.
     pub digest: Digest,
     /// Size of the content.
+    pub size: u64,
+}
+
+/// The licence file a bundle carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LicenseEntry {
+    /// Digest of the licence file.
+    pub digest: Digest,
+    /// Its size.
     pub size: u64,
 }
 
@@ -344,6 +362,12 @@ impl BundleDescriptor {
                 self.format_version
             ));
         }
+        if self.license.is_some() && self.format_version < LICENSE_FORMAT_VERSION {
+            return bad(format!(
+                "license needs formatVersion {LICENSE_FORMAT_VERSION} or later (found {})",
+                self.format_version
+            ));
+        }
         if !self.templates.is_empty() && self.format_version < TEMPLATES_FORMAT_VERSION {
             return bad(format!(
                 "templates need formatVersion {TEMPLATES_FORMAT_VERSION} or later (found {})",
@@ -480,6 +504,9 @@ impl BundleDescriptor {
                 return bad(format!("sboms[{i}]: a platform without an image"));
             }
             check_blob(format!("sboms[{i}]"), &e.digest, e.size)?;
+        }
+        if let Some(l) = &self.license {
+            check_blob("license".to_string(), &l.digest, l.size)?;
         }
         let layout_paths: Vec<&str> = self.layout.iter().map(|l| l.path.as_str()).collect();
         if layout_paths != [OCI_LAYOUT, INDEX_JSON] {

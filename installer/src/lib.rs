@@ -3,10 +3,13 @@
 //! registry-pulling code.
 
 pub mod health;
+pub mod install;
+pub mod license;
 pub mod push;
 pub mod relocation;
 pub mod render;
 pub mod sbom;
 pub mod site;
+pub mod state;
 pub mod target;
 pub mod trust;

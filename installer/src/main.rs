@@ -7,7 +7,7 @@ use airgap_format::progress::{error_line, Progress};
 use airgap_format::{verify_archive, Limits};
 use airgap_install::push::{push, OnExistingTag, PushOptions};
 use airgap_install::target::Target;
-use airgap_install::trust;
+use airgap_install::{install, state, trust};
 use airgap_registry::credentials::{self, Credentials};
 use airgap_registry::Transport;
 use anyhow::Result;
@@ -20,12 +20,84 @@ struct Cli {
     /// Configuration folder (holds trusted-keys/); default $AIRGAP_INSTALL_CONFIG_DIR or /etc/airgap-install.
     #[arg(long, global = true)]
     config_dir: Option<PathBuf>,
+    /// State folder (installed bundles, licence, audit log); default $AIRGAP_INSTALL_STATE_DIR or /var/lib/airgap-install.
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Install or upgrade: verify, activate the licence, push, render, apply, check health, record.
+    Install {
+        /// The bundle.
+        file: PathBuf,
+        /// The site file (site.yaml).
+        #[arg(long)]
+        site: PathBuf,
+        /// A trusted public key (minisign format); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// User name for the site registry; the password is read from standard input.
+        #[arg(long, requires = "password_stdin")]
+        username: Option<String>,
+        /// Read the registry password from standard input.
+        #[arg(long, requires = "username")]
+        password_stdin: bool,
+        /// Blobs uploaded at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Run install-plan.sh through helm (backups first when upgrading), then the health checks.
+        #[arg(long)]
+        apply: bool,
+        /// Install a bundle that is not newer than the installed one (written to the audit log).
+        #[arg(long)]
+        allow_downgrade: bool,
+        /// Do not run the health checks after --apply.
+        #[arg(long)]
+        skip_health: bool,
+        /// Seconds each health check may take.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+        health_timeout: u64,
+        /// The Kubernetes cluster's identity (kube-system namespace UID), when the licence is bound to it.
+        #[arg(long)]
+        cluster_uid: Option<String>,
+        /// Print the result as JSON and draw no progress bars.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what installing a bundle would change against what is installed.
+    Plan {
+        /// The bundle.
+        file: PathBuf,
+        /// A trusted public key (minisign format); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// The site file: also compare the rendered configuration.
+        #[arg(long)]
+        site: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what is installed.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the audit log.
+    History {
+        /// Print JSON lines as stored.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Node-locked licences: request, activate, status.
+    License {
+        #[command(subcommand)]
+        command: LicenseCommand,
+    },
     /// Check a bundle's signature, then every entry against it.
     Verify {
         /// The bundle.
@@ -140,6 +212,51 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum LicenseCommand {
+    /// Write a licence request for this node (its fingerprint, never the raw ids) to send to the vendor.
+    Request {
+        /// Where to write the request.
+        #[arg(long)]
+        out: PathBuf,
+        /// The Kubernetes cluster's identity (`kubectl get namespace kube-system -o jsonpath='{.metadata.uid}'`).
+        #[arg(long)]
+        cluster_uid: Option<String>,
+        /// Product id (default: the one installed bundle's name, else reference-platform).
+        #[arg(long)]
+        product: Option<String>,
+        /// Print the request as JSON on standard output too.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a licence for this node and make it the active one.
+    Activate {
+        /// The licence file.
+        file: PathBuf,
+        /// A trusted vendor key (minisign format); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// The Kubernetes cluster's identity, when the licence is bound to it.
+        #[arg(long)]
+        cluster_uid: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the active licence; exit status 1 when it is not valid.
+    Status {
+        /// A trusted vendor key (minisign format); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// The Kubernetes cluster's identity, when the licence is bound to it.
+        #[arg(long)]
+        cluster_uid: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct VerifyReport {
@@ -158,7 +275,122 @@ struct VerifyReport {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let state_dir = state::state_dir(cli.state_dir.as_deref());
+    let config_dir = trust::config_dir(cli.config_dir.as_deref());
     match cli.command {
+        Command::Install {
+            file,
+            site,
+            trust: keys,
+            username,
+            password_stdin,
+            jobs,
+            apply,
+            allow_downgrade,
+            skip_health,
+            health_timeout,
+            cluster_uid,
+            json,
+        } => {
+            let trusted = trust::load_trusted(&keys, &config_dir)?;
+            let site = airgap_install::site::SiteFile::load(&site)?;
+            let credentials =
+                registry_credentials(&site.site.registry.host, username, password_stdin)?;
+            // A licence in the bundle needs this node's identity; a node
+            // without a machine id can still install a bundle without one.
+            let node = airgap_install::license::node_ids(cluster_uid.as_deref());
+            if let Err(e) = &node {
+                tracing::debug!("no node identity: {e:#}");
+            }
+            let state = state::State::open(&state_dir)?;
+            let options = install::InstallOptions {
+                bundle: &file,
+                site: &site,
+                trusted: &trusted,
+                registry: install::RegistryAccess {
+                    transport: Transport {
+                        ca_files: site.internal_ca().into_iter().collect(),
+                        plain_http: site.site.registry.plain_http,
+                        user_agent: Some(format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))),
+                    },
+                    credentials,
+                },
+                jobs: jobs as usize,
+                apply,
+                allow_downgrade,
+                skip_health,
+                health_timeout,
+                node: node.ok(),
+                progress: !json,
+            };
+            let result = install::install(&state, &options);
+            if let Err(e) = &result {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({
+                            "ok": false,
+                            "file": file.display().to_string(),
+                            "error": error_line(e.as_ref()),
+                        }))?
+                    );
+                }
+            }
+            let report = result?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} {} {} ({}): {}",
+                    report.kind,
+                    report.name,
+                    report.version,
+                    report.bundle_digest,
+                    match &report.from_version {
+                        Some(v) => format!("was {v}"),
+                        None => "new".into(),
+                    }
+                );
+            }
+        }
+        Command::Plan {
+            file,
+            trust: keys,
+            site,
+            json,
+        } => {
+            let trusted = trust::load_trusted(&keys, &config_dir)?;
+            let site = site
+                .map(|s| airgap_install::site::SiteFile::load(&s))
+                .transpose()?;
+            let state = state::State::open(&state_dir)?;
+            let plan = install::plan(&state, &file, &trusted, site.as_ref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{}", plan.to_text());
+            }
+        }
+        Command::Status { json } => {
+            let state = state::State::open(&state_dir)?;
+            let records = install::installed(&state)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&records)?);
+            } else {
+                print!("{}", install::status_text(&records));
+            }
+        }
+        Command::History { json } => {
+            let records = state::read_audit_log(&state_dir.join("audit.log"))?;
+            if json {
+                for r in &records {
+                    println!("{}", serde_json::to_string(r)?);
+                }
+            } else {
+                print!("{}", install::history_text(&records));
+            }
+        }
+        Command::License { command } => license(command, &state_dir, &config_dir)?,
         Command::Verify {
             file,
             trust: keys,
@@ -166,12 +398,11 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
             let progress = Progress::bytes(size, "verify", !json);
-            let result = trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))
-                .and_then(|trusted| {
-                    Ok(verify_archive(&file, &trusted, Limits::default(), &|n| {
-                        progress.inc(n)
-                    })?)
-                });
+            let result = trust::load_trusted(&keys, &config_dir).and_then(|trusted| {
+                Ok(verify_archive(&file, &trusted, Limits::default(), &|n| {
+                    progress.inc(n)
+                })?)
+            });
             progress.finish();
             let v = match result {
                 Ok(v) => v,
@@ -231,21 +462,9 @@ fn run(cli: Cli) -> Result<()> {
             relocation_map,
             json,
         } => {
-            let trusted =
-                trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))?;
+            let trusted = trust::load_trusted(&keys, &config_dir)?;
             let target = Target::parse(&registry)?;
-            let credentials = match (username, password_stdin) {
-                (Some(username), true) => Some(Credentials {
-                    username,
-                    password: credentials::password_from_stdin()?,
-                }),
-                // A broken credentials file or helper must not stop a push to
-                // a registry that needs no credentials: warn and go on.
-                _ => credentials::lookup(&target.host).unwrap_or_else(|e| {
-                    tracing::warn!("ignoring stored credentials: {}", error_line(e.as_ref()));
-                    None
-                }),
-            };
+            let credentials = registry_credentials(&target.host, username, password_stdin)?;
             let options = PushOptions {
                 target,
                 transport: Transport {
@@ -295,13 +514,14 @@ fn run(cli: Cli) -> Result<()> {
             trust: keys,
             json,
         } => {
-            let trusted =
-                trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))?;
+            let trusted = trust::load_trusted(&keys, &config_dir)?;
             let site = airgap_install::site::SiteFile::load(&site)?;
+            let license = airgap_install::license::active_text(&state_dir)?;
             let options = airgap_install::render::RenderOptions {
                 site: &site,
                 out: &out,
                 relocation: relocation.as_deref(),
+                license: license.as_deref(),
             };
             let plan = airgap_install::render::render(&file, &trusted, &options)?;
             if json {
@@ -321,8 +541,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             use airgap_install::sbom;
-            let trusted =
-                trust::load_trusted(&keys, &trust::config_dir(cli.config_dir.as_deref()))?;
+            let trusted = trust::load_trusted(&keys, &config_dir)?;
             let selection = sbom::SbomSelection {
                 image: image.clone(),
                 format: format.as_deref().map(|f| {
@@ -385,6 +604,27 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// Credentials for `host`: from `--username` and standard input, else the
+/// usual credential stores.
+fn registry_credentials(
+    host: &str,
+    username: Option<String>,
+    password_stdin: bool,
+) -> Result<Option<Credentials>> {
+    Ok(match (username, password_stdin) {
+        (Some(username), true) => Some(Credentials {
+            username,
+            password: credentials::password_from_stdin()?,
+        }),
+        // A broken credentials file or helper must not stop a push to a
+        // registry that needs no credentials: warn and go on.
+        _ => credentials::lookup(host).unwrap_or_else(|e| {
+            tracing::warn!("ignoring stored credentials: {}", error_line(e.as_ref()));
+            None
+        }),
+    })
+}
+
 /// `airgap-install health`: prints the table or JSON, then fails when any
 /// check did.
 fn health(site: &std::path::Path, json: bool, timeout: u64) -> Result<()> {
@@ -399,6 +639,149 @@ fn health(site: &std::path::Path, json: bool, timeout: u64) -> Result<()> {
     let failed = report.checks.len() - report.passed();
     if failed > 0 {
         anyhow::bail!("{failed} of {} health checks failed", report.checks.len());
+    }
+    Ok(())
+}
+
+/// `airgap-install license …`.
+fn license(
+    command: LicenseCommand,
+    state_dir: &std::path::Path,
+    config_dir: &std::path::Path,
+) -> Result<()> {
+    use airgap_install::license as lic;
+    match command {
+        LicenseCommand::Request {
+            out,
+            cluster_uid,
+            product,
+            json,
+        } => {
+            let node = lic::node_ids(cluster_uid.as_deref())?;
+            let product = product.unwrap_or_else(|| lic::default_product(state_dir));
+            let request = lic::request(&product, &node, &out)?;
+            if json {
+                print!("{}", request.to_json_pretty());
+            } else {
+                println!(
+                    "wrote {}: licence request for product {} from machine fingerprint {}{}; send it to the vendor",
+                    out.display(),
+                    request.product,
+                    &request.fingerprint.machine[..16],
+                    if request.fingerprint.cluster.is_some() { " (with the cluster's)" } else { "" }
+                );
+            }
+        }
+        LicenseCommand::Activate {
+            file,
+            trust: keys,
+            cluster_uid,
+            json,
+        } => {
+            let trusted = trust::load_trusted(&keys, config_dir)?;
+            let node = lic::node_ids(cluster_uid.as_deref())?;
+            let state = state::State::open(state_dir)?;
+            let what = file.display().to_string();
+            let result = airgap_licenses::license::read_license_file(&file)
+                .map_err(anyhow::Error::from)
+                .and_then(|text| lic::activate(&state, &text, &what, &what, &trusted, &node, None));
+            let record = |outcome: &str, detail: String| {
+                state.audit(&state::AuditRecord {
+                    time: state::rfc3339(
+                        time::OffsetDateTime::now_utc()
+                            .replace_nanosecond(0)
+                            .expect("0"),
+                    ),
+                    operator: state::operator(),
+                    command: "license activate".into(),
+                    bundle_digest: None,
+                    bundle: None,
+                    step: "activate".into(),
+                    outcome: outcome.into(),
+                    detail: Some(detail),
+                })
+            };
+            let a = match result {
+                Ok(a) => a,
+                Err(e) => {
+                    record("refused", error_line(e.as_ref()))?;
+                    return Err(e);
+                }
+            };
+            let l = &a.license;
+            record(
+                if l.state == "grace" { "warning" } else { "ok" },
+                format!(
+                    "{what}: serial {} for {} ({}), expires {}{}",
+                    l.serial,
+                    l.customer,
+                    l.product,
+                    l.expires,
+                    if a.already_active {
+                        ", already active"
+                    } else {
+                        ""
+                    }
+                ),
+            )?;
+            if l.state == "grace" {
+                tracing::warn!(
+                    "{what}: expired on {}; in its grace period until {} ({} days left): renew it",
+                    l.expires,
+                    l.grace_ends,
+                    l.days_left.unwrap_or(0)
+                );
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&a)?);
+            } else {
+                println!(
+                    "{}: serial {}{}",
+                    if a.already_active {
+                        "already active"
+                    } else {
+                        "activated"
+                    },
+                    l.serial,
+                    a.replaced_serial
+                        .map(|s| format!(" (replaces serial {s})"))
+                        .unwrap_or_default()
+                );
+                print!("{}", l.to_text());
+            }
+        }
+        LicenseCommand::Status {
+            trust: keys,
+            cluster_uid,
+            json,
+        } => {
+            let trusted = trust::load_trusted(&keys, config_dir)?;
+            let node = lic::node_ids(cluster_uid.as_deref())?;
+            let state = state::State::open(state_dir)?;
+            let Some(s) = lic::status(&state, &trusted, &node)? else {
+                if json {
+                    println!("{}", serde_json::json!({"state": "none"}));
+                }
+                anyhow::bail!("no licence is active (airgap-install license activate FILE)");
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{}", s.to_text());
+            }
+            match s.state.as_str() {
+                "valid" => {}
+                "grace" => tracing::warn!(
+                    "the licence expired on {}; it works until {} (grace period): renew it",
+                    s.expires,
+                    s.grace_ends
+                ),
+                _ => anyhow::bail!(
+                    "the licence is not valid: {}",
+                    s.problem.as_deref().unwrap_or("unknown reason")
+                ),
+            }
+        }
     }
     Ok(())
 }

@@ -315,6 +315,21 @@ fn read_manifest(
     )?)
 }
 
+/// Every blob of an image (manifests, configs, layers), read from the
+/// bundle's signed manifests.
+pub fn image_blob_digests(
+    reader: &ArchiveReader,
+    d: &BundleDescriptor,
+    entries: &HashMap<String, EntryHeader>,
+    img: &ImageEntry,
+) -> Result<Vec<Digest>> {
+    let target = Target::parse("localhost")?;
+    let plan = plan_image(reader, d, entries, img, &target)?;
+    let mut all: Vec<Digest> = plan.manifests.iter().map(|(dg, _, _)| *dg).collect();
+    all.extend(plan.blobs);
+    Ok(all)
+}
+
 fn plan_image(
     reader: &ArchiveReader,
     d: &BundleDescriptor,

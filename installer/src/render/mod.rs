@@ -118,6 +118,9 @@ pub struct PlannedFile {
     pub digest: String,
     /// Whether it holds secret values (then it is readable by the owner only).
     pub contains_secrets: bool,
+    /// What the installer does with it (`backup`: runs before upgrades).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<spec::FileRole>,
 }
 
 /// A health check.
@@ -188,6 +191,9 @@ pub struct RenderOptions<'a> {
     /// be at `registry.host/registry.prefix/NAME@DIGEST` (where `push` puts
     /// them) and charts are installed from the bundle.
     pub relocation: Option<&'a Path>,
+    /// The active licence (armored text) the control plane is configured
+    /// with; it takes the place of the site file's `license`.
+    pub license: Option<&'a str>,
 }
 
 /// Renders the bundle at `bundle` (signature checked against `trusted`).
@@ -249,6 +255,12 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
         *site_json.pointer_mut(&pointer).ok_or_else(missing)? = Value::String(value);
         *stand_in.pointer_mut(&pointer).ok_or_else(missing)? =
             Value::String(format!("airgap-stand-in-secret-{n}"));
+    }
+    if let Some(text) = options.license {
+        // Not a secret, but handled like one: files holding it are the
+        // owner's only, like the site file's own `license`.
+        site_json["license"] = Value::String(text.to_string());
+        stand_in["license"] = Value::String("airgap-stand-in-license".into());
     }
     let ca_bundle = match site.internal_ca() {
         Some(p) => {
@@ -435,6 +447,7 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
             template: f.template.clone(),
             digest: Digest::of(text.as_bytes()).to_string(),
             contains_secrets,
+            role: f.role,
         });
     }
     // Exactly what `airgap-install health` will check.

@@ -63,6 +63,18 @@ pub struct FileSpec {
     /// Make it executable (scripts).
     #[serde(default)]
     pub executable: bool,
+    /// What the installer does with it: `backup` scripts run before every
+    /// upgrade is applied (a failure stops the upgrade). Absent: nothing.
+    #[serde(default)]
+    pub role: Option<FileRole>,
+}
+
+/// What the installer does with a rendered file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileRole {
+    /// Run before an upgrade is applied; must be executable.
+    Backup,
 }
 
 impl RenderSpec {
@@ -97,6 +109,11 @@ impl RenderSpec {
                 return Err(format!(
                     "files[{i}].template: {:?}: templates are .hbs files",
                     f.template
+                ));
+            }
+            if f.role == Some(FileRole::Backup) && !f.executable {
+                return Err(format!(
+                    "files[{i}].role: a backup script must be executable (add executable: true)"
                 ));
             }
         }

@@ -1,0 +1,1383 @@
+//! `airgap-install install`: one recorded, resumable run that takes a
+//! bundle from the media to a configured site, and the same for upgrades.
+//!
+//! Steps, in order: verify, license, push, render, apply (backups first
+//! when upgrading; only with `--apply`), health, record. Each finished step
+//! is written to a journal in the state folder (`runs/HEX.json`) before the
+//! next starts, so a run that was interrupted (Ctrl-C, SIGKILL, power loss)
+//! and is started again skips what it finished; within the push step,
+//! blobs already in the registry are not sent again. Every step's outcome
+//! goes to the audit log. The journal is removed when the run is recorded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use airgap_format::bundle_json::BundleDescriptor;
+use airgap_format::progress::{error_line, Progress};
+use airgap_format::verify::{read_signed_blob, verify_head};
+use airgap_format::{verify_archive, Limits, PublicKey};
+use airgap_licenses::NodeIds;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::push::{push, PushOptions};
+use crate::render::spec::FileRole;
+use crate::site::SiteFile;
+use crate::state::{operator, rfc3339, AuditRecord, State};
+
+/// The steps of a run, in order.
+pub const STEPS: [&str; 7] = [
+    "verify", "license", "push", "render", "apply", "health", "record",
+];
+
+/// Largest backup or install-plan output kept in the audit log (the tail).
+const MAX_LOGGED_OUTPUT: usize = 16 << 10;
+
+/// How to reach the site's registry.
+pub struct RegistryAccess {
+    /// TLS settings (the site's internal CA, plain HTTP for test registries).
+    pub transport: airgap_registry::Transport,
+    /// Credentials, if any.
+    pub credentials: Option<airgap_registry::credentials::Credentials>,
+}
+
+/// Settings of an install or upgrade run.
+pub struct InstallOptions<'a> {
+    /// The bundle.
+    pub bundle: &'a Path,
+    /// The validated site file.
+    pub site: &'a SiteFile,
+    /// Trusted signing keys (bundle and licence).
+    pub trusted: &'a [PublicKey],
+    /// The registry's TLS settings and credentials.
+    pub registry: RegistryAccess,
+    /// Blobs uploaded at once.
+    pub jobs: usize,
+    /// Run the install plan through `helm` (and backups first when upgrading).
+    pub apply: bool,
+    /// Accept a bundle that is not newer than the installed one.
+    pub allow_downgrade: bool,
+    /// Do not run health checks after applying.
+    pub skip_health: bool,
+    /// Seconds each health check may take.
+    pub health_timeout: u64,
+    /// This node's identity, for a licence the bundle carries.
+    pub node: Option<NodeIds>,
+    /// Draw progress bars and print steps (false with `--json`).
+    pub progress: bool,
+}
+
+/// The installed version of a bundle, as recorded (`installs/NAME.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstallRecord {
+    /// Bundle name.
+    pub name: String,
+    /// Bundle version.
+    pub version: String,
+    /// Digest of its `bundle.json`.
+    pub bundle_digest: String,
+    /// Key id that signed it.
+    pub signer: String,
+    /// When it was recorded.
+    pub installed_at: String,
+    /// Who ran it.
+    pub operator: String,
+    /// The bundle file it was installed from.
+    pub bundle_file: String,
+    /// The registry it was pushed to (`host[/prefix]`).
+    pub registry: String,
+    /// The relocation map (in the state folder).
+    pub relocation_map: String,
+    /// The rendered configuration folder (in the state folder).
+    pub config_dir: String,
+    /// SHA-256 of the rendered plan.json.
+    pub config_digest: String,
+    /// Whether the plan was applied through helm.
+    pub applied: bool,
+    /// The licence serial the bundle carried, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_serial: Option<u64>,
+    /// Images: reference → digest and total size.
+    pub images: Vec<RecordedImage>,
+    /// Charts: name → version and digest.
+    pub charts: Vec<RecordedArtifact>,
+    /// Templates: name → digest.
+    pub templates: Vec<RecordedArtifact>,
+    /// Every blob the bundle stored: digest → size (what the registry has).
+    pub blobs: BTreeMap<String, u64>,
+    /// Earlier versions, oldest first.
+    #[serde(default)]
+    pub previous: Vec<PreviousVersion>,
+}
+
+/// One image in an install record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordedImage {
+    /// `name:tag`.
+    pub reference: String,
+    /// Top manifest or index digest.
+    pub digest: String,
+    /// Sum of its blobs' sizes.
+    pub total_size: u64,
+}
+
+/// A chart or template in an install record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordedArtifact {
+    /// Name.
+    pub name: String,
+    /// Version (charts) or empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// Digest.
+    pub digest: String,
+}
+
+/// A version that was installed before the current one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreviousVersion {
+    /// Version.
+    pub version: String,
+    /// Bundle digest.
+    pub bundle_digest: String,
+    /// When it was installed.
+    pub installed_at: String,
+}
+
+/// The journal of an unfinished run (`runs/HEX.json`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Journal {
+    bundle_digest: String,
+    bundle: String,
+    started_at: String,
+    /// Identity of the bundle file when it was verified: a changed file is
+    /// verified again.
+    file: Option<FileIdentity>,
+    done: Vec<String>,
+    license_serial: Option<u64>,
+    config_digest: Option<String>,
+    applied: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FileIdentity {
+    path: String,
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> Result<Self> {
+        let m =
+            std::fs::metadata(path).with_context(|| format!("{}: cannot stat", path.display()))?;
+        Ok(FileIdentity {
+            path: std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .display()
+                .to_string(),
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
+}
+
+/// One step's outcome.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepReport {
+    /// The step.
+    pub step: String,
+    /// `ok`, `skipped`, `resumed`, `warning` or `failed`.
+    pub outcome: String,
+    /// One line of detail.
+    pub detail: String,
+}
+
+/// What a run did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallReport {
+    /// Bundle name.
+    pub name: String,
+    /// Bundle version.
+    pub version: String,
+    /// Bundle digest.
+    pub bundle_digest: String,
+    /// `install`, `upgrade`, `downgrade` or `reinstall`.
+    pub kind: String,
+    /// The version it replaced, if any.
+    pub from_version: Option<String>,
+    /// Each step.
+    pub steps: Vec<StepReport>,
+    /// The rendered configuration folder.
+    pub config_dir: String,
+}
+
+/// The names of the installed bundles.
+pub fn installed_names(state_root: &Path) -> Result<Vec<String>> {
+    let dir = state_root.join("installs");
+    let mut names = Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot list", dir.display())),
+    };
+    for e in entries.flatten() {
+        if let Some(n) = e.file_name().to_str().and_then(|n| n.strip_suffix(".json")) {
+            if !n.starts_with('.') {
+                names.push(n.to_string());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Every install record, sorted by name.
+pub fn installed(state: &State) -> Result<Vec<InstallRecord>> {
+    let mut out = Vec::new();
+    for name in state.list("installs")? {
+        if let Some(r) = state.read_json::<InstallRecord>(&format!("installs/{name}.json"))? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Where a bundle version's relocation map and rendered configuration live.
+fn version_dir(state: &State, name: &str, version: &str) -> PathBuf {
+    state.root().join("installs").join(name).join(version)
+}
+
+/// How the bundle relates to what is installed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing of this name is installed.
+    Install,
+    /// A newer version.
+    Upgrade(String),
+    /// An older (or equal but different) version: needs `--allow-downgrade`.
+    Downgrade(String),
+    /// Exactly this bundle is installed.
+    Same(String),
+}
+
+impl Change {
+    fn kind(&self) -> &'static str {
+        match self {
+            Change::Install => "install",
+            Change::Upgrade(_) => "upgrade",
+            Change::Downgrade(_) => "downgrade",
+            Change::Same(_) => "reinstall",
+        }
+    }
+    fn from(&self) -> Option<String> {
+        match self {
+            Change::Install => None,
+            Change::Upgrade(v) | Change::Downgrade(v) | Change::Same(v) => Some(v.clone()),
+        }
+    }
+}
+
+/// Compares a bundle with the installed record of the same name.
+pub fn compare(d: &BundleDescriptor, digest: &str, current: Option<&InstallRecord>) -> Change {
+    let Some(cur) = current else {
+        return Change::Install;
+    };
+    if cur.bundle_digest == digest {
+        return Change::Same(cur.version.clone());
+    }
+    match (
+        semver::Version::parse(&d.version),
+        semver::Version::parse(&cur.version),
+    ) {
+        (Ok(new), Ok(old)) if new > old => Change::Upgrade(cur.version.clone()),
+        _ => Change::Downgrade(cur.version.clone()),
+    }
+}
+
+struct Run<'s> {
+    state: &'s State,
+    journal: Journal,
+    journal_path: String,
+    bundle_digest: String,
+    bundle_label: String,
+    steps: Vec<StepReport>,
+    progress: bool,
+}
+
+impl Run<'_> {
+    fn audit(&self, step: &str, outcome: &str, detail: Option<String>) -> Result<()> {
+        self.state.audit(&AuditRecord {
+            time: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
+            operator: operator(),
+            command: "install".into(),
+            bundle_digest: Some(self.bundle_digest.clone()),
+            bundle: Some(self.bundle_label.clone()),
+            step: step.into(),
+            outcome: outcome.into(),
+            detail,
+        })
+    }
+
+    fn done(&self, step: &str) -> bool {
+        self.journal.done.iter().any(|s| s == step)
+    }
+
+    /// Records a finished step: audit log, journal, report line.
+    fn finish(&mut self, step: &str, outcome: &str, detail: String) -> Result<()> {
+        self.audit(step, outcome, Some(detail.clone()))?;
+        if !self.done(step) {
+            self.journal.done.push(step.to_string());
+        }
+        self.state.write_json(&self.journal_path, &self.journal)?;
+        self.report(step, outcome, detail);
+        Ok(())
+    }
+
+    fn report(&mut self, step: &str, outcome: &str, detail: String) {
+        if self.progress {
+            let n = STEPS.iter().position(|s| *s == step).map_or(0, |i| i + 1);
+            eprintln!("[{n}/{}] {step:<8} {outcome}: {detail}", STEPS.len());
+        }
+        self.steps.push(StepReport {
+            step: step.into(),
+            outcome: outcome.into(),
+            detail,
+        });
+    }
+
+    fn resumed(&mut self, step: &str) {
+        self.report(step, "resumed", "done earlier in this run".into());
+    }
+
+    /// Runs `f` as step `step` unless the journal has it; a failure is
+    /// logged and stops the run.
+    fn step(
+        &mut self,
+        step: &str,
+        f: impl FnOnce(&mut Self) -> Result<(String, String)>,
+    ) -> Result<()> {
+        if self.done(step) {
+            self.resumed(step);
+            return Ok(());
+        }
+        match f(self) {
+            Ok((outcome, detail)) => self.finish(step, &outcome, detail),
+            Err(e) => {
+                let line = error_line(e.as_ref());
+                self.audit(step, "failed", Some(line.clone()))?;
+                self.report(step, "failed", line);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Installs or upgrades the bundle. See the module documentation.
+pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport> {
+    let now = OffsetDateTime::now_utc();
+    state.observe_time(now, airgap_licenses::clock::DEFAULT_MAX_DRIFT)?;
+    let head = verify_head(options.bundle, options.trusted, Limits::default())?;
+    let d = head.descriptor.clone();
+    let digest = head.bundle_digest.to_string();
+    let label = format!("{}@{}", d.name, d.version);
+    let current = state.read_json::<InstallRecord>(&format!("installs/{}.json", d.name))?;
+    let change = compare(&d, &digest, current.as_ref());
+    let hex = digest.trim_start_matches("sha256:").to_string();
+    let journal_path = format!("runs/{hex}.json");
+    let existing = state.read_json::<Journal>(&journal_path)?;
+    let mut run = Run {
+        state,
+        journal: existing.clone().unwrap_or_else(|| Journal {
+            bundle_digest: digest.clone(),
+            bundle: label.clone(),
+            started_at: rfc3339(now.replace_nanosecond(0).expect("0")),
+            ..Journal::default()
+        }),
+        journal_path,
+        bundle_digest: digest.clone(),
+        bundle_label: label.clone(),
+        steps: Vec::new(),
+        progress: options.progress,
+    };
+    let vdir = version_dir(state, &d.name, &d.version);
+    let config_dir = vdir.join("config");
+    let map_path = vdir.join("relocation-map.json");
+    let report = |run: Run| InstallReport {
+        name: d.name.clone(),
+        version: d.version.clone(),
+        bundle_digest: digest.clone(),
+        kind: change.kind().into(),
+        from_version: change.from(),
+        steps: run.steps,
+        config_dir: config_dir.display().to_string(),
+    };
+
+    match &change {
+        Change::Same(_) if existing.is_none() => {
+            run.audit("install", "skipped", Some("already installed".into()))?;
+            run.report(
+                "record",
+                "skipped",
+                format!("{label} is already installed; nothing to do"),
+            );
+            return Ok(report(run));
+        }
+        Change::Downgrade(old) if !options.allow_downgrade => {
+            let msg = format!(
+                "{label} is not newer than the installed {} {old}; refusing (pass --allow-downgrade to install it anyway)",
+                d.name
+            );
+            run.audit("install", "refused", Some(msg.clone()))?;
+            bail!("{msg}");
+        }
+        Change::Downgrade(old) => {
+            run.audit(
+                "install",
+                "warning",
+                Some(format!(
+                    "--allow-downgrade: replacing {} {old} with {label}",
+                    d.name
+                )),
+            )?;
+        }
+        _ => {}
+    }
+    if existing.is_none() {
+        run.audit(
+            "install",
+            "started",
+            Some(match change.from() {
+                Some(v) => format!("{} from {v}", change.kind()),
+                None => change.kind().to_string(),
+            }),
+        )?;
+        state.write_json(&run.journal_path.clone(), &run.journal)?;
+    } else {
+        run.audit(
+            "install",
+            "started",
+            Some("resuming an interrupted run".into()),
+        )?;
+    }
+
+    // 1. verify. A journal entry counts only for the same, unchanged file.
+    let identity = FileIdentity::of(options.bundle)?;
+    if run.done("verify") && run.journal.file.as_ref() != Some(&identity) {
+        run.journal.done.clear();
+    }
+    run.step("verify", |run| {
+        let size = identity.size;
+        let progress = Progress::bytes(size, "verify", run.progress);
+        let v = verify_archive(options.bundle, options.trusted, Limits::default(), &|n| {
+            progress.inc(n)
+        });
+        progress.finish();
+        let v = v?;
+        if v.bundle_digest.to_string() != digest {
+            bail!(
+                "{}: changed while it was being verified",
+                options.bundle.display()
+            );
+        }
+        run.journal.file = Some(identity.clone());
+        Ok((
+            "ok".into(),
+            format!(
+                "signed by {}, {} blobs, {} bytes",
+                v.signer,
+                v.descriptor.blobs.len(),
+                v.archive_size
+            ),
+        ))
+    })?;
+
+    // 2. license
+    run.step("license", |run| {
+        let Some(entry) = &d.license else {
+            return Ok(("skipped".into(), "the bundle carries no licence".into()));
+        };
+        let node = options.node.as_ref().ok_or_else(|| {
+            anyhow!("the bundle carries a licence, but this node's machine id could not be read")
+        })?;
+        let entries: std::collections::HashMap<_, _> = head
+            .reader
+            .entries()?
+            .into_iter()
+            .map(|e| (e.path.clone(), e))
+            .collect();
+        let bytes = read_signed_blob(
+            &head.reader,
+            &d,
+            &entries,
+            &entry.digest,
+            crate::state::MAX_LICENSE_FILE,
+            "license",
+        )?;
+        let text = String::from_utf8(bytes).map_err(|_| anyhow!("license: not UTF-8 text"))?;
+        let what = format!("{}: license {}", options.bundle.display(), entry.digest);
+        let a = crate::license::activate(
+            state,
+            &text,
+            &what,
+            &format!("bundle {label} ({digest})"),
+            options.trusted,
+            node,
+            Some(&d.name),
+        )?;
+        run.journal.license_serial = Some(a.license.serial);
+        let l = &a.license;
+        let what = if a.already_active {
+            "already active".to_string()
+        } else {
+            match a.replaced_serial {
+                Some(old) => format!("activated, replacing serial {old}"),
+                None => "activated".to_string(),
+            }
+        };
+        let outcome = if l.state == "grace" { "warning" } else { "ok" };
+        Ok((
+            outcome.into(),
+            format!(
+                "serial {} for {} {what}; {}",
+                l.serial,
+                l.customer,
+                match (l.state.as_str(), l.days_left) {
+                    ("grace", Some(n)) =>
+                        format!("EXPIRED on {}, grace period ends in {n} days", l.expires),
+                    (_, Some(n)) => format!("expires {} ({n} days left)", l.expires),
+                    _ => String::new(),
+                }
+            ),
+        ))
+    })?;
+
+    // 3. push
+    let site = &options.site.site;
+    let target_text = if site.registry.prefix.is_empty() {
+        site.registry.host.clone()
+    } else {
+        format!("{}/{}", site.registry.host, site.registry.prefix)
+    };
+    run.step("push", |_| {
+        let push_options = PushOptions {
+            target: crate::target::Target::parse(&target_text)?,
+            transport: options.registry.transport.clone(),
+            credentials: options.registry.credentials.clone(),
+            jobs: options.jobs,
+            // A rerun after an interruption finds its own tags: same digest,
+            // nothing to do. A tag that points elsewhere stops the run.
+            on_existing_tag: crate::push::OnExistingTag::Fail,
+            progress: options.progress,
+        };
+        let r = push(options.bundle, options.trusted, &push_options)?;
+        std::fs::create_dir_all(&vdir)
+            .with_context(|| format!("{}: cannot create", vdir.display()))?;
+        r.relocation.write(&map_path)?;
+        Ok((
+            "ok".into(),
+            format!(
+                "{} images and {} charts to {target_text}: {} blobs uploaded ({} bytes), {} mounted, {} already there",
+                r.relocation.images.len(),
+                r.relocation.charts.len(),
+                r.blobs_uploaded,
+                r.bytes_uploaded,
+                r.blobs_mounted,
+                r.blobs_present
+            ),
+        ))
+    })?;
+
+    // 4. render
+    let mut plan: Option<crate::render::Plan> = None;
+    run.step("render", |run| {
+        if d.templates.is_empty() {
+            return Ok(("skipped".into(), "the bundle carries no templates".into()));
+        }
+        let license = crate::license::active_text(state.root())?;
+        let p = crate::render::render(
+            options.bundle,
+            options.trusted,
+            &crate::render::RenderOptions {
+                site: options.site,
+                out: &config_dir,
+                relocation: Some(&map_path),
+                license: license.as_deref(),
+            },
+        )?;
+        let detail = format!(
+            "{} releases, {} files into {}",
+            p.releases.len(),
+            p.files.len(),
+            config_dir.display()
+        );
+        run.journal.config_digest = Some(file_digest(&config_dir.join("plan.json"))?);
+        plan = Some(p);
+        Ok(("ok".into(), detail))
+    })?;
+
+    // 5. apply (backups first when upgrading)
+    run.step("apply", |run| {
+        if !options.apply {
+            return Ok((
+                "skipped".into(),
+                format!(
+                    "not applied (no --apply): run {}/install-plan.sh",
+                    config_dir.display()
+                ),
+            ));
+        }
+        if d.templates.is_empty() {
+            return Ok(("skipped".into(), "nothing rendered to apply".into()));
+        }
+        if !matches!(change, Change::Install) {
+            run_backups(run, &config_dir)?;
+        }
+        if which("helm").is_none() {
+            bail!("helm is not on the PATH; install it, or run without --apply and apply install-plan.sh yourself");
+        }
+        let script = config_dir.join("install-plan.sh");
+        let out = run_logged(&script, &config_dir)?;
+        run.journal.applied = true;
+        Ok(("ok".into(), format!("install-plan.sh finished: {}", last_line(&out))))
+    })?;
+
+    // 6. health
+    run.step("health", |_| {
+        if !options.apply {
+            return Ok(("skipped".into(), "nothing was applied".into()));
+        }
+        if options.skip_health {
+            return Ok(("skipped".into(), "--skip-health".into()));
+        }
+        let r = crate::health::check_site(
+            options.site,
+            std::time::Duration::from_secs(options.health_timeout),
+        )?;
+        let failed = r.checks.len() - r.passed();
+        if failed > 0 {
+            bail!(
+                "{failed} of {} health checks failed:\n{}",
+                r.checks.len(),
+                r.to_table()
+            );
+        }
+        Ok(("ok".into(), format!("{} checks passed", r.checks.len())))
+    })?;
+
+    // 7. record
+    let head_signer = head.signature.key_id.to_string();
+    run.step("record", |run| {
+        let mut previous = current
+            .as_ref()
+            .map(|c| c.previous.clone())
+            .unwrap_or_default();
+        if let Some(c) = &current {
+            if c.bundle_digest != digest {
+                previous.push(PreviousVersion {
+                    version: c.version.clone(),
+                    bundle_digest: c.bundle_digest.clone(),
+                    installed_at: c.installed_at.clone(),
+                });
+            }
+        }
+        let record = InstallRecord {
+            name: d.name.clone(),
+            version: d.version.clone(),
+            bundle_digest: digest.clone(),
+            signer: head_signer.clone(),
+            installed_at: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
+            operator: operator(),
+            bundle_file: identity.path.clone(),
+            registry: target_text.clone(),
+            relocation_map: map_path.display().to_string(),
+            config_dir: config_dir.display().to_string(),
+            config_digest: run.journal.config_digest.clone().unwrap_or_default(),
+            applied: run.journal.applied,
+            license_serial: run.journal.license_serial,
+            images: d
+                .images
+                .iter()
+                .map(|i| RecordedImage {
+                    reference: i.reference.clone(),
+                    digest: i.digest.to_string(),
+                    total_size: i.total_size,
+                })
+                .collect(),
+            charts: d
+                .charts
+                .iter()
+                .map(|c| RecordedArtifact {
+                    name: c.name.clone(),
+                    version: c.version.clone(),
+                    digest: c.digest.to_string(),
+                })
+                .collect(),
+            templates: d
+                .templates
+                .iter()
+                .map(|t| RecordedArtifact {
+                    name: t.name.clone(),
+                    version: String::new(),
+                    digest: t.digest.to_string(),
+                })
+                .collect(),
+            blobs: d
+                .blobs
+                .iter()
+                .map(|b| (b.digest.to_string(), b.size))
+                .collect(),
+            previous,
+        };
+        state.write_json(&format!("installs/{}.json", d.name), &record)?;
+        Ok((
+            "ok".into(),
+            match change.from() {
+                Some(v) if v != d.version => format!("{} {v} -> {}", d.name, d.version),
+                _ => format!("{} {} installed", d.name, d.version),
+            },
+        ))
+    })?;
+    state.remove(&run.journal_path)?;
+    run.audit("install", "ok", Some(format!("{} {label}", change.kind())))?;
+    let _ = plan;
+    Ok(report(run))
+}
+
+fn file_digest(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(airgap_format::Digest::of(&bytes).to_string())
+}
+
+/// Runs every backup script the render produced, in plan order; their
+/// output and exit status go to the audit log, and a failure stops the run.
+fn run_backups(run: &mut Run, config_dir: &Path) -> Result<()> {
+    #[derive(Deserialize)]
+    struct PlanFiles {
+        files: Vec<PlanFile>,
+    }
+    #[derive(Deserialize)]
+    struct PlanFile {
+        path: String,
+        #[serde(default)]
+        role: Option<FileRole>,
+    }
+    let plan_path = config_dir.join("plan.json");
+    let bytes = crate::state::read_bounded(&plan_path, crate::state::MAX_STATE_FILE)?
+        .ok_or_else(|| anyhow!("{}: missing", plan_path.display()))?;
+    let plan: PlanFiles = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not a render plan", plan_path.display()))?;
+    let scripts: Vec<String> = plan
+        .files
+        .into_iter()
+        .filter(|f| f.role == Some(FileRole::Backup))
+        .map(|f| f.path)
+        .collect();
+    if scripts.is_empty() {
+        run.audit(
+            "backup",
+            "skipped",
+            Some("the bundle renders no backup script".into()),
+        )?;
+        return Ok(());
+    }
+    let stamp = OffsetDateTime::now_utc().unix_timestamp();
+    let backup_dir = run.state.root().join("backups").join(stamp.to_string());
+    std::fs::create_dir_all(&backup_dir)
+        .with_context(|| format!("{}: cannot create", backup_dir.display()))?;
+    for s in scripts {
+        let path = config_dir.join(&s);
+        let mut cmd = Command::new(&path);
+        cmd.current_dir(config_dir).env("BACKUP_DIR", &backup_dir);
+        let output = cmd
+            .output()
+            .with_context(|| format!("{}: cannot run", path.display()))?;
+        let text = tail(&output.stdout, &output.stderr);
+        let status = output
+            .status
+            .code()
+            .map_or("killed by a signal".into(), |c| format!("exit status {c}"));
+        let ok = output.status.success();
+        run.audit(
+            "backup",
+            if ok { "ok" } else { "failed" },
+            Some(format!("{s}: {status}\n{text}")),
+        )?;
+        if !ok {
+            bail!(
+                "backup {s} failed ({status}); the upgrade was stopped before anything changed: {}",
+                last_line(&text)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs a script, its output kept (the tail) for the audit log.
+fn run_logged(script: &Path, dir: &Path) -> Result<String> {
+    let output = Command::new(script)
+        .current_dir(dir)
+        .output()
+        .with_context(|| format!("{}: cannot run", script.display()))?;
+    let text = tail(&output.stdout, &output.stderr);
+    if !output.status.success() {
+        bail!(
+            "{} failed ({}): {}",
+            script.display(),
+            output.status,
+            last_line(&text)
+        );
+    }
+    Ok(text)
+}
+
+fn tail(stdout: &[u8], stderr: &[u8]) -> String {
+    let mut all = String::from_utf8_lossy(stdout).into_owned();
+    all.push_str(&String::from_utf8_lossy(stderr));
+    if all.len() > MAX_LOGGED_OUTPUT {
+        let mut cut = all.len() - MAX_LOGGED_OUTPUT;
+        while !all.is_char_boundary(cut) {
+            cut += 1;
+        }
+        all = format!("[…]{}", &all[cut..]);
+    }
+    all
+}
+
+fn last_line(text: &str) -> String {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The first `name` on the PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// What `plan` reports: the differences between a bundle and what is installed.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradePlan {
+    /// Bundle name.
+    pub name: String,
+    /// The version installed, if any.
+    pub installed_version: Option<String>,
+    /// The bundle's version.
+    pub version: String,
+    /// `install`, `upgrade`, `downgrade` or `reinstall`.
+    pub kind: String,
+    /// Images added, changed or removed.
+    pub images: Vec<ArtifactChange>,
+    /// Charts added, changed or removed.
+    pub charts: Vec<ArtifactChange>,
+    /// Templates added, changed or removed.
+    pub templates: Vec<ArtifactChange>,
+    /// Blobs the registry does not have yet (not in the installed bundle).
+    pub blobs_to_transfer: usize,
+    /// Their bytes.
+    pub bytes_to_transfer: u64,
+    /// Rendered configuration files that would change (when a site is given).
+    pub config: Vec<ConfigChange>,
+    /// The licence the bundle carries, against the active one.
+    pub license: Option<String>,
+}
+
+/// One image, chart or template that differs.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactChange {
+    /// `added`, `changed` or `removed`.
+    pub change: String,
+    /// Name (images: `name:tag`, charts: name).
+    pub name: String,
+    /// The installed version or digest.
+    pub from: Option<String>,
+    /// The new version or digest.
+    pub to: Option<String>,
+    /// Bytes to transfer for it (images: its blobs the registry lacks).
+    pub bytes: u64,
+}
+
+/// One rendered configuration file that would change.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigChange {
+    /// Path under the configuration folder.
+    pub path: String,
+    /// `added`, `changed` or `removed`.
+    pub change: String,
+    /// A unified diff (secret-holding files: only a note).
+    pub diff: String,
+}
+
+fn artifact_changes(
+    old: &[(String, String, String)],
+    new: &[(String, String, String)],
+    bytes: &dyn Fn(&str) -> u64,
+) -> Vec<ArtifactChange> {
+    // (key, shown version, digest)
+    let old_map: BTreeMap<&str, (&str, &str)> = old
+        .iter()
+        .map(|(k, v, d)| (k.as_str(), (v.as_str(), d.as_str())))
+        .collect();
+    let new_map: BTreeMap<&str, (&str, &str)> = new
+        .iter()
+        .map(|(k, v, d)| (k.as_str(), (v.as_str(), d.as_str())))
+        .collect();
+    let keys: BTreeSet<&str> = old_map.keys().chain(new_map.keys()).copied().collect();
+    let mut out = Vec::new();
+    for k in keys {
+        match (old_map.get(k), new_map.get(k)) {
+            (None, Some((v, _))) => out.push(ArtifactChange {
+                change: "added".into(),
+                name: k.into(),
+                from: None,
+                to: Some(v.to_string()),
+                bytes: bytes(k),
+            }),
+            (Some((v, _)), None) => out.push(ArtifactChange {
+                change: "removed".into(),
+                name: k.into(),
+                from: Some(v.to_string()),
+                to: None,
+                bytes: 0,
+            }),
+            (Some((ov, od)), Some((nv, nd))) if od != nd => out.push(ArtifactChange {
+                change: "changed".into(),
+                name: k.into(),
+                from: Some(ov.to_string()),
+                to: Some(nv.to_string()),
+                bytes: bytes(k),
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Compares `bundle` with what is installed. With a site, the configuration
+/// is rendered into a temporary folder and compared file by file with the
+/// installed version's.
+pub fn plan(
+    state: &State,
+    bundle: &Path,
+    trusted: &[PublicKey],
+    site: Option<&SiteFile>,
+) -> Result<UpgradePlan> {
+    let head = verify_head(bundle, trusted, Limits::default())?;
+    let d = &head.descriptor;
+    let digest = head.bundle_digest.to_string();
+    let current = state.read_json::<InstallRecord>(&format!("installs/{}.json", d.name))?;
+    let change = compare(d, &digest, current.as_ref());
+    let have: BTreeMap<String, u64> = current
+        .as_ref()
+        .map(|c| c.blobs.clone())
+        .unwrap_or_default();
+    let missing: BTreeMap<String, u64> = d
+        .blobs
+        .iter()
+        .map(|b| (b.digest.to_string(), b.size))
+        .filter(|(dg, _)| !have.contains_key(dg))
+        .collect();
+    // Bytes per image: its blobs the registry lacks, read from its manifests.
+    let entries: std::collections::HashMap<_, _> = head
+        .reader
+        .entries()?
+        .into_iter()
+        .map(|e| (e.path.clone(), e))
+        .collect();
+    let mut image_bytes: BTreeMap<String, u64> = BTreeMap::new();
+    for img in &d.images {
+        let blobs = crate::push::image_blob_digests(&head.reader, d, &entries, img)?;
+        image_bytes.insert(
+            img.reference.clone(),
+            blobs
+                .iter()
+                .filter_map(|b| missing.get(&b.to_string()))
+                .sum(),
+        );
+    }
+    let old_images: Vec<(String, String, String)> = current
+        .iter()
+        .flat_map(|c| &c.images)
+        .map(|i| (i.reference.clone(), i.digest.clone(), i.digest.clone()))
+        .collect();
+    let new_images: Vec<(String, String, String)> = d
+        .images
+        .iter()
+        .map(|i| {
+            (
+                i.reference.clone(),
+                i.digest.to_string(),
+                i.digest.to_string(),
+            )
+        })
+        .collect();
+    // Images are compared by repository (a new tag of the same image is a change).
+    let by_repo = |v: Vec<(String, String, String)>| -> Vec<(String, String, String)> {
+        v.into_iter()
+            .map(|(r, _, dg)| {
+                let (name, tag) = r.rsplit_once(':').unwrap_or((&r, ""));
+                (name.to_string(), format!("{tag} ({dg})"), dg)
+            })
+            .collect()
+    };
+    let ref_bytes: BTreeMap<String, u64> = d
+        .images
+        .iter()
+        .map(|i| {
+            let name = i
+                .reference
+                .rsplit_once(':')
+                .map_or(i.reference.as_str(), |x| x.0);
+            (
+                name.to_string(),
+                image_bytes.get(&i.reference).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    let images = artifact_changes(&by_repo(old_images), &by_repo(new_images), &|k| {
+        ref_bytes.get(k).copied().unwrap_or(0)
+    });
+    let chart_bytes: BTreeMap<String, u64> = d
+        .charts
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                missing.get(&c.digest.to_string()).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    let charts = artifact_changes(
+        &current
+            .iter()
+            .flat_map(|c| &c.charts)
+            .map(|c| (c.name.clone(), c.version.clone(), c.digest.clone()))
+            .collect::<Vec<_>>(),
+        &d.charts
+            .iter()
+            .map(|c| (c.name.clone(), c.version.clone(), c.digest.to_string()))
+            .collect::<Vec<_>>(),
+        &|k| chart_bytes.get(k).copied().unwrap_or(0),
+    );
+    let templates = artifact_changes(
+        &current
+            .iter()
+            .flat_map(|c| &c.templates)
+            .map(|t| (t.name.clone(), t.digest.clone(), t.digest.clone()))
+            .collect::<Vec<_>>(),
+        &d.templates
+            .iter()
+            .map(|t| (t.name.clone(), t.digest.to_string(), t.digest.to_string()))
+            .collect::<Vec<_>>(),
+        &|_| 0,
+    );
+    let config = match (site, &current) {
+        (Some(site), cur) if !d.templates.is_empty() => {
+            config_changes(state, bundle, trusted, site, cur.as_ref(), d)?
+        }
+        _ => Vec::new(),
+    };
+    let license = match &d.license {
+        None => None,
+        Some(entry) => {
+            let bytes = read_signed_blob(
+                &head.reader,
+                d,
+                &entries,
+                &entry.digest,
+                crate::state::MAX_LICENSE_FILE,
+                "license",
+            )?;
+            let text = String::from_utf8_lossy(&bytes);
+            let armored = airgap_licenses::license::ArmoredLicense::parse(&text, "license")?;
+            let payload = armored.verify_signature("license", trusted)?;
+            let active = state.active_license()?.map(|(_, r)| r.serial);
+            Some(match active {
+                Some(a) if a == payload.serial => {
+                    format!("serial {} (already active)", payload.serial)
+                }
+                Some(a) if a > payload.serial => format!(
+                    "serial {} is older than the active serial {a}: install would refuse it",
+                    payload.serial
+                ),
+                Some(a) => format!("serial {} replaces the active serial {a}", payload.serial),
+                None => format!("serial {} (no licence is active)", payload.serial),
+            })
+        }
+    };
+    Ok(UpgradePlan {
+        name: d.name.clone(),
+        installed_version: current.as_ref().map(|c| c.version.clone()),
+        version: d.version.clone(),
+        kind: change.kind().into(),
+        images,
+        charts,
+        templates,
+        blobs_to_transfer: missing.len(),
+        bytes_to_transfer: missing.values().sum(),
+        config,
+        license,
+    })
+}
+
+fn config_changes(
+    state: &State,
+    bundle: &Path,
+    trusted: &[PublicKey],
+    site: &SiteFile,
+    current: Option<&InstallRecord>,
+    d: &BundleDescriptor,
+) -> Result<Vec<ConfigChange>> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".plan-")
+        .tempdir_in(state.root())
+        .with_context(|| {
+            format!(
+                "{}: cannot create a temporary folder",
+                state.root().display()
+            )
+        })?;
+    let license = crate::license::active_text(state.root())?;
+    crate::render::render(
+        bundle,
+        trusted,
+        &crate::render::RenderOptions {
+            site,
+            out: tmp.path(),
+            relocation: None,
+            license: license.as_deref(),
+        },
+    )?;
+    let old_dir = current.map(|c| PathBuf::from(&c.config_dir));
+    let mut files = BTreeSet::new();
+    collect_files(tmp.path(), tmp.path(), &mut files)?;
+    if let Some(o) = &old_dir {
+        if o.is_dir() {
+            collect_files(o, o, &mut files)?;
+        }
+    }
+    let _ = d;
+    let mut out = Vec::new();
+    for rel in files {
+        // plan.json names the bundle digest; install-plan.sh the chart
+        // sources: both differ whenever anything does.
+        if rel == "plan.json" {
+            continue;
+        }
+        let new = std::fs::read(tmp.path().join(&rel)).ok();
+        let old = old_dir
+            .as_ref()
+            .and_then(|o| std::fs::read(o.join(&rel)).ok());
+        if new == old {
+            continue;
+        }
+        let secret = [&new, &old].iter().any(|b| {
+            b.as_ref().is_some_and(|_| {
+                is_private(&tmp.path().join(&rel))
+                    || old_dir.as_ref().is_some_and(|o| is_private(&o.join(&rel)))
+            })
+        });
+        let change = match (&old, &new) {
+            (None, Some(_)) => "added",
+            (Some(_), None) => "removed",
+            _ => "changed",
+        };
+        let diff = if secret {
+            "(holds secrets: contents not shown)".to_string()
+        } else {
+            let o = String::from_utf8_lossy(old.as_deref().unwrap_or_default()).into_owned();
+            let n = String::from_utf8_lossy(new.as_deref().unwrap_or_default()).into_owned();
+            similar::TextDiff::from_lines(&o, &n)
+                .unified_diff()
+                .context_radius(2)
+                .header(&format!("installed/{rel}"), &format!("new/{rel}"))
+                .to_string()
+        };
+        out.push(ConfigChange {
+            path: rel,
+            change: change.into(),
+            diff,
+        });
+    }
+    Ok(out)
+}
+
+fn is_private(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o077 == 0)
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut BTreeSet<String>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
+        let e = e?;
+        let p = e.path();
+        let t = e.file_type()?;
+        if t.is_dir() {
+            collect_files(root, &p, out)?;
+        } else if t.is_file() {
+            if let Ok(rel) = p.strip_prefix(root) {
+                out.insert(rel.display().to_string());
+            }
+        }
+    }
+    Ok(())
+}
+
+impl UpgradePlan {
+    /// The plan for people.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "{} {} -> {} ({})\n",
+            self.name,
+            self.installed_version
+                .as_deref()
+                .unwrap_or("(not installed)"),
+            self.version,
+            self.kind
+        );
+        let section = |s: &mut String, title: &str, items: &[ArtifactChange]| {
+            if items.is_empty() {
+                s.push_str(&format!("{title}: no changes\n"));
+                return;
+            }
+            s.push_str(&format!("{title}:\n"));
+            for i in items {
+                s.push_str(&format!(
+                    "  {:<8} {:<40} {} -> {}{}\n",
+                    i.change,
+                    i.name,
+                    i.from.as_deref().unwrap_or("-"),
+                    i.to.as_deref().unwrap_or("-"),
+                    if i.bytes > 0 {
+                        format!("  ({} bytes to transfer)", i.bytes)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        };
+        section(&mut s, "Images", &self.images);
+        section(&mut s, "Charts", &self.charts);
+        section(&mut s, "Templates", &self.templates);
+        s.push_str(&format!(
+            "Transfer: {} blobs, {} bytes not yet in the registry\n",
+            self.blobs_to_transfer, self.bytes_to_transfer
+        ));
+        if self.config.is_empty() {
+            s.push_str("Configuration: no changes (or no --site given)\n");
+        } else {
+            s.push_str("Configuration:\n");
+            for c in &self.config {
+                s.push_str(&format!("  {:<8} {}\n", c.change, c.path));
+                for line in c.diff.lines() {
+                    s.push_str(&format!("    {line}\n"));
+                }
+            }
+        }
+        s.push_str(&format!(
+            "Licence: {}\n",
+            self.license.as_deref().unwrap_or("the bundle carries none")
+        ));
+        s
+    }
+}
+
+/// The audit log for people: one line per record.
+pub fn history_text(records: &[AuditRecord]) -> String {
+    let mut s = String::new();
+    for r in records {
+        s.push_str(&format!(
+            "{}  {:<10} {:<18} {:<24} {:<8} {:<8} {}\n",
+            r.time,
+            r.operator,
+            r.command,
+            r.bundle.as_deref().unwrap_or("-"),
+            r.step,
+            r.outcome,
+            r.detail
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("")
+        ));
+    }
+    s
+}
+
+/// Recorded installs for people.
+pub fn status_text(records: &[InstallRecord]) -> String {
+    if records.is_empty() {
+        return "nothing installed\n".into();
+    }
+    let mut s = String::new();
+    for r in records {
+        s.push_str(&format!(
+            "{} {}  {}\n  installed {} by {}, signed by {}\n  registry {}; {} images, {} charts; {}\n  configuration: {}\n",
+            r.name,
+            r.version,
+            r.bundle_digest,
+            r.installed_at,
+            r.operator,
+            r.signer,
+            r.registry,
+            r.images.len(),
+            r.charts.len(),
+            if r.applied { "applied" } else { "rendered, not applied" },
+            r.config_dir
+        ));
+        if !r.previous.is_empty() {
+            s.push_str(&format!(
+                "  earlier: {}\n",
+                r.previous
+                    .iter()
+                    .map(|p| p.version.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    s
+}
+
+/// Logs a refused or failed command that did not get as far as a run.
+pub fn audit_failure(
+    state: &State,
+    command: &str,
+    bundle: Option<&BundleDescriptor>,
+    digest: Option<String>,
+    e: &anyhow::Error,
+) {
+    let _ = state.audit(&AuditRecord {
+        time: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
+        operator: operator(),
+        command: command.into(),
+        bundle_digest: digest,
+        bundle: bundle.map(|d| format!("{}@{}", d.name, d.version)),
+        step: command.rsplit(' ').next().unwrap_or(command).into(),
+        outcome: "failed".into(),
+        detail: Some(error_line(e.as_ref())),
+    });
+}

@@ -1,0 +1,255 @@
+//! Licences at the site: the request a node sends out, activation of the
+//! signed licence that comes back (from a file or carried in a bundle), and
+//! its status. The checks themselves live in the `airgap-licenses` crate;
+//! this module ties them to this node's identity and the installer's state
+//! (active licence, clock watermark, audit log).
+
+use std::path::{Path, PathBuf};
+
+use airgap_format::atomic_file::write_file_atomic;
+use airgap_format::PublicKey;
+use airgap_licenses::clock::DEFAULT_MAX_DRIFT;
+use airgap_licenses::verify::{ActiveLicense, Context as LicenseContext, Standing};
+use airgap_licenses::{LicensePayload, NodeIds, Request};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::state::{rfc3339, LicenseRecord, State};
+
+/// Environment variable naming the root the machine id is read under
+/// (`ROOT/etc/machine-id`), for an installer running in a container with
+/// the host's `/etc` mounted elsewhere. Default `/`.
+pub const HOST_ROOT_ENV: &str = "AIRGAP_INSTALL_HOST_ROOT";
+/// The product a request is for when neither `--product` nor an installed
+/// bundle says: the reference product's bundle name.
+pub const DEFAULT_PRODUCT: &str = "reference-platform";
+
+/// This node's identity: its machine id (under `$AIRGAP_INSTALL_HOST_ROOT`
+/// or `/`) and, when given, the Kubernetes cluster's `kube-system` UID.
+pub fn node_ids(cluster_uid: Option<&str>) -> Result<NodeIds> {
+    let root = std::env::var_os(HOST_ROOT_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    Ok(NodeIds::read(&root, cluster_uid)?)
+}
+
+/// The product a request is for: `--product`, else the one bundle
+/// installed, else [`DEFAULT_PRODUCT`].
+pub fn default_product(state_root: &Path) -> String {
+    let installed = crate::install::installed_names(state_root).unwrap_or_default();
+    match installed.as_slice() {
+        [one] => one.clone(),
+        _ => DEFAULT_PRODUCT.to_string(),
+    }
+}
+
+/// Writes a licence request for `product` from this node to `out`.
+pub fn request(product: &str, node: &NodeIds, out: &Path) -> Result<Request> {
+    let installer = format!("airgap-install {}", env!("CARGO_PKG_VERSION"));
+    let request = Request::new(product, node, &installer, OffsetDateTime::now_utc())?;
+    write_file_atomic(out, request.to_json_pretty().as_bytes(), 0o644)
+        .with_context(|| format!("{}: cannot write the request", out.display()))?;
+    Ok(request)
+}
+
+/// What activating a licence did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activation {
+    /// The licence's terms.
+    pub license: LicenseSummary,
+    /// It was the active licence already: nothing changed.
+    pub already_active: bool,
+    /// The serial of the licence it replaced, if any.
+    pub replaced_serial: Option<u64>,
+}
+
+/// A licence's terms and where it stands, for people and for `--json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseSummary {
+    /// Product id.
+    pub product: String,
+    /// Customer.
+    pub customer: String,
+    /// Serial number.
+    pub serial: u64,
+    /// Issue time.
+    pub issued_at: String,
+    /// Start of validity.
+    pub not_before: String,
+    /// End of validity.
+    pub expires: String,
+    /// Grace period after `expires`, in days.
+    pub grace_days: u32,
+    /// End of the grace period.
+    pub grace_ends: String,
+    /// Licensed features.
+    pub features: Vec<String>,
+    /// Licensed limits.
+    pub limits: std::collections::BTreeMap<String, u64>,
+    /// Signing key id.
+    pub key_id: String,
+    /// `valid`, `grace` or `invalid`.
+    pub state: String,
+    /// Whole days until expiry (`valid`) or until the grace period ends (`grace`).
+    pub days_left: Option<u32>,
+    /// Why it does not work here now (`invalid` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl LicenseSummary {
+    fn new(p: &LicensePayload, standing: Result<Standing, String>) -> Self {
+        let (state, days_left, problem) = match standing {
+            Ok(Standing::Valid { days_left }) => ("valid", Some(days_left), None),
+            Ok(Standing::Grace { days_left, .. }) => ("grace", Some(days_left), None),
+            Err(e) => ("invalid", None, Some(e)),
+        };
+        LicenseSummary {
+            product: p.product.clone(),
+            customer: p.customer.clone(),
+            serial: p.serial,
+            issued_at: rfc3339(p.issued_at),
+            not_before: rfc3339(p.not_before),
+            expires: rfc3339(p.expires),
+            grace_days: p.grace_days,
+            grace_ends: rfc3339(p.grace_ends()),
+            features: p.features.clone(),
+            limits: p.limits.clone(),
+            key_id: p.key_id.clone(),
+            state: state.to_string(),
+            days_left,
+            problem,
+        }
+    }
+
+    /// Several lines for people.
+    pub fn to_text(&self) -> String {
+        let limits = if self.limits.is_empty() {
+            "none".to_string()
+        } else {
+            self.limits
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let standing = match (self.state.as_str(), self.days_left) {
+            ("valid", Some(d)) => format!("valid, {d} days left"),
+            ("grace", Some(d)) => format!(
+                "EXPIRED on {}, in its grace period: {d} days left until {}",
+                self.expires, self.grace_ends
+            ),
+            _ => format!(
+                "NOT VALID: {}",
+                self.problem.as_deref().unwrap_or("unknown reason")
+            ),
+        };
+        format!(
+            "Customer:  {}\nProduct:   {}\nSerial:    {}\nIssued:    {}\nValid:     {} to {} (grace {} days)\nFeatures:  {}\nLimits:    {}\nSigned by: {}\nStatus:    {}\n",
+            self.customer,
+            self.product,
+            self.serial,
+            self.issued_at,
+            self.not_before,
+            self.expires,
+            self.grace_days,
+            if self.features.is_empty() { "none".to_string() } else { self.features.join(", ") },
+            limits,
+            self.key_id,
+            standing
+        )
+    }
+}
+
+fn context(state: &State, now: OffsetDateTime, product: Option<&str>) -> Result<LicenseContext> {
+    let active = state.active_license()?.map(|(_, r)| ActiveLicense {
+        serial: r.serial,
+        digest: r.digest,
+    });
+    Ok(LicenseContext {
+        now,
+        watermark: state.watermark()?,
+        max_drift: DEFAULT_MAX_DRIFT,
+        active,
+        product: product.map(str::to_string),
+    })
+}
+
+/// Verifies `text` (named `what` in errors) for this node and, when it
+/// passes, stores it as the active licence and moves the clock watermark.
+/// `product`, when given, is the product the licence must be for (the
+/// bundle's name when a bundle carries it). `source` is recorded.
+pub fn activate(
+    state: &State,
+    text: &str,
+    what: &str,
+    source: &str,
+    trusted: &[PublicKey],
+    node: &NodeIds,
+    product: Option<&str>,
+) -> Result<Activation> {
+    let now = OffsetDateTime::now_utc();
+    let ctx = context(state, now, product)?;
+    let replaced_serial = ctx.active.as_ref().map(|a| a.serial);
+    let verified = airgap_licenses::verify::verify(text, what, trusted, node, &ctx)?;
+    state.observe_time(now, DEFAULT_MAX_DRIFT)?;
+    if !verified.same_as_active {
+        state.store_license(
+            text,
+            &LicenseRecord {
+                serial: verified.payload.serial,
+                digest: verified.digest.clone(),
+                activated_at: rfc3339(now.replace_nanosecond(0).unwrap_or(now)),
+                source: source.to_string(),
+            },
+        )?;
+    }
+    Ok(Activation {
+        license: LicenseSummary::new(&verified.payload, Ok(verified.standing)),
+        already_active: verified.same_as_active,
+        replaced_serial: replaced_serial.filter(|_| !verified.same_as_active),
+    })
+}
+
+/// The active licence and where it stands now; `None` when none was
+/// activated. A stored licence that no longer verifies (changed keys, a
+/// damaged state file) is an error.
+pub fn status(
+    state: &State,
+    trusted: &[PublicKey],
+    node: &NodeIds,
+) -> Result<Option<LicenseSummary>> {
+    let Some((text, _)) = state.active_license()? else {
+        return Ok(None);
+    };
+    let now = OffsetDateTime::now_utc();
+    let ctx = context(state, now, None)?;
+    let what = state
+        .root()
+        .join("license/active.lic")
+        .display()
+        .to_string();
+    let s = airgap_licenses::verify::status(&text, &what, trusted, node, &ctx)?;
+    let standing = s.standing.map_err(|e| e.to_string());
+    if standing.is_ok() {
+        state.observe_time(now, DEFAULT_MAX_DRIFT)?;
+    }
+    Ok(Some(LicenseSummary::new(&s.payload, standing)))
+}
+
+/// The active licence's text, for rendering the control plane's
+/// configuration; `None` when none was activated.
+pub fn active_text(state_root: &Path) -> Result<Option<String>> {
+    let path = state_root.join("license/active.lic");
+    match crate::state::read_bounded(&path, crate::state::MAX_LICENSE_FILE)? {
+        None => Ok(None),
+        Some(bytes) => {
+            Ok(Some(String::from_utf8(bytes).with_context(|| {
+                format!("{}: not UTF-8", path.display())
+            })?))
+        }
+    }
+}
