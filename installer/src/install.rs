@@ -351,7 +351,7 @@ impl Run<'_> {
     fn report(&mut self, step: &str, outcome: &str, detail: String) {
         if self.progress {
             let n = STEPS.iter().position(|s| *s == step).map_or(0, |i| i + 1);
-            eprintln!("[{n}/{}] {step:<8} {outcome}: {detail}", STEPS.len());
+            println!("[{n}/{}] {step:<8} {outcome}: {detail}", STEPS.len());
         }
         self.steps.push(StepReport {
             step: step.into(),

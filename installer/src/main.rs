@@ -372,7 +372,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Status { json } => {
-            let state = state::State::open(&state_dir)?;
+            let state = state::State::open_read_only(&state_dir);
             let records = install::installed(&state)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&records)?);

@@ -50,7 +50,7 @@ pub fn state_dir(flag: Option<&Path>) -> PathBuf {
 /// An open state folder, locked for this process until dropped.
 pub struct State {
     root: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 /// One line of the audit log.
@@ -198,8 +198,18 @@ impl State {
         }
         Ok(State {
             root: root.to_path_buf(),
-            _lock: lock,
+            _lock: Some(lock),
         })
+    }
+
+    /// Opens the folder for reading only, without the lock (every file is
+    /// replaced atomically, so a reader sees whole files while a run goes
+    /// on). A missing folder reads as empty.
+    pub fn open_read_only(root: &Path) -> State {
+        State {
+            root: root.to_path_buf(),
+            _lock: None,
+        }
     }
 
     /// The folder.

@@ -1,0 +1,800 @@
+//! `airgap-install install`, `plan`, `status` and `history` against a real
+//! registry (Debian's docker-registry on loopback), checked with skopeo:
+//!
+//! - install 1.0.0 → plan and upgrade to 1.1.0 (one image changed in its top
+//!   layer, one chart changed, a licence carried) → a refused downgrade →
+//!   a downgrade with `--allow-downgrade`, with the audit log checked after
+//!   each run;
+//! - SIGKILL of the installer at several points during the push, then a
+//!   rerun that finishes without sending again what had arrived;
+//! - backups rendered for the site run before an upgrade is applied: a
+//!   failing one stops the upgrade with its output in the audit log, a
+//!   working one runs before helm;
+//! - the state folder's lock keeps a second run out.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use airgap_e2e::fault_proxy::{Fault, FaultProxy};
+use airgap_e2e::fixtures::{layer_tar, write_oci_layout, ImageSpec, LayerBlob, PlatformImage};
+use airgap_e2e::harness::*;
+use airgap_e2e::registry::Registry;
+use serde_json::Value;
+
+/// Incompressible bytes, the same for the same seed.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn layer(name: &str, len: usize, seed: u64) -> LayerBlob {
+    LayerBlob::gzipped(layer_tar(&[(name, &noise(len, seed), 0o644)]))
+}
+
+/// What differs between the product versions a test builds.
+struct Release<'a> {
+    version: &'a str,
+    /// Seed of the api image's top layer (a new seed: a changed image).
+    api_top: u64,
+    chart_version: &'a str,
+    /// The backup script's body (`None`: the render makes no backup).
+    backup: Option<&'a str>,
+    license: Option<&'a Path>,
+    /// Base layers of both images (size each).
+    base_layers: usize,
+    base_size: usize,
+}
+
+impl Default for Release<'_> {
+    fn default() -> Self {
+        Release {
+            version: "1.0.0",
+            api_top: 1,
+            chart_version: "0.1.0",
+            backup: None,
+            license: None,
+            base_layers: 2,
+            base_size: 1 << 20,
+        }
+    }
+}
+
+/// Writes the sources of one product release and its manifest; returns the manifest.
+fn product(dir: &Path, r: &Release) -> PathBuf {
+    let root = dir.join(format!("src-{}", r.version));
+    let base: Vec<LayerBlob> = (0..r.base_layers)
+        .map(|i| layer(&format!("base/{i}.bin"), r.base_size, 100 + i as u64))
+        .collect();
+    let mut api = base.clone();
+    api.push(layer("api/app.bin", 512 << 10, r.api_top));
+    let mut web = base;
+    web.push(layer("web/app.bin", 256 << 10, 7));
+    write_oci_layout(
+        &root.join("images"),
+        &[
+            ImageSpec {
+                ref_name: format!("app/api:{}", r.version),
+                platforms: vec![PlatformImage::linux("amd64", api, &["/api"])],
+            },
+            ImageSpec {
+                ref_name: format!("app/web:{}", r.version),
+                platforms: vec![PlatformImage::linux("amd64", web, &["/web"])],
+            },
+        ],
+    )
+    .unwrap();
+    // The demo's chart, at this release's version.
+    let chart = root.join("charts/hello");
+    copy_dir(&repo_root().join("manifests/demo/charts/hello"), &chart);
+    let chart_yaml = std::fs::read_to_string(chart.join("Chart.yaml")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        chart_yaml.replace("version: 0.1.0", &format!("version: {}", r.chart_version)),
+    )
+    .unwrap();
+    let t = root.join("templates");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(
+        t.join("hello.values.yaml.hbs"),
+        "image: {{quote (image \"app/web\")}}\napi: {{quote (image \"app/api\")}}\nreplicas: 1\nservice:\n  port: 8080\n",
+    )
+    .unwrap();
+    let mut spec = String::from(
+        "renderVersion: 1\nreleases:\n  - name: hello\n    chart: hello\n    values: hello.values.yaml.hbs\n",
+    );
+    if let Some(body) = r.backup {
+        std::fs::write(t.join("backup.sh.hbs"), format!("#!/bin/sh\n{body}\n")).unwrap();
+        spec.push_str(
+            "files:\n  - template: backup.sh.hbs\n    output: backup.sh\n    executable: true\n    role: backup\n",
+        );
+    }
+    std::fs::write(t.join("render.yaml"), spec).unwrap();
+    let mut manifest = format!(
+        "name: platform\nversion: {v}\nimages:\n  - source: oci-layout:{img}:app/api:{v}\n  - source: oci-layout:{img}:app/web:{v}\ncharts:\n  - source: {chart}\ntemplates:\n  - source: {t}\n",
+        v = r.version,
+        img = root.join("images").display(),
+        chart = chart.display(),
+        t = t.display()
+    );
+    if let Some(l) = r.license {
+        manifest.push_str(&format!("license: {}\n", l.display()));
+    }
+    let path = root.join("platform.yaml");
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A test site: the example site file pointed at `registry` (plain HTTP).
+struct Site {
+    file: PathBuf,
+    state: PathBuf,
+    host_root: PathBuf,
+}
+
+fn site(dir: &Path, registry: &str) -> Site {
+    copy_dir(
+        &repo_root().join("manifests/site-secrets"),
+        &dir.join("site-secrets"),
+    );
+    let text = std::fs::read_to_string(repo_root().join("manifests/site.example.yaml"))
+        .unwrap()
+        .replace(
+            "host: registry.internal.example:5000",
+            &format!("host: {registry}\n  plainHttp: true"),
+        )
+        .replace("prefix: platform", "prefix: site");
+    let file = dir.join("site.yaml");
+    std::fs::write(&file, text).unwrap();
+    let host_root = dir.join("host");
+    std::fs::create_dir_all(host_root.join("etc")).unwrap();
+    std::fs::write(
+        host_root.join("etc/machine-id"),
+        "0123456789abcdef0123456789abcdef\n",
+    )
+    .unwrap();
+    Site {
+        file,
+        state: dir.join("state"),
+        host_root,
+    }
+}
+
+impl Site {
+    fn installer(&self) -> Command {
+        let mut c = Command::new(bin("airgap-install"));
+        c.arg("--state-dir")
+            .arg(&self.state)
+            .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
+            .env("AIRGAP_INSTALL_HOST_ROOT", &self.host_root)
+            .env("PLATFORM_OIDC_CLIENT_SECRET", "oidc-secret")
+            .env("IMAGING_DB_PASSWORD", "imaging-secret")
+            .env("HOME", "/nonexistent-home")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG");
+        c
+    }
+
+    fn install(&self, bundle: &Path, public: &Path) -> Command {
+        let mut c = self.installer();
+        c.arg("install")
+            .arg(bundle)
+            .arg("--site")
+            .arg(&self.file)
+            .arg("--trust")
+            .arg(public);
+        c
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        ok(self.installer().args(["history", "--json"]))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn status(&self) -> Vec<Value> {
+        serde_json::from_str::<Vec<Value>>(&ok(self.installer().args(["status", "--json"])))
+            .unwrap()
+    }
+}
+
+fn build(manifest: &Path, key: &Path, out: &Path) -> PathBuf {
+    ok(build_cmd(manifest, key, out).arg("--skip-sbom"));
+    out.to_path_buf()
+}
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {report:#}"))
+}
+
+/// The audit records of runs after `skip` records: (step, outcome) pairs.
+fn steps_since(audit: &[Value], skip: usize) -> Vec<(String, String)> {
+    audit[skip..]
+        .iter()
+        .map(|r| {
+            (
+                r["step"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn bundle_digest(bundle: &Path) -> String {
+    let r = airgap_format::ArchiveReader::open(bundle, airgap_format::Limits::default()).unwrap();
+    let (raw, _) = r.read_descriptor_unverified().unwrap();
+    format!(
+        "sha256:{}",
+        airgap_e2e::fixtures::sha256_hex(&raw.bundle_json)
+    )
+}
+
+fn image_digest(bundle: &Path, reference: &str) -> String {
+    let r = airgap_format::ArchiveReader::open(bundle, airgap_format::Limits::default()).unwrap();
+    let (_, d) = r.read_descriptor_unverified().unwrap();
+    d.images
+        .iter()
+        .find(|i| i.reference == reference)
+        .unwrap()
+        .digest
+        .to_string()
+}
+
+/// A licence for the site's node, issued by `key` through the real CLIs.
+fn licence(dir: &Path, s: &Site, key: &Path) -> PathBuf {
+    let req = dir.join("request.json");
+    ok(s.installer()
+        .args(["license", "request", "--product", "platform", "--out"])
+        .arg(&req));
+    let lic = dir.join("site.lic");
+    ok(Command::new(bin("airgap-bundle"))
+        .args(["license", "issue", "--request"])
+        .arg(&req)
+        .arg("--key")
+        .arg(key)
+        .args([
+            "--customer",
+            "Example Research",
+            "--expires",
+            "2099-01-01",
+            "--limit",
+            "workspaces=5",
+            "--out",
+        ])
+        .arg(&lic));
+    lic
+}
+
+const FULL_RUN: &[(&str, &str)] = &[
+    ("install", "started"),
+    ("verify", "ok"),
+    ("license", "skipped"),
+    ("push", "ok"),
+    ("render", "ok"),
+    ("apply", "skipped"),
+    ("health", "skipped"),
+    ("record", "ok"),
+    ("install", "ok"),
+];
+
+#[test]
+fn install_upgrade_refused_downgrade_and_allowed_downgrade_are_recorded() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "vendor");
+    let reg = Registry::start_plain();
+    let s = site(tmp.path(), &reg.addr());
+    let v1 = build(
+        &product(tmp.path(), &Release::default()),
+        &key,
+        &tmp.path().join("platform-1.0.0.bundle"),
+    );
+    let lic = licence(tmp.path(), &s, &key);
+    let v2 = build(
+        &product(
+            tmp.path(),
+            &Release {
+                version: "1.1.0",
+                api_top: 2,
+                chart_version: "0.2.0",
+                license: Some(&lic),
+                ..Release::default()
+            },
+        ),
+        &key,
+        &tmp.path().join("platform-1.1.0.bundle"),
+    );
+
+    // 1. Install 1.0.0.
+    let r = json(&ok(s.install(&v1, &public).arg("--json")));
+    assert_eq!(r["kind"], "install", "{r:#}");
+    assert_eq!(step(&r, "push")["outcome"], "ok");
+    assert_eq!(
+        reg.skopeo_inspect_raw_digest("site/app/api:1.0.0")
+            .as_deref(),
+        Some(image_digest(&v1, "app/api:1.0.0").as_str())
+    );
+    let st = s.status();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0]["version"], "1.0.0");
+    assert_eq!(st[0]["bundleDigest"], bundle_digest(&v1));
+    let audit = s.audit();
+    assert_eq!(steps_since(&audit, 0), pairs(FULL_RUN));
+    for r in &audit {
+        assert_eq!(r["bundleDigest"], bundle_digest(&v1));
+        assert_eq!(r["command"], "install");
+        assert!(!r["operator"].as_str().unwrap().is_empty());
+        assert!(r["time"].as_str().unwrap().ends_with('Z'));
+    }
+    // Rendered into the state folder, with the images as pushed.
+    let values = std::fs::read_to_string(
+        s.state
+            .join("installs/platform/1.0.0/config/values/hello.yaml"),
+    )
+    .unwrap();
+    assert!(
+        values.contains(&format!(
+            "{}/site/app/web@{}",
+            reg.addr(),
+            image_digest(&v1, "app/web:1.0.0")
+        )),
+        "{values}"
+    );
+
+    // 2. Plan the upgrade: the api image changed in its top layer, the web
+    // image did not (same digest under a new tag), the chart changed.
+    let plan = json(&ok(s
+        .installer()
+        .arg("plan")
+        .arg(&v2)
+        .arg("--trust")
+        .arg(&public)
+        .arg("--site")
+        .arg(&s.file)
+        .arg("--json")));
+    assert_eq!(plan["kind"], "upgrade");
+    assert_eq!(plan["installedVersion"], "1.0.0");
+    let images = plan["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{plan:#}");
+    assert_eq!(images[0]["name"], "app/api");
+    assert_eq!(images[0]["change"], "changed");
+    let api_bytes = images[0]["bytes"].as_u64().unwrap();
+    assert!(
+        api_bytes > 512 << 10 && api_bytes < 1 << 20,
+        "only the new top layer, its config and manifest: {api_bytes}"
+    );
+    let charts = plan["charts"].as_array().unwrap();
+    assert_eq!(charts.len(), 1);
+    assert_eq!(charts[0]["from"], "0.1.0");
+    assert_eq!(charts[0]["to"], "0.2.0");
+    assert!(
+        plan["bytesToTransfer"].as_u64().unwrap() < 2 << 20,
+        "{plan:#}"
+    );
+    assert!(
+        plan["license"]
+            .as_str()
+            .unwrap()
+            .contains("no licence is active"),
+        "{plan:#}"
+    );
+    let config: Vec<&str> = plan["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(config.contains(&"install-plan.sh"), "{plan:#}");
+
+    // 3. Upgrade to 1.1.0, activating the licence it carries.
+    let before = s.audit().len();
+    let r = json(&ok(s.install(&v2, &public).arg("--json")));
+    assert_eq!(r["kind"], "upgrade");
+    assert_eq!(r["fromVersion"], "1.0.0");
+    let push = step(&r, "push")["detail"].as_str().unwrap().to_string();
+    assert!(
+        !push.contains(" 0 already there"),
+        "shared blobs were sent again: {push}"
+    );
+    assert!(step(&r, "license")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("serial 1"));
+    let status = ok(s
+        .installer()
+        .args(["license", "status", "--json", "--trust"])
+        .arg(&public));
+    assert_eq!(json(&status)["state"], "valid");
+    assert_eq!(
+        reg.skopeo_inspect_raw_digest("site/app/api:1.1.0")
+            .as_deref(),
+        Some(image_digest(&v2, "app/api:1.1.0").as_str())
+    );
+    let st = s.status();
+    assert_eq!(st[0]["version"], "1.1.0");
+    assert_eq!(st[0]["previous"][0]["version"], "1.0.0");
+    let audit = s.audit();
+    let mut want = FULL_RUN.to_vec();
+    want[2] = ("license", "ok");
+    assert_eq!(steps_since(&audit, before), pairs(&want));
+    // The control plane configuration gets the active licence.
+    assert!(s.state.join("license/active.lic").is_file());
+
+    // 4. 1.0.0 again: not newer, refused, and logged.
+    let before = audit.len();
+    let err = fails(&mut s.install(&v1, &public));
+    assert!(
+        err.contains("not newer than the installed platform 1.1.0")
+            && err.contains("--allow-downgrade"),
+        "{err}"
+    );
+    let audit = s.audit();
+    assert_eq!(
+        steps_since(&audit, before),
+        pairs(&[("install", "refused")])
+    );
+    assert_eq!(s.status()[0]["version"], "1.1.0");
+
+    // 5. With --allow-downgrade: done, and the flag is in the log.
+    let before = audit.len();
+    let r = json(&ok(s
+        .install(&v1, &public)
+        .arg("--allow-downgrade")
+        .arg("--json")));
+    assert_eq!(r["kind"], "downgrade");
+    let audit = s.audit();
+    assert_eq!(audit[before]["outcome"], "warning");
+    assert!(audit[before]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("--allow-downgrade"));
+    assert_eq!(s.status()[0]["version"], "1.0.0");
+    // The same bundle again: nothing to do.
+    let r = json(&ok(s.install(&v1, &public).arg("--json")));
+    assert_eq!(r["kind"], "reinstall");
+    assert_eq!(step(&r, "record")["outcome"], "skipped");
+}
+
+/// Number of blobs the registry stores.
+fn stored_blobs(reg: &Registry) -> usize {
+    let dir = reg.storage_dir().join("docker/registry/v2/blobs/sha256");
+    let Ok(prefixes) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    prefixes
+        .flatten()
+        .flat_map(|p| std::fs::read_dir(p.path()).into_iter().flatten().flatten())
+        .filter(|b| b.path().join("data").is_file())
+        .count()
+}
+
+/// Starts an install and SIGKILLs it once `until` holds (or fails the test
+/// when the run ends first).
+fn kill_when(mut cmd: Command, until: impl Fn() -> bool) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("the run ended ({status}) before the kill point:\n{err}");
+        }
+        if until() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "kill point never reached");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+#[test]
+fn sigkill_during_push_then_rerun_finishes_without_resending() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "vendor");
+    let reg = Registry::start_plain();
+    // Every blob upload is held up a little, so that the push takes long
+    // enough to be killed part-way at chosen points.
+    let proxy = FaultProxy::start(
+        &reg.addr(),
+        Box::new(|_, method, path| {
+            if (method == "PUT" || method == "PATCH") && path.contains("/blobs/uploads/") {
+                Fault::Stall(Duration::from_millis(250))
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let s = site(tmp.path(), &proxy.addr());
+    let bundle = build(
+        &product(
+            tmp.path(),
+            &Release {
+                base_layers: 6,
+                base_size: 512 << 10,
+                ..Release::default()
+            },
+        ),
+        &key,
+        &tmp.path().join("platform.bundle"),
+    );
+    let journal = s.state.join("runs").join(format!(
+        "{}.json",
+        &bundle_digest(&bundle)["sha256:".len()..]
+    ));
+    let mut jobs = s.install(&bundle, &public);
+    jobs.args(["--jobs", "1"]);
+
+    // Point 1: as soon as the first blob is in the registry.
+    kill_when(
+        {
+            let mut c = s.install(&bundle, &public);
+            c.args(["--jobs", "1"]);
+            c
+        },
+        || stored_blobs(&reg) >= 1,
+    );
+    assert!(journal.is_file(), "the journal survives the kill");
+    // Point 2: a rerun, killed when half of the blobs are there.
+    let first = stored_blobs(&reg);
+    kill_when(jobs, || stored_blobs(&reg) >= first + 4);
+    let partial = stored_blobs(&reg);
+    // Point 3: as soon as the rerun has logged its start.
+    let logged = s.audit().len();
+    let audit_log = s.state.join("audit.log");
+    kill_when(s.install(&bundle, &public), || {
+        std::fs::read_to_string(&audit_log).map_or(0, |t| t.lines().count()) > logged
+    });
+
+    let r = json(&ok(s.install(&bundle, &public).arg("--json")));
+    assert_eq!(step(&r, "verify")["outcome"], "resumed", "{r:#}");
+    let push = step(&r, "push")["detail"].as_str().unwrap().to_string();
+    let there: usize = push
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" already there"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{push}"));
+    assert!(
+        there >= partial,
+        "{partial} blobs had arrived before the kills, yet only {there} were found there: {push}"
+    );
+    assert!(
+        !journal.exists(),
+        "the journal is removed when the run is recorded"
+    );
+    for reference in ["app/api:1.0.0", "app/web:1.0.0"] {
+        assert_eq!(
+            reg.skopeo_inspect_raw_digest(&format!("site/{reference}"))
+                .as_deref(),
+            Some(image_digest(&bundle, reference).as_str()),
+            "{reference}"
+        );
+    }
+    // Every image copies out whole with an independent client.
+    let dest = tmp.path().join("copied");
+    let mut skopeo = Command::new("skopeo");
+    skopeo
+        .arg("copy")
+        .args(reg.skopeo_src_args())
+        .arg(format!("docker://{}/site/app/api:1.0.0", reg.addr()))
+        .arg(format!("oci:{}:api", dest.display()));
+    ok(&mut skopeo);
+
+    // The audit log: every interrupted run shows as started and then
+    // resumed; the run that finished logs every remaining step.
+    let audit = s.audit();
+    let starts: Vec<&str> = audit
+        .iter()
+        .filter(|r| r["step"] == "install" && r["outcome"] == "started")
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(starts.len(), 4, "{audit:#?}");
+    assert_eq!(starts[0], "install");
+    assert!(starts[1..]
+        .iter()
+        .all(|d| *d == "resuming an interrupted run"));
+    let last = audit.last().unwrap();
+    assert_eq!(
+        (last["step"].as_str(), last["outcome"].as_str()),
+        (Some("install"), Some("ok"))
+    );
+    assert_eq!(
+        audit.iter().filter(|r| r["step"] == "verify").count(),
+        1,
+        "verified once, then resumed: {audit:#?}"
+    );
+    assert_eq!(audit.iter().filter(|r| r["step"] == "push").count(), 1);
+    assert_eq!(s.status()[0]["version"], "1.0.0");
+}
+
+#[test]
+fn backups_run_before_an_upgrade_is_applied_and_a_failure_stops_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "vendor");
+    let reg = Registry::start_plain();
+    let s = site(tmp.path(), &reg.addr());
+    let v1 = build(
+        &product(tmp.path(), &Release::default()),
+        &key,
+        &tmp.path().join("v1.bundle"),
+    );
+    ok(&mut s.install(&v1, &public));
+
+    // A backup that fails: the upgrade stops before helm runs.
+    let failing = build(
+        &product(
+            tmp.path(),
+            &Release {
+                version: "1.1.0",
+                api_top: 2,
+                backup: Some(
+                    "echo \"dumping {{site.name}}\"; echo 'pg_dump: disk full' >&2; exit 3",
+                ),
+                ..Release::default()
+            },
+        ),
+        &key,
+        &tmp.path().join("v2.bundle"),
+    );
+    let before = s.audit().len();
+    let err = fails(s.install(&failing, &public).arg("--apply"));
+    assert!(
+        err.contains("backup backup.sh failed (exit status 3)"),
+        "{err}"
+    );
+    assert!(err.contains("disk full"), "{err}");
+    let audit = s.audit();
+    let backup = audit[before..]
+        .iter()
+        .find(|r| r["step"] == "backup")
+        .expect("backup logged");
+    assert_eq!(backup["outcome"], "failed");
+    let detail = backup["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("exit status 3")
+            && detail.contains("dumping example-research")
+            && detail.contains("disk full"),
+        "{detail}"
+    );
+    let apply = audit[before..]
+        .iter()
+        .find(|r| r["step"] == "apply")
+        .unwrap();
+    assert_eq!(apply["outcome"], "failed");
+    assert_eq!(s.status()[0]["version"], "1.0.0", "nothing recorded");
+
+    // A backup that works runs first, in the state folder's backups/, then
+    // helm runs the plan (and, with no cluster here, fails: the run stops
+    // and nothing is recorded).
+    let working = build(
+        &product(
+            tmp.path(),
+            &Release {
+                version: "1.2.0",
+                api_top: 3,
+                backup: Some("echo \"backup of {{site.name}}\" > \"$BACKUP_DIR/site.dump\""),
+                ..Release::default()
+            },
+        ),
+        &key,
+        &tmp.path().join("v3.bundle"),
+    );
+    let helm_dir = helm().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        helm_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let before = s.audit().len();
+    let out = run(s
+        .install(&working, &public)
+        .arg("--apply")
+        .env("PATH", path)
+        .env("KUBECONFIG", tmp.path().join("no-cluster.yaml")));
+    let audit = s.audit();
+    let order: Vec<(String, String)> = steps_since(&audit, before)
+        .into_iter()
+        .filter(|(step, _)| step == "backup" || step == "apply")
+        .collect();
+    assert_eq!(
+        order,
+        pairs(&[("backup", "ok"), ("apply", "failed")]),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dumps: Vec<PathBuf> = std::fs::read_dir(s.state.join("backups"))
+        .unwrap()
+        .flatten()
+        .map(|d| d.path().join("site.dump"))
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(dumps.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&dumps[0]).unwrap(),
+        "backup of example-research\n"
+    );
+    assert!(!out.status.success());
+    assert_eq!(s.status()[0]["version"], "1.0.0");
+}
+
+#[test]
+fn a_second_run_waits_for_the_state_lock_then_gives_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start_plain();
+    let s = site(tmp.path(), &reg.addr());
+    std::fs::create_dir_all(&s.state).unwrap();
+    // Hold the lock the way a running install does.
+    let lock = std::fs::File::create(s.state.join("lock")).unwrap();
+    let mut holder = Command::new("flock")
+        .arg("--exclusive")
+        .arg("--no-fork")
+        .arg(s.state.join("lock"))
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, public) = keygen(tmp.path(), "vendor");
+    let garbled = tmp.path().join("garbled.lic");
+    std::fs::write(&garbled, "not a licence\n").unwrap();
+    let activate = || {
+        let mut c = s.installer();
+        c.args(["license", "activate"])
+            .arg(&garbled)
+            .arg("--trust")
+            .arg(&public);
+        c
+    };
+    // Reading is never blocked.
+    assert_eq!(ok(s.installer().arg("status")), "nothing installed\n");
+    let started = Instant::now();
+    let err = fails(&mut activate());
+    assert!(err.contains("another airgap-install run"), "{err}");
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    drop(lock);
+    let err = fails(&mut activate());
+    assert!(err.contains("garbled.lic"), "{err}");
+}
