@@ -3,8 +3,9 @@
 # the demo bundle, inspect it, verify it as an operator would, check it with
 # stock tools (zstd, tar, minisign, skopeo), push its images into a registry
 # started on loopback, render the configuration for a sample site and print
-# the install plan, list and extract its SBOMs, and show a tampered copy
-# refused. Usage: bash scripts/demo.sh
+# the install plan, list and extract its SBOMs, show a tampered copy refused,
+# then activate a demo licence offline (request -> issue -> bundle) and run
+# the one-command install that records it. Usage: bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -96,4 +97,43 @@ if $bin/airgap-install verify "$work/tampered.bundle" --trust "$work/vendor.pub"
     exit 1
 fi
 echo "refused, as it should be"
+
+step "10. licence: the site requests one, the vendor issues it, the next bundle carries it"
+# The demo node's identity: this machine's /etc/machine-id when it has one,
+# else a demo id (a fresh container may have none). Only an HMAC of it
+# leaves the site.
+if [[ ! -s /etc/machine-id && ! -s /var/lib/dbus/machine-id ]]; then
+    mkdir -p "$work/node/etc"
+    echo 0123456789abcdef0123456789abcdef > "$work/node/etc/machine-id"
+    export AIRGAP_INSTALL_HOST_ROOT=$work/node
+fi
+state="$work/state"
+$bin/airgap-install --state-dir "$state" license request --product demo --out "$work/license-request.json"
+cat "$work/license-request.json"
+$bin/airgap-bundle license issue --request "$work/license-request.json" --key "$work/vendor.key" \
+    --customer "Demo Research Site" --expires 2099-01-01 --grace-days 14 \
+    --features dashboard,sso --limit workspaces=5 --ledger "$work/licenses-issued.json" --out "$work/site.lic"
+cat "$work/site.lic"
+# The same product, version 1.1.0, now carrying the licence.
+sed -e "s|source: demo/|source: $PWD/manifests/demo/|" -e "s|: *\([a-z-]*\):demo/|: \1:$PWD/manifests/demo/|" \
+    -e "s|^version: 1.0.0|version: 1.1.0|" \
+    manifests/demo.yaml > "$work/demo-licensed.yaml"
+echo "license: $PWD/$work/site.lic" >> "$work/demo-licensed.yaml"
+SOURCE_DATE_EPOCH=1700000000 $bin/airgap-bundle build "$work/demo-licensed.yaml" --key "$work/vendor.key" \
+    --out "$work/demo-1.1.0.bundle"
+
+step "11. operator: one command installs 1.0.0, then upgrades to 1.1.0 and activates its licence"
+export PLATFORM_OIDC_CLIENT_SECRET=demo-oidc-secret IMAGING_DB_PASSWORD=demo-imaging-password
+$bin/airgap-install --state-dir "$state" install "$work/demo.bundle" --site "$work/site.yaml" --trust "$work/vendor.pub"
+$bin/airgap-install --state-dir "$state" plan "$work/demo-1.1.0.bundle" --trust "$work/vendor.pub"
+$bin/airgap-install --state-dir "$state" install "$work/demo-1.1.0.bundle" --site "$work/site.yaml" --trust "$work/vendor.pub"
+echo "a downgrade is refused:"
+if $bin/airgap-install --state-dir "$state" install "$work/demo.bundle" --site "$work/site.yaml" --trust "$work/vendor.pub"; then
+    echo "downgrade was accepted" >&2
+    exit 1
+fi
+$bin/airgap-install --state-dir "$state" license status --trust "$work/vendor.pub"
+$bin/airgap-install --state-dir "$state" status
+echo "audit log:"
+$bin/airgap-install --state-dir "$state" history
 printf '\ndemo complete: files in %s\n' "$work"

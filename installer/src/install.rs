@@ -107,7 +107,7 @@ pub struct InstallRecord {
     pub charts: Vec<RecordedArtifact>,
     /// Templates: name → digest.
     pub templates: Vec<RecordedArtifact>,
-    /// Every blob the bundle stored: digest → size (what the registry has).
+    /// The blobs that went to the registry (images and charts): digest → size.
     pub blobs: BTreeMap<String, u64>,
     /// Earlier versions, oldest first.
     #[serde(default)]
@@ -588,12 +588,15 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         std::fs::create_dir_all(&vdir)
             .with_context(|| format!("{}: cannot create", vdir.display()))?;
         r.relocation.write(&map_path)?;
+        let all: Vec<_> = r.relocation.images.iter().chain(&r.relocation.charts).collect();
+        let unchanged = all.iter().filter(|i| i.status == "unchanged").count();
         Ok((
             "ok".into(),
             format!(
-                "{} images and {} charts to {target_text}: {} blobs uploaded ({} bytes), {} mounted, {} already there",
+                "{} images and {} charts to {target_text} ({} already in place): {} blobs uploaded ({} bytes), {} mounted, {} already there",
                 r.relocation.images.len(),
                 r.relocation.charts.len(),
+                unchanged,
                 r.blobs_uploaded,
                 r.bytes_uploaded,
                 r.blobs_mounted,
@@ -736,11 +739,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
                     digest: t.digest.to_string(),
                 })
                 .collect(),
-            blobs: d
-                .blobs
-                .iter()
-                .map(|b| (b.digest.to_string(), b.size))
-                .collect(),
+            blobs: registry_blobs(&d),
             previous,
         };
         state.write_json(&format!("installs/{}.json", d.name), &record)?;
@@ -756,6 +755,29 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
     run.audit("install", "ok", Some(format!("{} {label}", change.kind())))?;
     let _ = plan;
     Ok(report(run))
+}
+
+/// The blobs that go to the registry (images and charts), by digest: the
+/// bundle's blobs less those only files, templates, SBOMs and the licence use.
+fn registry_blobs(d: &BundleDescriptor) -> BTreeMap<String, u64> {
+    let mut other: BTreeSet<String> = BTreeSet::new();
+    other.extend(d.files.iter().map(|f| f.digest.to_string()));
+    other.extend(d.templates.iter().map(|t| t.digest.to_string()));
+    other.extend(d.sboms.iter().map(|s| s.digest.to_string()));
+    other.extend(d.license.iter().map(|l| l.digest.to_string()));
+    // A blob an image or chart shares with a file still goes to the registry.
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    used.extend(
+        d.charts
+            .iter()
+            .flat_map(|c| [c.digest.to_string(), c.manifest.to_string()]),
+    );
+    used.extend(d.images.iter().map(|i| i.digest.to_string()));
+    d.blobs
+        .iter()
+        .map(|b| (b.digest.to_string(), b.size))
+        .filter(|(dg, _)| !other.contains(dg) || used.contains(dg))
+        .collect()
 }
 
 fn file_digest(path: &Path) -> Result<String> {
