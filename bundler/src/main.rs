@@ -309,6 +309,16 @@ fn run(cli: Cli) -> Result<()> {
                     .unwrap_or(std::path::Path::new("."))
                     .join("licenses-issued.json")
             });
+            // Check the request and terms before a serial is reserved, so a
+            // refused licence costs no serial (issuing is deterministic).
+            airgap_licenses::issue(
+                &request,
+                &terms,
+                1,
+                secret.signing_key(),
+                secret.key_id(),
+                time::OffsetDateTime::now_utc(),
+            )?;
             let serial = Ledger::next_serial(&ledger, &Ledger::site_key(&request))?;
             let text = airgap_licenses::issue(
                 &request,

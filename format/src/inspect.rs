@@ -40,6 +40,9 @@ pub struct InspectReport {
     pub files: Vec<FileEntry>,
     /// Configuration templates (format version 2).
     pub templates: Vec<TemplateEntry>,
+    /// The licence the bundle carries (format version 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license: Option<crate::bundle_json::LicenseEntry>,
     /// The bundle's format version.
     pub format_version: u32,
     /// Number of blobs.
@@ -71,6 +74,7 @@ pub fn inspect(path: &Path) -> Result<InspectReport, ReadError> {
         charts: d.charts,
         files: d.files,
         templates: d.templates,
+        license: d.license,
         format_version: d.format_version,
         total_size: d.total_size,
         archive_size: reader.file_len(),
@@ -172,6 +176,14 @@ impl InspectReport {
                     human_bytes(t.size)
                 );
             }
+        }
+        if let Some(l) = &self.license {
+            let _ = writeln!(
+                s,
+                "licence: {}  {:>10} (activated by airgap-install install)",
+                l.digest,
+                human_bytes(l.size)
+            );
         }
         s
     }

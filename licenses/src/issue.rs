@@ -58,18 +58,18 @@ pub fn issue(
     let issued_at = utc::whole_seconds(now);
     let not_before = utc::whole_seconds(terms.not_before.unwrap_or(issued_at));
     let expires = utc::whole_seconds(terms.expires);
-    if expires <= not_before {
-        return Err(invalid(format!(
-            "expires ({}) must be later than notBefore ({})",
-            utc::format(expires),
-            utc::format(not_before)
-        )));
-    }
     if expires <= issued_at {
         return Err(invalid(format!(
             "expires ({}) is not later than now ({}): the licence would be expired when issued",
             utc::format(expires),
             utc::format(issued_at)
+        )));
+    }
+    if expires <= not_before {
+        return Err(invalid(format!(
+            "expires ({}) must be later than notBefore ({})",
+            utc::format(expires),
+            utc::format(not_before)
         )));
     }
     let mut features = terms.features.clone();

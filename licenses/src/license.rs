@@ -377,6 +377,11 @@ impl ArmoredLicense {
             (Some(_), Some(_)) => return Err(bad(format!("more than one {BEGIN_LINE:?} line"))),
         };
         let truncated = || bad(format!("truncated: no {END_LINE:?} line"));
+        // A file cut anywhere before its end has no END line: say so first,
+        // rather than report the header or body line the cut went through.
+        if !lines[begin + 1..].contains(&END_LINE) {
+            return Err(truncated());
+        }
         let mut rest = lines[begin + 1..].iter().copied();
 
         let mut headers = Headers::default();
