@@ -104,7 +104,7 @@ fn product(dir: &Path, r: &Release) -> PathBuf {
     std::fs::create_dir_all(&t).unwrap();
     std::fs::write(
         t.join("hello.values.yaml.hbs"),
-        "image: {{quote (image \"app/web\")}}\napi: {{quote (image \"app/api\")}}\nreplicas: 1\nservice:\n  port: 8080\n",
+        "image: {{quote (image \"app/web\")}}\napi: {{quote (image \"app/api\")}}\nreplicas: 1\nservice:\n  port: 8080\nlicense: {{quote (default \"\" site.license)}}\n",
     )
     .unwrap();
     let mut spec = String::from(
@@ -453,8 +453,18 @@ fn install_upgrade_refused_downgrade_and_allowed_downgrade_are_recorded() {
     let mut want = FULL_RUN.to_vec();
     want[2] = ("license", "ok");
     assert_eq!(steps_since(&audit, before), pairs(&want));
-    // The control plane configuration gets the active licence.
-    assert!(s.state.join("license/active.lic").is_file());
+    // The configuration gets the active licence.
+    let active = std::fs::read_to_string(s.state.join("license/active.lic")).unwrap();
+    let values = std::fs::read_to_string(
+        s.state
+            .join("installs/platform/1.1.0/config/values/hello.yaml"),
+    )
+    .unwrap();
+    let first_body_line = active.lines().nth(7).unwrap();
+    assert!(
+        values.contains("-----BEGIN AIRGAP LICENSE-----") && values.contains(first_body_line),
+        "{values}"
+    );
 
     // 4. 1.0.0 again: not newer, refused, and logged.
     let before = audit.len();
