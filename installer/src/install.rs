@@ -390,8 +390,24 @@ impl Run<'_> {
 /// Installs or upgrades the bundle. See the module documentation.
 pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport> {
     let now = OffsetDateTime::now_utc();
-    state.observe_time(now, airgap_licenses::clock::DEFAULT_MAX_DRIFT)?;
-    let head = verify_head(options.bundle, options.trusted, Limits::default())?;
+    // Refusals before a run starts (a clock set back, a bundle whose
+    // signature fails) are logged too.
+    let early = state
+        .observe_time(now, airgap_licenses::clock::DEFAULT_MAX_DRIFT)
+        .and_then(|_| {
+            Ok(verify_head(
+                options.bundle,
+                options.trusted,
+                Limits::default(),
+            )?)
+        });
+    let head = match early {
+        Ok(h) => h,
+        Err(e) => {
+            audit_failure(state, "install", None, None, &e);
+            return Err(e);
+        }
+    };
     let d = head.descriptor.clone();
     let digest = head.bundle_digest.to_string();
     let label = format!("{}@{}", d.name, d.version);
@@ -1399,7 +1415,7 @@ pub fn audit_failure(
         bundle_digest: digest,
         bundle: bundle.map(|d| format!("{}@{}", d.name, d.version)),
         step: command.rsplit(' ').next().unwrap_or(command).into(),
-        outcome: "failed".into(),
+        outcome: "refused".into(),
         detail: Some(error_line(e.as_ref())),
     });
 }
