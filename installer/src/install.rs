@@ -228,22 +228,7 @@ pub struct InstallReport {
 
 /// The names of the installed bundles.
 pub fn installed_names(state_root: &Path) -> Result<Vec<String>> {
-    let dir = state_root.join("installs");
-    let mut names = Vec::new();
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
-        Err(e) => return Err(e).with_context(|| format!("{}: cannot list", dir.display())),
-    };
-    for e in entries.flatten() {
-        if let Some(n) = e.file_name().to_str().and_then(|n| n.strip_suffix(".json")) {
-            if !n.starts_with('.') {
-                names.push(n.to_string());
-            }
-        }
-    }
-    names.sort();
-    Ok(names)
+    State::open_read_only(state_root).list("installs")
 }
 
 /// Every install record, sorted by name.
