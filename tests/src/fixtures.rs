@@ -61,6 +61,19 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
 }
 
+/// `len` incompressible bytes (xorshift64), the same for the same seed.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 /// Deterministic gzip of `bytes` (mtime 0, no file name, default level).
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = GzBuilder::new()

@@ -17,23 +17,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airgap_e2e::fault_proxy::{Fault, FaultProxy};
-use airgap_e2e::fixtures::{layer_tar, write_oci_layout, ImageSpec, LayerBlob, PlatformImage};
+use airgap_e2e::fixtures::{
+    layer_tar, noise, write_oci_layout, ImageSpec, LayerBlob, PlatformImage,
+};
 use airgap_e2e::harness::*;
 use airgap_e2e::registry::Registry;
 use serde_json::Value;
-
-/// Incompressible bytes, the same for the same seed.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn layer(name: &str, len: usize, seed: u64) -> LayerBlob {
     LayerBlob::gzipped(layer_tar(&[(name, &noise(len, seed), 0o644)]))

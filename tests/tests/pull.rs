@@ -401,19 +401,6 @@ fn base64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-/// `n` incompressible bytes (xorshift64).
-fn noise(n: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 #[test]
 fn pulls_complete_through_errors_resets_and_broken_downloads() {
     require_tool("skopeo");
@@ -421,7 +408,11 @@ fn pulls_complete_through_errors_resets_and_broken_downloads() {
     let (key, public) = keygen(tmp.path(), "vendor");
     let reg = Registry::start_plain();
     // A layer large enough that a cut download resumes part-way.
-    let big = LayerBlob::gzipped(layer_tar(&[("srv/data.bin", &noise(3 << 20), 0o644)]));
+    let big = LayerBlob::gzipped(layer_tar(&[(
+        "srv/data.bin",
+        &airgap_e2e::fixtures::noise(3 << 20, 1),
+        0o644,
+    )]));
     let image = ImageSpec {
         ref_name: "big".into(),
         platforms: vec![PlatformImage::linux(
