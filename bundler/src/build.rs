@@ -2,16 +2,20 @@
 //! layout files, then every blob, into a temp file renamed into place only
 //! when complete.
 
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeSet;
+
 use airgap_format::bundle_json::{
-    BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, BUNDLE_JSON, BUNDLE_SEAL,
-    BUNDLE_SEAL_SIG, BUNDLE_SIG, INDEX_JSON, LICENSE_FORMAT_VERSION, MIN_FORMAT_VERSION,
-    OCI_LAYOUT, REF_NAME_ANNOTATION, SBOMS_FORMAT_VERSION, TEMPLATES_FORMAT_VERSION,
+    BaseEntry, BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, PartEntry, SplitEntry,
+    BUNDLE_JSON, BUNDLE_SEAL, BUNDLE_SEAL_SIG, BUNDLE_SIG, DELTA_FORMAT_VERSION, INDEX_JSON,
+    LICENSE_FORMAT_VERSION, MAX_PARTS, MIN_FORMAT_VERSION, MIN_PART_SIZE, OCI_LAYOUT,
+    REF_NAME_ANNOTATION, SBOMS_FORMAT_VERSION, TEMPLATES_FORMAT_VERSION,
 };
 use airgap_format::canonical_json::to_canonical_vec;
 use airgap_format::progress::Progress;
+use airgap_format::writer::{entry_size_bound, stored_entry_data};
 use airgap_format::{ArchiveWriter, Compression, Digest, WriterOptions};
 use anyhow::{bail, Context, Result};
 use time::OffsetDateTime;
@@ -41,6 +45,10 @@ pub struct BuildOptions {
     pub locked: bool,
     /// Make no SBOMs (quick local builds); vendor SBOMs are still carried.
     pub skip_sbom: bool,
+    /// Build a delta against this base bundle.
+    pub base: Option<PathBuf>,
+    /// Write media parts of this many bytes instead of one file.
+    pub split: Option<u64>,
 }
 
 impl BuildOptions {
@@ -64,6 +72,8 @@ impl BuildOptions {
             lock_path: None,
             locked: false,
             skip_sbom: false,
+            base: None,
+            split: None,
         })
     }
 }
@@ -90,6 +100,16 @@ pub struct BuildOutput {
     /// What SBOM generation did, unless skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sbom: Option<crate::sbom::SbomReport>,
+    /// The media parts written, when split.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PathBuf>,
+    /// The base bundle of a delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseEntry>,
+    /// Blobs a delta leaves to its base, and their bytes.
+    pub blobs_left_to_base: usize,
+    /// Bytes of those blobs.
+    pub bytes_left_to_base: u64,
 }
 
 /// Builds the bundle described by `manifest_path`, signed with `key`, into `out`.
@@ -148,31 +168,78 @@ pub fn build(
         options.skip_sbom,
     )?;
     let sbom_report = Some(report);
+    let base = match &options.base {
+        Some(p) => Some(crate::delta::load_base(
+            p,
+            key,
+            &manifest.doc.name.value,
+            &manifest.doc.version.value,
+        )?),
+        None => None,
+    };
+    let omit = match &base {
+        Some(b) => {
+            let sbom_digests: Vec<Digest> = sboms.iter().map(|e| e.digest).collect();
+            crate::delta::left_to_base(&plan, b, &sbom_digests)
+        }
+        None => BTreeSet::new(),
+    };
     let index_json = index_json(&plan)?;
-    let descriptor = describe(&manifest, &plan, created, &oci_layout, &index_json, sboms)?;
-    descriptor
-        .validate()
-        .context("internal error: the bundle description is inconsistent")?;
-    let bundle_json = descriptor.to_canonical_bytes()?;
+    let mut descriptor = describe(
+        &manifest,
+        &plan,
+        created,
+        &oci_layout,
+        &index_json,
+        sboms,
+        base.as_ref().map(|b| b.entry.clone()),
+        &omit,
+    )?;
     let trusted_comment = format!(
         "timestamp:{mtime}\tfile:{BUNDLE_JSON}\tbundle:{}@{}\tprehashed",
         descriptor.name, descriptor.version
     );
-    let signature = key.sign(&bundle_json, &trusted_comment).to_minisign_text();
+    // A split bundle's head is written as a placeholder of fixed length and
+    // filled in once the parts' digests are known.
+    let head_len = match options.split {
+        Some(part_size) => Some(reserve_head(&mut descriptor, part_size)?),
+        None => None,
+    };
+    descriptor
+        .validate()
+        .context("internal error: the bundle description is inconsistent")?;
+    let mut bundle_json = descriptor.to_canonical_bytes()?;
+    if let Some(len) = head_len {
+        bundle_json.resize(len, b' ');
+    }
+    let mut signature = key.sign(&bundle_json, &trusted_comment).to_minisign_text();
 
-    let output = Output::create(out)?;
+    let output = match options.split {
+        Some(part_size) => Output::create_split(out, part_size)?,
+        None => Output::create(out)?,
+    };
     let writer_options = WriterOptions {
         level: options.level,
         mtime,
     };
-    let progress = Progress::bytes(plan.total_size(), "build", options.progress);
+    let stored_total: u64 = descriptor.total_size;
+    let progress = Progress::bytes(stored_total, "build", options.progress);
     let mut writer = ArchiveWriter::new(BufWriter::with_capacity(1 << 20, output), writer_options)?;
-    writer.append_bytes(BUNDLE_JSON, &bundle_json, Compression::Zstd)?;
-    writer.append_bytes(BUNDLE_SIG, signature.as_bytes(), Compression::Zstd)?;
+    let head_mode = if head_len.is_some() {
+        Compression::Stored
+    } else {
+        Compression::Zstd
+    };
+    writer.append_bytes(BUNDLE_JSON, &bundle_json, head_mode)?;
+    let json_end = writer.compressed_len();
+    writer.append_bytes(BUNDLE_SIG, signature.as_bytes(), head_mode)?;
+    let sig_end = writer.compressed_len();
+    writer.get_mut().flush()?;
+    writer.get_mut().get_mut().body_starts();
     writer.append_bytes(OCI_LAYOUT, &oci_layout, Compression::Zstd)?;
     writer.append_bytes(INDEX_JSON, &index_json, Compression::Zstd)?;
-    tracing::debug!(blobs = plan.blobs.len(), bytes = plan.total_size(), out = %out.display(), "writing bundle");
-    for (digest, blob) in &plan.blobs {
+    tracing::debug!(blobs = descriptor.blobs.len(), bytes = stored_total, left_to_base = omit.len(), out = %out.display(), "writing bundle");
+    for (digest, blob) in plan.blobs.iter().filter(|(d, _)| !omit.contains(d)) {
         tracing::debug!(%digest, size = blob.size, source = %blob.data, "storing blob");
         let reader = blob.data.open(blob.size)?;
         let got = writer
@@ -203,6 +270,61 @@ pub fn build(
             );
         }
     }
+    writer.get_mut().flush()?;
+    writer.get_mut().get_mut().body_ends();
+    if let (Some(part_size), Some(len)) = (options.split, head_len) {
+        // The whole size is known now: the tail's length does not depend on
+        // the digests it will hold.
+        let (dummy_seal, dummy_sig) =
+            crate::sign::seal(key, &bundle_json, writer.seal(), &trusted_comment)?;
+        let stored = |n: u64| n + 9 + 3 * n.div_ceil(128 << 10).max(1);
+        let pad = |n: u64| n.div_ceil(512) * 512;
+        let frames = writer.seal().frames + 5;
+        let total = writer.compressed_len()
+            + stored(512)
+            + stored(pad(dummy_seal.len() as u64))
+            + stored(512)
+            + stored(pad(dummy_sig.len() as u64))
+            + stored(1024)
+            + 8
+            + 8 * frames
+            + 9;
+        let count = total.div_ceil(part_size) as usize;
+        let reserved = descriptor.split.as_ref().map_or(0, |s| s.parts.len());
+        if count > reserved {
+            bail!("internal error: {count} parts needed, {reserved} reserved");
+        }
+        let digests = writer.get_mut().get_ref().part_digests(count);
+        descriptor.split = Some(SplitEntry {
+            part_size,
+            parts: digests
+                .into_iter()
+                .enumerate()
+                .map(|(i, digest)| PartEntry {
+                    size: part_size.min(total - i as u64 * part_size),
+                    digest,
+                })
+                .collect(),
+        });
+        descriptor
+            .validate()
+            .context("internal error: the bundle description is inconsistent")?;
+        bundle_json = descriptor.to_canonical_bytes()?;
+        if bundle_json.len() > len {
+            bail!("internal error: bundle.json outgrew its reserved space");
+        }
+        bundle_json.resize(len, b' ');
+        let new_signature = key.sign(&bundle_json, &trusted_comment).to_minisign_text();
+        if new_signature.len() != signature.len() {
+            bail!("internal error: the signature changed length");
+        }
+        signature = new_signature;
+        let json_frames = stored_entry_data(&bundle_json);
+        let sig_frames = stored_entry_data(signature.as_bytes());
+        let output = writer.get_mut().get_mut();
+        output.patch(json_end - json_frames.len() as u64, &json_frames)?;
+        output.patch(sig_end - sig_frames.len() as u64, &sig_frames)?;
+    }
     let (seal, seal_sig) = crate::sign::seal(key, &bundle_json, writer.seal(), &trusted_comment)?;
     writer.append_stored(BUNDLE_SEAL, &seal)?;
     writer.append_stored(BUNDLE_SEAL_SIG, seal_sig.as_bytes())?;
@@ -211,17 +333,73 @@ pub fn build(
         .into_inner()
         .map_err(|e| anyhow::anyhow!("writing the bundle: {}", e.error()))?;
     progress.finish();
-    let archive_size = output.commit()?;
+    if let Some(split) = &descriptor.split {
+        if output.written() != split.total_size() {
+            bail!(
+                "internal error: wrote {} bytes, bundle.json says {}",
+                output.written(),
+                split.total_size()
+            );
+        }
+    }
+    let committed = output.commit()?;
     Ok(BuildOutput {
         path: out.to_path_buf(),
         bundle_digest: Digest::of(&bundle_json),
-        archive_size,
+        archive_size: committed.size,
         total_size: descriptor.total_size,
         blobs: descriptor.blobs.len(),
         key_id: key.public().key_id.to_string(),
         pull: pulled,
         sbom: sbom_report,
+        parts: committed.parts,
+        base: descriptor.base.clone(),
+        blobs_left_to_base: descriptor.base_blobs.len(),
+        bytes_left_to_base: descriptor.base_blobs.iter().map(|b| b.size).sum(),
     })
+}
+
+/// Fills `descriptor.split` with placeholders for as many parts as the
+/// bundle could possibly need, each at its largest, and returns the length
+/// of that `bundle.json`: the space the head reserves. The real part list
+/// is never longer.
+fn reserve_head(descriptor: &mut BundleDescriptor, part_size: u64) -> Result<usize> {
+    if part_size < MIN_PART_SIZE {
+        bail!("--split {part_size}: parts must be at least {MIN_PART_SIZE} bytes");
+    }
+    descriptor.format_version = DELTA_FORMAT_VERSION;
+    let body: u64 = descriptor
+        .expected_entries()
+        .iter()
+        .map(|e| entry_size_bound(e.size))
+        .sum::<u64>()
+        + 5 * entry_size_bound(4096)
+        + 8 * 1024;
+    let mut parts = 1usize;
+    loop {
+        descriptor.split = Some(SplitEntry {
+            part_size,
+            parts: vec![
+                PartEntry {
+                    size: part_size,
+                    digest: Digest::of(&[]),
+                };
+                parts
+            ],
+        });
+        let json = descriptor.to_canonical_bytes()?.len() as u64;
+        let bound = body + 2 * entry_size_bound(json) + 2 * entry_size_bound(1024);
+        let needed = bound.div_ceil(part_size) as usize;
+        if needed <= parts {
+            return Ok(json as usize);
+        }
+        if needed > MAX_PARTS {
+            bail!(
+                "--split {part_size}: the bundle could need up to {needed} parts, more than the {MAX_PARTS} allowed; use larger parts"
+            );
+        }
+        parts = needed;
+    }
 }
 
 /// Warns about remote sources resolved now rather than from the lock.
@@ -273,6 +451,7 @@ fn index_json(plan: &Plan) -> Result<Vec<u8>> {
     }))?)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn describe(
     manifest: &Manifest,
     plan: &Plan,
@@ -280,6 +459,8 @@ fn describe(
     oci_layout: &[u8],
     index_json: &[u8],
     sboms: Vec<airgap_format::bundle_json::SbomEntry>,
+    base: Option<BaseEntry>,
+    omit: &BTreeSet<Digest>,
 ) -> Result<BundleDescriptor> {
     let images = plan
         .images
@@ -295,7 +476,7 @@ fn describe(
             platforms: p.image.platforms.clone(),
         })
         .collect();
-    let blobs = plan
+    let (base_blobs, blobs): (Vec<BlobEntry>, Vec<BlobEntry>) = plan
         .blobs
         .iter()
         .map(|(d, b)| BlobEntry {
@@ -303,10 +484,13 @@ fn describe(
             size: b.size,
             media_type: b.media_type.clone(),
         })
-        .collect();
+        .partition(|b| omit.contains(&b.digest));
+    let total_size = blobs.iter().map(|b| b.size).sum();
     Ok(BundleDescriptor {
         // The lowest version that can say it, so older installers read it.
-        format_version: if plan.license.is_some() {
+        format_version: if base.is_some() {
+            DELTA_FORMAT_VERSION
+        } else if plan.license.is_some() {
             LICENSE_FORMAT_VERSION
         } else if !sboms.is_empty() {
             SBOMS_FORMAT_VERSION
@@ -326,6 +510,8 @@ fn describe(
         templates: plan.templates.clone(),
         sboms,
         license: plan.license.clone(),
+        base,
+        split: None,
         layout: vec![
             LayoutEntry {
                 path: OCI_LAYOUT.into(),
@@ -339,6 +525,7 @@ fn describe(
             },
         ],
         blobs,
-        total_size: plan.total_size(),
+        base_blobs,
+        total_size,
     })
 }

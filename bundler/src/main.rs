@@ -8,7 +8,7 @@ use airgap_bundle::lock::lock_manifest;
 use airgap_bundle::pull::PullOptions;
 use airgap_bundle::sign::{keygen, SecretKey};
 use airgap_registry::credentials::{password_from_stdin, Credentials};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 /// Builds signed, content-addressed air-gap bundles.
@@ -49,6 +49,14 @@ enum Command {
         /// Make no SBOMs (quick local builds); vendor SBOMs are still carried.
         #[arg(long)]
         skip_sbom: bool,
+        /// Build a delta: leave out the image and chart blobs this older
+        /// bundle of the same product stores (it must be signed by --key).
+        #[arg(long, value_name = "OLD_BUNDLE")]
+        base: Option<PathBuf>,
+        /// Write media parts OUT.part-001, OUT.part-002, … of at most this
+        /// size (4GiB for FAT32, 4.7GB for a DVD) instead of one file.
+        #[arg(long, value_name = "SIZE")]
+        split: Option<String>,
         #[command(flatten)]
         pull: PullArgs,
         /// zstd level for compressible entries (1-19).
@@ -193,6 +201,8 @@ fn run(cli: Cli) -> Result<()> {
             lock,
             locked,
             skip_sbom,
+            base,
+            split,
             pull,
             level,
             json,
@@ -205,18 +215,48 @@ fn run(cli: Cli) -> Result<()> {
             options.lock_path = lock;
             options.locked = locked;
             options.skip_sbom = skip_sbom;
+            options.base = base;
+            options.split = split
+                .as_deref()
+                .map(airgap_bundle::output::parse_size)
+                .transpose()
+                .context("--split")?;
             let result = build(&manifest, &key, &out, &options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);
             } else {
-                println!(
-                    "wrote {} ({} bytes, {} blobs, signed by {})\nbundle digest {}",
-                    result.path.display(),
-                    result.archive_size,
-                    result.blobs,
-                    result.key_id,
-                    result.bundle_digest
-                );
+                if result.parts.is_empty() {
+                    println!(
+                        "wrote {} ({} bytes, {} blobs, signed by {})",
+                        result.path.display(),
+                        result.archive_size,
+                        result.blobs,
+                        result.key_id,
+                    );
+                } else {
+                    println!(
+                        "wrote {} parts of {} ({} bytes, {} blobs, signed by {}):",
+                        result.parts.len(),
+                        result.path.display(),
+                        result.archive_size,
+                        result.blobs,
+                        result.key_id,
+                    );
+                    for p in &result.parts {
+                        println!("    {}", p.display());
+                    }
+                }
+                println!("bundle digest {}", result.bundle_digest);
+                if let Some(b) = &result.base {
+                    println!(
+                        "delta against {} {} ({}): {} blobs ({} bytes) left to the base",
+                        b.name,
+                        b.version,
+                        b.digest,
+                        result.blobs_left_to_base,
+                        result.bytes_left_to_base
+                    );
+                }
                 if let Some(s) = &result.sbom {
                     println!(
                         "SBOMs: {} image platforms scanned, {} packages, {} vendor SBOMs, {} warnings ({:.2} s)",

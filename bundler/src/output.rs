@@ -1,53 +1,135 @@
 //! The bundle file being written: a temp file beside the destination that
 //! starts disk writeback as it grows, and is renamed into place only when
-//! complete, synced and readable by others.
+//! complete, synced and readable by others. With `--split`, the same bytes
+//! go to one temp file per media part instead, each renamed to
+//! `FILE.part-NNN` at the end, while the body-region digest of each part is
+//! computed as it is written.
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use airgap_format::parts::{part_path, PartHasher};
+use airgap_format::Digest;
+use anyhow::{bail, Context, Result};
 
 /// Writeback is started for each window of this many bytes behind the
 /// write position, so the final sync waits only for the tail.
 const WRITEBACK_WINDOW: u64 = 32 << 20;
 
-/// A temp file that becomes `dest` on [`Output::commit`], and vanishes if dropped.
+/// Temp files that become `dest` (or its parts) on [`Output::commit`], and
+/// vanish if dropped.
 pub struct Output {
-    tmp: tempfile::NamedTempFile,
+    files: Vec<tempfile::NamedTempFile>,
     dest: PathBuf,
     written: u64,
     flushed_to: u64,
+    split: Option<(u64, PartHasher)>,
+}
+
+/// What [`Output::commit`] left on disk.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Committed {
+    /// Total size in bytes.
+    pub size: u64,
+    /// The part files, when split.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PathBuf>,
 }
 
 impl Output {
     /// Creates the temp file in `dest`'s folder.
     pub fn create(dest: &Path) -> Result<Output> {
-        let dir = parent_dir(dest);
-        let name = dest
+        let mut out = Output {
+            files: Vec::new(),
+            dest: dest.to_path_buf(),
+            written: 0,
+            flushed_to: 0,
+            split: None,
+        };
+        out.new_file()?;
+        Ok(out)
+    }
+
+    /// Writes parts of `part_size` bytes instead of one file.
+    pub fn create_split(dest: &Path, part_size: u64) -> Result<Output> {
+        let mut out = Output::create(dest)?;
+        out.split = Some((part_size, PartHasher::new(part_size)));
+        Ok(out)
+    }
+
+    fn new_file(&mut self) -> Result<()> {
+        let dir = parent_dir(&self.dest);
+        let name = self
+            .dest
             .file_name()
             .and_then(|n| n.to_str())
-            .with_context(|| format!("{}: not a file name", dest.display()))?;
+            .with_context(|| format!("{}: not a file name", self.dest.display()))?;
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".partial")
             .tempfile_in(dir)
             .with_context(|| format!("{}: cannot create a file in this folder", dir.display()))?;
-        Ok(Output {
-            tmp,
-            dest: dest.to_path_buf(),
-            written: 0,
-            flushed_to: 0,
-        })
+        self.files.push(tmp);
+        Ok(())
     }
 
-    fn file(&self) -> &File {
-        self.tmp.as_file()
+    /// The body region starts with the next byte (split bundles only).
+    pub fn body_starts(&mut self) {
+        if let Some((_, h)) = self.split.as_mut() {
+            h.body_starts();
+        }
+    }
+
+    /// The body region ended with the last byte (split bundles only).
+    pub fn body_ends(&mut self) {
+        if let Some((_, h)) = self.split.as_mut() {
+            h.body_ends();
+        }
+    }
+
+    /// The body-region digest of each of `parts` parts.
+    pub fn part_digests(&self, parts: usize) -> Vec<Digest> {
+        self.split
+            .as_ref()
+            .map(|(_, h)| h.digests(parts))
+            .unwrap_or_default()
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Overwrites bytes already written at `offset` of the whole output
+    /// (the same length; used to fill in the head of a split bundle).
+    pub fn patch(&mut self, mut offset: u64, mut data: &[u8]) -> Result<()> {
+        if offset + data.len() as u64 > self.written {
+            bail!("internal error: patch beyond the bytes written");
+        }
+        let part_size = self.split.as_ref().map_or(u64::MAX, |(s, _)| *s);
+        while !data.is_empty() {
+            let index = (offset / part_size) as usize;
+            let within = offset % part_size;
+            let n = ((part_size - within) as usize).min(data.len());
+            self.files[index]
+                .as_file()
+                .write_all_at(&data[..n], within)
+                .context("rewriting the bundle's head")?;
+            data = &data[n..];
+            offset += n as u64;
+        }
+        Ok(())
     }
 
     /// Asks the kernel to start writing back everything before the last
-    /// full window (it does not wait).
+    /// full window (it does not wait). Whole files only.
     fn start_writeback(&mut self) {
+        if self.split.is_some() {
+            return;
+        }
         let upto = self.written - self.written % WRITEBACK_WINDOW;
         if upto > self.flushed_to {
             use std::os::fd::AsRawFd;
@@ -56,7 +138,7 @@ impl Output {
             // call is advisory: a failure only leaves more for the final sync.
             unsafe {
                 libc::sync_file_range(
-                    self.file().as_raw_fd(),
+                    self.files[0].as_file().as_raw_fd(),
                     self.flushed_to as libc::off64_t,
                     (upto - self.flushed_to) as libc::off64_t,
                     libc::SYNC_FILE_RANGE_WRITE,
@@ -66,25 +148,48 @@ impl Output {
         }
     }
 
-    /// Makes the file readable by others (temp files start 0600), syncs it,
-    /// renames it into place and syncs the folder. Returns its size.
-    pub fn commit(self) -> Result<u64> {
+    /// Makes the files readable by others (temp files start 0600), syncs
+    /// them, renames them into place (`FILE`, or `FILE.part-001`…, removing
+    /// higher-numbered parts an earlier build left) and syncs the folder.
+    pub fn commit(self) -> Result<Committed> {
         use std::os::unix::fs::PermissionsExt;
-        self.file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .context("setting the bundle's permissions")?;
-        self.file()
-            .sync_all()
-            .context("syncing the bundle to disk")?;
-        let size = self.file().metadata()?.len();
-        let dest = self.dest.clone();
-        self.tmp
-            .persist(&dest)
-            .with_context(|| format!("{}: cannot rename into place", dest.display()))?;
-        if let Ok(d) = File::open(parent_dir(&dest)) {
+        let split = self.split.is_some();
+        let mut size = 0;
+        let mut parts = Vec::new();
+        for (i, tmp) in self.files.into_iter().enumerate() {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .context("setting the bundle's permissions")?;
+            tmp.as_file()
+                .sync_all()
+                .context("syncing the bundle to disk")?;
+            size += tmp.as_file().metadata()?.len();
+            let dest = if split {
+                part_path(&self.dest, i)
+            } else {
+                self.dest.clone()
+            };
+            tmp.persist(&dest)
+                .with_context(|| format!("{}: cannot rename into place", dest.display()))?;
+            if split {
+                parts.push(dest);
+            }
+        }
+        if split {
+            // Stale parts of an earlier, longer build would join into a
+            // broken bundle.
+            for i in parts.len()..airgap_format::bundle_json::MAX_PARTS {
+                let p = part_path(&self.dest, i);
+                if p.exists() {
+                    std::fs::remove_file(&p)
+                        .with_context(|| format!("{}: cannot remove a stale part", p.display()))?;
+                }
+            }
+        }
+        if let Ok(d) = File::open(parent_dir(&self.dest)) {
             let _ = d.sync_all();
         }
-        Ok(size)
+        Ok(Committed { size, parts })
     }
 }
 
@@ -96,14 +201,43 @@ fn parent_dir(p: &Path) -> &Path {
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.tmp.as_file().write(buf)?;
+        let buf = match self.split.as_ref().map(|(s, _)| *s) {
+            Some(part_size) => {
+                let within = self.written % part_size;
+                if within == 0
+                    && self.written > 0
+                    && self.files.len() as u64 == self.written / part_size
+                {
+                    self.new_file().map_err(io::Error::other)?;
+                }
+                let room = (part_size - within) as usize;
+                &buf[..buf.len().min(room)]
+            }
+            None => buf,
+        };
+        let n = self
+            .files
+            .last()
+            .expect("a file is open")
+            .as_file()
+            .write(buf)?;
+        if let Some((_, h)) = self.split.as_mut() {
+            h.write(&buf[..n]);
+        }
         self.written += n as u64;
         self.start_writeback();
         Ok(n)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let n = self.tmp.as_file().write_vectored(bufs)?;
+        if self.split.is_some() {
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &**b);
+            return self.write(first);
+        }
+        let n = self.files[0].as_file().write_vectored(bufs)?;
         self.written += n as u64;
         self.start_writeback();
         Ok(n)
@@ -111,5 +245,105 @@ impl Write for Output {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Parses a human size: a number with an optional unit, `B`, `kB`/`KB`,
+/// `MB`, `GB`, `TB` (powers of 1000) or `KiB`, `MiB`, `GiB`, `TiB` (powers
+/// of 1024); `4GiB`, `4.7GB`, `650MB`, `1048576`.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim();
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => {
+            bail!("size {s:?}: unknown unit {unit:?} (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)")
+        }
+    };
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    if whole.is_empty() && frac.is_empty() || frac.contains('.') {
+        bail!("size {s:?}: expected a number with an optional unit, like 4GiB or 4.7GB");
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole
+            .parse()
+            .with_context(|| format!("size {s:?}: not a number"))?
+    };
+    let mut value = whole
+        .checked_mul(mult)
+        .with_context(|| format!("size {s:?}: too large"))?;
+    // The fraction in exact integer arithmetic: digits / 10^len × mult.
+    if !frac.is_empty() {
+        if frac.len() > 12 {
+            bail!("size {s:?}: too many decimals");
+        }
+        let digits: u128 = frac
+            .parse()
+            .with_context(|| format!("size {s:?}: not a number"))?;
+        let scale = 10u128.pow(frac.len() as u32);
+        value = value
+            .checked_add((digits * mult as u128 / scale) as u64)
+            .with_context(|| format!("size {s:?}: too large"))?;
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(parse_size("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_size("4.7GB").unwrap(), 4_700_000_000);
+        assert_eq!(parse_size("650 MB").unwrap(), 650_000_000);
+        assert_eq!(parse_size("1.5KiB").unwrap(), 1536);
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        for bad in ["", "GB", "4XB", "1.2.3GB", "-1GB", "99999999999TiB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parts_split_the_bytes_and_patch_across_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("b.bundle");
+        std::fs::write(part_path(&dest, 5), b"stale").unwrap();
+        let mut out = Output::create_split(&dest, 10).unwrap();
+        let data: Vec<u8> = (0..35u8).collect();
+        out.write_all(&data[..3]).unwrap();
+        out.body_starts();
+        out.write_all(&data[3..30]).unwrap();
+        out.body_ends();
+        out.write_all(&data[30..]).unwrap();
+        out.patch(8, &[100, 101, 102]).unwrap();
+        let digests = out.part_digests(4);
+        let c = out.commit().unwrap();
+        assert_eq!(c.size, 35);
+        assert_eq!(c.parts.len(), 4);
+        assert!(!part_path(&dest, 5).exists());
+        let mut joined = Vec::new();
+        for p in &c.parts {
+            joined.extend(std::fs::read(p).unwrap());
+        }
+        let mut want = data.clone();
+        want[8..11].copy_from_slice(&[100, 101, 102]);
+        assert_eq!(joined, want);
+        assert_eq!(digests[3], Digest::of(&[]));
+        assert_eq!(digests[1], Digest::of(&data[10..20]));
     }
 }

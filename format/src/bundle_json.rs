@@ -8,7 +8,7 @@ use crate::canonical_json;
 use crate::digest::Digest;
 
 /// The newest format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format version this crate reads. Writers use the lowest
 /// version that can express a bundle: version 1 for bundles without
 /// templates, so that older installers keep reading them.
@@ -19,6 +19,13 @@ pub const TEMPLATES_FORMAT_VERSION: u32 = 2;
 pub const SBOMS_FORMAT_VERSION: u32 = 3;
 /// The first format version with `license`.
 pub const LICENSE_FORMAT_VERSION: u32 = 4;
+/// The first format version with `base` and `baseBlobs` (delta bundles) and
+/// `split` (a bundle written as media parts).
+pub const DELTA_FORMAT_VERSION: u32 = 5;
+/// Most parts a split bundle may have (names carry three digits).
+pub const MAX_PARTS: usize = 999;
+/// Smallest part size a split bundle may use.
+pub const MIN_PART_SIZE: u64 = 64 << 10;
 /// Media type of a licence file blob (armored text, see docs/licenses.md).
 pub const LICENSE_MEDIA_TYPE: &str = "application/vnd.airgap.license.v1";
 /// Media type of CycloneDX JSON SBOM blobs.
@@ -82,12 +89,70 @@ pub struct BundleDescriptor {
     /// install` (format version 4 and later; absent when there is none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<LicenseEntry>,
+    /// For a delta bundle: the bundle it was built against (format version
+    /// 5 and later). Its `baseBlobs` are not stored here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseEntry>,
+    /// For a bundle written as media parts: the part size and each part's
+    /// digest (format version 5 and later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitEntry>,
     /// The OCI layout files (`oci-layout`, `index.json`).
     pub layout: Vec<LayoutEntry>,
     /// Every blob stored under `blobs/sha256/`, sorted by digest.
     pub blobs: Vec<BlobEntry>,
-    /// Sum of all blob sizes.
+    /// Image and chart blobs (configs, layers, chart archives) this bundle's
+    /// images and charts need but does not store, because its `base` stores
+    /// them (delta bundles only). Sorted by digest, none also in `blobs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base_blobs: Vec<BlobEntry>,
+    /// Sum of the sizes of the blobs stored (`blobs`).
     pub total_size: u64,
+}
+
+/// The base bundle a delta bundle was built against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BaseEntry {
+    /// The base's name (the same product).
+    pub name: String,
+    /// The base's version.
+    pub version: String,
+    /// Digest of the base's `bundle.json`: the bundle it must be.
+    pub digest: Digest,
+}
+
+/// How a bundle is cut into media parts `FILE.part-001`, `FILE.part-002`, …
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SplitEntry {
+    /// Size of every part but the last.
+    pub part_size: u64,
+    /// The parts in order.
+    pub parts: Vec<PartEntry>,
+}
+
+/// One media part.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PartEntry {
+    /// Size of the part file.
+    pub size: u64,
+    /// SHA-256 of the part's bytes that lie in the body region of the whole
+    /// file (after the head, before the seal); see docs/format.md.
+    pub digest: Digest,
+}
+
+impl SplitEntry {
+    /// Size of the whole bundle (the parts joined).
+    pub fn total_size(&self) -> u64 {
+        self.parts.iter().map(|p| p.size).sum()
+    }
+
+    /// File name of part `index` (0-based) of `file`: `FILE.part-001`.
+    pub fn part_name(file: &str, index: usize) -> String {
+        format!("{file}.part-{:03}", index + 1)
+    }
 }
 
 /// One image: a manifest or an index stored in the bundle.
@@ -368,6 +433,34 @@ impl BundleDescriptor {
                 self.format_version
             ));
         }
+        if (self.base.is_some() || self.split.is_some() || !self.base_blobs.is_empty())
+            && self.format_version < DELTA_FORMAT_VERSION
+        {
+            return bad(format!(
+                "base, baseBlobs and split need formatVersion {DELTA_FORMAT_VERSION} or later (found {})",
+                self.format_version
+            ));
+        }
+        if !self.base_blobs.is_empty() && self.base.is_none() {
+            return bad("baseBlobs without a base".into());
+        }
+        if let Some(b) = &self.base {
+            if b.name != self.name {
+                return bad(format!(
+                    "base: a delta of {} cannot be built against {}",
+                    self.name, b.name
+                ));
+            }
+            if semver::Version::parse(&b.version).is_err() {
+                return bad(format!(
+                    "base: version {:?} is not a semantic version",
+                    b.version
+                ));
+            }
+        }
+        if let Some(split) = &self.split {
+            validate_split(split).map_err(DescriptorError::Invalid)?;
+        }
         if !self.templates.is_empty() && self.format_version < TEMPLATES_FORMAT_VERSION {
             return bad(format!(
                 "templates need formatVersion {TEMPLATES_FORMAT_VERSION} or later (found {})",
@@ -417,18 +510,40 @@ impl BundleDescriptor {
                 self.total_size
             ));
         }
-        let check_blob =
+        let mut in_base: BTreeMap<Digest, u64> = BTreeMap::new();
+        for (i, b) in self.base_blobs.iter().enumerate() {
+            if i > 0 && self.base_blobs[i - 1].digest >= b.digest {
+                return bad(format!(
+                    "baseBlobs[{i}] ({}) is out of order or duplicated",
+                    b.digest
+                ));
+            }
+            if blobs.contains_key(&b.digest) {
+                return bad(format!(
+                    "baseBlobs[{i}] ({}) is also stored in blobs",
+                    b.digest
+                ));
+            }
+            if is_manifest_media_type(&b.media_type) {
+                return bad(format!(
+                    "baseBlobs[{i}] ({}) is a manifest; delta bundles store every manifest",
+                    b.digest
+                ));
+            }
+            in_base.insert(b.digest, b.size);
+        }
+        let check_image_blob =
             |what: String, digest: &Digest, size: u64| -> Result<(), DescriptorError> {
-                match blobs.get(digest) {
+                match in_base.get(digest) {
                     Some(&s) if s == size => Ok(()),
                     Some(&s) => Err(DescriptorError::Invalid(format!(
-                        "{what}: size {size} differs from blob {digest} size {s}"
+                        "{what}: size {size} differs from base blob {digest} size {s}"
                     ))),
-                    None => Err(DescriptorError::Invalid(format!(
-                        "{what}: blob {digest} is not listed in blobs"
-                    ))),
+                    None => check_stored(&blobs, what, digest, size),
                 }
             };
+        let check_blob =
+            |what: String, digest: &Digest, size: u64| check_stored(&blobs, what, digest, size);
         let mut refs = BTreeSet::new();
         for (i, img) in self.images.iter().enumerate() {
             if img.reference != format!("{}:{}", img.name, img.tag) {
@@ -449,7 +564,7 @@ impl BundleDescriptor {
             check_blob(format!("images[{i}]"), &img.digest, img.size)?;
         }
         for (i, c) in self.charts.iter().enumerate() {
-            check_blob(format!("charts[{i}]"), &c.digest, c.size)?;
+            check_image_blob(format!("charts[{i}]"), &c.digest, c.size)?;
             if !blobs.contains_key(&c.manifest) {
                 return bad(format!(
                     "charts[{i}]: manifest {} is not listed in blobs",
@@ -548,6 +663,74 @@ impl BundleDescriptor {
             .ok()
             .map(|i| &self.blobs[i])
     }
+
+    /// The entry for `digest` among the blobs a delta bundle leaves to its base.
+    pub fn base_blob(&self, digest: &Digest) -> Option<&BlobEntry> {
+        self.base_blobs
+            .binary_search_by(|b| b.digest.cmp(digest))
+            .ok()
+            .map(|i| &self.base_blobs[i])
+    }
+
+    /// The entry for `digest`, stored here or left to the base.
+    pub fn any_blob(&self, digest: &Digest) -> Option<&BlobEntry> {
+        self.blob(digest).or_else(|| self.base_blob(digest))
+    }
+}
+
+/// True for the media types of image manifests and indexes (OCI and Docker).
+pub fn is_manifest_media_type(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        "application/vnd.oci.image.manifest.v1+json"
+            | "application/vnd.oci.image.index.v1+json"
+            | "application/vnd.docker.distribution.manifest.v2+json"
+            | "application/vnd.docker.distribution.manifest.list.v2+json"
+            | "application/vnd.docker.distribution.manifest.v1+json"
+            | "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    )
+}
+
+fn check_stored(
+    blobs: &BTreeMap<Digest, u64>,
+    what: String,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), DescriptorError> {
+    match blobs.get(digest) {
+        Some(&s) if s == size => Ok(()),
+        Some(&s) => Err(DescriptorError::Invalid(format!(
+            "{what}: size {size} differs from blob {digest} size {s}"
+        ))),
+        None => Err(DescriptorError::Invalid(format!(
+            "{what}: blob {digest} is not listed in blobs"
+        ))),
+    }
+}
+
+fn validate_split(split: &SplitEntry) -> Result<(), String> {
+    let n = split.parts.len();
+    if split.part_size < MIN_PART_SIZE {
+        return Err(format!(
+            "split: partSize {} is below the {MIN_PART_SIZE}-byte minimum",
+            split.part_size
+        ));
+    }
+    if n == 0 || n > MAX_PARTS {
+        return Err(format!("split: {n} parts (1 to {MAX_PARTS} allowed)"));
+    }
+    for (i, p) in split.parts.iter().enumerate() {
+        let last = i + 1 == n;
+        if (!last && p.size != split.part_size)
+            || (last && (p.size == 0 || p.size > split.part_size))
+        {
+            return Err(format!(
+                "split: parts[{i}] is {} bytes; every part but the last is partSize ({}) and the last 1 to partSize",
+                p.size, split.part_size
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Bundle names: lowercase letters, digits, `.`, `_`, `-`; 1 to 128 characters.

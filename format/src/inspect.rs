@@ -43,6 +43,16 @@ pub struct InspectReport {
     /// The licence the bundle carries (format version 4).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<crate::bundle_json::LicenseEntry>,
+    /// For a delta bundle: its base (format version 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<crate::bundle_json::BaseEntry>,
+    /// Blobs a delta leaves to its base, and their bytes.
+    pub base_blobs: usize,
+    /// Bytes of those blobs.
+    pub base_bytes: u64,
+    /// The media parts of a split bundle (format version 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<crate::bundle_json::SplitEntry>,
     /// The bundle's format version.
     pub format_version: u32,
     /// Number of blobs.
@@ -75,6 +85,10 @@ pub fn inspect(path: &Path) -> Result<InspectReport, ReadError> {
         files: d.files,
         templates: d.templates,
         license: d.license,
+        base: d.base,
+        base_blobs: d.base_blobs.len(),
+        base_bytes: d.base_blobs.iter().map(|b| b.size).sum(),
+        split: d.split,
         format_version: d.format_version,
         total_size: d.total_size,
         archive_size: reader.file_len(),
@@ -184,6 +198,34 @@ impl InspectReport {
                 l.digest,
                 human_bytes(l.size)
             );
+        }
+        if let Some(b) = &self.base {
+            let _ = writeln!(
+                s,
+                "delta of:   {} {} ({}): {} blobs ({}) left to it",
+                b.name,
+                b.version,
+                b.digest,
+                self.base_blobs,
+                human_bytes(self.base_bytes)
+            );
+        }
+        if let Some(split) = &self.split {
+            let _ = writeln!(
+                s,
+                "parts ({}, {} each):",
+                split.parts.len(),
+                human_bytes(split.part_size)
+            );
+            for (i, p) in split.parts.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "  part-{:03}  {}  {:>10}",
+                    i + 1,
+                    p.digest,
+                    human_bytes(p.size)
+                );
+            }
         }
         s
     }

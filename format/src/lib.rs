@@ -12,6 +12,7 @@ pub mod canonical_json;
 pub mod digest;
 pub mod inspect;
 pub mod limits;
+pub mod parts;
 #[cfg(feature = "progress")]
 pub mod progress;
 pub mod reader;

@@ -2,13 +2,12 @@
 //! walk the tar headers, or stream any entry, decompressing only the frames
 //! that hold the requested bytes.
 
-use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::bundle_json::{BundleDescriptor, BUNDLE_JSON, BUNDLE_SIG};
 use crate::limits::Limits;
+use crate::parts::{Part, Source};
 use crate::seekable::{self, FrameEntry, SeekTableError, FOOTER_SIZE};
 use crate::tar_entry::{self, EntryHeader, HeaderBlock};
 
@@ -71,7 +70,7 @@ pub enum ReadError {
 
 /// An open bundle archive.
 pub struct ArchiveReader {
-    file: File,
+    source: Source,
     path: PathBuf,
     file_len: u64,
     frames: Vec<FrameEntry>,
@@ -90,44 +89,27 @@ pub struct Head {
 }
 
 impl ArchiveReader {
-    /// Opens `path` and reads its seek table.
+    /// Opens `path` and reads its seek table. `path` may name a bundle
+    /// written as media parts: any of its parts, or `FILE` when only
+    /// `FILE.part-001`… exist; the parts are then read in place.
     pub fn open(path: &Path, limits: Limits) -> Result<Self, ReadError> {
         let p = path.display().to_string();
         let io_err = |source| ReadError::Io {
             path: p.clone(),
             source,
         };
-        let st_err = |source| ReadError::SeekTable {
-            path: p.clone(),
-            source,
+        let source = Source::open(path).map_err(io_err)?;
+        let (file_len, frames) = match read_seek_table(&source, &limits) {
+            Ok(t) => t,
+            Err(TableError::Io(e)) => return Err(io_err(e)),
+            Err(TableError::Table(e)) => return Err(explain_table_error(&source, &limits, &p, e)),
         };
-        let file = File::open(path).map_err(io_err)?;
-        let file_len = file.metadata().map_err(io_err)?.len();
-        if file_len < (8 + FOOTER_SIZE) as u64 {
-            return Err(st_err(SeekTableError::TooShort(file_len)));
-        }
-        let mut footer = [0u8; FOOTER_SIZE];
-        file.read_exact_at(&mut footer, file_len - FOOTER_SIZE as u64)
-            .map_err(io_err)?;
-        let (n, table_len) = seekable::parse_footer(&footer, file_len).map_err(st_err)?;
-        if n > limits.max_frames {
-            return Err(st_err(SeekTableError::Invalid(format!(
-                "{n} frames exceed the limit of {}",
-                limits.max_frames
-            ))));
-        }
-        let mut table = vec![0u8; table_len as usize];
-        file.read_exact_at(&mut table, file_len - table_len)
-            .map_err(io_err)?;
-        let frames =
-            seekable::parse_seek_table(&table, file_len - table_len, limits.max_frame_size)
-                .map_err(st_err)?;
         let decompressed_len = frames
             .last()
             .map(|f| f.decompressed_offset + f.decompressed_size as u64)
             .unwrap_or(0);
         Ok(ArchiveReader {
-            file,
+            source,
             path: path.to_path_buf(),
             file_len,
             frames,
@@ -161,9 +143,28 @@ impl ArchiveReader {
         &self.limits
     }
 
-    /// The open file (for positioned reads).
-    pub fn file(&self) -> &File {
-        &self.file
+    /// Reads raw (compressed) bytes of the whole bundle at `offset`, across
+    /// parts when it is read from parts.
+    pub fn read_raw_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.source.read_exact_at(buf, offset)
+    }
+
+    /// The bundle's bytes (one file or its parts).
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The parts, when the bundle is read from media parts.
+    pub fn parts(&self) -> Option<&[Part]> {
+        self.source.parts()
+    }
+
+    /// " (in FILE.part-NNN)" for a file offset when read from parts, else "".
+    pub fn part_note(&self, offset: u64) -> String {
+        match self.source.part_at(offset) {
+            Some(p) => format!(" (in {})", p.path.display()),
+            None => String::new(),
+        }
     }
 
     fn name(&self) -> String {
@@ -214,7 +215,7 @@ impl ArchiveReader {
                 path: self.name(),
                 index: f.index,
                 offset: f.offset,
-                reason: f.reason.clone(),
+                reason: format!("{}{}", f.reason, self.part_note(f.offset)),
             },
             None => ReadError::Io {
                 path: self.name(),
@@ -336,6 +337,89 @@ impl ArchiveReader {
     }
 }
 
+enum TableError {
+    Io(io::Error),
+    Table(SeekTableError),
+}
+
+/// Reads and checks the seek table at the end of `source`: the file size
+/// and the frames.
+fn read_seek_table(source: &Source, limits: &Limits) -> Result<(u64, Vec<FrameEntry>), TableError> {
+    let file_len = source.len().map_err(TableError::Io)?;
+    if file_len < (8 + FOOTER_SIZE) as u64 {
+        return Err(TableError::Table(SeekTableError::TooShort(file_len)));
+    }
+    let mut footer = [0u8; FOOTER_SIZE];
+    source
+        .read_exact_at(&mut footer, file_len - FOOTER_SIZE as u64)
+        .map_err(TableError::Io)?;
+    let (n, table_len) = seekable::parse_footer(&footer, file_len).map_err(TableError::Table)?;
+    if n > limits.max_frames {
+        return Err(TableError::Table(SeekTableError::Invalid(format!(
+            "{n} frames exceed the limit of {}",
+            limits.max_frames
+        ))));
+    }
+    let mut table = vec![0u8; table_len as usize];
+    source
+        .read_exact_at(&mut table, file_len - table_len)
+        .map_err(TableError::Io)?;
+    let frames = seekable::parse_seek_table(&table, file_len - table_len, limits.max_frame_size)
+        .map_err(TableError::Table)?;
+    Ok((file_len, frames))
+}
+
+/// A seek table that does not fit: for media parts, say which part is
+/// wrong. A stray part after the real last one shows as a valid bundle
+/// without it; a short part as a size unlike the others; anything else is
+/// in the last part, where the table is.
+fn explain_table_error(
+    source: &Source,
+    limits: &Limits,
+    path: &str,
+    e: SeekTableError,
+) -> ReadError {
+    let Some(parts) = source.parts() else {
+        return ReadError::SeekTable {
+            path: path.to_string(),
+            source: e,
+        };
+    };
+    for keep in (1..parts.len()).rev().take(3) {
+        let fewer = Source::open_parts(parts[..keep].iter().map(|p| p.path.clone()));
+        if let Ok(fewer) = fewer {
+            if read_seek_table(&fewer, limits).is_ok() {
+                let stray: Vec<String> = parts[keep..]
+                    .iter()
+                    .map(|p| p.path.display().to_string())
+                    .collect();
+                return ReadError::Head {
+                    path: path.to_string(),
+                    reason: format!(
+                        "{}: not a part of this bundle, which ends with {} (remove it)",
+                        stray.join(", "),
+                        parts[keep - 1].path.display()
+                    ),
+                };
+            }
+        }
+    }
+    if let Err(reason) = crate::parts::check_sizes(parts) {
+        return ReadError::Head {
+            path: path.to_string(),
+            reason,
+        };
+    }
+    let last = parts.last().expect("at least one part");
+    ReadError::SeekTable {
+        path: format!(
+            "{path} (the seek table is in the last part, {}; a missing or damaged last part?)",
+            last.path.display()
+        ),
+        source: e,
+    }
+}
+
 /// A frame that failed to decompress, carried inside an `io::Error`.
 #[derive(Debug)]
 struct FrameFailure {
@@ -378,7 +462,7 @@ impl RangeReader<'_> {
         let f = self.archive.frames[index];
         self.compressed.resize(f.compressed_size as usize, 0);
         self.archive
-            .file
+            .source
             .read_exact_at(&mut self.compressed, f.compressed_offset)?;
         seekable::decompress_frame(
             &mut self.decompressor,

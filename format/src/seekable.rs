@@ -172,6 +172,11 @@ impl<W: Write> FrameWriter<W> {
         }
     }
 
+    /// The output.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Bytes of decompressed stream written so far.
     pub fn decompressed_len(&self) -> u64 {
         self.decompressed_len

@@ -96,8 +96,16 @@ pub fn verify_head(
     trusted: &[PublicKey],
     limits: Limits,
 ) -> Result<VerifiedHead, VerifyError> {
-    let name = path.display().to_string();
     let reader = ArchiveReader::open(path, limits)?;
+    // The head is in the first part: say so when it is what fails.
+    let name = match reader.parts().and_then(|p| p.first()) {
+        Some(first) => format!(
+            "{} (bundle.json and its signature are in {})",
+            path.display(),
+            first.path.display()
+        ),
+        None => path.display().to_string(),
+    };
     let head = reader.read_head()?;
     let signature = Signature::parse(&head.signature).map_err(|source| VerifyError::Signature {
         path: name.clone(),
@@ -155,6 +163,25 @@ pub fn verify_archive(
         frames = v.reader.frames().len(),
         "signature verified; checking every entry"
     );
+    // Split bundles: each part on its own first, naming every damaged one;
+    // that pass and the full pass each count for half of the progress.
+    let halves = std::sync::atomic::AtomicU64::new(0);
+    let split_progress = |n: u64| {
+        use std::sync::atomic::Ordering;
+        let before = halves.fetch_add(n, Ordering::Relaxed);
+        let step = (before + n) / 2 - before / 2;
+        if step > 0 {
+            progress(step);
+        }
+    };
+    let progress: &(dyn Fn(u64) + Sync) = if v.descriptor.split.is_some() {
+        &split_progress
+    } else {
+        progress
+    };
+    if let Some(split) = &v.descriptor.split {
+        check_parts(&name, &v.reader, &v.head, split, progress)?;
+    }
     let mut checker = EntryChecker::new(
         &name,
         &v.descriptor,
@@ -171,6 +198,114 @@ pub fn verify_archive(
         archive_size: v.reader.file_len(),
         descriptor: v.descriptor,
     })
+}
+
+/// The body region of a bundle's file: from the first frame after the head
+/// to the first of the five frames of the tail (the seal entries and the
+/// end of the archive). The head must end on a frame boundary.
+pub fn body_region(reader: &ArchiveReader, head: &Head) -> Result<(u64, u64), String> {
+    let frames = reader.frames();
+    let i = frames.partition_point(|f| f.decompressed_offset < head.next_offset);
+    let start = match frames.get(i) {
+        Some(f) if f.decompressed_offset == head.next_offset && frames.len() >= i + 5 => {
+            f.compressed_offset
+        }
+        _ => return Err("the head does not end on a frame boundary before the body".into()),
+    };
+    let end = frames[frames.len() - 5].compressed_offset;
+    Ok((start, end))
+}
+
+/// Checks the parts of a split bundle against `split`: sizes, then each
+/// part's body-region digest. Every damaged or missing part is named.
+fn check_parts(
+    name: &str,
+    reader: &ArchiveReader,
+    head: &Head,
+    split: &crate::bundle_json::SplitEntry,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), VerifyError> {
+    let fail = |reason: String| VerifyError::Archive {
+        path: name.to_string(),
+        reason,
+    };
+    let base = reader.path().display().to_string();
+    let base = base
+        .rsplit_once(".part-")
+        .filter(|(_, n)| n.len() == 3)
+        .map_or(base.as_str(), |(b, _)| b)
+        .to_string();
+    let label = |i: usize| match reader.parts() {
+        Some(_) => crate::bundle_json::SplitEntry::part_name(&base, i),
+        None => format!(
+            "part {:03} (bytes {} to {})",
+            i + 1,
+            i as u64 * split.part_size,
+            i as u64 * split.part_size + split.parts[i].size
+        ),
+    };
+    let mut bad = Vec::new();
+    match reader.parts() {
+        Some(found) => {
+            for (i, want) in split.parts.iter().enumerate() {
+                match found.get(i) {
+                    None => bad.push(format!("{}: missing", label(i))),
+                    Some(p) if p.len != want.size => bad.push(format!(
+                        "{}: {} bytes, bundle.json says {}",
+                        label(i),
+                        p.len,
+                        want.size
+                    )),
+                    Some(_) => {}
+                }
+            }
+            for p in found.iter().skip(split.parts.len()) {
+                bad.push(format!(
+                    "{}: not a part of this bundle ({} parts are listed; remove it)",
+                    p.path.display(),
+                    split.parts.len()
+                ));
+            }
+        }
+        None if reader.file_len() != split.total_size() => {
+            return Err(fail(format!(
+                "{} bytes, but its {} parts join into {} bytes (truncated or extended)",
+                reader.file_len(),
+                split.parts.len(),
+                split.total_size()
+            )))
+        }
+        None => {}
+    }
+    if !bad.is_empty() {
+        return Err(fail(format!(
+            "parts do not match bundle.json: {}",
+            bad.join("; ")
+        )));
+    }
+    let body = body_region(reader, head).map_err(fail)?;
+    let mut start = 0u64;
+    for (i, want) in split.parts.iter().enumerate() {
+        let got = crate::parts::region_digest(reader.source(), start, want.size, body, progress)
+            .map_err(|e| fail(format!("{}: {e}", label(i))))?;
+        if got != want.digest {
+            bad.push(format!(
+                "{}: content damaged (digest {got}, signed {})",
+                label(i),
+                want.digest
+            ));
+        }
+        start += want.size;
+    }
+    if !bad.is_empty() {
+        return Err(fail(format!(
+            "{} of {} parts damaged, copy them again: {}",
+            bad.len(),
+            split.parts.len(),
+            bad.join("; ")
+        )));
+    }
+    Ok(())
 }
 
 /// Decompresses every frame in order on a second thread and feeds the bytes
@@ -221,7 +356,6 @@ fn decompress_all(
     empty: crossbeam_channel::Receiver<Vec<u8>>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> FrameSeal {
-    use std::os::unix::fs::FileExt;
     let name = reader.path().display().to_string();
     let mut decompressor = match zstd::bulk::Decompressor::new() {
         Ok(d) => d,
@@ -245,7 +379,7 @@ fn decompress_all(
             let avail = reader.file_len().saturating_sub(f.compressed_offset) as usize;
             chunk.resize(want.min(avail), 0);
             chunk_start = f.compressed_offset;
-            if let Err(source) = reader.file().read_exact_at(&mut chunk, chunk_start) {
+            if let Err(source) = reader.read_raw_at(&mut chunk, chunk_start) {
                 let _ = full.send(Err(ReadError::Io { path: name, source }));
                 return FrameSeal::default();
             }
@@ -259,7 +393,7 @@ fn decompress_all(
                 path: name,
                 index,
                 offset: f.compressed_offset,
-                reason,
+                reason: format!("{reason}{}", reader.part_note(f.compressed_offset)),
             }));
             return FrameSeal::default();
         }

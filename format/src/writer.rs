@@ -209,6 +209,11 @@ impl<W: Write> ArchiveWriter<W> {
         self.frames.finish()
     }
 
+    /// The output, for callers that need to flush or mark it mid-stream.
+    pub fn get_mut(&mut self) -> &mut W {
+        self.frames.get_mut()
+    }
+
     /// What `bundle.seal` records about the frames written so far: the count
     /// and SHA-256 of those that are not canonical stored frames, and the
     /// count and digest of all their seek-table entries.
@@ -228,6 +233,41 @@ impl<W: Write> ArchiveWriter<W> {
         }
         Ok(Digest::of(data))
     }
+}
+
+/// The bytes [`ArchiveWriter::append_bytes`] writes for `data`'s frames
+/// (not its header) with [`Compression::Stored`]: so a writer can replace
+/// stored content in place with other content of the same length.
+pub fn stored_entry_data(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut chunks = data.chunks(DATA_FRAME_SIZE).peekable();
+    while let Some(chunk) = chunks.next() {
+        let mut buf = chunk.to_vec();
+        if chunks.peek().is_none() {
+            pad_to_block(&mut buf, data.len() as u64);
+        }
+        crate::seekable::stored_frame(&buf, &mut out);
+    }
+    out
+}
+
+/// An upper bound on the bytes an entry of `size` bytes takes in the file,
+/// whatever its compression: its header frame, its data frames, and their
+/// seek-table entries.
+pub fn entry_size_bound(size: u64) -> u64 {
+    let frame = |len: u64| {
+        let compressed = zstd_safe::compress_bound(len as usize) as u64;
+        let stored = len + 9 + 3 * len.div_ceil(128 << 10).max(1);
+        compressed.max(stored) + 8
+    };
+    let full = size / DATA_FRAME_SIZE as u64;
+    let rest = size % DATA_FRAME_SIZE as u64;
+    let last = if rest > 0 {
+        frame(rest.div_ceil(BLOCK as u64) * BLOCK as u64)
+    } else {
+        0
+    };
+    frame(BLOCK as u64) + full * frame(DATA_FRAME_SIZE as u64) + last
 }
 
 fn pad_to_block(buf: &mut Vec<u8>, total: u64) {

@@ -68,6 +68,8 @@ pub struct InstallOptions<'a> {
     pub node: Option<NodeIds>,
     /// Draw progress bars and print steps (false with `--json`).
     pub progress: bool,
+    /// For a delta bundle: its base bundle, for blobs the registry lacks.
+    pub base: Option<&'a Path>,
 }
 
 /// The installed version of a bundle, as recorded (`installs/NAME.json`).
@@ -178,19 +180,39 @@ struct FileIdentity {
 }
 
 impl FileIdentity {
+    /// The bundle file, or for media parts: every part's path, the first
+    /// part's device and inode, the sum of their sizes and the latest mtime
+    /// (a part copied again is newer).
     fn of(path: &Path) -> Result<Self> {
-        let m =
-            std::fs::metadata(path).with_context(|| format!("{}: cannot stat", path.display()))?;
-        Ok(FileIdentity {
-            path: std::fs::canonicalize(path)
-                .unwrap_or_else(|_| path.to_path_buf())
+        let files = airgap_format::parts::locate(path)
+            .with_context(|| format!("{}: cannot find the bundle", path.display()))?;
+        let mut id: Option<FileIdentity> = None;
+        for f in &files {
+            let m =
+                std::fs::metadata(f).with_context(|| format!("{}: cannot stat", f.display()))?;
+            let name = std::fs::canonicalize(f)
+                .unwrap_or_else(|_| f.to_path_buf())
                 .display()
-                .to_string(),
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        })
+                .to_string();
+            let mtime_ns = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+            match id.as_mut() {
+                None => {
+                    id = Some(FileIdentity {
+                        path: name,
+                        dev: m.dev(),
+                        ino: m.ino(),
+                        size: m.size(),
+                        mtime_ns,
+                    })
+                }
+                Some(i) => {
+                    i.path = format!("{} {name}", i.path);
+                    i.size += m.size();
+                    i.mtime_ns = i.mtime_ns.max(mtime_ns);
+                }
+            }
+        }
+        id.ok_or_else(|| anyhow!("{}: no bundle file", path.display()))
     }
 }
 
@@ -476,6 +498,24 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         )?;
     }
 
+    let site = &options.site.site;
+    let target_text = if site.registry.prefix.is_empty() {
+        site.registry.host.clone()
+    } else {
+        format!("{}/{}", site.registry.host, site.registry.prefix)
+    };
+    let push_options = PushOptions {
+        target: crate::target::Target::parse(&target_text)?,
+        transport: options.registry.transport.clone(),
+        credentials: options.registry.credentials.clone(),
+        jobs: options.jobs,
+        // A rerun after an interruption finds its own tags: same digest,
+        // nothing to do. A tag that points elsewhere stops the run.
+        on_existing_tag: crate::push::OnExistingTag::Fail,
+        progress: options.progress,
+        base: options.base.map(Path::to_path_buf),
+    };
+
     // 1. verify. A journal entry counts only for the same, unchanged file.
     let identity = FileIdentity::of(options.bundle)?;
     if run.done("verify") && run.journal.file.as_ref() != Some(&identity) {
@@ -495,11 +535,24 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
                 options.bundle.display()
             );
         }
+        // A delta is accepted only when the blobs it leaves to its base are
+        // in the registry or the --base bundle: checked before any change.
+        let delta = match crate::push::check_delta(options.bundle, options.trusted, &push_options)?
+        {
+            Some(s) => format!(
+                "; delta of {} {}: {} blobs already in the registry, {} from --base",
+                d.base.as_ref().map_or("", |b| b.name.as_str()),
+                d.base.as_ref().map_or("", |b| b.version.as_str()),
+                s.in_registry,
+                s.from_base
+            ),
+            None => String::new(),
+        };
         run.journal.file = Some(identity.clone());
         Ok((
             "ok".into(),
             format!(
-                "signed by {}, {} blobs, {} bytes",
+                "signed by {}, {} blobs, {} bytes{delta}",
                 v.signer,
                 v.descriptor.blobs.len(),
                 v.archive_size
@@ -568,23 +621,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
     })?;
 
     // 3. push
-    let site = &options.site.site;
-    let target_text = if site.registry.prefix.is_empty() {
-        site.registry.host.clone()
-    } else {
-        format!("{}/{}", site.registry.host, site.registry.prefix)
-    };
     run.step("push", |_| {
-        let push_options = PushOptions {
-            target: crate::target::Target::parse(&target_text)?,
-            transport: options.registry.transport.clone(),
-            credentials: options.registry.credentials.clone(),
-            jobs: options.jobs,
-            // A rerun after an interruption finds its own tags: same digest,
-            // nothing to do. A tag that points elsewhere stops the run.
-            on_existing_tag: crate::push::OnExistingTag::Fail,
-            progress: options.progress,
-        };
         let r = push(options.bundle, options.trusted, &push_options)?;
         std::fs::create_dir_all(&vdir)
             .with_context(|| format!("{}: cannot create", vdir.display()))?;
@@ -776,6 +813,7 @@ fn registry_blobs(d: &BundleDescriptor) -> BTreeMap<String, u64> {
     used.extend(d.images.iter().map(|i| i.digest.to_string()));
     d.blobs
         .iter()
+        .chain(&d.base_blobs)
         .map(|b| (b.digest.to_string(), b.size))
         .filter(|(dg, _)| !other.contains(dg) || used.contains(dg))
         .collect()
@@ -1019,6 +1057,7 @@ pub fn plan(
     let missing: BTreeMap<String, u64> = d
         .blobs
         .iter()
+        .chain(&d.base_blobs)
         .map(|b| (b.digest.to_string(), b.size))
         .filter(|(dg, _)| !have.contains_key(dg))
         .collect();

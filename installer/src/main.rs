@@ -63,6 +63,10 @@ enum Command {
         /// The Kubernetes cluster's identity (kube-system namespace UID), when the licence is bound to it.
         #[arg(long)]
         cluster_uid: Option<String>,
+        /// For a delta bundle: the base bundle it was built against, for the
+        /// blobs the registry does not already have.
+        #[arg(long, value_name = "BASE_BUNDLE")]
+        base: Option<PathBuf>,
         /// Print the result as JSON and draw no progress bars.
         #[arg(long)]
         json: bool,
@@ -137,6 +141,10 @@ enum Command {
         /// When a tag already points at another image: skip (keep it), overwrite, or fail.
         #[arg(long, value_enum, default_value_t = OnExistingTag::Fail)]
         on_existing_tag: OnExistingTag,
+        /// For a delta bundle: the base bundle it was built against, for the
+        /// blobs the registry does not already have.
+        #[arg(long, value_name = "BASE_BUNDLE")]
+        base: Option<PathBuf>,
         /// Where to write the relocation map (JSON) that later steps read.
         #[arg(long, default_value = "relocation-map.json")]
         relocation_map: PathBuf,
@@ -272,6 +280,13 @@ struct VerifyReport {
     blobs: usize,
     total_size: u64,
     archive_size: u64,
+    /// For a delta: the base it needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base: Option<airgap_format::bundle_json::BaseEntry>,
+    /// Blobs left to the base.
+    base_blobs: usize,
+    /// Media parts checked, when split.
+    parts: usize,
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -290,6 +305,7 @@ fn run(cli: Cli) -> Result<()> {
             skip_health,
             health_timeout,
             cluster_uid,
+            base,
             json,
         } => {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
@@ -322,6 +338,7 @@ fn run(cli: Cli) -> Result<()> {
                 health_timeout,
                 node: node.ok(),
                 progress: !json,
+                base: base.as_deref(),
             };
             let result = install::install(&state, &options);
             if let Err(e) = &result {
@@ -396,7 +413,9 @@ fn run(cli: Cli) -> Result<()> {
             trust: keys,
             json,
         } => {
-            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            let size = airgap_format::parts::Source::open(&file)
+                .and_then(|s| s.len())
+                .unwrap_or(0);
             let progress = Progress::bytes(size, "verify", !json);
             let result = trust::load_trusted(&keys, &config_dir).and_then(|trusted| {
                 Ok(verify_archive(&file, &trusted, Limits::default(), &|n| {
@@ -432,6 +451,9 @@ fn run(cli: Cli) -> Result<()> {
                 blobs: d.blobs.len(),
                 total_size: d.total_size,
                 archive_size: v.archive_size,
+                base: d.base.clone(),
+                base_blobs: d.base_blobs.len(),
+                parts: d.split.as_ref().map_or(0, |s| s.parts.len()),
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -447,6 +469,15 @@ fn run(cli: Cli) -> Result<()> {
                     report.files,
                     report.blobs
                 );
+                if report.parts > 0 {
+                    println!("   {} media parts, each checked on its own", report.parts);
+                }
+                if let Some(b) = &report.base {
+                    println!(
+                        "   delta bundle: {} blobs are left to its base {} {} ({}); install needs them in the registry or --base",
+                        report.base_blobs, b.name, b.version, b.digest
+                    );
+                }
             }
         }
         Command::Push {
@@ -460,6 +491,7 @@ fn run(cli: Cli) -> Result<()> {
             jobs,
             on_existing_tag,
             relocation_map,
+            base,
             json,
         } => {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
@@ -476,6 +508,7 @@ fn run(cli: Cli) -> Result<()> {
                 jobs: jobs as usize,
                 on_existing_tag,
                 progress: !json,
+                base,
             };
             let report = push(&file, &trusted, &options)?;
             report.relocation.write(&relocation_map)?;

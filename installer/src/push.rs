@@ -56,6 +56,9 @@ pub struct PushOptions {
     pub on_existing_tag: OnExistingTag,
     /// Draw a progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// For a delta bundle: the base bundle that holds the blobs it leaves
+    /// out (not needed for those already in the registry).
+    pub base: Option<std::path::PathBuf>,
 }
 
 /// What a push did.
@@ -88,46 +91,15 @@ struct ImagePlan {
 
 /// Pushes the bundle at `path` after checking its signature against `trusted`.
 pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result<PushReport> {
-    let head = verify_head(path, trusted, Limits::default())?;
+    let Prepared {
+        head,
+        entries,
+        base,
+        plans,
+        client,
+    } = prepare(path, trusted, options)?;
     let d = &head.descriptor;
     let reader = &head.reader;
-    let entries: HashMap<String, EntryHeader> = reader
-        .entries()?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
-    let mut plans = d
-        .images
-        .iter()
-        .map(|img| plan_image(reader, d, &entries, img, &options.target))
-        .collect::<Result<Vec<_>>>()?;
-    for c in &d.charts {
-        // Helm's layout: `helm push x.tgz oci://REG/PREFIX/charts` stores
-        // chart NAME at PREFIX/charts/NAME, tagged with its version.
-        let name = format!("charts/{}", c.name);
-        let tag = c.version.replace('+', "_");
-        let size = d.blob(&c.manifest).map(|b| b.size).unwrap_or(0);
-        let entry = ImageEntry {
-            reference: format!("{name}:{tag}"),
-            name,
-            tag,
-            digest: c.manifest,
-            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-            size,
-            total_size: size + c.size,
-            platforms: Vec::new(),
-        };
-        let mut plan = plan_image(reader, d, &entries, &entry, &options.target)
-            .with_context(|| format!("chart {} {}", c.name, c.version))?;
-        plan.chart = true;
-        plans.push(plan);
-    }
-
-    let client = Client::new(
-        &options.target.host,
-        &options.transport,
-        options.credentials.clone(),
-    )?;
     // Pre-flight: where tags already stand. Nothing is written before this passes.
     let mut statuses = Vec::new();
     for p in &plans {
@@ -162,9 +134,13 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
             }
         }
     }
+    // A delta's blobs left to its base come from the registry (mounted
+    // where needed) or from the base bundle; nothing is written unless every
+    // one of them is found.
+    let homes = find_base_blobs(&client, d, &wanted, &entries, base.as_ref())?;
     let total: u64 = wanted
         .keys()
-        .map(|b| d.blob(b).map(|e| e.size).unwrap_or(0))
+        .map(|b| d.any_blob(b).map(|e| e.size).unwrap_or(0))
         .sum();
     // One bar per image (a shared blob counts for the first image that needs
     // it) and one for the whole push.
@@ -178,7 +154,7 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
         for b in &p.blobs {
             if let std::collections::hash_map::Entry::Vacant(v) = first_owner.entry(*b) {
                 v.insert(i);
-                owned[i] += d.blob(b).map(|e| e.size).unwrap_or(0);
+                owned[i] += d.any_blob(b).map(|e| e.size).unwrap_or(0);
             }
         }
     }
@@ -201,7 +177,7 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
                 let Some((digest, repos)) = next.lock().expect("lock").next() else {
                     return;
                 };
-                let size = d.blob(digest).map(|e| e.size).unwrap_or(0);
+                let size = d.any_blob(digest).map(|e| e.size).unwrap_or(0);
                 let bar = first_owner.get(digest).map(|i| &bars[*i]);
                 let tick = |n: u64| {
                     overall.inc(n);
@@ -209,14 +185,23 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
                         b.inc(n);
                     }
                 };
-                let result = entries
-                    .get(&digest.blob_path())
-                    .ok_or_else(|| anyhow!("blob {digest} is not in the archive"))
-                    .and_then(|entry| {
-                        push_blob_to_all(
-                            &client, reader, entry, digest, size, repos, &counters, &tick,
-                        )
-                    });
+                let path = digest.blob_path();
+                let source = match entries.get(&path) {
+                    Some(e) => Some((reader, e)),
+                    None => base
+                        .as_ref()
+                        .and_then(|b| b.entries.get(&path).map(|e| (&b.head.reader, e))),
+                };
+                let result = push_blob_to_all(
+                    &client,
+                    source,
+                    homes.get(digest).map(String::as_str),
+                    digest,
+                    size,
+                    repos,
+                    &counters,
+                    &tick,
+                );
                 if let Err(e) = result {
                     failure.lock().expect("lock").get_or_insert(e);
                     return;
@@ -391,7 +376,7 @@ fn plan_image(
     }
     manifests.push((img.digest, img.media_type.clone(), top));
     for b in &blobs {
-        if d.blob(b).is_none() {
+        if d.any_blob(b).is_none() {
             return Err(anyhow!("blob {b} is not listed in bundle.json")).with_context(ctx);
         }
     }
@@ -434,18 +419,227 @@ fn tag_digest(client: &Client, repo: &str, tag: &str) -> Result<Option<Digest>> 
     }
 }
 
+/// A bundle read for pushing: its verified head and entries, the base of a
+/// delta, what each image and chart needs, and a client for the registry.
+struct Prepared {
+    head: airgap_format::verify::VerifiedHead,
+    entries: HashMap<String, EntryHeader>,
+    base: Option<BaseBundle>,
+    plans: Vec<ImagePlan>,
+    client: Client,
+}
+
+fn prepare(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result<Prepared> {
+    let head = verify_head(path, trusted, Limits::default())?;
+    let d = &head.descriptor;
+    let reader = &head.reader;
+    let entries: HashMap<String, EntryHeader> = reader
+        .entries()?
+        .into_iter()
+        .map(|e| (e.path.clone(), e))
+        .collect();
+    let base = open_base(d, trusted, options.base.as_deref())?;
+    let mut plans = d
+        .images
+        .iter()
+        .map(|img| plan_image(reader, d, &entries, img, &options.target))
+        .collect::<Result<Vec<_>>>()?;
+    for c in &d.charts {
+        // Helm's layout: `helm push x.tgz oci://REG/PREFIX/charts` stores
+        // chart NAME at PREFIX/charts/NAME, tagged with its version.
+        let name = format!("charts/{}", c.name);
+        let tag = c.version.replace('+', "_");
+        let size = d.any_blob(&c.manifest).map(|b| b.size).unwrap_or(0);
+        let entry = ImageEntry {
+            reference: format!("{name}:{tag}"),
+            name,
+            tag,
+            digest: c.manifest,
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size,
+            total_size: size + c.size,
+            platforms: Vec::new(),
+        };
+        let mut plan = plan_image(reader, d, &entries, &entry, &options.target)
+            .with_context(|| format!("chart {} {}", c.name, c.version))?;
+        plan.chart = true;
+        plans.push(plan);
+    }
+    let client = Client::new(
+        &options.target.host,
+        &options.transport,
+        options.credentials.clone(),
+    )?;
+    Ok(Prepared {
+        head,
+        entries,
+        base,
+        plans,
+        client,
+    })
+}
+
+/// Where a delta bundle's left-out blobs will come from.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeltaSources {
+    /// Blobs already in the target registry.
+    pub in_registry: usize,
+    /// Blobs read from the `--base` bundle.
+    pub from_base: usize,
+}
+
+/// For a delta bundle, checks before anything is written that every blob it
+/// leaves to its base is in the target registry or the `--base` bundle, and
+/// fails with the list of those that are not. `None` for a full bundle.
+pub fn check_delta(
+    path: &Path,
+    trusted: &[PublicKey],
+    options: &PushOptions,
+) -> Result<Option<DeltaSources>> {
+    let p = prepare(path, trusted, options)?;
+    let d = &p.head.descriptor;
+    if d.base.is_none() {
+        return Ok(None);
+    }
+    let mut wanted: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+    for plan in &p.plans {
+        for b in &plan.blobs {
+            let repos = wanted.entry(*b).or_default();
+            if !repos.contains(&plan.repository) {
+                repos.push(plan.repository.clone());
+            }
+        }
+    }
+    let homes = find_base_blobs(&p.client, d, &wanted, &p.entries, p.base.as_ref())?;
+    let left = wanted
+        .keys()
+        .filter(|b| !p.entries.contains_key(&b.blob_path()))
+        .count();
+    Ok(Some(DeltaSources {
+        in_registry: homes.len(),
+        from_base: left - homes.len(),
+    }))
+}
+
+/// A verified base bundle of a delta, with its entries.
+struct BaseBundle {
+    head: airgap_format::verify::VerifiedHead,
+    entries: HashMap<String, EntryHeader>,
+}
+
+/// Opens `--base` for a delta bundle `d`: it must be signed by a trusted key
+/// and be exactly the bundle `d` names as its base.
+fn open_base(
+    d: &BundleDescriptor,
+    trusted: &[PublicKey],
+    path: Option<&Path>,
+) -> Result<Option<BaseBundle>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let Some(want) = &d.base else {
+        tracing::warn!(
+            "--base {}: {} {} is a full bundle, so the base is not used",
+            path.display(),
+            d.name,
+            d.version
+        );
+        return Ok(None);
+    };
+    let head = verify_head(path, trusted, Limits::default())
+        .with_context(|| format!("--base {}", path.display()))?;
+    if head.bundle_digest != want.digest {
+        bail!(
+            "--base {}: it is {} {} ({}), but this delta was built against {} {} ({})",
+            path.display(),
+            head.descriptor.name,
+            head.descriptor.version,
+            head.bundle_digest,
+            want.name,
+            want.version,
+            want.digest
+        );
+    }
+    let entries = head
+        .reader
+        .entries()?
+        .into_iter()
+        .map(|e| (e.path.clone(), e))
+        .collect();
+    Ok(Some(BaseBundle { head, entries }))
+}
+
+/// For every wanted blob the bundle does not store: a repository of the
+/// target registry that has it (checked with HEAD), or else the base bundle
+/// must store it. Fails, listing them, when some are in neither.
+fn find_base_blobs(
+    client: &Client,
+    d: &BundleDescriptor,
+    wanted: &BTreeMap<Digest, Vec<String>>,
+    entries: &HashMap<String, EntryHeader>,
+    base: Option<&BaseBundle>,
+) -> Result<HashMap<Digest, String>> {
+    let mut homes = HashMap::new();
+    let mut missing = Vec::new();
+    for (digest, repos) in wanted {
+        let path = digest.blob_path();
+        if entries.contains_key(&path) {
+            continue;
+        }
+        let mut home = None;
+        for repo in repos {
+            if blob_exists(client, repo, digest)
+                .with_context(|| format!("blob {digest} in {repo}"))?
+            {
+                home = Some(repo.clone());
+                break;
+            }
+        }
+        match home {
+            Some(repo) => {
+                homes.insert(*digest, repo);
+            }
+            None if base.is_some_and(|b| b.entries.contains_key(&path)) => {}
+            None => missing.push(format!(
+                "{digest} ({} bytes, for {})",
+                d.any_blob(digest).map_or(0, |b| b.size),
+                repos.join(", ")
+            )),
+        }
+    }
+    if !missing.is_empty() {
+        let base = d
+            .base
+            .as_ref()
+            .map(|b| format!("{} {} ({})", b.name, b.version, b.digest))
+            .unwrap_or_else(|| "none named".into());
+        bail!(
+            "delta bundle {} {}: {} blobs it leaves to its base ({base}) are neither in the registry nor in a --base bundle: {}; install the base first or give --base BASE_BUNDLE",
+            d.name,
+            d.version,
+            missing.len(),
+            missing.join(", ")
+        );
+    }
+    Ok(homes)
+}
+
+/// Pushes one blob into every repository that needs it. `source` is where
+/// its bytes are (this bundle or the base); `None` for a blob already in
+/// repository `known_home`, which is mounted into the others.
 #[allow(clippy::too_many_arguments)]
 fn push_blob_to_all(
     client: &Client,
-    reader: &ArchiveReader,
-    entry: &EntryHeader,
+    source: Option<(&ArchiveReader, &EntryHeader)>,
+    known_home: Option<&str>,
     digest: &Digest,
     size: u64,
     repos: &[String],
     counters: &Counters,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
-    let mut home: Option<&str> = None;
+    let mut home: Option<&str> = known_home;
     let mut sent = false;
     for repo in repos {
         let ctx = || format!("blob {digest} ({size} bytes) to {repo}");
@@ -463,6 +657,11 @@ fn push_blob_to_all(
                 Some(location) => location,
             },
             None => start_upload(client, repo).with_context(ctx)?,
+        };
+        let Some((reader, entry)) = source else {
+            bail!(
+                "blob {digest}: the registry would not mount it into {repo}, and neither this bundle nor a --base bundle holds it"
+            );
         };
         upload(
             client, reader, entry, digest, size, repo, location, progress,

@@ -10,7 +10,10 @@
 //! - backups rendered for the site run before an upgrade is applied: a
 //!   failing one stops the upgrade with its output in the audit log, a
 //!   working one runs before helm;
-//! - the state folder's lock keeps a second run out.
+//! - the state folder's lock keeps a second run out;
+//! - delta bundles: refused with the list of missing blobs when neither the
+//!   registry nor `--base` has them, installed from `--base` on an empty
+//!   registry, and as an upgrade over the base installed earlier.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -488,6 +491,166 @@ fn install_upgrade_refused_downgrade_and_allowed_downgrade_are_recorded() {
     let r = json(&ok(s.install(&v1, &public).arg("--json")));
     assert_eq!(r["kind"], "reinstall");
     assert_eq!(step(&r, "record")["outcome"], "skipped");
+}
+
+fn build_delta(manifest: &Path, key: &Path, base: &Path, out: &Path) -> Value {
+    json(&ok(build_cmd(manifest, key, out)
+        .arg("--skip-sbom")
+        .arg("--base")
+        .arg(base)
+        .arg("--json")))
+}
+
+#[test]
+fn delta_bundles_install_from_the_registry_or_the_base_and_are_refused_otherwise() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "vendor");
+    let v1 = build(
+        &product(tmp.path(), &Release::default()),
+        &key,
+        &tmp.path().join("platform-1.0.0.bundle"),
+    );
+    let m2 = product(
+        tmp.path(),
+        &Release {
+            version: "1.1.0",
+            api_top: 2,
+            chart_version: "0.2.0",
+            ..Release::default()
+        },
+    );
+    let full = build(&m2, &key, &tmp.path().join("platform-1.1.0.bundle"));
+    let delta_path = tmp.path().join("platform-1.1.0-delta.bundle");
+    let report = build_delta(&m2, &key, &v1, &delta_path);
+    let full_size = std::fs::metadata(&full).unwrap().len();
+    let delta_size = std::fs::metadata(&delta_path).unwrap().len();
+    // Only the api image's new top layer and config, the new chart and the
+    // manifests are stored: the 2 MiB of shared base layers are not.
+    assert!(
+        delta_size * 3 < full_size,
+        "delta {delta_size} bytes, full {full_size}"
+    );
+    assert_eq!(report["base"]["version"], "1.0.0");
+    assert_eq!(report["base"]["digest"], bundle_digest(&v1));
+    assert!(
+        report["blobsLeftToBase"].as_u64().unwrap() >= 3,
+        "{report:#}"
+    );
+    // The delta verifies on its own and says what it needs.
+    let v = json(&ok(verify_cmd(&delta_path, &public).arg("--json")));
+    assert_eq!(v["base"]["version"], "1.0.0");
+    // A base that is not older is refused at build time.
+    let err = fails(
+        build_cmd(&m2, &key, &tmp.path().join("x.bundle"))
+            .arg("--skip-sbom")
+            .arg("--base")
+            .arg(&full),
+    );
+    assert!(err.contains("is not older than 1.1.0"), "{err}");
+
+    // Site A, an empty registry: without --base the delta is refused before
+    // anything is written, with the list of what is missing.
+    let reg = Registry::start_plain();
+    let a = site(&tmp.path().join("a"), &reg.addr());
+    let err = fails(&mut a.install(&delta_path, &public));
+    assert!(
+        err.contains("neither in the registry nor in a --base bundle")
+            && err.contains("install the base first or give --base"),
+        "{err}"
+    );
+    let (_, d1) = airgap_format::ArchiveReader::open(&v1, airgap_format::Limits::default())
+        .unwrap()
+        .read_descriptor_unverified()
+        .unwrap();
+    let (_, dd) = airgap_format::ArchiveReader::open(&delta_path, airgap_format::Limits::default())
+        .unwrap()
+        .read_descriptor_unverified()
+        .unwrap();
+    for b in &dd.base_blobs {
+        assert!(
+            err.contains(&b.digest.to_string()),
+            "{} not named: {err}",
+            b.digest
+        );
+        assert!(
+            d1.blob(&b.digest).is_some(),
+            "left to the base but not in it"
+        );
+    }
+    assert_eq!(
+        stored_blobs(&reg),
+        0,
+        "a refused delta wrote to the registry"
+    );
+    let audit = a.audit();
+    assert_eq!(
+        steps_since(&audit, 0),
+        pairs(&[("install", "started"), ("verify", "failed")])
+    );
+    // The wrong base is refused by digest.
+    let err = fails(a.install(&delta_path, &public).arg("--base").arg(&full));
+    assert!(
+        err.contains("but this delta was built against platform 1.0.0"),
+        "{err}"
+    );
+    // With the right base: installed, the left-out blobs read from it.
+    let before = a.audit().len();
+    let r = json(&ok(a
+        .install(&delta_path, &public)
+        .arg("--base")
+        .arg(&v1)
+        .arg("--json")));
+    let detail = step(&r, "verify")["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail.contains(&format!(
+            "delta of platform 1.0.0: 0 blobs already in the registry, {} from --base",
+            dd.base_blobs.len()
+        )),
+        "{detail}"
+    );
+    assert_eq!(steps_since(&a.audit(), before), pairs(FULL_RUN));
+    for image in ["app/api:1.1.0", "app/web:1.1.0"] {
+        assert_eq!(
+            reg.skopeo_inspect_raw_digest(&format!("site/{image}"))
+                .as_deref(),
+            Some(image_digest(&full, image).as_str())
+        );
+    }
+    // skopeo reads every layer back (a missing blob would fail the copy).
+    let out = tmp.path().join("copied");
+    let mut args = vec!["copy".to_string()];
+    args.extend(reg.skopeo_src_args());
+    args.push(reg.docker_ref("site/app/web:1.1.0"));
+    args.push(format!("oci:{}:web", out.display()));
+    ok(Command::new("skopeo").args(&args));
+
+    // Site B: install 1.0.0, then upgrade with the delta alone: every
+    // left-out blob is already in the registry.
+    let reg_b = Registry::start_plain();
+    let b = site(&tmp.path().join("b"), &reg_b.addr());
+    ok(&mut b.install(&v1, &public));
+    let before = b.audit().len();
+    let r = json(&ok(b.install(&delta_path, &public).arg("--json")));
+    assert_eq!(r["kind"], "upgrade");
+    let detail = step(&r, "verify")["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail.contains(&format!(
+            "{} blobs already in the registry, 0 from --base",
+            dd.base_blobs.len()
+        )),
+        "{detail}"
+    );
+    assert_eq!(steps_since(&b.audit(), before), pairs(FULL_RUN));
+    assert_eq!(
+        reg_b
+            .skopeo_inspect_raw_digest("site/app/api:1.1.0")
+            .as_deref(),
+        Some(image_digest(&full, "app/api:1.1.0").as_str())
+    );
+    let st = b.status();
+    assert_eq!(st[0]["version"], "1.1.0");
+    assert_eq!(st[0]["bundleDigest"], bundle_digest(&delta_path));
 }
 
 /// Number of blobs the registry stores.
