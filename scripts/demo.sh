@@ -132,6 +132,16 @@ if $bin/airgap-install --state-dir "$state" install "$work/demo.bundle" --site "
     echo "downgrade was accepted" >&2
     exit 1
 fi
+
+step "12. delta bundle on media parts: 1.2.0 leaves out what 1.1.0 delivered, cut into parts"
+sed -e "s|^version: 1.1.0|version: 1.2.0|" "$work/demo-licensed.yaml" > "$work/demo-1.2.0.yaml"
+rm -f "$work"/demo-1.2.0.bundle.part-*
+SOURCE_DATE_EPOCH=1700000000 $bin/airgap-bundle build "$work/demo-1.2.0.yaml" --key "$work/vendor.key" \
+    --base "$work/demo-1.1.0.bundle" --split 64KiB --out "$work/demo-1.2.0.bundle"
+$bin/airgap-bundle inspect "$work/demo-1.2.0.bundle" | tail -4
+$bin/airgap-install verify "$work/demo-1.2.0.bundle" --trust "$work/vendor.pub"
+# The registry already holds what the delta leaves out; the parts are read in place.
+$bin/airgap-install --state-dir "$state" install "$work/demo-1.2.0.bundle.part-001" --site "$work/site.yaml" --trust "$work/vendor.pub"
 $bin/airgap-install --state-dir "$state" license status --trust "$work/vendor.pub"
 $bin/airgap-install --state-dir "$state" status
 echo "audit log:"

@@ -234,10 +234,11 @@ fn run(cli: Cli) -> Result<()> {
                         result.key_id,
                     );
                 } else {
+                    let n = result.parts.len();
                     println!(
-                        "wrote {} parts of {} ({} bytes, {} blobs, signed by {}):",
-                        result.parts.len(),
+                        "wrote {} as {n} {} ({} bytes, {} blobs, signed by {}):",
                         result.path.display(),
+                        if n == 1 { "part" } else { "parts" },
                         result.archive_size,
                         result.blobs,
                         result.key_id,

@@ -470,7 +470,7 @@ fn run(cli: Cli) -> Result<()> {
                     report.blobs
                 );
                 if report.parts > 0 {
-                    println!("   {} media parts, each checked on its own", report.parts);
+                    println!("   media parts: {}, each checked on its own", report.parts);
                 }
                 if let Some(b) = &report.base {
                     println!(
