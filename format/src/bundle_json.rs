@@ -811,6 +811,130 @@ mod tests {
         }
     }
 
+    fn digest(n: u8) -> String {
+        format!("sha256:{}", hex::encode([n; 32]))
+    }
+
+    /// A minimal valid version 5 delta with one image and one layer left
+    /// to the base, split into two parts.
+    fn delta() -> serde_json::Value {
+        serde_json::json!({
+            "formatVersion": 5,
+            "name": "p",
+            "version": "1.1.0",
+            "created": "2023-11-14T22:13:20Z",
+            "generator": "test",
+            "images": [{"name": "a/b", "tag": "1", "reference": "a/b:1", "digest": digest(1),
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 10,
+                "totalSize": 110, "platforms": []}],
+            "charts": [],
+            "files": [],
+            "base": {"name": "p", "version": "1.0.0", "digest": digest(9)},
+            "split": {"partSize": 65536, "parts": [
+                {"size": 65536, "digest": digest(7)}, {"size": 10, "digest": digest(8)}]},
+            "layout": [
+                {"path": "oci-layout", "digest": digest(2), "size": 30},
+                {"path": "index.json", "digest": digest(3), "size": 40}],
+            "blobs": [{"digest": digest(1), "size": 10,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json"}],
+            "baseBlobs": [{"digest": digest(4), "size": 100,
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip"}],
+            "totalSize": 10
+        })
+    }
+
+    fn check(v: &serde_json::Value) -> Result<BundleDescriptor, String> {
+        BundleDescriptor::from_slice(&serde_json::to_vec(v).unwrap()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn version_5_delta_and_split_rules() {
+        let d = check(&delta()).unwrap();
+        assert!(d.blob(&d.base_blobs[0].digest).is_none());
+        assert_eq!(d.any_blob(&d.base_blobs[0].digest).unwrap().size, 100);
+        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+            (
+                "v4",
+                Box::new(|v| v["formatVersion"] = 4.into()),
+                "need formatVersion 5",
+            ),
+            (
+                "v6",
+                Box::new(|v| v["formatVersion"] = 6.into()),
+                "knows 1 to 5",
+            ),
+            (
+                "no base",
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("base");
+                }),
+                "baseBlobs without a base",
+            ),
+            (
+                "other product",
+                Box::new(|v| v["base"]["name"] = "q".into()),
+                "cannot be built against q",
+            ),
+            (
+                "base version",
+                Box::new(|v| v["base"]["version"] = "one".into()),
+                "not a semantic version",
+            ),
+            (
+                "stored too",
+                Box::new(|v| v["baseBlobs"][0]["digest"] = digest(1).into()),
+                "also stored in blobs",
+            ),
+            (
+                "manifest",
+                Box::new(|v| {
+                    v["baseBlobs"][0]["mediaType"] =
+                        "application/vnd.oci.image.index.v1+json".into()
+                }),
+                "is a manifest",
+            ),
+            (
+                "image in base",
+                Box::new(|v| {
+                    v["images"][0]["digest"] = digest(4).into();
+                    v["images"][0]["size"] = 100.into();
+                }),
+                "is not listed in blobs",
+            ),
+            (
+                "small parts",
+                Box::new(|v| v["split"]["partSize"] = 1000.into()),
+                "below the 65536-byte minimum",
+            ),
+            (
+                "uneven part",
+                Box::new(|v| v["split"]["parts"][0]["size"] = 100.into()),
+                "parts[0] is 100 bytes",
+            ),
+            (
+                "empty last",
+                Box::new(|v| v["split"]["parts"][1]["size"] = 0.into()),
+                "parts[1] is 0 bytes",
+            ),
+            (
+                "no parts",
+                Box::new(|v| v["split"]["parts"] = serde_json::json!([])),
+                "0 parts",
+            ),
+            (
+                "unknown key",
+                Box::new(|v| v["split"]["extra"] = 1.into()),
+                "unknown field",
+            ),
+        ];
+        for (name, edit, want) in cases {
+            let mut v = delta();
+            edit(&mut v);
+            let err = check(&v).expect_err(name);
+            assert!(err.contains(want), "{name}: {err}");
+        }
+    }
+
     #[test]
     fn safe_paths() {
         assert!(is_safe_relative_path("docs/guide.md"));

@@ -414,6 +414,33 @@ fn one_bit_flipped_at_every_offset_is_refused() {
 }
 
 #[test]
+fn one_bit_flipped_at_every_offset_of_a_split_bundle_is_refused() {
+    // A split bundle's head is a padded bundle.json in stored frames, later
+    // rewritten in place: every byte of it, and of the rest, still counts.
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "vendor");
+    let out = tmp.path().join("split.bundle");
+    ok(build_cmd(&repo_root().join("manifests/demo.yaml"), &key, &out).args(["--split", "64KiB"]));
+    let part = tmp.path().join("split.bundle.part-001");
+    let keys = vec![airgap_format::PublicKey::from_file(&public).unwrap()];
+    airgap_format::verify_archive(&out, &keys, Limits::default(), &|_| {}).unwrap();
+    let original = std::fs::read(&part).unwrap();
+    let mut accepted = Vec::new();
+    for off in 0..original.len() {
+        let mut bytes = original.clone();
+        bytes[off] ^= 1 << (off % 8);
+        std::fs::write(&part, &bytes).unwrap();
+        if airgap_format::verify_archive(&out, &keys, Limits::default(), &|_| {}).is_ok() {
+            accepted.push(off);
+        }
+    }
+    assert!(
+        accepted.is_empty(),
+        "flips accepted at offsets {accepted:?}"
+    );
+}
+
+#[test]
 fn seal_defects_are_refused() {
     let c = Crafted::new();
     // A compressed frame re-encoded differently (same content) breaks the seal:
