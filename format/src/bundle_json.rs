@@ -852,7 +852,8 @@ mod tests {
         let d = check(&delta()).unwrap();
         assert!(d.blob(&d.base_blobs[0].digest).is_none());
         assert_eq!(d.any_blob(&d.base_blobs[0].digest).unwrap().size, 100);
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Edit, &str)> = vec![
             (
                 "v4",
                 Box::new(|v| v["formatVersion"] = 4.into()),
