@@ -149,8 +149,9 @@ impl Output {
     }
 
     /// Makes the files readable by others (temp files start 0600), syncs
-    /// them, renames them into place (`FILE`, or `FILE.part-001`…, removing
-    /// higher-numbered parts an earlier build left) and syncs the folder.
+    /// them, renames them into place (`FILE`, or `FILE.part-001`…), removes
+    /// what an earlier build left under the same name in the other form
+    /// (parts, or the whole file) and syncs the folder.
     pub fn commit(self) -> Result<Committed> {
         use std::os::unix::fs::PermissionsExt;
         let split = self.split.is_some();
@@ -175,15 +176,24 @@ impl Output {
                 parts.push(dest);
             }
         }
-        if split {
-            // Stale parts of an earlier, longer build would join into a
-            // broken bundle.
-            for i in parts.len()..airgap_format::bundle_json::MAX_PARTS {
-                let p = part_path(&self.dest, i);
-                if p.exists() {
-                    std::fs::remove_file(&p)
-                        .with_context(|| format!("{}: cannot remove a stale part", p.display()))?;
-                }
+        // The other form of an earlier build under the same name would be
+        // read instead of (or mixed with) this one: a whole file shadows
+        // parts, and parts beyond this build's would join into a broken
+        // bundle.
+        if split && self.dest.exists() {
+            tracing::warn!(
+                "{}: removing the whole bundle an earlier build left, so that readers find the parts",
+                self.dest.display()
+            );
+            std::fs::remove_file(&self.dest)
+                .with_context(|| format!("{}: cannot remove", self.dest.display()))?;
+        }
+        for i in parts.len()..airgap_format::bundle_json::MAX_PARTS {
+            let p = part_path(&self.dest, i);
+            if p.exists() {
+                tracing::warn!("{}: removing a part an earlier build left", p.display());
+                std::fs::remove_file(&p)
+                    .with_context(|| format!("{}: cannot remove a stale part", p.display()))?;
             }
         }
         if let Ok(d) = File::open(parent_dir(&self.dest)) {
@@ -345,5 +355,16 @@ mod tests {
         assert_eq!(joined, want);
         assert_eq!(digests[3], Digest::of(&[]));
         assert_eq!(digests[1], Digest::of(&data[10..20]));
+
+        // A whole build under the same name replaces the parts, and a split
+        // build the whole file: readers never find the older form.
+        let mut whole = Output::create(&dest).unwrap();
+        whole.write_all(b"whole").unwrap();
+        assert!(whole.commit().unwrap().parts.is_empty());
+        assert!(dest.exists() && !part_path(&dest, 0).exists() && !part_path(&dest, 3).exists());
+        let mut again = Output::create_split(&dest, 10).unwrap();
+        again.write_all(b"split").unwrap();
+        assert_eq!(again.commit().unwrap().parts.len(), 1);
+        assert!(!dest.exists() && part_path(&dest, 0).exists());
     }
 }
