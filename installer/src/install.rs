@@ -498,14 +498,14 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         )?;
     }
 
-    let site = &options.site.site;
-    let target_text = if site.registry.prefix.is_empty() {
-        site.registry.host.clone()
+    let target = site_target(options.site)?;
+    let target_text = if target.prefix.is_empty() {
+        target.host.clone()
     } else {
-        format!("{}/{}", site.registry.host, site.registry.prefix)
+        format!("{}/{}", target.host, target.prefix)
     };
     let push_options = PushOptions {
-        target: crate::target::Target::parse(&target_text)?,
+        target,
         transport: options.registry.transport.clone(),
         credentials: options.registry.credentials.clone(),
         jobs: options.jobs,
@@ -1157,7 +1157,7 @@ pub fn plan(
     );
     let config = match (site, &current) {
         (Some(site), cur) if !d.templates.is_empty() => {
-            config_changes(state, bundle, trusted, site, cur.as_ref(), d)?
+            config_changes(state, bundle, trusted, site, cur.as_ref(), d, &digest)?
         }
         _ => Vec::new(),
     };
@@ -1204,6 +1204,16 @@ pub fn plan(
     })
 }
 
+/// Where the site file says images go.
+fn site_target(site: &SiteFile) -> Result<crate::target::Target> {
+    let r = &site.site.registry;
+    crate::target::Target::parse(&if r.prefix.is_empty() {
+        r.host.clone()
+    } else {
+        format!("{}/{}", r.host, r.prefix)
+    })
+}
+
 fn config_changes(
     state: &State,
     bundle: &Path,
@@ -1211,6 +1221,7 @@ fn config_changes(
     site: &SiteFile,
     current: Option<&InstallRecord>,
     d: &BundleDescriptor,
+    bundle_digest: &str,
 ) -> Result<Vec<ConfigChange>> {
     let tmp = tempfile::Builder::new()
         .prefix(".plan-")
@@ -1222,33 +1233,38 @@ fn config_changes(
             )
         })?;
     let license = crate::license::active_text(state.root())?;
+    // Rendered as install will render it: with the relocation map the push
+    // will write, so charts come from the registry as they will then.
+    let map_path = tmp.path().join("relocation-map.json");
+    crate::relocation::RelocationMap::expected(d, bundle_digest, &site_target(site)?, "pushed")
+        .write(&map_path)?;
+    let rendered = tmp.path().join("config");
     crate::render::render(
         bundle,
         trusted,
         &crate::render::RenderOptions {
             site,
-            out: tmp.path(),
-            relocation: None,
+            out: &rendered,
+            relocation: Some(&map_path),
             license: license.as_deref(),
         },
     )?;
     let old_dir = current.map(|c| PathBuf::from(&c.config_dir));
     let mut files = BTreeSet::new();
-    collect_files(tmp.path(), tmp.path(), &mut files)?;
+    collect_files(&rendered, &rendered, &mut files)?;
     if let Some(o) = &old_dir {
         if o.is_dir() {
             collect_files(o, o, &mut files)?;
         }
     }
-    let _ = d;
     let mut out = Vec::new();
     for rel in files {
-        // plan.json names the bundle digest; install-plan.sh the chart
-        // sources: both differ whenever anything does.
+        // plan.json names the bundle digest, so it differs whenever
+        // anything does.
         if rel == "plan.json" {
             continue;
         }
-        let new = std::fs::read(tmp.path().join(&rel)).ok();
+        let new = std::fs::read(rendered.join(&rel)).ok();
         let old = old_dir
             .as_ref()
             .and_then(|o| std::fs::read(o.join(&rel)).ok());
@@ -1257,7 +1273,7 @@ fn config_changes(
         }
         let secret = [&new, &old].iter().any(|b| {
             b.as_ref().is_some_and(|_| {
-                is_private(&tmp.path().join(&rel))
+                is_private(&rendered.join(&rel))
                     || old_dir.as_ref().is_some_and(|o| is_private(&o.join(&rel)))
             })
         });

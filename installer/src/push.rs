@@ -245,18 +245,14 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
                 .with_context(|| format!("image {}: tag {}", p.entry.reference, p.entry.tag))?;
             }
         }
-        let repository = format!("{}/{}", client.host(), p.repository);
         let list = if p.chart { &mut charts } else { &mut images };
-        list.push(RelocatedImage {
-            source: p.entry.reference.clone(),
-            name: p.entry.name.clone(),
-            tag: p.entry.tag.clone(),
-            reference: format!("{repository}:{}", p.entry.tag),
-            pinned: format!("{repository}@{}", p.entry.digest),
-            repository,
-            digest: p.entry.digest.to_string(),
-            status: status.to_string(),
-        });
+        list.push(RelocatedImage::at(
+            &options.target,
+            &p.entry.name,
+            &p.entry.tag,
+            &p.entry.digest.to_string(),
+            status,
+        ));
     }
     Ok(PushReport {
         relocation: RelocationMap {
@@ -445,10 +441,7 @@ fn prepare(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result<
         .map(|img| plan_image(reader, d, &entries, img, &options.target))
         .collect::<Result<Vec<_>>>()?;
     for c in &d.charts {
-        // Helm's layout: `helm push x.tgz oci://REG/PREFIX/charts` stores
-        // chart NAME at PREFIX/charts/NAME, tagged with its version.
-        let name = format!("charts/{}", c.name);
-        let tag = c.version.replace('+', "_");
+        let (name, tag) = crate::relocation::chart_name_tag(&c.name, &c.version);
         let size = d.any_blob(&c.manifest).map(|b| b.size).unwrap_or(0);
         let entry = ImageEntry {
             reference: format!("{name}:{tag}"),

@@ -3,8 +3,11 @@
 
 use std::path::Path;
 
+use airgap_format::BundleDescriptor;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::target::Target;
 
 /// The whole map.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +54,63 @@ pub struct RelocatedImage {
     pub status: String,
 }
 
+impl RelocatedImage {
+    /// Where `push` puts image (or chart artifact) `name:tag` with manifest
+    /// `digest` under `target`.
+    pub fn at(target: &Target, name: &str, tag: &str, digest: &str, status: &str) -> Self {
+        let repository = format!("{}/{}", target.host, target.repository(name));
+        RelocatedImage {
+            source: format!("{name}:{tag}"),
+            name: name.to_string(),
+            tag: tag.to_string(),
+            reference: format!("{repository}:{tag}"),
+            pinned: format!("{repository}@{digest}"),
+            repository,
+            digest: digest.to_string(),
+            status: status.to_string(),
+        }
+    }
+}
+
+/// The repository name and tag a chart is pushed as (Helm's layout: `helm
+/// push x.tgz oci://REG/PREFIX/charts` stores chart NAME at
+/// PREFIX/charts/NAME, tagged with its version, `+` written as `_`).
+pub fn chart_name_tag(name: &str, version: &str) -> (String, String) {
+    (format!("charts/{name}"), version.replace('+', "_"))
+}
+
 impl RelocationMap {
+    /// The map a push of bundle `d` (bundle digest `bundle_digest`) to
+    /// `target` writes, every image and chart marked `status`: what `plan`
+    /// renders with before anything is pushed.
+    pub fn expected(
+        d: &BundleDescriptor,
+        bundle_digest: &str,
+        target: &Target,
+        status: &str,
+    ) -> Self {
+        RelocationMap {
+            registry: target.host.clone(),
+            prefix: target.prefix.clone(),
+            bundle: d.name.clone(),
+            version: d.version.clone(),
+            bundle_digest: bundle_digest.to_string(),
+            images: d
+                .images
+                .iter()
+                .map(|i| RelocatedImage::at(target, &i.name, &i.tag, &i.digest.to_string(), status))
+                .collect(),
+            charts: d
+                .charts
+                .iter()
+                .map(|c| {
+                    let (name, tag) = chart_name_tag(&c.name, &c.version);
+                    RelocatedImage::at(target, &name, &tag, &c.manifest.to_string(), status)
+                })
+                .collect(),
+        }
+    }
+
     /// Writes the map as pretty JSON, atomically, readable by others (0644).
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(self)?;

@@ -369,6 +369,21 @@ fn install_upgrade_refused_downgrade_and_allowed_downgrade_are_recorded() {
         "{values}"
     );
 
+    // The installed bundle planned again: nothing to change, not even the
+    // rendered configuration (plan renders with the relocation map push
+    // would write, so charts come from the registry as they did).
+    let same = json(&ok(s
+        .installer()
+        .arg("plan")
+        .arg(&v1)
+        .arg("--trust")
+        .arg(&public)
+        .arg("--site")
+        .arg(&s.file)
+        .arg("--json")));
+    assert_eq!(same["kind"], "reinstall");
+    assert_eq!(same["config"].as_array().unwrap().len(), 0, "{same:#}");
+
     // 2. Plan the upgrade: the api image changed in its top layer, the web
     // image did not (same digest under a new tag), the chart changed.
     let plan = json(&ok(s
@@ -413,6 +428,29 @@ fn install_upgrade_refused_downgrade_and_allowed_downgrade_are_recorded() {
         .map(|c| c["path"].as_str().unwrap())
         .collect();
     assert!(config.contains(&"install-plan.sh"), "{plan:#}");
+    // The install plan changes where the chart's version does, and says so.
+    let script = plan["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == "install-plan.sh")
+        .unwrap();
+    let diff = script["diff"].as_str().unwrap();
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .collect();
+    assert!(
+        !changed.is_empty()
+            && changed
+                .iter()
+                .all(|l| l.contains("0.2.0") || !l.contains("0.1.0")),
+        "{diff}"
+    );
+    assert!(
+        changed.iter().any(|l| l.contains("--version 0.2.0")),
+        "{diff}"
+    );
 
     // 3. Upgrade to 1.1.0, activating the licence it carries.
     let before = s.audit().len();
