@@ -692,7 +692,13 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
             bail!("helm is not on the PATH; install it, or run without --apply and apply install-plan.sh yourself");
         }
         let script = config_dir.join("install-plan.sh");
-        let out = run_logged(&script, &config_dir)?;
+        // The health step below runs the checks (or skips them with
+        // --skip-health); the script's own check would only repeat them.
+        let mut env = vec![("AIRGAP_SKIP_HEALTH".to_string(), "1".into())];
+        if let Ok(me) = std::env::current_exe() {
+            env.push(("AIRGAP_INSTALL".into(), me.display().to_string()));
+        }
+        let out = run_logged(&script, &config_dir, &env)?;
         run.journal.applied = true;
         Ok(("ok".into(), format!("install-plan.sh finished: {}", last_line(&out))))
     })?;
@@ -889,9 +895,10 @@ fn run_backups(run: &mut Run, config_dir: &Path) -> Result<()> {
 }
 
 /// Runs a script, its output kept (the tail) for the audit log.
-fn run_logged(script: &Path, dir: &Path) -> Result<String> {
+fn run_logged(script: &Path, dir: &Path, env: &[(String, String)]) -> Result<String> {
     let output = Command::new(script)
         .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .with_context(|| format!("{}: cannot run", script.display()))?;
     let text = tail(&output.stdout, &output.stderr);

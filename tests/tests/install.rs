@@ -691,6 +691,77 @@ fn delta_bundles_install_from_the_registry_or_the_base_and_are_refused_otherwise
     assert_eq!(st[0]["bundleDigest"], bundle_digest(&delta_path));
 }
 
+#[test]
+fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "vendor");
+    let v1 = build(
+        &product(tmp.path(), &Release::default()),
+        &key,
+        &tmp.path().join("v1.bundle"),
+    );
+    let reg = Registry::start_plain();
+    // No Kubernetes here: `helm` on the PATH is the real Helm run as
+    // `helm template` with the same arguments, so the chart is pulled from
+    // the site registry and rendered with the site's values for real.
+    let wrap = tmp.path().join("wrap");
+    std::fs::create_dir_all(&wrap).unwrap();
+    let log = tmp.path().join("helm.log");
+    let script = wrap.join("helm");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{log}'\n[ \"$1 $2\" = \"upgrade --install\" ] || exit 9\nshift 2\nexec '{helm}' template \"$@\" --kube-version 1.30.0\n",
+            log = log.display(),
+            helm = helm().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        wrap.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    // --skip-health: the plan runs, and no health check at all (the site's
+    // services do not exist here, so any check would fail).
+    let a = site(&tmp.path().join("a"), &reg.addr());
+    let r = json(&ok(a
+        .install(&v1, &public)
+        .args(["--apply", "--skip-health", "--json"])
+        .env("PATH", &path)));
+    assert_eq!(step(&r, "apply")["outcome"], "ok", "{r:#}");
+    assert_eq!(step(&r, "health")["outcome"], "skipped", "{r:#}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.starts_with("upgrade --install hello oci://") && calls.contains("--version 0.1.0"),
+        "{calls}"
+    );
+    let mut want = FULL_RUN.to_vec();
+    want[5] = ("apply", "ok");
+    assert_eq!(steps_since(&a.audit(), 0), pairs(&want));
+    assert_eq!(a.status()[0]["applied"], true);
+
+    // Without it, the checks run once, in the health step, and fail there.
+    let b = site(&tmp.path().join("b"), &reg.addr());
+    let err = fails(
+        b.install(&v1, &public)
+            .args(["--apply", "--health-timeout", "2"])
+            .env("PATH", &path),
+    );
+    assert!(err.contains("health checks failed"), "{err}");
+    let audit = b.audit();
+    let steps = steps_since(&audit, 0);
+    assert!(
+        steps.contains(&("apply".to_string(), "ok".to_string()))
+            && steps.contains(&("health".to_string(), "failed".to_string())),
+        "{steps:?}"
+    );
+}
+
 /// Number of blobs the registry stores.
 fn stored_blobs(reg: &Registry) -> usize {
     let dir = reg.storage_dir().join("docker/registry/v2/blobs/sha256");

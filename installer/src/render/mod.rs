@@ -734,7 +734,7 @@ fn install_script(plan: &Plan, site: &SiteFile, ca: bool) -> Result<String> {
         out.push_str(&format!("\"$HELM\" {}\n", words.join(" ")));
     }
     out.push_str(&format!(
-        "\n# Health checks: {}\n\"$AIRGAP_INSTALL\" health --site {}\n",
+        "\n# Health checks: {}\n# (skipped with AIRGAP_SKIP_HEALTH=1: airgap-install install runs them itself)\nif [ \"${{AIRGAP_SKIP_HEALTH:-0}}\" != 1 ]; then\n    \"$AIRGAP_INSTALL\" health --site {}\nfi\n",
         plan.health_checks
             .iter()
             .map(|h| h.name.as_str())
