@@ -70,6 +70,8 @@ pub struct InstallOptions<'a> {
     pub progress: bool,
     /// For a delta bundle: its base bundle, for blobs the registry lacks.
     pub base: Option<&'a Path>,
+    /// What to do when a tag already points at another image.
+    pub on_existing_tag: crate::push::OnExistingTag,
 }
 
 /// The installed version of a bundle, as recorded (`installs/NAME.json`).
@@ -510,8 +512,9 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         credentials: options.registry.credentials.clone(),
         jobs: options.jobs,
         // A rerun after an interruption finds its own tags: same digest,
-        // nothing to do. A tag that points elsewhere stops the run.
-        on_existing_tag: crate::push::OnExistingTag::Fail,
+        // nothing to do. A tag that points elsewhere stops the run unless
+        // the operator chose otherwise.
+        on_existing_tag: options.on_existing_tag,
         progress: options.progress,
         base: options.base.map(Path::to_path_buf),
     };

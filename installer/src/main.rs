@@ -67,6 +67,9 @@ enum Command {
         /// blobs the registry does not already have.
         #[arg(long, value_name = "BASE_BUNDLE")]
         base: Option<PathBuf>,
+        /// When a tag already points at another image: fail (stop before pushing), skip (keep it) or overwrite.
+        #[arg(long, value_enum, default_value_t = OnExistingTag::Fail)]
+        on_existing_tag: OnExistingTag,
         /// Print the result as JSON and draw no progress bars.
         #[arg(long)]
         json: bool,
@@ -306,6 +309,7 @@ fn run(cli: Cli) -> Result<()> {
             health_timeout,
             cluster_uid,
             base,
+            on_existing_tag,
             json,
         } => {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
@@ -339,6 +343,7 @@ fn run(cli: Cli) -> Result<()> {
                 node: node.ok(),
                 progress: !json,
                 base: base.as_deref(),
+                on_existing_tag,
             };
             let result = install::install(&state, &options);
             if let Err(e) = &result {

@@ -762,6 +762,62 @@ fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
     );
 }
 
+#[test]
+fn a_tag_held_by_another_image_stops_install_unless_told_otherwise() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "vendor");
+    let v1 = build(
+        &product(tmp.path(), &Release::default()),
+        &key,
+        &tmp.path().join("v1.bundle"),
+    );
+    let reg = Registry::start_plain();
+    let a = site(&tmp.path().join("a"), &reg.addr());
+    ok(&mut a.install(&v1, &public));
+    // Someone tags the api image as web:1.0.0 in the same registry.
+    let mut args = vec!["copy".to_string()];
+    args.extend(reg.skopeo_src_args());
+    args.extend(reg.skopeo_dest_args());
+    args.push(reg.docker_ref("site/app/api:1.0.0"));
+    args.push(reg.docker_ref("site/app/web:1.0.0"));
+    ok(Command::new("skopeo").args(&args));
+    let web = image_digest(&v1, "app/web:1.0.0");
+    assert_ne!(
+        reg.skopeo_inspect_raw_digest("site/app/web:1.0.0")
+            .as_deref(),
+        Some(web.as_str())
+    );
+    // Another site state installing the same bundle stops before pushing.
+    let b = site(&tmp.path().join("b"), &reg.addr());
+    let err = fails(&mut b.install(&v1, &public));
+    assert!(
+        err.contains("already points at") && err.contains("--on-existing-tag"),
+        "{err}"
+    );
+    // skip: the tag is left, the run completes (deployments use digests).
+    let r = json(&ok(b.install(&v1, &public).args([
+        "--on-existing-tag",
+        "skip",
+        "--json",
+    ])));
+    assert_eq!(step(&r, "push")["outcome"], "ok");
+    assert_ne!(
+        reg.skopeo_inspect_raw_digest("site/app/web:1.0.0")
+            .as_deref(),
+        Some(web.as_str())
+    );
+    // overwrite, from a third state: the tag is moved back.
+    let c = site(&tmp.path().join("c"), &reg.addr());
+    ok(c.install(&v1, &public)
+        .args(["--on-existing-tag", "overwrite"]));
+    assert_eq!(
+        reg.skopeo_inspect_raw_digest("site/app/web:1.0.0")
+            .as_deref(),
+        Some(web.as_str())
+    );
+}
+
 /// Number of blobs the registry stores.
 fn stored_blobs(reg: &Registry) -> usize {
     let dir = reg.storage_dir().join("docker/registry/v2/blobs/sha256");
