@@ -531,6 +531,17 @@ fn install_upgrade_refused_downgrade_and_allowed_downgrade_are_recorded() {
     assert_eq!(step(&r, "record")["outcome"], "skipped");
 }
 
+/// A vendor key and release 1.0.0 built with it: (secret key, public key, bundle).
+fn first_release(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (key, public) = keygen(dir, "vendor");
+    let v1 = build(
+        &product(dir, &Release::default()),
+        &key,
+        &dir.join("v1.bundle"),
+    );
+    (key, public, v1)
+}
+
 fn build_delta(manifest: &Path, key: &Path, base: &Path, out: &Path) -> Value {
     json(&ok(build_cmd(manifest, key, out)
         .arg("--skip-sbom")
@@ -695,12 +706,7 @@ fn delta_bundles_install_from_the_registry_or_the_base_and_are_refused_otherwise
 fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
     require_tool("skopeo");
     let tmp = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(tmp.path(), "vendor");
-    let v1 = build(
-        &product(tmp.path(), &Release::default()),
-        &key,
-        &tmp.path().join("v1.bundle"),
-    );
+    let (_key, public, v1) = first_release(tmp.path());
     let reg = Registry::start_plain();
     // No Kubernetes here: `helm` on the PATH is the real Helm run as
     // `helm template` with the same arguments, so the chart is pulled from
@@ -766,12 +772,7 @@ fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
 fn a_tag_held_by_another_image_stops_install_unless_told_otherwise() {
     require_tool("skopeo");
     let tmp = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(tmp.path(), "vendor");
-    let v1 = build(
-        &product(tmp.path(), &Release::default()),
-        &key,
-        &tmp.path().join("v1.bundle"),
-    );
+    let (_key, public, v1) = first_release(tmp.path());
     let reg = Registry::start_plain();
     let a = site(&tmp.path().join("a"), &reg.addr());
     ok(&mut a.install(&v1, &public));
