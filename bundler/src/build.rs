@@ -121,7 +121,7 @@ pub fn build(
 ) -> Result<BuildOutput> {
     let manifest = Manifest::load(manifest_path)?;
     let mtime = options.created.unix_timestamp().max(0) as u64;
-    let (mut plan, pulled) = if manifest.has_remote_sources() {
+    let (mut plan, puller) = if manifest.has_remote_sources() {
         let lock_path = options
             .lock_path
             .clone()
@@ -147,26 +147,44 @@ pub fn build(
         };
         let plan = plan::resolve(&manifest, mtime, Some(&mut remote))?;
         warn_unpinned(lock.as_ref(), &remote.resolved, &lock_path);
-        puller.download_queued()?;
-        (plan, Some(puller.stats()))
+        (plan, Some(puller))
     } else {
         (plan::resolve(&manifest, mtime, None)?, None)
     };
-    let cache_dir = pulled.is_some().then(|| options.pull.cache_dir.clone());
+    let cache_dir = puller.is_some().then(|| options.pull.cache_dir.clone());
     let created = options
         .created
         .format(&time::format_description::well_known::Rfc3339)
         .context("formatting the creation time")?;
 
     let oci_layout = to_canonical_vec(&serde_json::json!({"imageLayoutVersion": "1.0.0"}))?;
-    let (sboms, report) = crate::sbom::generate(
-        &manifest,
-        &mut plan,
-        &created,
-        &manifest.doc.name.value,
-        &manifest.doc.version.value,
-        options.skip_sbom,
-    )?;
+    // SBOMs are generated while the queued layers download: each layer is
+    // scanned as soon as it is in the cache.
+    let (sboms, report) = std::thread::scope(|s| -> Result<_> {
+        let download = puller
+            .as_ref()
+            .map(|p| s.spawn(move || p.download_queued()));
+        let ready = |digest: &Digest, size: u64| match &puller {
+            Some(p) => p.wait_for(digest, size),
+            None => Ok(()),
+        };
+        let generated = crate::sbom::generate(
+            &manifest,
+            &mut plan,
+            &created,
+            &manifest.doc.name.value,
+            &manifest.doc.version.value,
+            options.skip_sbom,
+            &ready,
+        );
+        if let Some(h) = download {
+            // A failed download explains a layer that never arrived.
+            h.join()
+                .map_err(|_| anyhow::anyhow!("internal error: the download thread panicked"))??;
+        }
+        generated
+    })?;
+    let pulled = puller.as_ref().map(|p| p.stats());
     let sbom_report = Some(report);
     let base = match &options.base {
         Some(p) => Some(crate::delta::load_base(

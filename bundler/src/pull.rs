@@ -101,6 +101,11 @@ pub struct Puller {
     fetched: Mutex<std::collections::BTreeSet<Digest>>,
     /// Distinct blobs served from the cache.
     hits: Mutex<std::collections::BTreeSet<Digest>>,
+    /// Signalled whenever a queued blob arrives and when the queue is done,
+    /// for readers waiting on a blob ([`Puller::wait_for`]).
+    arrived: (Mutex<()>, std::sync::Condvar),
+    /// Set when [`Puller::download_queued`] has returned.
+    queue_done: std::sync::atomic::AtomicBool,
 }
 
 /// A download attempt's failure: worth another attempt, or not.
@@ -142,7 +147,35 @@ impl Puller {
             bytes: AtomicU64::new(0),
             fetched: Mutex::new(Default::default()),
             hits: Mutex::new(Default::default()),
+            arrived: (Mutex::new(()), std::sync::Condvar::new()),
+            queue_done: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Blocks until blob `digest` of `size` bytes is in the cache, so work
+    /// on a blob (SBOM generation) can start while other blobs are still
+    /// downloading. Fails when the download queue finished without it (the
+    /// pull failed; its own error says why).
+    pub fn wait_for(&self, digest: &Digest, size: u64) -> Result<()> {
+        let (lock, signal) = &self.arrived;
+        let mut guard = lock.lock().expect("lock");
+        loop {
+            if self.cache.has(digest, size) {
+                return Ok(());
+            }
+            if self.queue_done.load(Ordering::Acquire) {
+                bail!("blob {digest} was not downloaded");
+            }
+            guard = signal
+                .wait_timeout(guard, std::time::Duration::from_millis(200))
+                .expect("lock")
+                .0;
+        }
+    }
+
+    fn signal_arrival(&self) {
+        let _guard = self.arrived.0.lock().expect("lock");
+        self.arrived.1.notify_all();
     }
 
     /// The cache.
@@ -351,7 +384,16 @@ impl Puller {
     }
 
     /// Downloads every queued blob, `jobs` at a time, largest first.
+    /// Readers blocked in [`Puller::wait_for`] are woken as blobs arrive,
+    /// and when this returns.
     pub fn download_queued(&self) -> Result<()> {
+        let r = self.download_queue();
+        self.queue_done.store(true, Ordering::Release);
+        self.signal_arrival();
+        r
+    }
+
+    fn download_queue(&self) -> Result<()> {
         // Configs read while resolving are in the cache already.
         let mut queue: Vec<(Digest, Pending)> =
             std::mem::take(&mut *self.pending.lock().expect("lock"))
@@ -397,6 +439,7 @@ impl Puller {
                         failed.lock().expect("lock").get_or_insert(e);
                         return;
                     }
+                    self.signal_arrival();
                 });
             }
         });

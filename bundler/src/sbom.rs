@@ -55,7 +55,7 @@ struct Job {
 }
 
 /// Reads a small blob of the plan (a manifest or index).
-fn read_plan_blob(plan: &Plan, digest: &Digest) -> Result<Vec<u8>> {
+fn read_plan_blob(plan: &Plan, digest: &Digest, ready: Ready<'_>) -> Result<Vec<u8>> {
     let b = plan
         .blobs
         .get(digest)
@@ -63,6 +63,7 @@ fn read_plan_blob(plan: &Plan, digest: &Digest) -> Result<Vec<u8>> {
     if b.size > MAX_METADATA_BYTES {
         bail!("{digest}: {} bytes, too large for a manifest", b.size);
     }
+    ready(digest, b.size)?;
     let mut out = Vec::new();
     b.data.open(b.size)?.read_to_end(&mut out)?;
     if Digest::of(&out) != *digest {
@@ -85,14 +86,14 @@ fn platform_of(config: &serde_json::Value) -> String {
 }
 
 /// The platforms of every planned image, each with its layers.
-fn jobs(plan: &Plan) -> Result<Vec<Job>> {
+fn jobs(plan: &Plan, ready: Ready<'_>) -> Result<Vec<Job>> {
     let mut out = Vec::new();
     for img in &plan.images {
         let reference = format!("{}:{}", img.name, img.tag);
         let top = &img.image.top;
         let mut manifests = Vec::new();
         let index_digest = if top.media_type == OCI_INDEX || top.media_type == DOCKER_LIST {
-            let bytes = read_plan_blob(plan, &top.digest)?;
+            let bytes = read_plan_blob(plan, &top.digest, ready)?;
             let index: ImageIndex = serde_json::from_slice(&bytes)
                 .with_context(|| format!("image {reference}: index {}", top.digest))?;
             for m in index.manifests() {
@@ -110,12 +111,12 @@ fn jobs(plan: &Plan) -> Result<Vec<Job>> {
             None
         };
         for digest in manifests {
-            let bytes = read_plan_blob(plan, &digest)?;
+            let bytes = read_plan_blob(plan, &digest, ready)?;
             let manifest: ImageManifest = serde_json::from_slice(&bytes)
                 .with_context(|| format!("image {reference}: manifest {digest}"))?;
             let config_digest: Digest = manifest.config().digest().to_string().parse()?;
             let config: serde_json::Value =
-                serde_json::from_slice(&read_plan_blob(plan, &config_digest)?)
+                serde_json::from_slice(&read_plan_blob(plan, &config_digest, ready)?)
                     .with_context(|| format!("image {reference}: config {config_digest}"))?;
             let layers = manifest
                 .layers()
@@ -170,15 +171,48 @@ fn doc(
     }
 }
 
+/// Blocks until a blob's bytes are available (registry layers still
+/// downloading); `Ok` at once for local sources.
+pub type Ready<'a> = &'a (dyn Fn(&Digest, u64) -> Result<()> + Sync);
+
+/// A layer opened on its first read, after waiting for it to arrive, so
+/// each layer is scanned as soon as it is downloaded.
+struct WhenReady<'a> {
+    digest: Digest,
+    blob: &'a PlannedBlob,
+    ready: Ready<'a>,
+    inner: Option<Box<dyn Read + Send + 'a>>,
+}
+
+impl Read for WhenReady<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.inner.is_none() {
+            (self.ready)(&self.digest, self.blob.size).map_err(std::io::Error::other)?;
+            self.inner = Some(
+                self.blob
+                    .data
+                    .open(self.blob.size)
+                    .map_err(std::io::Error::other)?,
+            );
+        }
+        self.inner.as_mut().expect("opened").read(buf)
+    }
+}
+
 /// Scans one platform of an image and writes its two documents.
-fn scan_job(plan: &Plan, job: &Job, created: &str) -> JobResult {
+fn scan_job(plan: &Plan, job: &Job, created: &str, ready: Ready<'_>) -> JobResult {
     let mut inputs = Vec::new();
     for (digest, media_type) in &job.layers {
         let b: &PlannedBlob = plan
             .blobs
             .get(digest)
             .ok_or_else(|| anyhow!("internal error: layer {digest} is not planned"))?;
-        let mut reader = b.data.open(b.size)?;
+        let mut reader: Box<dyn Read + Send + '_> = Box::new(WhenReady {
+            digest: *digest,
+            blob: b,
+            ready,
+            inner: None,
+        });
         let compression = match Compression::from_media_type(media_type) {
             Some(c) => c,
             None => {
@@ -295,6 +329,7 @@ fn vendor_doc(manifest: &Manifest, image: &str, spec: &crate::manifest::SbomSpec
 
 /// Generates every SBOM of the plan and adds them to it as blobs; returns
 /// their `bundle.json` entries (sorted) and a report.
+#[allow(clippy::too_many_arguments)]
 pub fn generate(
     manifest: &Manifest,
     plan: &mut Plan,
@@ -302,9 +337,14 @@ pub fn generate(
     bundle_name: &str,
     bundle_version: &str,
     vendor_only: bool,
+    ready: Ready<'_>,
 ) -> Result<(Vec<SbomEntry>, SbomReport)> {
     let started = std::time::Instant::now();
-    let jobs = if vendor_only { Vec::new() } else { jobs(plan)? };
+    let jobs = if vendor_only {
+        Vec::new()
+    } else {
+        jobs(plan, ready)?
+    };
     let mut report = SbomReport::default();
     let results: Mutex<BTreeMap<usize, JobResult>> = Mutex::new(BTreeMap::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -319,7 +359,7 @@ pub fn generate(
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { return };
-                    let r = scan_job(plan, job, created);
+                    let r = scan_job(plan, job, created, ready);
                     results.lock().expect("lock").insert(i, r);
                 });
             }
