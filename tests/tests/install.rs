@@ -700,6 +700,48 @@ fn delta_bundles_install_from_the_registry_or_the_base_and_are_refused_otherwise
     let st = b.status();
     assert_eq!(st[0]["version"], "1.1.0");
     assert_eq!(st[0]["bundleDigest"], bundle_digest(&delta_path));
+
+    // 1.2.0 keeps the chart, so its delta against full 1.1.0 leaves the
+    // chart archive to the base. Rendering it needs the registry's copy:
+    // without a relocation map it is refused by name, and after its
+    // install (the registry has everything) it renders from the map.
+    let m3 = product(
+        tmp.path(),
+        &Release {
+            version: "1.2.0",
+            api_top: 3,
+            chart_version: "0.2.0",
+            ..Release::default()
+        },
+    );
+    let delta3 = tmp.path().join("platform-1.2.0-delta.bundle");
+    build_delta(&m3, &key, &full, &delta3);
+    let render = |map: Option<&Path>| {
+        let mut c = b.installer();
+        c.arg("render")
+            .arg(&delta3)
+            .arg("--trust")
+            .arg(&public)
+            .arg("--site")
+            .arg(&b.file)
+            .arg("--out")
+            .arg(tmp.path().join("rendered-1.2.0"));
+        if let Some(m) = map {
+            c.arg("--relocation").arg(m);
+        }
+        c
+    };
+    let err = fails(&mut render(None));
+    assert!(
+        err.contains("chart hello 0.2.0 is not in this delta bundle")
+            && err.contains("--relocation"),
+        "{err}"
+    );
+    let r = json(&ok(b.install(&delta3, &public).arg("--json")));
+    assert_eq!(r["kind"], "upgrade");
+    ok(&mut render(Some(
+        &b.state.join("installs/platform/1.2.0/relocation-map.json"),
+    )));
 }
 
 #[test]

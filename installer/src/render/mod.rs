@@ -389,6 +389,13 @@ pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> 
                 // Always written afresh: a chart left in the folder by an
                 // earlier run is never trusted.
                 let rel = format!("charts/{}-{}.tgz", chart.name, chart.version);
+                if d.blob(&chart.digest).is_none() && d.base_blob(&chart.digest).is_some() {
+                    bail!(
+                        "chart {} {} is not in this delta bundle (its base delivered it): render with --relocation RELOCATION_MAP (written by push), so the chart comes from the site registry",
+                        chart.name,
+                        chart.version
+                    );
+                }
                 if written_charts.insert(rel.clone()) {
                     let bytes = read_signed_blob(
                         reader,
