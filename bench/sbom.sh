@@ -6,6 +6,12 @@
 # `sbom.seconds` the build itself reports (`build --json`), which covers
 # scanning the layers and writing the documents.
 #
+# Each image is built from up to three sources: its local OCI layout; a registry on
+# plain loopback; and a registry behind a rate-limited link (BENCH_LINK). The
+# registry builds are cold, every run starting from an empty blob cache, so the
+# pull is part of every build and generation overlaps it, each layer scanned as
+# soon as it has downloaded.
+#
 #   bash bench/sbom.sh
 #
 # Environment (all optional):
@@ -16,6 +22,10 @@
 #   BENCH_DEBIAN  OCI layout of a real Debian image, tagged `debian`
 #                 (default target/test-rootfs/bookworm-minbase/oci, which the
 #                 real-Debian SBOM test builds; its row is skipped when missing)
+#   BENCH_REGISTRY 0 to measure the local layouts only   (default 1)
+#   BENCH_LINK    tc rate of the limited link, e.g. 1gbit, 100mbit; empty skips
+#                 those rows                          (default 1gbit)
+#   BENCH_REG_DIR where the registry keeps its storage  (default BENCH_DIR)
 #   BENCH_NOTE    a sentence added to the section (say, that it was a smoke run)
 #   BENCH_DOC     Markdown file to update          (default docs/performance.md)
 #   BENCH_KEEP    1 to keep the bundles afterwards (default: deleted)
@@ -27,6 +37,14 @@
 # generation (every layer decompressed and its tar stream walked); the Debian
 # image (debootstrap --variant=minbase, one layer) measures real work: dpkg
 # database, copyright files, every executable read for Go and Rust build data.
+# The registry is Debian's docker-registry (plain HTTP on a free loopback
+# port), as in bench/pull.sh; the images are loaded into it with
+# `skopeo copy --preserve-digests`. The limited link is a network namespace
+# whose loopback carries a token bucket (`tc qdisc add dev lo root tbf rate
+# BENCH_LINK burst 1mb latency 100ms`); the registry, the loading and the
+# builds all run inside it (`ip netns exec`). Making the namespace needs root
+# (CAP_SYS_ADMIN and CAP_NET_ADMIN); without it those rows are skipped with a
+# note. The namespace is deleted on exit.
 # The script rewrites only its own section of BENCH_DOC, between the
 # `bench:sbom` markers, and creates the file when missing.
 set -euo pipefail
@@ -37,6 +55,9 @@ BENCH_SIZES=${BENCH_SIZES:-"256M 1G"}
 BENCH_LAYERS=${BENCH_LAYERS:-8}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_DEBIAN=${BENCH_DEBIAN:-$ROOT/target/test-rootfs/bookworm-minbase/oci}
+BENCH_REGISTRY=${BENCH_REGISTRY:-1}
+BENCH_LINK=${BENCH_LINK-1gbit}
+BENCH_REG_DIR=${BENCH_REG_DIR:-$BENCH_DIR}
 BENCH_NOTE=${BENCH_NOTE:-}
 BENCH_DOC=${BENCH_DOC:-$ROOT/docs/performance.md}
 BENCH_KEEP=${BENCH_KEEP:-0}
@@ -49,7 +70,7 @@ MARK_END='<!-- bench:sbom:end -->'
 T_SHARE=0.5
 
 # Shared helpers: log, die, warm, calc, maxcol, mincol, size_bytes, run_timed,
-# median, gen_layout.
+# median, gen_layout, start_registry, stop_registry.
 # shellcheck source=lib.sh
 . "$ROOT/bench/lib.sh"
 
@@ -58,6 +79,10 @@ T_SHARE=0.5
 # shellcheck source=../scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 ensure_packages jq /usr/bin/time:time
+if [[ $BENCH_REGISTRY == 1 ]]; then
+    ensure_packages skopeo docker-registry
+    [[ -z $BENCH_LINK ]] || ensure_packages ip:iproute2 tc:iproute2
+fi
 
 log "building release binaries"
 (cd "$ROOT" && cargo build --release --quiet -p airgap-bundle -p airgap-install -p airgap-e2e)
@@ -72,8 +97,15 @@ done
 # --- helpers ---------------------------------------------------------------
 
 mkdir -p "$BENCH_DIR"
+[[ $BENCH_REGISTRY != 1 ]] || mkdir -p "$BENCH_REG_DIR"
 TMP=$(mktemp -d "$BENCH_DIR/.run.XXXXXX")
-cleanup() { rm -rf "$TMP"; }
+CACHE=$TMP/cache # the registry builds' blob cache, deleted before every run
+NETNS=""         # the rate-limited network namespace, while it exists
+cleanup() {
+    stop_registry
+    [[ -z $NETNS ]] || ip netns delete "$NETNS" || true
+    rm -rf "$TMP"
+}
 trap cleanup EXIT
 
 # Layer blob paths of the (only) image in a layout, one a line.
@@ -82,6 +114,68 @@ layer_files() {
     top=$(jq -r '.manifests[0].digest' "$dir/index.json")
     jq -r '.layers[].digest' "$dir/blobs/sha256/${top#sha256:}" |
         while read -r d; do printf '%s\n' "$dir/blobs/sha256/${d#sha256:}"; done
+}
+
+# BENCH_LINK as the tables print it: 1gbit is "1 Gbit/s"; other tc rates as given.
+link_label() {
+    if [[ ${BENCH_LINK,,} =~ ^([0-9.]+)([kmgt]?)bit$ ]]; then
+        printf '%s %sbit/s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]^^}"
+    else
+        printf '%s\n' "$BENCH_LINK"
+    fi
+}
+
+# The sources an image is built from, in the order of the tables.
+declare -A SRC_NAME=([layout]=layout [loopback]="registry loopback" [link]="registry $(link_label)")
+
+# make_netns: the network namespace, its loopback up and rate-limited to
+# BENCH_LINK. Fails, the reason on stderr, without the privileges.
+make_netns() {
+    local ns=airgap-bench-sbom-$$
+    ip netns add "$ns" || return 1
+    NETNS=$ns
+    ip netns exec "$NETNS" ip link set lo up &&
+        ip netns exec "$NETNS" tc qdisc add dev lo root tbf rate "$BENCH_LINK" burst 1mb latency 100ms
+}
+
+# start_registry_netns: bench/lib.sh's registry, served from inside the
+# namespace. start_registry writes the configuration and storage and checks
+# that it serves on the host's loopback; that process is stopped and the same
+# configuration served in the namespace, on the same port (free there: the
+# namespace is new). `ip netns exec` execs, so REG_PID is the registry's.
+start_registry_netns() {
+    start_registry
+    kill "$REG_PID"
+    wait "$REG_PID" 2>/dev/null || true
+    env -u REGISTRY_HTTP_ADDR ip netns exec "$NETNS" docker-registry serve "$REG_DIR/config.yml" \
+        >>"$REG_DIR/registry.log" 2>&1 &
+    REG_PID=$!
+    for _ in $(seq 100); do
+        # shellcheck disable=SC2016 # $1 is the inner shell's
+        ip netns exec "$NETNS" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$REG_PORT" 2>/dev/null && return 0
+        kill -0 "$REG_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$REG_DIR/registry.log" >&2
+    die "docker-registry did not come up on 127.0.0.1:$REG_PORT in $NETNS"
+}
+
+# load_images ADDR [PREFIX...]: every case's image into the registry at ADDR as
+# bench/LABEL:1.0 (skopeo run under PREFIX, say `ip netns exec NS`), with the
+# manifest digest of its layout.
+load_images() {
+    local addr=$1 c label dir ref what digest got
+    shift
+    for c in "${CASES[@]}"; do
+        IFS='|' read -r label dir ref what <<<"$c"
+        log "loading $label into the registry at $addr${NETNS:+ (in $NETNS)}"
+        "$@" skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
+            "oci:$dir:$ref" "docker://$addr/bench/${label,,}:1.0" >&2
+        digest=$(jq -r '.manifests[0].digest' "$dir/index.json")
+        got=$("$@" skopeo inspect --raw --tls-verify=false "docker://$addr/bench/${label,,}:1.0" |
+            sha256sum | cut -d' ' -f1)
+        [[ sha256:$got == "$digest" ]] || die "$label is sha256:$got in the registry, its layout has $digest"
+    done
 }
 
 # --- 2. fixtures, key ------------------------------------------------------
@@ -114,16 +208,43 @@ fi
 # --- 3. measure ------------------------------------------------------------
 
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
-ROWS=()
-DETAILS=()
-VERDICTS=()
+SOURCES=(layout)
+ADDR=""        # the registry of the registry sources, 127.0.0.1:PORT
+declare -A ROW DETAIL VERDICT GUNZIP
 
-for c in "${CASES[@]}"; do
-    IFS='|' read -r label dir ref what <<<"$c"
+# build_once MODE [ARG...]: one timed build of measure_case's image (its
+# locals: src, label, layers, manifest, out, inputs, run, env), into an empty
+# blob cache; a registry build must pull the manifest, config and every layer.
+build_once() {
+    local mode=$1 got
+    shift
+    log "$label (${SRC_NAME[$src]}): build ${mode} SBOMs, run $i"
+    rm -f "$out"
+    rm -rf "$CACHE"
+    sync -f "$BENCH_DIR"
+    warm "${inputs[@]}"
+    run_timed "$mode" "${run[@]}" env SOURCE_DATE_EPOCH=$EPOCH "${env[@]}" "$BUNDLE" build "$manifest" \
+        --key "$KEY.key" --out "$out" --json "$@"
+    if [[ $src != layout ]]; then
+        got=$(jq -r '.pull.blobsDownloaded' "$TMP/$mode.out")
+        ((got == ${#layers[@]} + 2)) ||
+            die "$label (${SRC_NAME[$src]}): the build pulled $got blobs, expected $((${#layers[@]} + 2))"
+    fi
+}
+
+# measure_case SOURCE CASE: the case's image built BENCH_RUNS times with SBOMs
+# and as many with --skip-sbom, alternately, from SOURCE (layout, loopback,
+# link; the registry ones from ADDR); sets its ROW, DETAIL and VERDICT.
+measure_case() {
+    local src=$1 label dir ref what
+    IFS='|' read -r label dir ref what <<<"$2"
+    local layers layer_bytes manifest out inputs i run=() env=() key=$label\|$src
     mapfile -t layers < <(layer_files "$dir")
     layer_bytes=$(stat -c %s "${layers[@]}" | awk '{ s += $1 } END { print s }')
-    manifest=$BENCH_DIR/sbom-$label.yaml
-    cat >"$manifest" <<EOF
+    out=$BENCH_DIR/sbom-$label-$src.bundle
+    if [[ $src == layout ]]; then
+        manifest=$BENCH_DIR/sbom-$label.yaml
+        cat >"$manifest" <<EOF
 # Written by bench/sbom.sh.
 name: bench-sbom-${label,,}
 version: 1.0.0
@@ -133,43 +254,65 @@ images:
     name: bench/${label,,}
     tag: "1.0"
 EOF
-    out=$BENCH_DIR/sbom-$label.bundle
+        inputs=("${layers[@]}")
+    else
+        # The registry's port changes with every run of the script: the
+        # manifest lives in TMP.
+        manifest=$TMP/sbom-$label-$src.yaml
+        cat >"$manifest" <<EOF
+# Written by bench/sbom.sh.
+name: bench-sbom-${label,,}
+version: 1.0.0
+description: SBOM benchmark bundle, one registry image ($what).
+registries:
+  - host: $ADDR
+    plainHttp: true
+images:
+  - source: $ADDR/bench/${label,,}:1.0
+EOF
+        mapfile -t inputs < <(find "$REG_DIR/data" -type f)
+        env=("AIRGAP_BUNDLE_CACHE=$CACHE")
+        [[ $src != link ]] || run=(ip netns exec "$NETNS")
+    fi
     rm -f "$TMP"/*.times "$TMP"/*.sbom
 
     # Alternate the two builds so that drift in the machine's load hits both.
     for ((i = 1; i <= BENCH_RUNS; i++)); do
-        log "$label: build with SBOMs, run $i"
-        rm -f "$out"
-        sync -f "$BENCH_DIR"
-        warm "${layers[@]}"
-        run_timed with env SOURCE_DATE_EPOCH=$EPOCH "$BUNDLE" build "$manifest" \
-            --key "$KEY.key" --out "$out" --json
+        build_once with
         jq -r '[.sbom.seconds, .sbom.packages, .sbom.imagesScanned, (.sbom.warnings | length), .blobs] | @tsv' \
             "$TMP/with.out" >>"$TMP/with.sbom"
-        log "$label: build --skip-sbom, run $i"
-        rm -f "$out"
-        sync -f "$BENCH_DIR"
-        warm "${layers[@]}"
-        run_timed without env SOURCE_DATE_EPOCH=$EPOCH "$BUNDLE" build "$manifest" \
-            --key "$KEY.key" --out "$out" --json --skip-sbom
+        build_once without --skip-sbom
         # Reference: stock gzip decompressing the same layers, one after the
         # other, which any scan of their contents has to do at least once.
-        log "$label: gzip -dc of the layers, run $i"
-        warm "${layers[@]}"
-        run_timed gunzip bash -c 'for l; do gzip -dc "$l"; done >/dev/null' _ "${layers[@]}"
+        # Timed with the layout rows only: the layers are the same.
+        if [[ $src == layout ]]; then
+            log "$label: gzip -dc of the layers, run $i"
+            warm "${layers[@]}"
+            run_timed gunzip bash -c 'for l; do gzip -dc "$l"; done >/dev/null' _ "${layers[@]}"
+        fi
     done
     # The skipped build scans no image and has four fewer blobs (two
     # documents for the image's one platform, two for the bundle); the last
     # bundle carries none.
     [[ $(jq -r '.sbom.imagesScanned // 0' "$TMP/without.out") == 0 ]] \
         || die "$label: build --skip-sbom scanned images"
+    local packages scanned warnings blobs_with blobs_without
     read -r _ packages scanned warnings blobs_with < <(tail -n 1 "$TMP/with.sbom")
     blobs_without=$(jq -r .blobs "$TMP/without.out")
     ((scanned == 1 && blobs_with == blobs_without + 4)) ||
         die "$label: $scanned platforms scanned, $blobs_with blobs with SBOMs and $blobs_without without; expected 1 and a difference of 4"
     [[ $("$INSTALL" sbom "$out" --trust "$KEY.pub" --list --json | jq length) == 0 ]] ||
         die "$label: the --skip-sbom bundle lists SBOMs"
+    if [[ $src != layout ]]; then
+        local want got
+        want=$(jq -r '.manifests[0].digest' "$dir/index.json")
+        got=$("$BUNDLE" inspect "$out" --json | jq -r '.images[].digest')
+        [[ $got == "$want" ]] || die "$label (${SRC_NAME[$src]}): the bundle holds $got, the layout has $want"
+    fi
 
+    [[ $src != layout ]] || GUNZIP[$label]=$(median gunzip 1)
+    local t_with t_without t_sbom share own r_with r_without mib_s t_gunzip vs_gunzip name
+    name=${SRC_NAME[$src]}
     t_with=$(median with 1)
     t_without=$(median without 1)
     t_sbom=$(awk '{ print $1 }' "$TMP/with.sbom" | sort -g |
@@ -179,19 +322,59 @@ EOF
     r_with=$(calc '%.1f' "$(maxcol with 2) / 1024")
     r_without=$(calc '%.1f' "$(maxcol without 2) / 1024")
     mib_s=$(calc '%.0f' "$layer_bytes / 1048576 / $t_sbom")
-    t_gunzip=$(median gunzip 1)
+    t_gunzip=${GUNZIP[$label]}
     vs_gunzip=$(calc '%.2f' "$t_sbom / $t_gunzip")
 
-    ROWS+=("| $label | $(calc '%.3f' "$t_with") | $(calc '%.3f' "$t_without") | **$share %** | $(calc '%.3f' "$t_sbom") ($own %) | $(calc '%.3f' "$t_gunzip") | ${vs_gunzip}× | $packages | $warnings |")
-    DETAILS+=("| $label | $what | $layer_bytes | $mib_s | $(calc '%.3f' "$(mincol with 1)")–$(calc '%.3f' "$(maxcol with 1)") | $(calc '%.3f' "$(mincol without 1)")–$(calc '%.3f' "$(maxcol without 1)") | $(median with 3) u + $(median with 4) s | $(median without 3) u + $(median without 4) s | $r_with / $r_without |")
+    ROW[$key]="| $label | $name | $(calc '%.3f' "$t_with") | $(calc '%.3f' "$t_without") | **$share %** | $(calc '%.3f' "$t_sbom") ($own %) | $(calc '%.3f' "$t_gunzip") | ${vs_gunzip}× | $packages | $warnings |"
+    DETAIL[$key]="| $label | $name | $what | $layer_bytes | $mib_s | $(calc '%.3f' "$(mincol with 1)")–$(calc '%.3f' "$(maxcol with 1)") | $(calc '%.3f' "$(mincol without 1)")–$(calc '%.3f' "$(maxcol without 1)") | $(median with 3) u + $(median with 4) s | $(median without 3) u + $(median without 4) s | $r_with / $r_without |"
     if awk "BEGIN { exit !($share <= $T_SHARE * 100) }"; then
-        VERDICTS+=("- $label: SBOMs take $share % of the build ≤ $(calc '%.0f' "$T_SHARE * 100") % — met")
+        VERDICT[$key]="- $label, $name: SBOMs take $share % of the build ≤ $(calc '%.0f' "$T_SHARE * 100") % — met"
     else
-        VERDICTS+=("- $label: SBOMs take $share % of the build > $(calc '%.0f' "$T_SHARE * 100") % — **missed**")
+        VERDICT[$key]="- $label, $name: SBOMs take $share % of the build > $(calc '%.0f' "$T_SHARE * 100") % — **missed**"
     fi
-    log "$label: build $t_with s with SBOMs, $t_without s without: $share % (sbom.seconds $t_sbom s, $own %), $packages packages, RSS $r_with / $r_without MiB"
+    log "$label ($name): build $t_with s with SBOMs, $t_without s without: $share % (sbom.seconds $t_sbom s, $own %), $packages packages, RSS $r_with / $r_without MiB"
     [[ $BENCH_KEEP == 1 ]] || rm -f "$out"
+}
+
+for c in "${CASES[@]}"; do
+    measure_case layout "$c"
 done
+
+REGISTRY_NOTE=""
+if [[ $BENCH_REGISTRY == 1 ]]; then
+    start_registry
+    ADDR=127.0.0.1:$REG_PORT
+    load_images "$ADDR"
+    SOURCES+=(loopback)
+    for c in "${CASES[@]}"; do
+        measure_case loopback "$c"
+    done
+    stop_registry
+
+    if [[ -z $BENCH_LINK ]]; then
+        log "BENCH_LINK is empty: no rate-limited rows"
+    elif make_netns 2>"$TMP/netns.err"; then
+        start_registry_netns
+        ADDR=127.0.0.1:$REG_PORT
+        load_images "$ADDR" ip netns exec "$NETNS"
+        SOURCES+=(link)
+        for c in "${CASES[@]}"; do
+            measure_case link "$c"
+        done
+        stop_registry
+        ip netns delete "$NETNS"
+        NETNS=""
+    else
+        why=$(tr '\n' ' ' <"$TMP/netns.err" | sed 's/ *$//')
+        REGISTRY_NOTE="No ${SRC_NAME[link]} rows: the rate-limited network namespace could not be made (${why:-no reason given})."
+        if [[ $why == *"not permitted"* || $why == *"denied"* ]]; then
+            REGISTRY_NOTE+=" \`ip netns add\` and \`tc\` need root."
+        fi
+        log "skipping the ${SRC_NAME[link]} rows: ${why:-could not make the network namespace}"
+        [[ -z $NETNS ]] || ip netns delete "$NETNS" || true
+        NETNS=""
+    fi
+fi
 
 # --- 4. report -------------------------------------------------------------
 
@@ -200,6 +383,21 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then commit="$commit (with uncommitted changes)"; fi
 fstype=$(df -PT "$BENCH_DIR" | awk 'NR == 2 { print $2 }')
+
+# The rows, image by image, each image's sources in the order measured.
+ROWS=()
+DETAILS=()
+VERDICTS=()
+for c in "${CASES[@]}"; do
+    for src in "${SOURCES[@]}"; do
+        key=${c%%|*}\|$src
+        ROWS+=("${ROW[$key]}")
+        DETAILS+=("${DETAIL[$key]}")
+        VERDICTS+=("${VERDICT[$key]}")
+    done
+done
+command_env="BENCH_SIZES=\"$BENCH_SIZES\" BENCH_LAYERS=$BENCH_LAYERS BENCH_RUNS=$BENCH_RUNS BENCH_REGISTRY=$BENCH_REGISTRY"
+[[ $BENCH_REGISTRY != 1 ]] || command_env+=" BENCH_LINK=\"$BENCH_LINK\""
 
 SECTION=$TMP/section.md
 {
@@ -225,24 +423,50 @@ SECTION=$TMP/section.md
     echo "Reference: \`gzip -dc\` of the same layers (one after the other, output"
     echo "discarded), timed in the same runs: decompressing every layer once is the"
     echo "least any content scan does, and the part of the build no writer can avoid."
+    if [[ $BENCH_REGISTRY == 1 ]]; then
+        echo
+        echo "Each image is built from several sources (the **Source** column)."
+        echo "**layout**: its OCI layout on disk (\`oci-layout:DIR:REF\`)."
+        echo "**registry loopback**: Debian's \`docker-registry\` $(docker-registry --version 2>/dev/null | awk '{ print $NF }')"
+        echo "on 127.0.0.1 (plain HTTP), the image loaded into it by skopeo $(skopeo --version | awk '{ print $NF }')"
+        echo "(\`skopeo copy --preserve-digests\`) and named in the manifest as"
+        echo "\`127.0.0.1:PORT/bench/NAME:1.0\`, with \`registries: [{host: 127.0.0.1:PORT, plainHttp: true}]\`."
+        if [[ -n $BENCH_LINK ]]; then
+            echo "**${SRC_NAME[link]}**: the same, with the registry, the loading and the builds in a"
+            echo "network namespace whose loopback is rate-limited"
+            echo "(\`tc qdisc add dev lo root tbf rate $BENCH_LINK burst 1mb latency 100ms\`)."
+        fi
+        echo "Every registry build starts from an empty blob cache (\`AIRGAP_BUNDLE_CACHE\`,"
+        echo "deleted before each run), so each run pulls the manifest, the config and every"
+        echo "layer; client and registry share the CPUs. The gzip -dc reference is timed"
+        echo "with the layout rows and repeated in the registry rows (the same layers)."
+        echo "With registry sources the pull is part of the build and the scan overlaps it"
+        echo "layer by layer (each layer is scanned as soon as it has downloaded), so SBOMs add"
+        echo "only the scanning that outlasts the download, and the documents; there"
+        echo "\`sbom.seconds\` spans generation including its waits for layers still"
+        echo "downloading. From local layouts the write is nearly a copy (the compressed"
+        echo "layers go in as stored frames), so the scan's share of the build is highest there."
+    fi
     [[ -z $DEBIAN_NOTE ]] || { echo; echo "$DEBIAN_NOTE"; }
+    [[ -z $REGISTRY_NOTE ]] || { echo; echo "$REGISTRY_NOTE"; }
     echo
-    echo "- Command: \`bash bench/sbom.sh\` (BENCH_SIZES=\"$BENCH_SIZES\", BENCH_LAYERS=$BENCH_LAYERS, BENCH_RUNS=$BENCH_RUNS)"
+    echo "- Command: \`$command_env bash bench/sbom.sh\`"
     echo "- Machine: $(nproc) CPUs, $cpu, $(awk '/^MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r), scratch on $fstype"
     echo "- Load average (1 min) at start / end: $LOAD_START / $LOAD_END (other work on the machine skews the numbers; rerun when it is idle)"
     echo "- Date: $(date -u +%Y-%m-%d), commit $commit, $(rustc --version 2>/dev/null || echo rustc unknown)"
     echo "- Target: SBOM generation does not dominate the build, share ≤ $(calc '%.0f' "$T_SHARE * 100") %"
     echo
-    echo "| Image | Build s with SBOMs | Build s --skip-sbom | SBOM share | sbom.seconds (of build) | gzip -dc s | sbom.seconds ÷ gzip -dc | Packages | Warnings |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| Image | Source | Build s with SBOMs | Build s --skip-sbom | SBOM share | sbom.seconds (of build) | gzip -dc s | sbom.seconds ÷ gzip -dc | Packages | Warnings |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${ROWS[@]}"
     echo
     echo "Context: what the image is; its layer bytes; layer bytes per second of"
-    echo "\`sbom.seconds\`; the spread of the runs; CPU seconds (user + system, medians);"
-    echo "peak RSS (GNU time \`%M\`, the largest of the runs)."
+    echo "\`sbom.seconds\` (for registry sources bounded by the pull, which generation"
+    echo "waits for); the spread of the runs; CPU seconds (user + system, medians; the"
+    echo "client's only); peak RSS (GNU time \`%M\`, the largest of the runs)."
     echo
-    echo "| Image | What | Layer bytes | Scan MiB/s | With s min–max | Without s min–max | CPU s with | CPU s without | Peak RSS MiB (with / without) |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| Image | Source | What | Layer bytes | Scan MiB/s | With s min–max | Without s min–max | CPU s with | CPU s without | Peak RSS MiB (with / without) |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${DETAILS[@]}"
     echo
     echo "Target:"
