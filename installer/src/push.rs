@@ -589,16 +589,23 @@ fn find_base_blobs(
                 break;
             }
         }
+        let size = d.any_blob(digest).map_or(0, |b| b.size);
         match home {
             Some(repo) => {
                 homes.insert(*digest, repo);
             }
-            None if base.is_some_and(|b| b.entries.contains_key(&path)) => {}
-            None => missing.push(format!(
-                "{digest} ({} bytes, for {})",
-                d.any_blob(digest).map_or(0, |b| b.size),
-                repos.join(", ")
-            )),
+            None if base.is_some_and(|b| b.entries.contains_key(&path)) => {
+                // The base is signed, but by its own bundle.json: its entry
+                // must be the size this delta says.
+                let b = base.expect("checked");
+                let in_base = b.entries[&path].size;
+                if in_base != size || b.head.descriptor.blob(digest).map(|e| e.size) != Some(size) {
+                    bail!(
+                        "--base: blob {digest} is {in_base} bytes in the base bundle, but the delta says {size}"
+                    );
+                }
+            }
+            None => missing.push(format!("{digest} ({size} bytes, for {})", repos.join(", "))),
         }
     }
     if !missing.is_empty() {
