@@ -148,11 +148,6 @@ impl SplitEntry {
     pub fn total_size(&self) -> u64 {
         self.parts.iter().map(|p| p.size).sum()
     }
-
-    /// File name of part `index` (0-based) of `file`: `FILE.part-001`.
-    pub fn part_name(file: &str, index: usize) -> String {
-        format!("{file}.part-{:03}", index + 1)
-    }
 }
 
 /// One image: a manifest or an index stored in the bundle.

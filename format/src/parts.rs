@@ -89,7 +89,7 @@ pub fn part_path(base: &Path, index: usize) -> PathBuf {
 }
 
 /// `FILE` when `name` is `FILE.part-NNN`.
-fn part_base(name: &str) -> Option<&str> {
+pub fn part_base(name: &str) -> Option<&str> {
     let (base, num) = name.rsplit_once(".part-")?;
     (num.len() == 3 && num.bytes().all(|b| b.is_ascii_digit()) && !base.is_empty()).then_some(base)
 }

@@ -229,14 +229,11 @@ fn check_parts(
         path: name.to_string(),
         reason,
     };
-    let base = reader.path().display().to_string();
-    let base = base
-        .rsplit_once(".part-")
-        .filter(|(_, n)| n.len() == 3)
-        .map_or(base.as_str(), |(b, _)| b)
-        .to_string();
+    let name_given = reader.path().display().to_string();
+    let base =
+        std::path::PathBuf::from(crate::parts::part_base(&name_given).unwrap_or(&name_given));
     let label = |i: usize| match reader.parts() {
-        Some(_) => crate::bundle_json::SplitEntry::part_name(&base, i),
+        Some(_) => crate::parts::part_path(&base, i).display().to_string(),
         None => format!(
             "part {:03} (bytes {} to {})",
             i + 1,
