@@ -768,24 +768,8 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
                     total_size: i.total_size,
                 })
                 .collect(),
-            charts: d
-                .charts
-                .iter()
-                .map(|c| RecordedArtifact {
-                    name: c.name.clone(),
-                    version: c.version.clone(),
-                    digest: c.digest.to_string(),
-                })
-                .collect(),
-            templates: d
-                .templates
-                .iter()
-                .map(|t| RecordedArtifact {
-                    name: t.name.clone(),
-                    version: String::new(),
-                    digest: t.digest.to_string(),
-                })
-                .collect(),
+            charts: recorded_charts(&d),
+            templates: recorded_templates(&d),
             blobs: registry_blobs(&d),
             previous,
         };
@@ -1001,6 +985,46 @@ pub struct ConfigChange {
     pub diff: String,
 }
 
+/// The charts of `d` as an install record lists them.
+fn recorded_charts(d: &BundleDescriptor) -> Vec<RecordedArtifact> {
+    d.charts
+        .iter()
+        .map(|c| RecordedArtifact {
+            name: c.name.clone(),
+            version: c.version.clone(),
+            digest: c.digest.to_string(),
+        })
+        .collect()
+}
+
+/// The templates of `d` as an install record lists them (no version).
+fn recorded_templates(d: &BundleDescriptor) -> Vec<RecordedArtifact> {
+    d.templates
+        .iter()
+        .map(|t| RecordedArtifact {
+            name: t.name.clone(),
+            version: String::new(),
+            digest: t.digest.to_string(),
+        })
+        .collect()
+}
+
+/// `(key, shown version, digest)` for [`artifact_changes`]: a template,
+/// which has no version, is shown by its digest.
+fn artifact_keys(items: &[RecordedArtifact]) -> Vec<(String, String, String)> {
+    items
+        .iter()
+        .map(|a| {
+            let shown = if a.version.is_empty() {
+                &a.digest
+            } else {
+                &a.version
+            };
+            (a.name.clone(), shown.clone(), a.digest.clone())
+        })
+        .collect()
+}
+
 fn artifact_changes(
     old: &[(String, String, String)],
     new: &[(String, String, String)],
@@ -1142,27 +1166,13 @@ pub fn plan(
         })
         .collect();
     let charts = artifact_changes(
-        &current
-            .iter()
-            .flat_map(|c| &c.charts)
-            .map(|c| (c.name.clone(), c.version.clone(), c.digest.clone()))
-            .collect::<Vec<_>>(),
-        &d.charts
-            .iter()
-            .map(|c| (c.name.clone(), c.version.clone(), c.digest.to_string()))
-            .collect::<Vec<_>>(),
+        &artifact_keys(current.as_ref().map_or(&[][..], |c| &c.charts)),
+        &artifact_keys(&recorded_charts(d)),
         &|k| chart_bytes.get(k).copied().unwrap_or(0),
     );
     let templates = artifact_changes(
-        &current
-            .iter()
-            .flat_map(|c| &c.templates)
-            .map(|t| (t.name.clone(), t.digest.clone(), t.digest.clone()))
-            .collect::<Vec<_>>(),
-        &d.templates
-            .iter()
-            .map(|t| (t.name.clone(), t.digest.to_string(), t.digest.to_string()))
-            .collect::<Vec<_>>(),
+        &artifact_keys(current.as_ref().map_or(&[][..], |c| &c.templates)),
+        &artifact_keys(&recorded_templates(d)),
         &|_| 0,
     );
     let config = match (site, &current) {

@@ -11,7 +11,7 @@ use airgap_install::{install, state, trust};
 use airgap_registry::credentials::{self, Credentials};
 use airgap_registry::Transport;
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// Verifies and installs air-gap bundles.
 #[derive(Parser)]
@@ -39,15 +39,8 @@ enum Command {
         /// A trusted public key (minisign format); repeatable.
         #[arg(long)]
         trust: Vec<PathBuf>,
-        /// User name for the site registry; the password is read from standard input.
-        #[arg(long, requires = "password_stdin")]
-        username: Option<String>,
-        /// Read the registry password from standard input.
-        #[arg(long, requires = "username")]
-        password_stdin: bool,
-        /// Blobs uploaded at once.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-        jobs: u16,
+        #[command(flatten)]
+        upload: UploadArgs,
         /// Run install-plan.sh through helm (backups first when upgrading), then the health checks.
         #[arg(long)]
         apply: bool,
@@ -67,9 +60,6 @@ enum Command {
         /// blobs the registry does not already have.
         #[arg(long, value_name = "BASE_BUNDLE")]
         base: Option<PathBuf>,
-        /// When a tag already points at another image: fail (stop before pushing), skip (keep it) or overwrite.
-        #[arg(long, value_enum, default_value_t = OnExistingTag::Fail)]
-        on_existing_tag: OnExistingTag,
         /// Print the result as JSON and draw no progress bars.
         #[arg(long)]
         json: bool,
@@ -132,18 +122,8 @@ enum Command {
         /// Use plain HTTP (no TLS) for this registry.
         #[arg(long)]
         plain_http: bool,
-        /// User name; the password is read from standard input (--password-stdin).
-        #[arg(long, requires = "password_stdin")]
-        username: Option<String>,
-        /// Read the password from standard input.
-        #[arg(long, requires = "username")]
-        password_stdin: bool,
-        /// Blobs uploaded at once.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-        jobs: u16,
-        /// When a tag already points at another image: skip (keep it), overwrite, or fail.
-        #[arg(long, value_enum, default_value_t = OnExistingTag::Fail)]
-        on_existing_tag: OnExistingTag,
+        #[command(flatten)]
+        upload: UploadArgs,
         /// For a delta bundle: the base bundle it was built against, for the
         /// blobs the registry does not already have.
         #[arg(long, value_name = "BASE_BUNDLE")]
@@ -300,22 +280,22 @@ fn run(cli: Cli) -> Result<()> {
             file,
             site,
             trust: keys,
-            username,
-            password_stdin,
-            jobs,
+            upload,
             apply,
             allow_downgrade,
             skip_health,
             health_timeout,
             cluster_uid,
             base,
-            on_existing_tag,
             json,
         } => {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let site = airgap_install::site::SiteFile::load(&site)?;
-            let credentials =
-                registry_credentials(&site.site.registry.host, username, password_stdin)?;
+            let credentials = registry_credentials(
+                &site.site.registry.host,
+                upload.username,
+                upload.password_stdin,
+            )?;
             // A licence in the bundle needs this node's identity; a node
             // without a machine id can still install a bundle without one.
             let node = airgap_install::license::node_ids(cluster_uid.as_deref());
@@ -335,7 +315,7 @@ fn run(cli: Cli) -> Result<()> {
                     },
                     credentials,
                 },
-                jobs: jobs as usize,
+                jobs: upload.jobs as usize,
                 apply,
                 allow_downgrade,
                 skip_health,
@@ -343,7 +323,7 @@ fn run(cli: Cli) -> Result<()> {
                 node: node.ok(),
                 progress: !json,
                 base: base.as_deref(),
-                on_existing_tag,
+                on_existing_tag: upload.on_existing_tag,
             };
             let result = install::install(&state, &options);
             if let Err(e) = &result {
@@ -491,17 +471,15 @@ fn run(cli: Cli) -> Result<()> {
             registry,
             ca_file,
             plain_http,
-            username,
-            password_stdin,
-            jobs,
-            on_existing_tag,
+            upload,
             relocation_map,
             base,
             json,
         } => {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let target = Target::parse(&registry)?;
-            let credentials = registry_credentials(&target.host, username, password_stdin)?;
+            let credentials =
+                registry_credentials(&target.host, upload.username, upload.password_stdin)?;
             let options = PushOptions {
                 target,
                 transport: Transport {
@@ -510,8 +488,8 @@ fn run(cli: Cli) -> Result<()> {
                     user_agent: Some(format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))),
                 },
                 credentials,
-                jobs: jobs as usize,
-                on_existing_tag,
+                jobs: upload.jobs as usize,
+                on_existing_tag: upload.on_existing_tag,
                 progress: !json,
                 base,
             };
@@ -640,6 +618,23 @@ fn run(cli: Cli) -> Result<()> {
         } => health(&site, json, timeout)?,
     }
     Ok(())
+}
+
+/// How `push` and `install` upload to the site registry.
+#[derive(Args)]
+struct UploadArgs {
+    /// User name for the registry; the password is read from standard input (--password-stdin).
+    #[arg(long, requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the registry password from standard input.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+    /// Blobs uploaded at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+    /// When a tag already points at another image: fail (stop before pushing), skip (keep it) or overwrite.
+    #[arg(long, value_enum, default_value_t = OnExistingTag::Fail)]
+    on_existing_tag: OnExistingTag,
 }
 
 /// Credentials for `host`: from `--username` and standard input, else the
