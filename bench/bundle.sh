@@ -52,16 +52,7 @@ if ((${#need_pkgs[@]})); then
         { "${sudo[@]}" apt-get update >/dev/null && "${sudo[@]}" apt-get install -y "${need_pkgs[@]}" >/dev/null; }
 fi
 
-log "building release binaries"
-(cd "$ROOT" && cargo build --release --quiet -p airgap-bundle -p airgap-install -p airgap-e2e)
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BUNDLE=$TARGET_DIR/release/airgap-bundle
-INSTALL=$TARGET_DIR/release/airgap-install
-GEN=$TARGET_DIR/release/gen-fixtures
-HASH=$TARGET_DIR/release/hash-files
-for b in "$BUNDLE" "$INSTALL" "$GEN" "$HASH"; do
-    [[ -x $b ]] || die "missing $b"
-done
+build_release_binaries
 
 # --- helpers ---------------------------------------------------------------
 

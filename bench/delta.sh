@@ -57,20 +57,7 @@ fi
 . "$ROOT/scripts/lib.sh"
 ensure_packages jq zstd /usr/bin/time:time
 
-log "building release binaries"
-(
-    cd "$ROOT"
-    cargo build --release --quiet -p airgap-bundle --bin airgap-bundle
-    cargo build --release --quiet -p airgap-install --bin airgap-install
-    cargo build --release --quiet -p airgap-e2e --bin gen-fixtures
-)
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BUNDLE=$TARGET_DIR/release/airgap-bundle
-INSTALL=$TARGET_DIR/release/airgap-install
-GEN=$TARGET_DIR/release/gen-fixtures
-for b in "$BUNDLE" "$INSTALL" "$GEN"; do
-    [[ -x $b ]] || die "missing $b"
-done
+build_release_binaries
 
 # --- helpers ---------------------------------------------------------------
 

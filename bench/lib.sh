@@ -102,6 +102,22 @@ gen_layout() {
     touch "$stamp"
 }
 
+# build_release_binaries: builds the release binaries every benchmark runs
+# and sets BUNDLE, INSTALL, GEN (gen-fixtures) and HASH (hash-files).
+build_release_binaries() {
+    log "building release binaries"
+    (cd "$ROOT" && cargo build --release --quiet -p airgap-bundle -p airgap-install -p airgap-e2e)
+    local target=${CARGO_TARGET_DIR:-$ROOT/target}
+    BUNDLE=$target/release/airgap-bundle
+    INSTALL=$target/release/airgap-install
+    GEN=$target/release/gen-fixtures
+    HASH=$target/release/hash-files
+    local b
+    for b in "$BUNDLE" "$INSTALL" "$GEN" "$HASH"; do
+        [[ -x $b ]] || die "missing $b"
+    done
+}
+
 # --- a loopback registry ---------------------------------------------------
 # Debian's docker-registry, plain HTTP on 127.0.0.1. Needs BENCH_REG_DIR and
 # scripts/lib.sh (free_loopback_port, wait_for_port) sourced.

@@ -61,15 +61,7 @@ T_RSS=64   # peak RSS of the cold build <= 64 MiB (the build target of bench/bun
 . "$ROOT/scripts/lib.sh"
 ensure_packages jq skopeo docker-registry /usr/bin/time:time
 
-log "building release binaries"
-(cd "$ROOT" && cargo build --release --quiet -p airgap-bundle -p airgap-install -p airgap-e2e)
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BUNDLE=$TARGET_DIR/release/airgap-bundle
-INSTALL=$TARGET_DIR/release/airgap-install
-GEN=$TARGET_DIR/release/gen-fixtures
-for b in "$BUNDLE" "$INSTALL" "$GEN"; do
-    [[ -x $b ]] || die "missing $b"
-done
+build_release_binaries
 
 # --- helpers ---------------------------------------------------------------
 

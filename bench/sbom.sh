@@ -84,15 +84,7 @@ if [[ $BENCH_REGISTRY == 1 ]]; then
     [[ -z $BENCH_LINK ]] || ensure_packages ip:iproute2 tc:iproute2
 fi
 
-log "building release binaries"
-(cd "$ROOT" && cargo build --release --quiet -p airgap-bundle -p airgap-install -p airgap-e2e)
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BUNDLE=$TARGET_DIR/release/airgap-bundle
-INSTALL=$TARGET_DIR/release/airgap-install
-GEN=$TARGET_DIR/release/gen-fixtures
-for b in "$BUNDLE" "$INSTALL" "$GEN"; do
-    [[ -x $b ]] || die "missing $b"
-done
+build_release_binaries
 
 # --- helpers ---------------------------------------------------------------
 
