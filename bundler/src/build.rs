@@ -5,13 +5,14 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use airgap_format::bundle_json::{
-    BaseEntry, BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, PartEntry, SplitEntry,
-    BUNDLE_JSON, BUNDLE_SEAL, BUNDLE_SEAL_SIG, BUNDLE_SIG, DELTA_FORMAT_VERSION, INDEX_JSON,
-    LICENSE_FORMAT_VERSION, MAX_PARTS, MIN_FORMAT_VERSION, MIN_PART_SIZE, OCI_LAYOUT,
-    REF_NAME_ANNOTATION, SBOMS_FORMAT_VERSION, TEMPLATES_FORMAT_VERSION,
+    is_sbom_media_type, BaseEntry, BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, PartEntry,
+    SbomEntry, SplitEntry, BUNDLE_JSON, BUNDLE_SEAL, BUNDLE_SEAL_SIG, BUNDLE_SIG,
+    DELTA_FORMAT_VERSION, INDEX_JSON, LICENSE_FORMAT_VERSION, MAX_PARTS, MIN_FORMAT_VERSION,
+    MIN_PART_SIZE, OCI_LAYOUT, REF_NAME_ANNOTATION, SBOMS_FORMAT_VERSION,
+    SBOMS_LAST_FORMAT_VERSION, TEMPLATES_FORMAT_VERSION,
 };
 use airgap_format::canonical_json::to_canonical_vec;
 use airgap_format::progress::Progress;
@@ -23,7 +24,7 @@ use time::OffsetDateTime;
 use crate::lock::LockFile;
 use crate::manifest::Manifest;
 use crate::output::Output;
-use crate::plan::{self, Plan, Remote};
+use crate::plan::{self, Plan, PlannedBlob, Remote};
 use crate::pull::{PullOptions, PullStats, Puller};
 use crate::sign::SecretKey;
 use crate::sources::BlobData;
@@ -121,7 +122,7 @@ pub fn build(
 ) -> Result<BuildOutput> {
     let manifest = Manifest::load(manifest_path)?;
     let mtime = options.created.unix_timestamp().max(0) as u64;
-    let (mut plan, puller) = if manifest.has_remote_sources() {
+    let (plan, puller) = if manifest.has_remote_sources() {
         let lock_path = options
             .lock_path
             .clone()
@@ -158,34 +159,7 @@ pub fn build(
         .context("formatting the creation time")?;
 
     let oci_layout = to_canonical_vec(&serde_json::json!({"imageLayoutVersion": "1.0.0"}))?;
-    // SBOMs are generated while the queued layers download: each layer is
-    // scanned as soon as it is in the cache.
-    let (sboms, report) = std::thread::scope(|s| -> Result<_> {
-        let download = puller
-            .as_ref()
-            .map(|p| s.spawn(move || p.download_queued()));
-        let ready = |digest: &Digest, size: u64| match &puller {
-            Some(p) => p.wait_for(digest, size),
-            None => Ok(()),
-        };
-        let generated = crate::sbom::generate(
-            &manifest,
-            &mut plan,
-            &created,
-            &manifest.doc.name.value,
-            &manifest.doc.version.value,
-            options.skip_sbom,
-            &ready,
-        );
-        if let Some(h) = download {
-            // A failed download explains a layer that never arrived.
-            h.join()
-                .map_err(|_| anyhow::anyhow!("internal error: the download thread panicked"))??;
-        }
-        generated
-    })?;
-    let pulled = puller.as_ref().map(|p| p.stats());
-    let sbom_report = Some(report);
+    let index_json = index_json(&plan)?;
     let base = match &options.base {
         Some(p) => Some(crate::delta::load_base(
             p,
@@ -195,69 +169,204 @@ pub fn build(
         )?),
         None => None,
     };
-    let omit = match &base {
-        Some(b) => {
-            let sbom_digests: Vec<Digest> = sboms.iter().map(|e| e.digest).collect();
-            crate::delta::left_to_base(&plan, b, &sbom_digests)
-        }
-        None => BTreeSet::new(),
-    };
-    let index_json = index_json(&plan)?;
-    let mut descriptor = describe(
-        &manifest,
-        &plan,
-        created,
-        &oci_layout,
-        &index_json,
-        sboms,
-        base.as_ref().map(|b| b.entry.clone()),
-        &omit,
-    )?;
-    let trusted_comment = format!(
-        "timestamp:{mtime}\tfile:{BUNDLE_JSON}\tbundle:{}@{}\tprehashed",
-        descriptor.name, descriptor.version
-    );
-    // A split bundle's head is written as a placeholder of fixed length and
-    // filled in once the parts' digests are known.
-    let head_len = match options.split {
-        Some(part_size) => Some(reserve_head(&mut descriptor, part_size)?),
-        None => None,
-    };
-    descriptor
-        .validate()
-        .context("internal error: the bundle description is inconsistent")?;
-    let mut bundle_json = descriptor.to_canonical_bytes()?;
-    if let Some(len) = head_len {
-        bundle_json.resize(len, b' ');
-    }
-    let mut signature = key.sign(&bundle_json, &trusted_comment).to_minisign_text();
-
-    let output = match options.split {
-        Some(part_size) => Output::create_split(out, part_size)?,
-        None => Output::create(out)?,
-    };
-    let writer_options = WriterOptions {
-        level: options.level,
+    let ctx = Ctx {
+        manifest: &manifest,
+        plan: &plan,
+        created: &created,
+        oci_layout: &oci_layout,
+        index_json: &index_json,
+        base: base.as_ref().map(|b| b.entry.clone()),
+        trusted_comment: format!(
+            "timestamp:{mtime}\tfile:{BUNDLE_JSON}\tbundle:{}@{}\tprehashed",
+            manifest.doc.name.value, manifest.doc.version.value
+        ),
+        key,
+        puller: puller.as_ref(),
+        cache_dir: cache_dir.as_deref(),
+        options,
         mtime,
+        out,
     };
-    let stored_total: u64 = descriptor.total_size;
-    let progress = Progress::bytes(stored_total, "build", options.progress);
-    let mut writer = ArchiveWriter::new(BufWriter::with_capacity(1 << 20, output), writer_options)?;
-    let head_mode = if head_len.is_some() {
-        Compression::Stored
-    } else {
-        Compression::Zstd
+    let ready = |digest: &Digest, size: u64| match &puller {
+        Some(p) => p.wait_for(digest, size),
+        None => Ok(()),
     };
-    writer.append_bytes(BUNDLE_JSON, &bundle_json, head_mode)?;
-    let json_end = writer.compressed_len();
-    writer.append_bytes(BUNDLE_SIG, signature.as_bytes(), head_mode)?;
-    let sig_end = writer.compressed_len();
-    writer.get_mut().flush()?;
-    writer.get_mut().get_mut().body_starts();
-    writer.append_bytes(OCI_LAYOUT, &oci_layout, Compression::Zstd)?;
-    writer.append_bytes(INDEX_JSON, &index_json, Compression::Zstd)?;
-    tracing::debug!(blobs = descriptor.blobs.len(), bytes = stored_total, left_to_base = omit.len(), out = %out.display(), "writing bundle");
-    for (digest, blob) in plan.blobs.iter().filter(|(d, _)| !omit.contains(d)) {
+    // The queued layers download on a thread of their own while SBOMs are
+    // generated (each layer scanned as soon as it is in the cache) and the
+    // bundle is written (each blob stored as soon as it is there).
+    let (written, sbom_report) = std::thread::scope(|s| -> Result<_> {
+        let download = puller
+            .as_ref()
+            .map(|p| s.spawn(move || p.download_queued()));
+        let result = (|| {
+            let prepared = crate::sbom::prepare(&manifest, &plan, options.skip_sbom, &ready)?;
+            let omit = |sboms: &[Digest]| match &base {
+                Some(b) => crate::delta::left_to_base(&plan, b, sboms),
+                None => BTreeSet::new(),
+            };
+            if prepared.scans() && options.split.is_none() {
+                // SBOM blobs go last (format version 6): the scan runs
+                // while everything else is written.
+                let vendor = prepared.vendor_blobs();
+                let placeholders = prepared.placeholders();
+                let vendor_digests: Vec<Digest> = vendor.iter().map(|(e, _)| e.digest).collect();
+                let omit = omit(&vendor_digests);
+                let scan = s.spawn(|| {
+                    prepared.generate(
+                        &plan,
+                        &created,
+                        &manifest.doc.name.value,
+                        &manifest.doc.version.value,
+                        &ready,
+                    )
+                });
+                ctx.write_sboms_last(scan, placeholders, vendor, &omit)
+            } else {
+                let docs = prepared.generate(
+                    &plan,
+                    &created,
+                    &manifest.doc.name.value,
+                    &manifest.doc.version.value,
+                    &ready,
+                )?;
+                let sbom_digests: Vec<Digest> = docs.blobs().into_keys().collect();
+                let omit = omit(&sbom_digests);
+                ctx.write_in_order(docs, &omit)
+            }
+        })();
+        if let Some(h) = download {
+            // A failed download explains a blob that never arrived.
+            h.join()
+                .map_err(|_| anyhow::anyhow!("internal error: the download thread panicked"))??;
+        }
+        result
+    })?;
+    let Written {
+        output,
+        descriptor,
+        bundle_json,
+    } = written;
+    let committed = output.commit()?;
+    Ok(BuildOutput {
+        path: out.to_path_buf(),
+        bundle_digest: Digest::of(&bundle_json),
+        archive_size: committed.size,
+        total_size: descriptor.total_size,
+        blobs: descriptor.blobs.len(),
+        key_id: key.public().key_id.to_string(),
+        pull: puller.as_ref().map(|p| p.stats()),
+        sbom: Some(sbom_report),
+        parts: committed.parts,
+        base: descriptor.base.clone(),
+        blobs_left_to_base: descriptor.base_blobs.len(),
+        bytes_left_to_base: descriptor.base_blobs.iter().map(|b| b.size).sum(),
+    })
+}
+
+/// What a build writes with, once the plan is made.
+struct Ctx<'a> {
+    manifest: &'a Manifest,
+    plan: &'a Plan,
+    created: &'a str,
+    oci_layout: &'a [u8],
+    index_json: &'a [u8],
+    base: Option<BaseEntry>,
+    trusted_comment: String,
+    key: &'a SecretKey,
+    puller: Option<&'a Puller>,
+    cache_dir: Option<&'a Path>,
+    options: &'a BuildOptions,
+    mtime: u64,
+    out: &'a Path,
+}
+
+/// A written (not yet committed) bundle.
+struct Written {
+    output: Output,
+    descriptor: BundleDescriptor,
+    bundle_json: Vec<u8>,
+}
+
+type Writer = ArchiveWriter<BufWriter<Output>>;
+
+/// Where `bundle.json` and its signature end in the output.
+struct HeadEnds {
+    json: u64,
+    sig: u64,
+}
+
+impl Ctx<'_> {
+    fn describe(
+        &self,
+        sboms: Vec<SbomEntry>,
+        sbom_blobs: &[BlobEntry],
+        omit: &BTreeSet<Digest>,
+    ) -> Result<BundleDescriptor> {
+        describe(
+            self.manifest,
+            self.plan,
+            self.created.to_string(),
+            self.oci_layout,
+            self.index_json,
+            sboms,
+            sbom_blobs,
+            self.base.clone(),
+            omit,
+        )
+    }
+
+    fn sign(&self, bundle_json: &[u8]) -> String {
+        self.key
+            .sign(bundle_json, &self.trusted_comment)
+            .to_minisign_text()
+    }
+
+    /// Creates the output and writes the head (as zstd frames, or as
+    /// stored frames when it is to be patched later) and the layout files.
+    fn start(
+        &self,
+        output: Output,
+        bundle_json: &[u8],
+        signature: &str,
+        patchable: bool,
+    ) -> Result<(Writer, HeadEnds)> {
+        let writer_options = WriterOptions {
+            level: self.options.level,
+            mtime: self.mtime,
+        };
+        let mut writer =
+            ArchiveWriter::new(BufWriter::with_capacity(1 << 20, output), writer_options)?;
+        let head_mode = if patchable {
+            Compression::Stored
+        } else {
+            Compression::Zstd
+        };
+        writer.append_bytes(BUNDLE_JSON, bundle_json, head_mode)?;
+        let json = writer.compressed_len();
+        writer.append_bytes(BUNDLE_SIG, signature.as_bytes(), head_mode)?;
+        let sig = writer.compressed_len();
+        writer.get_mut().flush()?;
+        writer.get_mut().get_mut().body_starts();
+        writer.append_bytes(OCI_LAYOUT, self.oci_layout, Compression::Zstd)?;
+        writer.append_bytes(INDEX_JSON, self.index_json, Compression::Zstd)?;
+        Ok((writer, HeadEnds { json, sig }))
+    }
+
+    /// Stores one blob, once it has downloaded, checking its digest on the way.
+    fn store(
+        &self,
+        writer: &mut Writer,
+        digest: &Digest,
+        blob: &PlannedBlob,
+        progress: &Progress,
+    ) -> Result<()> {
+        let cached = |path: &Path| self.cache_dir.is_some_and(|dir| path.starts_with(dir));
+        if let (Some(p), BlobData::File { path, .. }) = (self.puller, &blob.data) {
+            if cached(path) {
+                p.wait_for(digest, blob.size)
+                    .with_context(|| format!("{}: blob {digest}", blob.owner))?;
+            }
+        }
         tracing::debug!(%digest, size = blob.size, source = %blob.data, "storing blob");
         let reader = blob.data.open(blob.size)?;
         let got = writer
@@ -271,10 +380,8 @@ pub fn build(
             .with_context(|| format!("{}: blob {digest}", blob.owner))?;
         if got != *digest {
             // A damaged cache entry must not fail every later build.
-            let evicted = match (&blob.data, cache_dir.as_deref()) {
-                (BlobData::File { path, .. }, Some(dir)) if path.starts_with(dir) => {
-                    std::fs::remove_file(path).is_ok()
-                }
+            let evicted = match &blob.data {
+                BlobData::File { path, .. } if cached(path) => std::fs::remove_file(path).is_ok(),
                 _ => false,
             };
             bail!(
@@ -287,96 +394,261 @@ pub fn build(
                 }
             );
         }
+        Ok(())
     }
-    writer.get_mut().flush()?;
-    writer.get_mut().get_mut().body_ends();
-    if let (Some(part_size), Some(len)) = (options.split, head_len) {
-        // The whole size is known now: the tail's length does not depend on
-        // the digests it will hold.
-        let (dummy_seal, dummy_sig) =
-            crate::sign::seal(key, &bundle_json, writer.seal(), &trusted_comment)?;
-        let stored = |n: u64| n + 9 + 3 * n.div_ceil(128 << 10).max(1);
-        let pad = |n: u64| n.div_ceil(512) * 512;
-        let frames = writer.seal().frames + 5;
-        let total = writer.compressed_len()
-            + stored(512)
-            + stored(pad(dummy_seal.len() as u64))
-            + stored(512)
-            + stored(pad(dummy_sig.len() as u64))
-            + stored(1024)
-            + 8
-            + 8 * frames
-            + 9;
-        let count = total.div_ceil(part_size) as usize;
-        let reserved = descriptor.split.as_ref().map_or(0, |s| s.parts.len());
-        if count > reserved {
-            bail!("internal error: {count} parts needed, {reserved} reserved");
-        }
-        let digests = writer.get_mut().get_ref().part_digests(count);
-        descriptor.split = Some(SplitEntry {
-            part_size,
-            parts: digests
-                .into_iter()
-                .enumerate()
-                .map(|(i, digest)| PartEntry {
-                    size: part_size.min(total - i as u64 * part_size),
-                    digest,
-                })
-                .collect(),
-        });
+
+    /// Writes the tail (seal, its signature and the seek table).
+    fn finish(&self, mut writer: Writer, bundle_json: &[u8]) -> Result<Output> {
+        let (seal, seal_sig) =
+            crate::sign::seal(self.key, bundle_json, writer.seal(), &self.trusted_comment)?;
+        writer.append_stored(BUNDLE_SEAL, &seal)?;
+        writer.append_stored(BUNDLE_SEAL_SIG, seal_sig.as_bytes())?;
+        let buffered = writer.finish().context("writing the seek table")?;
+        buffered
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("writing the bundle: {}", e.error()))
+    }
+
+    /// Rewrites the head in place with the final `bundle.json` (padded to
+    /// `len`) and its signature, which must have kept their lengths.
+    fn patch_head(
+        &self,
+        writer: &mut Writer,
+        ends: &HeadEnds,
+        descriptor: &BundleDescriptor,
+        len: usize,
+        placeholder_signature: &str,
+    ) -> Result<Vec<u8>> {
         descriptor
             .validate()
             .context("internal error: the bundle description is inconsistent")?;
-        bundle_json = descriptor.to_canonical_bytes()?;
+        let mut bundle_json = descriptor.to_canonical_bytes()?;
         if bundle_json.len() > len {
             bail!("internal error: bundle.json outgrew its reserved space");
         }
         bundle_json.resize(len, b' ');
-        let new_signature = key.sign(&bundle_json, &trusted_comment).to_minisign_text();
-        if new_signature.len() != signature.len() {
+        let signature = self.sign(&bundle_json);
+        if signature.len() != placeholder_signature.len() {
             bail!("internal error: the signature changed length");
         }
-        signature = new_signature;
         let json_frames = stored_entry_data(&bundle_json);
         let sig_frames = stored_entry_data(signature.as_bytes());
         let output = writer.get_mut().get_mut();
-        output.patch(json_end - json_frames.len() as u64, &json_frames)?;
-        output.patch(sig_end - sig_frames.len() as u64, &sig_frames)?;
+        output.patch(ends.json - json_frames.len() as u64, &json_frames)?;
+        output.patch(ends.sig - sig_frames.len() as u64, &sig_frames)?;
+        Ok(bundle_json)
     }
-    let (seal, seal_sig) = crate::sign::seal(key, &bundle_json, writer.seal(), &trusted_comment)?;
-    writer.append_stored(BUNDLE_SEAL, &seal)?;
-    writer.append_stored(BUNDLE_SEAL_SIG, seal_sig.as_bytes())?;
-    let buffered = writer.finish().context("writing the seek table")?;
-    let output = buffered
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("writing the bundle: {}", e.error()))?;
-    progress.finish();
-    if let Some(split) = &descriptor.split {
-        if output.written() != split.total_size() {
-            bail!(
-                "internal error: wrote {} bytes, bundle.json says {}",
-                output.written(),
-                split.total_size()
-            );
-        }
-    }
-    let committed = output.commit()?;
-    Ok(BuildOutput {
-        path: out.to_path_buf(),
-        bundle_digest: Digest::of(&bundle_json),
-        archive_size: committed.size,
-        total_size: descriptor.total_size,
-        blobs: descriptor.blobs.len(),
-        key_id: key.public().key_id.to_string(),
-        pull: pulled,
-        sbom: sbom_report,
-        parts: committed.parts,
-        base: descriptor.base.clone(),
-        blobs_left_to_base: descriptor.base_blobs.len(),
-        bytes_left_to_base: descriptor.base_blobs.iter().map(|b| b.size).sum(),
-    })
-}
 
+    /// Every blob in the canonical order, `bundle.json` known up front
+    /// (SBOMs already generated). A split bundle's head is reserved and
+    /// patched once the parts' digests are known.
+    fn write_in_order(
+        &self,
+        docs: crate::sbom::Documents,
+        omit: &BTreeSet<Digest>,
+    ) -> Result<(Written, crate::sbom::SbomReport)> {
+        let sbom_blobs = docs.blobs();
+        let entries: Vec<BlobEntry> = sbom_blobs.iter().map(|(d, b)| blob_entry(d, b)).collect();
+        let mut descriptor = self.describe(docs.entries(), &entries, omit)?;
+        let head_len = match self.options.split {
+            Some(part_size) => Some(reserve_head(&mut descriptor, part_size)?),
+            None => None,
+        };
+        descriptor
+            .validate()
+            .context("internal error: the bundle description is inconsistent")?;
+        let mut bundle_json = descriptor.to_canonical_bytes()?;
+        if let Some(len) = head_len {
+            bundle_json.resize(len, b' ');
+        }
+        let signature = self.sign(&bundle_json);
+        let output = match self.options.split {
+            Some(part_size) => Output::create_split(self.out, part_size)?,
+            None => Output::create(self.out)?,
+        };
+        let progress = Progress::bytes(descriptor.total_size, "build", self.options.progress);
+        let (mut writer, ends) =
+            self.start(output, &bundle_json, &signature, head_len.is_some())?;
+        tracing::debug!(blobs = descriptor.blobs.len(), bytes = descriptor.total_size, left_to_base = omit.len(), out = %self.out.display(), "writing bundle");
+        for e in descriptor.expected_entries().iter().skip(2) {
+            let blob = self
+                .plan
+                .blobs
+                .get(&e.digest)
+                .or_else(|| sbom_blobs.get(&e.digest))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("internal error: blob {} is not planned", e.digest)
+                })?;
+            self.store(&mut writer, &e.digest, blob, &progress)?;
+        }
+        writer.get_mut().flush()?;
+        writer.get_mut().get_mut().body_ends();
+        if let (Some(part_size), Some(len)) = (self.options.split, head_len) {
+            // The whole size is known now: the tail's length does not
+            // depend on the digests it will hold.
+            let (dummy_seal, dummy_sig) =
+                crate::sign::seal(self.key, &bundle_json, writer.seal(), &self.trusted_comment)?;
+            let stored = |n: u64| n + 9 + 3 * n.div_ceil(128 << 10).max(1);
+            let pad = |n: u64| n.div_ceil(512) * 512;
+            let frames = writer.seal().frames + 5;
+            let total = writer.compressed_len()
+                + stored(512)
+                + stored(pad(dummy_seal.len() as u64))
+                + stored(512)
+                + stored(pad(dummy_sig.len() as u64))
+                + stored(1024)
+                + 8
+                + 8 * frames
+                + 9;
+            let count = total.div_ceil(part_size) as usize;
+            let reserved = descriptor.split.as_ref().map_or(0, |s| s.parts.len());
+            if count > reserved {
+                bail!("internal error: {count} parts needed, {reserved} reserved");
+            }
+            let digests = writer.get_mut().get_ref().part_digests(count);
+            descriptor.split = Some(SplitEntry {
+                part_size,
+                parts: digests
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, digest)| PartEntry {
+                        size: part_size.min(total - i as u64 * part_size),
+                        digest,
+                    })
+                    .collect(),
+            });
+            bundle_json = self.patch_head(&mut writer, &ends, &descriptor, len, &signature)?;
+        }
+        let output = self.finish(writer, &bundle_json)?;
+        progress.finish();
+        if let Some(split) = &descriptor.split {
+            if output.written() != split.total_size() {
+                bail!(
+                    "internal error: wrote {} bytes, bundle.json says {}",
+                    output.written(),
+                    split.total_size()
+                );
+            }
+        }
+        Ok((
+            Written {
+                output,
+                descriptor,
+                bundle_json,
+            },
+            docs.report,
+        ))
+    }
+
+    /// Format version 6: `bundle.json` is written with room for the SBOM
+    /// entries still being generated, then every blob but the SBOMs while
+    /// the scan runs, then the SBOMs, and the head is patched in place.
+    fn write_sboms_last(
+        &self,
+        scan: std::thread::ScopedJoinHandle<'_, Result<crate::sbom::Documents>>,
+        placeholders: Vec<SbomEntry>,
+        vendor: Vec<(SbomEntry, PlannedBlob)>,
+        omit: &BTreeSet<Digest>,
+    ) -> Result<(Written, crate::sbom::SbomReport)> {
+        // bundle.json at its largest: the documents to come as stand-ins
+        // of the largest size.
+        let mut blobs: Vec<BlobEntry> = vendor
+            .iter()
+            .map(|(e, b)| blob_entry(&e.digest, b))
+            .collect();
+        blobs.extend(placeholders.iter().map(|e| BlobEntry {
+            digest: e.digest,
+            size: e.size,
+            media_type: e.format.media_type().to_string(),
+        }));
+        let mut sboms: Vec<SbomEntry> = vendor.into_iter().map(|(e, _)| e).collect();
+        sboms.extend(placeholders);
+        sboms.sort();
+        sboms.dedup();
+        let mut reserved = self.describe(sboms, &blobs, omit)?;
+        reserved.format_version = reserved.format_version.max(SBOMS_LAST_FORMAT_VERSION);
+        reserved.total_size = u64::MAX;
+        let placeholder_json = reserved.to_canonical_bytes()?;
+        let len = placeholder_json.len();
+        let placeholder_signature = self.sign(&placeholder_json);
+        let first: Vec<(Digest, &PlannedBlob)> = reserved
+            .blobs
+            .iter()
+            .filter(|b| !is_sbom_media_type(&b.media_type))
+            .map(|b| {
+                self.plan
+                    .blobs
+                    .get(&b.digest)
+                    .map(|p| (b.digest, p))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("internal error: blob {} is not planned", b.digest)
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let progress = Progress::bytes(
+            first.iter().map(|(_, b)| b.size).sum(),
+            "build",
+            self.options.progress,
+        );
+        let output = Output::create(self.out)?;
+        let (mut writer, ends) =
+            self.start(output, &placeholder_json, &placeholder_signature, true)?;
+        tracing::debug!(blobs = first.len(), out = %self.out.display(), "writing bundle while SBOMs are generated");
+        for (digest, blob) in &first {
+            self.store(&mut writer, digest, blob, &progress)?;
+        }
+        let docs = scan
+            .join()
+            .map_err(|_| anyhow::anyhow!("internal error: the SBOM thread panicked"))??;
+        let sbom_blobs = docs.blobs();
+        if let Some(d) = sbom_blobs.keys().find(|d| omit.contains(d)) {
+            bail!("internal error: SBOM {d} is also a blob this delta leaves to its base");
+        }
+        let entries: Vec<BlobEntry> = sbom_blobs.iter().map(|(d, b)| blob_entry(d, b)).collect();
+        let mut descriptor = self.describe(docs.entries(), &entries, omit)?;
+        descriptor.format_version = descriptor.format_version.max(SBOMS_LAST_FORMAT_VERSION);
+        let expected = descriptor.expected_entries();
+        let stored: Vec<Digest> = first.iter().map(|(d, _)| *d).collect();
+        let rest = expected
+            .get(2 + stored.len()..)
+            .filter(|_| {
+                expected[2..2 + stored.len()]
+                    .iter()
+                    .map(|e| e.digest)
+                    .eq(stored.iter().copied())
+            })
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "internal error: an SBOM is also a blob stored earlier in the order"
+                )
+            })?;
+        for e in rest {
+            let blob = self
+                .plan
+                .blobs
+                .get(&e.digest)
+                .or_else(|| sbom_blobs.get(&e.digest))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("internal error: blob {} is not planned", e.digest)
+                })?;
+            self.store(&mut writer, &e.digest, blob, &progress)?;
+        }
+        writer.get_mut().flush()?;
+        writer.get_mut().get_mut().body_ends();
+        let bundle_json =
+            self.patch_head(&mut writer, &ends, &descriptor, len, &placeholder_signature)?;
+        let output = self.finish(writer, &bundle_json)?;
+        progress.finish();
+        Ok((
+            Written {
+                output,
+                descriptor,
+                bundle_json,
+            },
+            docs.report,
+        ))
+    }
+}
 /// Fills `descriptor.split` with placeholders for as many parts as the
 /// bundle could possibly need, each at its largest, and returns the length
 /// of that `bundle.json`: the space the head reserves. The real part list
@@ -417,6 +689,15 @@ fn reserve_head(descriptor: &mut BundleDescriptor, part_size: u64) -> Result<usi
             );
         }
         parts = needed;
+    }
+}
+
+/// A planned blob's `bundle.json` entry.
+fn blob_entry(digest: &Digest, blob: &PlannedBlob) -> BlobEntry {
+    BlobEntry {
+        digest: *digest,
+        size: blob.size,
+        media_type: blob.media_type.clone(),
     }
 }
 
@@ -476,7 +757,8 @@ fn describe(
     created: String,
     oci_layout: &[u8],
     index_json: &[u8],
-    sboms: Vec<airgap_format::bundle_json::SbomEntry>,
+    sboms: Vec<SbomEntry>,
+    sbom_blobs: &[BlobEntry],
     base: Option<BaseEntry>,
     omit: &BTreeSet<Digest>,
 ) -> Result<BundleDescriptor> {
@@ -494,16 +776,14 @@ fn describe(
             platforms: p.image.platforms.clone(),
         })
         .collect();
-    let (base_blobs, blobs): (Vec<BlobEntry>, Vec<BlobEntry>) = plan
-        .blobs
-        .iter()
-        .map(|(d, b)| BlobEntry {
-            digest: *d,
-            size: b.size,
-            media_type: b.media_type.clone(),
-        })
-        .partition(|b| omit.contains(&b.digest));
-    let total_size = blobs.iter().map(|b| b.size).sum();
+    // SBOMs are the last use of a blob: a plan blob keeps its media type.
+    let mut all: BTreeMap<Digest, BlobEntry> =
+        sbom_blobs.iter().map(|b| (b.digest, b.clone())).collect();
+    all.extend(plan.blobs.iter().map(|(d, b)| (*d, blob_entry(d, b))));
+    let (base_blobs, blobs): (Vec<BlobEntry>, Vec<BlobEntry>) =
+        all.into_values().partition(|b| omit.contains(&b.digest));
+    // Saturating: the stand-in sizes of a reserved head add up past u64.
+    let total_size = blobs.iter().fold(0u64, |t, b| t.saturating_add(b.size));
     Ok(BundleDescriptor {
         // The lowest version that can say it, so older installers read it.
         format_version: if base.is_some() {

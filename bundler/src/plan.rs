@@ -80,11 +80,6 @@ impl Plan {
         }
     }
 
-    /// Adds an SBOM document's blob.
-    pub fn add_sbom_blob(&mut self, digest: Digest, blob: PlannedBlob) -> Result<()> {
-        self.add_blob(digest, blob)
-    }
-
     /// Sum of all blob sizes.
     pub fn total_size(&self) -> u64 {
         self.blobs.values().map(|b| b.size).sum()

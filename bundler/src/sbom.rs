@@ -148,7 +148,22 @@ type JobResult = Result<(Vec<Doc>, usize, Vec<String>)>;
 /// A generated document and its entry.
 struct Doc {
     entry: SbomEntry,
-    bytes: Vec<u8>,
+    bytes: std::sync::Arc<Vec<u8>>,
+}
+
+impl Doc {
+    /// The document as a blob held in memory.
+    fn blob(&self) -> PlannedBlob {
+        PlannedBlob {
+            size: self.entry.size,
+            media_type: self.entry.format.media_type().to_string(),
+            data: BlobData::Memory(self.bytes.clone()),
+            owner: match &self.entry.image {
+                Some(i) => format!("SBOM of {i}"),
+                None => "bundle SBOM".to_string(),
+            },
+        }
+    }
 }
 
 fn doc(
@@ -167,7 +182,7 @@ fn doc(
             digest: Digest::of(&bytes),
             size: bytes.len() as u64,
         },
-        bytes,
+        bytes: std::sync::Arc::new(bytes),
     }
 }
 
@@ -327,54 +342,33 @@ fn vendor_doc(manifest: &Manifest, image: &str, spec: &crate::manifest::SbomSpec
     ))
 }
 
-/// Generates every SBOM of the plan and adds them to it as blobs; returns
-/// their `bundle.json` entries (sorted) and a report.
-#[allow(clippy::too_many_arguments)]
-pub fn generate(
+/// SBOM work known before any layer is read: the image platforms to scan
+/// and the vendor's documents, read and checked.
+pub struct Prepared {
+    jobs: Vec<Job>,
+    vendor: Vec<Doc>,
+    vendor_only: bool,
+    started: std::time::Instant,
+}
+
+/// Plans SBOM generation: lists the platforms to scan (reading manifests
+/// and configs) and reads the vendor SBOMs. With `vendor_only`
+/// (`--skip-sbom`) nothing is scanned and only vendor SBOMs are carried.
+pub fn prepare(
     manifest: &Manifest,
-    plan: &mut Plan,
-    created: &str,
-    bundle_name: &str,
-    bundle_version: &str,
+    plan: &Plan,
     vendor_only: bool,
     ready: Ready<'_>,
-) -> Result<(Vec<SbomEntry>, SbomReport)> {
+) -> Result<Prepared> {
     let started = std::time::Instant::now();
     let jobs = if vendor_only {
         Vec::new()
     } else {
         jobs(plan, ready)?
     };
-    let mut report = SbomReport::default();
-    let results: Mutex<BTreeMap<usize, JobResult>> = Mutex::new(BTreeMap::new());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .min(jobs.len().max(1));
-    {
-        let plan: &Plan = plan;
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { return };
-                    let r = scan_job(plan, job, created, ready);
-                    results.lock().expect("lock").insert(i, r);
-                });
-            }
-        });
-    }
-    let mut docs = Vec::new();
-    for (_, r) in results.into_inner().expect("lock") {
-        let (d, packages, warnings) = r?;
-        report.images_scanned += 1;
-        report.packages += packages;
-        report.warnings.extend(warnings);
-        docs.extend(d);
-    }
+    let mut vendor = Vec::new();
     for (i, spec) in manifest.doc.images.iter().enumerate() {
-        let Some(vendor) = &spec.sboms else { continue };
+        let Some(specs) = &spec.sboms else { continue };
         // The image's published reference(s): every image this entry gave.
         let refs: Vec<String> = plan
             .images
@@ -382,7 +376,7 @@ pub fn generate(
             .filter(|p| p.spec_index == i)
             .map(|p| format!("{}:{}", p.name, p.tag))
             .collect();
-        for v in vendor {
+        for v in specs {
             if let Some(p) = &v.platform {
                 let known = plan
                     .images
@@ -417,15 +411,125 @@ pub fn generate(
                 let d = vendor_doc(manifest, r, v).map_err(|e| {
                     manifest.error_at(&v.source, format!("images[{i}].sboms: {e:#}"))
                 })?;
-                report.vendor_sboms += 1;
-                docs.push(d);
+                vendor.push(d);
             }
         }
     }
-    if vendor_only {
-        // --skip-sbom: only what the vendor supplied.
-        return finish(plan, docs, report, started);
+    Ok(Prepared {
+        jobs,
+        vendor,
+        vendor_only,
+        started,
+    })
+}
+
+impl Prepared {
+    /// Whether any image layer is to be scanned.
+    pub fn scans(&self) -> bool {
+        !self.jobs.is_empty()
     }
+
+    /// The `bundle.json` entries of the documents [`Prepared::generate`]
+    /// will add, each with a stand-in digest (distinct, not a real one) and
+    /// the largest possible size: the most room they can take in
+    /// `bundle.json`, for a writer that reserves it before generating them.
+    pub fn placeholders(&self) -> Vec<SbomEntry> {
+        if self.vendor_only {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut add = |image: Option<&str>, platform: Option<&str>| {
+            for format in [SbomFormat::Cyclonedx, SbomFormat::Spdx] {
+                out.push(SbomEntry {
+                    image: image.map(str::to_string),
+                    platform: platform.map(str::to_string),
+                    format,
+                    origin: SbomOrigin::Generated,
+                    digest: Digest::of(format!("placeholder {}", out.len()).as_bytes()),
+                    size: u64::MAX,
+                });
+            }
+        };
+        for job in &self.jobs {
+            add(Some(&job.reference), Some(&job.platform));
+        }
+        add(None, None);
+        out
+    }
+
+    /// The vendor SBOMs: their entries and blobs, known before any scan.
+    pub fn vendor_blobs(&self) -> Vec<(SbomEntry, PlannedBlob)> {
+        self.vendor
+            .iter()
+            .map(|d| (d.entry.clone(), d.blob()))
+            .collect()
+    }
+
+    /// Scans every platform (one thread per core) and writes the per-image
+    /// documents, then the bundle-level ones. Reads the plan only: the
+    /// documents come back as [`Documents`], for [`Documents::add_to`] or a
+    /// writer that stores them itself.
+    pub fn generate(
+        self,
+        plan: &Plan,
+        created: &str,
+        bundle_name: &str,
+        bundle_version: &str,
+        ready: Ready<'_>,
+    ) -> Result<Documents> {
+        let Prepared {
+            jobs,
+            vendor,
+            vendor_only,
+            started,
+        } = self;
+        let mut report = SbomReport {
+            vendor_sboms: vendor.len(),
+            ..SbomReport::default()
+        };
+        let results: Mutex<BTreeMap<usize, JobResult>> = Mutex::new(BTreeMap::new());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .min(jobs.len().max(1));
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { return };
+                    let r = scan_job(plan, job, created, ready);
+                    results.lock().expect("lock").insert(i, r);
+                });
+            }
+        });
+        let mut docs = Vec::new();
+        for (_, r) in results.into_inner().expect("lock") {
+            let (d, packages, warnings) = r?;
+            report.images_scanned += 1;
+            report.packages += packages;
+            report.warnings.extend(warnings);
+            docs.extend(d);
+        }
+        docs.extend(vendor);
+        if !vendor_only {
+            let [cyclonedx, spdx] = bundle_docs(plan, &docs, created, bundle_name, bundle_version);
+            docs.push(cyclonedx);
+            docs.push(spdx);
+        }
+        Ok(Documents::new(docs, report, started))
+    }
+}
+
+/// The bundle-level CycloneDX and SPDX documents: every image, chart, file
+/// and template of the plan, and every per-image document in `docs`.
+fn bundle_docs(
+    plan: &Plan,
+    docs: &[Doc],
+    created: &str,
+    bundle_name: &str,
+    bundle_version: &str,
+) -> [Doc; 2] {
     let subject = BundleSubject {
         name: bundle_name.to_string(),
         version: bundle_version.to_string(),
@@ -491,52 +595,53 @@ pub fn generate(
             .collect(),
     };
     let version = env!("CARGO_PKG_VERSION");
-    docs.push(doc(
-        None,
-        None,
-        SbomFormat::Cyclonedx,
-        SbomOrigin::Generated,
-        airgap_sbom::cyclonedx::bundle_sbom(&subject, version),
-    ));
-    docs.push(doc(
-        None,
-        None,
-        SbomFormat::Spdx,
-        SbomOrigin::Generated,
-        airgap_sbom::spdx::bundle_sbom(&subject, version),
-    ));
-    finish(plan, docs, report, started)
+    [
+        doc(
+            None,
+            None,
+            SbomFormat::Cyclonedx,
+            SbomOrigin::Generated,
+            airgap_sbom::cyclonedx::bundle_sbom(&subject, version),
+        ),
+        doc(
+            None,
+            None,
+            SbomFormat::Spdx,
+            SbomOrigin::Generated,
+            airgap_sbom::spdx::bundle_sbom(&subject, version),
+        ),
+    ]
 }
 
-/// Adds the documents to the plan as blobs; returns their sorted entries.
-fn finish(
-    plan: &mut Plan,
+/// Generated and vendor SBOM documents, ready to be stored.
+pub struct Documents {
     docs: Vec<Doc>,
-    mut report: SbomReport,
-    started: std::time::Instant,
-) -> Result<(Vec<SbomEntry>, SbomReport)> {
-    let mut entries = Vec::new();
-    for d in docs {
-        let owner = match &d.entry.image {
-            Some(i) => format!("SBOM of {i}"),
-            None => "bundle SBOM".to_string(),
-        };
-        plan.add_sbom_blob(
-            d.entry.digest,
-            PlannedBlob {
-                size: d.entry.size,
-                media_type: d.entry.format.media_type().to_string(),
-                data: BlobData::Memory(std::sync::Arc::new(d.bytes)),
-                owner,
-            },
-        )?;
-        entries.push(d.entry);
+    /// What generation did.
+    pub report: SbomReport,
+}
+
+impl Documents {
+    fn new(docs: Vec<Doc>, mut report: SbomReport, started: std::time::Instant) -> Self {
+        report.seconds = started.elapsed().as_secs_f64();
+        for w in &report.warnings {
+            tracing::warn!("SBOM: {w}");
+        }
+        Documents { docs, report }
     }
-    entries.sort();
-    entries.dedup();
-    report.seconds = started.elapsed().as_secs_f64();
-    for w in &report.warnings {
-        tracing::warn!("SBOM: {w}");
+
+    /// Their `bundle.json` entries, sorted, without duplicates.
+    pub fn entries(&self) -> Vec<SbomEntry> {
+        let mut entries: Vec<SbomEntry> = self.docs.iter().map(|d| d.entry.clone()).collect();
+        entries.sort();
+        entries.dedup();
+        entries
     }
-    Ok((entries, report))
+
+    /// Every document as a blob to store (one per distinct digest).
+    pub fn blobs(&self) -> BTreeMap<Digest, PlannedBlob> {
+        self.docs
+            .iter()
+            .map(|d| (d.entry.digest, d.blob()))
+            .collect()
+    }
 }

@@ -8,7 +8,7 @@ use crate::canonical_json;
 use crate::digest::Digest;
 
 /// The newest format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// The oldest format version this crate reads. Writers use the lowest
 /// version that can express a bundle: version 1 for bundles without
 /// templates, so that older installers keep reading them.
@@ -22,6 +22,10 @@ pub const LICENSE_FORMAT_VERSION: u32 = 4;
 /// The first format version with `base` and `baseBlobs` (delta bundles) and
 /// `split` (a bundle written as media parts).
 pub const DELTA_FORMAT_VERSION: u32 = 5;
+/// The first format version that stores SBOM blobs after every other blob
+/// ([`BundleDescriptor::expected_entries`]), so that a writer can generate
+/// them while it writes the rest.
+pub const SBOMS_LAST_FORMAT_VERSION: u32 = 6;
 /// Most parts a split bundle may have (names carry three digits).
 pub const MAX_PARTS: usize = 999;
 /// Smallest part size a split bundle may use.
@@ -635,12 +639,24 @@ impl BundleDescriptor {
             digest: l.digest,
             size: l.size,
         });
-        let blobs = self.blobs.iter().map(|b| ExpectedEntry {
+        let entry = |b: &BlobEntry| ExpectedEntry {
             path: b.digest.blob_path(),
             digest: b.digest,
             size: b.size,
-        });
-        layout.chain(blobs).collect()
+        };
+        if self.format_version < SBOMS_LAST_FORMAT_VERSION {
+            return layout.chain(self.blobs.iter().map(entry)).collect();
+        }
+        // Version 6: blobs whose media type is an SBOM's (their first use
+        // is an SBOM, so nothing else uses them) come last.
+        let (sboms, others): (Vec<&BlobEntry>, Vec<&BlobEntry>) = self
+            .blobs
+            .iter()
+            .partition(|b| is_sbom_media_type(&b.media_type));
+        layout
+            .chain(others.into_iter().map(entry))
+            .chain(sboms.into_iter().map(entry))
+            .collect()
     }
 
     /// The template named `name`, if any.
@@ -671,6 +687,12 @@ impl BundleDescriptor {
     pub fn any_blob(&self, digest: &Digest) -> Option<&BlobEntry> {
         self.blob(digest).or_else(|| self.base_blob(digest))
     }
+}
+
+/// True for the media types of SBOM blobs (CycloneDX and SPDX JSON). In
+/// format version 6 and later, blobs of these types are stored last.
+pub fn is_sbom_media_type(media_type: &str) -> bool {
+    media_type == CYCLONEDX_MEDIA_TYPE || media_type == SPDX_MEDIA_TYPE
 }
 
 /// True for the media types of image manifests and indexes (OCI and Docker).
@@ -843,6 +865,35 @@ mod tests {
     }
 
     #[test]
+    fn version_6_stores_sbom_blobs_last() {
+        let mut v = delta();
+        v["blobs"] = serde_json::json!([
+            {"digest": digest(1), "size": 10,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json"},
+            {"digest": digest(5), "size": 3, "mediaType": CYCLONEDX_MEDIA_TYPE},
+            {"digest": digest(6), "size": 4, "mediaType": "text/plain"},
+            {"digest": digest(0xa0), "size": 5, "mediaType": SPDX_MEDIA_TYPE}]);
+        v["totalSize"] = 22.into();
+        let paths = |v: &serde_json::Value| -> Vec<String> {
+            check(v)
+                .unwrap()
+                .expected_entries()
+                .into_iter()
+                .map(|e| e.path)
+                .collect()
+        };
+        let blob = |n: u8| format!("blobs/sha256/{}", hex::encode([n; 32]));
+        let head = vec!["oci-layout".to_string(), "index.json".to_string()];
+        let mut sorted = head.clone();
+        sorted.extend([blob(1), blob(5), blob(6), blob(0xa0)]);
+        assert_eq!(paths(&v), sorted, "version 5: ascending digest order");
+        v["formatVersion"] = 6.into();
+        let mut last = head;
+        last.extend([blob(1), blob(6), blob(5), blob(0xa0)]);
+        assert_eq!(paths(&v), last, "version 6: SBOM blobs last");
+    }
+
+    #[test]
     fn version_5_delta_and_split_rules() {
         let d = check(&delta()).unwrap();
         assert!(d.blob(&d.base_blobs[0].digest).is_none());
@@ -855,9 +906,9 @@ mod tests {
                 "need formatVersion 5",
             ),
             (
-                "v6",
-                Box::new(|v| v["formatVersion"] = 6.into()),
-                "knows 1 to 5",
+                "v7",
+                Box::new(|v| v["formatVersion"] = 7.into()),
+                "knows 1 to 6",
             ),
             (
                 "no base",

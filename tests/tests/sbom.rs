@@ -593,7 +593,8 @@ fn check_image_sbom(f: &Fixture, e: &SbomEntry, bytes: &[u8]) {
 fn build_lists_every_sbom_in_bundle_json() {
     let b = build_fixture();
     let d = descriptor(&b.bundle);
-    assert_eq!(d.format_version, 3);
+    // Layers were scanned while the rest was written: version 6, SBOMs last.
+    assert_eq!(d.format_version, 6);
     let mut expected = Vec::new();
     for (image, platform) in [(APP, AMD64), (APP, ARM64), (TOOLS, AMD64)] {
         for format in [SbomFormat::Cyclonedx, SbomFormat::Spdx] {
@@ -637,6 +638,45 @@ fn build_lists_every_sbom_in_bundle_json() {
     assert_eq!(
         blob(&b.bundle, &vendor.digest),
         std::fs::read(&b.fixture.vendor).unwrap()
+    );
+    // Stock tar sees every other blob in digest order, then the SBOMs (the
+    // vendor's among them) in digest order, then the seal.
+    let listing = ok(Command::new("sh")
+        .arg("-c")
+        .arg(format!("zstd -dc '{}' | tar -t", b.bundle.display())));
+    let blobs: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.strip_prefix("blobs/sha256/"))
+        .collect();
+    let mut sbom_hex: Vec<String> = d.sboms.iter().map(|e| e.digest.hex()).collect();
+    sbom_hex.sort();
+    sbom_hex.dedup();
+    let mut other_hex: Vec<String> = d
+        .blobs
+        .iter()
+        .map(|x| x.digest.hex())
+        .filter(|h| !sbom_hex.contains(h))
+        .collect();
+    other_hex.sort();
+    let mut want = other_hex;
+    want.extend(sbom_hex);
+    assert_eq!(blobs, want, "{listing}");
+    let last: Vec<&str> = listing.lines().rev().take(2).collect();
+    assert_eq!(last, ["bundle.seal.minisig", "bundle.seal"], "{listing}");
+    // The head was patched in place: it is the canonical JSON padded with
+    // spaces, and the same bytes on a second build.
+    let raw = stored_bundle_json(&b.bundle);
+    let text = String::from_utf8(raw.clone()).unwrap();
+    assert_eq!(
+        text.trim_end().as_bytes(),
+        &d.to_canonical_bytes().unwrap()[..]
+    );
+    let again = b.tmp.path().join("again.bundle");
+    ok(&mut build_cmd(&b.fixture.manifest, &b.key, &again));
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&b.bundle).unwrap(),
+        "two builds differ"
     );
     let out = ok(&mut verify_cmd(&b.bundle, &b.public));
     assert!(out.starts_with("OK "), "{out}");
@@ -1005,7 +1045,7 @@ fn skip_sbom_builds_a_bundle_without_sboms() {
     let json: Value =
         serde_json::from_str(&ok(build_cmd(&demo, &key, &with).arg("--json"))).unwrap();
     assert!(json["sbom"].is_object(), "{json}");
-    assert_eq!(descriptor(&with).format_version, 3);
+    assert_eq!(descriptor(&with).format_version, 6);
 
     let without = tmp.path().join("without.bundle");
     let json: Value = serde_json::from_str(&ok(build_cmd(&demo, &key, &without)
