@@ -352,6 +352,19 @@ impl Ctx<'_> {
         Ok((writer, HeadEnds { json, sig }))
     }
 
+    /// The blob to store for `digest`: the plan's, or a generated SBOM's.
+    fn planned<'b>(
+        &'b self,
+        digest: &Digest,
+        sbom_blobs: &'b BTreeMap<Digest, PlannedBlob>,
+    ) -> Result<&'b PlannedBlob> {
+        self.plan
+            .blobs
+            .get(digest)
+            .or_else(|| sbom_blobs.get(digest))
+            .ok_or_else(|| anyhow::anyhow!("internal error: blob {digest} is not planned"))
+    }
+
     /// Stores one blob, once it has downloaded, checking its digest on the way.
     fn store(
         &self,
@@ -471,14 +484,7 @@ impl Ctx<'_> {
             self.start(output, &bundle_json, &signature, head_len.is_some())?;
         tracing::debug!(blobs = descriptor.blobs.len(), bytes = descriptor.total_size, left_to_base = omit.len(), out = %self.out.display(), "writing bundle");
         for e in descriptor.expected_entries().iter().skip(2) {
-            let blob = self
-                .plan
-                .blobs
-                .get(&e.digest)
-                .or_else(|| sbom_blobs.get(&e.digest))
-                .ok_or_else(|| {
-                    anyhow::anyhow!("internal error: blob {} is not planned", e.digest)
-                })?;
+            let blob = self.planned(&e.digest, &sbom_blobs)?;
             self.store(&mut writer, &e.digest, blob, &progress)?;
         }
         writer.get_mut().flush()?;
@@ -623,14 +629,7 @@ impl Ctx<'_> {
                 )
             })?;
         for e in rest {
-            let blob = self
-                .plan
-                .blobs
-                .get(&e.digest)
-                .or_else(|| sbom_blobs.get(&e.digest))
-                .ok_or_else(|| {
-                    anyhow::anyhow!("internal error: blob {} is not planned", e.digest)
-                })?;
+            let blob = self.planned(&e.digest, &sbom_blobs)?;
             self.store(&mut writer, &e.digest, blob, &progress)?;
         }
         writer.get_mut().flush()?;
