@@ -106,6 +106,9 @@ gen_layout() {
 # and sets BUNDLE, INSTALL, GEN (gen-fixtures) and HASH (hash-files).
 build_release_binaries() {
     log "building release binaries"
+    # shellcheck source=../scripts/lib.sh
+    . "$ROOT/scripts/lib.sh"
+    ensure_build_packages
     (cd "$ROOT" && cargo build --release --quiet -p airgap-bundle -p airgap-install -p airgap-e2e)
     local target=${CARGO_TARGET_DIR:-$ROOT/target}
     BUNDLE=$target/release/airgap-bundle

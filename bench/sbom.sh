@@ -431,6 +431,12 @@ SECTION=$TMP/section.md
     echo "are cores (as the scan does); **Floor share** is 1 − without ÷ igzip:"
     echo "the least share any SBOM generator that reads the layers' contents could have"
     echo "on this build, even with a free tar walk and a perfect overlap with the write."
+    decoder=$(jq -r '.sbom.gzipDecoder // "unknown"' "$TMP/with.out" 2>/dev/null || echo unknown)
+    if [[ $decoder == isal ]]; then
+        echo "The bundler's scan inflates gzip layers with the same ISA-L decoder (\`sbom.gzipDecoder\`: isal)."
+    else
+        echo "The bundler's scan inflated gzip layers with $decoder (\`sbom.gzipDecoder\`), not ISA-L."
+    fi
     if [[ $BENCH_REGISTRY == 1 ]]; then
         echo
         echo "Each image is built from several sources (the **Source** column)."

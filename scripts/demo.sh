@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+ensure_build_packages
 ensure_packages zstd tar skopeo minisign docker-registry
 cargo build --workspace --bins --locked --quiet
 bin=target/debug

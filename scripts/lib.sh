@@ -17,6 +17,13 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# ensure_build_packages — what building the workspace needs besides Rust and
+# a C compiler: the bundler's layer scanner links Intel ISA-L (crate isal-sys),
+# which is built from source with nasm and the autotools.
+ensure_build_packages() {
+    ensure_packages nasm autoconf automake libtoolize:libtool make
+}
+
 # port_open PORT — true when something accepts connections on 127.0.0.1:PORT.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+ensure_build_packages
 ensure_packages zstd tar skopeo minisign docker-registry rpm rpmbuild:rpm go:golang-go debootstrap umoci
 AIRGAP_HELM=$(bash scripts/install-helm.sh)
 export AIRGAP_HELM

@@ -41,6 +41,8 @@ pub struct SbomReport {
     pub warnings: Vec<String>,
     /// Seconds spent.
     pub seconds: f64,
+    /// What inflates gzip layers: `isal` (Intel ISA-L) or `flate2`.
+    pub gzip_decoder: &'static str,
 }
 
 /// One platform of one image to scan.
@@ -485,6 +487,7 @@ impl Prepared {
         } = self;
         let mut report = SbomReport {
             vendor_sboms: vendor.len(),
+            gzip_decoder: airgap_sbom::gunzip::NAME,
             ..SbomReport::default()
         };
         let results: Mutex<BTreeMap<usize, JobResult>> = Mutex::new(BTreeMap::new());

@@ -135,7 +135,7 @@ fn decompress<'r>(
 ) -> std::io::Result<Box<dyn Read + Send + 'r>> {
     Ok(match compression {
         Compression::None => reader,
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        Compression::Gzip => crate::gunzip::decoder(reader),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(reader)?),
     })
 }
@@ -147,6 +147,9 @@ const PIPE_CHUNK: usize = 1 << 20;
 /// channel, so at most a few MiB are in flight.
 struct Pipe {
     rx: crossbeam_channel::Receiver<std::io::Result<Vec<u8>>>,
+    /// Chunks read to the end go back to the decompression thread, which
+    /// refills them instead of allocating (and zeroing) new ones.
+    spent: crossbeam_channel::Sender<Vec<u8>>,
     buf: Vec<u8>,
     pos: usize,
 }
@@ -156,7 +159,10 @@ impl Read for Pipe {
         while self.pos == self.buf.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.buf = chunk;
+                    let old = std::mem::replace(&mut self.buf, chunk);
+                    if old.capacity() >= PIPE_CHUNK {
+                        let _ = self.spent.try_send(old);
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
@@ -179,8 +185,10 @@ fn pipelined<'scope, 'r: 'scope>(
     mut stream: Box<dyn Read + Send + 'r>,
 ) -> Box<dyn Read + 'scope> {
     let (tx, rx) = crossbeam_channel::bounded(4);
+    let (spent, reuse) = crossbeam_channel::bounded::<Vec<u8>>(4);
     scope.spawn(move || loop {
-        let mut chunk = vec![0u8; PIPE_CHUNK];
+        let mut chunk = reuse.try_recv().unwrap_or_default();
+        chunk.resize(PIPE_CHUNK, 0);
         let mut filled = 0;
         let result = loop {
             match stream.read(&mut chunk[filled..]) {
@@ -211,6 +219,7 @@ fn pipelined<'scope, 'r: 'scope>(
     });
     Box::new(Pipe {
         rx,
+        spent,
         buf: Vec::new(),
         pos: 0,
     })
@@ -298,6 +307,11 @@ fn read_layer<T>(
             ops.push(Op::File(path, v));
         }
     }
+    // Read on past the end-of-archive blocks (padding, then the gzip
+    // trailer), so that a layer whose CRC-32 or length is wrong is refused
+    // even when its tar stream ended cleanly.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+        .map_err(|e| err(format!("corrupt tar stream: after the end of archive: {e}")))?;
     Ok((ops, warnings))
 }
 
@@ -496,5 +510,32 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e.layer, 0);
+    }
+
+    #[test]
+    fn a_truncated_or_corrupt_gzip_layer_fails_the_walk() {
+        let whole = gzip(&layer(&[("a.txt", &[b'x'; 300_000]), ("b.txt", b"b")]));
+        // The tar stream inside is whole in both: only the gzip trailer
+        // (CRC-32, then length) is cut short or wrong.
+        let mut wrong_crc = whole.clone();
+        let at = wrong_crc.len() - 6;
+        wrong_crc[at] ^= 0x40;
+        for (what, bytes) in [
+            ("truncated", whole[..whole.len() - 5].to_vec()),
+            ("wrong CRC-32", wrong_crc),
+        ] {
+            let input: Vec<(Compression, Box<dyn Read + Send>)> = vec![
+                (
+                    Compression::None,
+                    Box::new(std::io::Cursor::new(layer(&[]))),
+                ),
+                (Compression::Gzip, Box::new(std::io::Cursor::new(bytes))),
+            ];
+            let e = walk(input, |_| Want::Read(10), |_, _| Some(()))
+                .err()
+                .unwrap_or_else(|| panic!("{what} layer accepted"));
+            assert_eq!(e.layer, 1, "{what}: {e}");
+            assert!(e.message.contains("tar stream"), "{what}: {e}");
+        }
     }
 }

@@ -41,6 +41,7 @@ pub mod cyclonedx;
 pub mod document;
 pub mod ecosystems;
 mod error;
+pub mod gunzip;
 pub mod image;
 pub mod layers;
 mod license;
