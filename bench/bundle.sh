@@ -40,17 +40,7 @@ T_RSS=64       # peak RSS <= 64 MiB, flat as the bundle grows
 
 # --- 1. tools and binaries -------------------------------------------------
 
-need_pkgs=()
-command -v zstd >/dev/null 2>&1 || need_pkgs+=(zstd)
-[[ -x /usr/bin/time ]] || need_pkgs+=(time)
-command -v jq >/dev/null 2>&1 || need_pkgs+=(jq)
-if ((${#need_pkgs[@]})); then
-    log "installing ${need_pkgs[*]}"
-    sudo=()
-    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-    "${sudo[@]}" apt-get install -y "${need_pkgs[@]}" >/dev/null ||
-        { "${sudo[@]}" apt-get update >/dev/null && "${sudo[@]}" apt-get install -y "${need_pkgs[@]}" >/dev/null; }
-fi
+ensure_packages zstd /usr/bin/time:time jq
 
 build_release_binaries
 

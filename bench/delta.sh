@@ -53,8 +53,6 @@ fi
 
 # --- 1. tools and binaries -------------------------------------------------
 
-# shellcheck source=../scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
 ensure_packages jq zstd /usr/bin/time:time
 
 build_release_binaries

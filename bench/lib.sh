@@ -1,4 +1,8 @@
-# Shared helpers of the benchmark scripts (sourced; they set TMP first).
+# Shared helpers of the benchmark scripts (sourced; they set ROOT and TMP
+# first). Brings in scripts/lib.sh too (ensure_packages,
+# ensure_build_packages, free_loopback_port, wait_for_port).
+# shellcheck source=../scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
@@ -106,8 +110,6 @@ gen_layout() {
 # and sets BUNDLE, INSTALL, GEN (gen-fixtures) and HASH (hash-files).
 build_release_binaries() {
     log "building release binaries"
-    # shellcheck source=../scripts/lib.sh
-    . "$ROOT/scripts/lib.sh"
     ensure_build_packages
     (cd "$ROOT" && cargo build --release --quiet -p airgap-bundle -p airgap-install -p airgap-e2e)
     local target=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -122,8 +124,7 @@ build_release_binaries() {
 }
 
 # --- a loopback registry ---------------------------------------------------
-# Debian's docker-registry, plain HTTP on 127.0.0.1. Needs BENCH_REG_DIR and
-# scripts/lib.sh (free_loopback_port, wait_for_port) sourced.
+# Debian's docker-registry, plain HTTP on 127.0.0.1. Needs BENCH_REG_DIR.
 REG_PID=""
 REG_PORT=""
 REG_DIR=""

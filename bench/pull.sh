@@ -57,8 +57,6 @@ T_RSS=64   # peak RSS of the cold build <= 64 MiB (the build target of bench/bun
 
 # --- 1. tools and binaries -------------------------------------------------
 
-# shellcheck source=../scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
 ensure_packages jq skopeo docker-registry /usr/bin/time:time
 
 build_release_binaries

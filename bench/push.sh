@@ -53,8 +53,6 @@ T_RSS=64     # peak RSS of airgap-install push <= 64 MiB
 
 # --- 1. tools and binaries -------------------------------------------------
 
-# shellcheck source=../scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
 ensure_packages zstd tar jq skopeo docker-registry /usr/bin/time:time
 
 build_release_binaries

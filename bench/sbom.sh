@@ -76,8 +76,6 @@ T_SHARE=0.5
 
 # --- 1. tools and binaries -------------------------------------------------
 
-# shellcheck source=../scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
 ensure_packages jq /usr/bin/time:time igzip:isal
 if [[ $BENCH_REGISTRY == 1 ]]; then
     ensure_packages skopeo docker-registry

@@ -74,7 +74,8 @@ mod isal {
             // SAFETY: `inflate_state` is a plain C struct of integers,
             // arrays and pointers, for which all-zero bytes are valid;
             // `isal_inflate_init` then sets every field inflating reads.
-            let mut state: Box<ffi::inflate_state> = Box::new(unsafe { std::mem::zeroed() });
+            // Zeroed in place on the heap: the struct is tens of KiB.
+            let mut state: Box<ffi::inflate_state> = unsafe { Box::new_zeroed().assume_init() };
             unsafe { ffi::isal_inflate_init(&mut *state) };
             state.crc_flag = ffi::ISAL_GZIP;
             Gunzip {
