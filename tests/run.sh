@@ -12,5 +12,10 @@ export AIRGAP_HELM
 # binaries; with every tool installed, a missing one is a failure.
 command -v cargo-auditable >/dev/null || cargo install --locked --quiet cargo-auditable
 export AIRGAP_REQUIRE_TOOLS=1
+# Builds the tests run keep their cache (pulled blobs, layer scans) in a
+# folder of this run's own, not in the user's cache.
+AIRGAP_BUNDLE_CACHE=$(mktemp -d "${TMPDIR:-/tmp}/airgap-test-cache.XXXXXX")
+export AIRGAP_BUNDLE_CACHE
+trap 'rm -rf "$AIRGAP_BUNDLE_CACHE"' EXIT
 cargo build --workspace --bins --locked
 cargo test --workspace --locked

@@ -26,6 +26,7 @@ use crate::manifest::Manifest;
 use crate::output::Output;
 use crate::plan::{self, Plan, PlannedBlob, Remote};
 use crate::pull::{PullOptions, PullStats, Puller};
+use crate::scan_cache::ScanCache;
 use crate::sign::SecretKey;
 use crate::sources::BlobData;
 
@@ -46,6 +47,9 @@ pub struct BuildOptions {
     pub locked: bool,
     /// Make no SBOMs (quick local builds); vendor SBOMs are still carried.
     pub skip_sbom: bool,
+    /// Keep and reuse layer scans in the cache folder's `scans/`
+    /// ([`crate::scan_cache`]).
+    pub scan_cache: bool,
     /// Build a delta against this base bundle.
     pub base: Option<PathBuf>,
     /// Write media parts of this many bytes instead of one file.
@@ -73,6 +77,7 @@ impl BuildOptions {
             lock_path: None,
             locked: false,
             skip_sbom: false,
+            scan_cache: true,
             base: None,
             split: None,
         })
@@ -187,6 +192,11 @@ pub fn build(
         mtime,
         out,
     };
+    let scan_cache = if options.scan_cache && !options.skip_sbom {
+        Some(ScanCache::open(&options.pull.cache_dir))
+    } else {
+        None
+    };
     let ready = |digest: &Digest, size: u64| match &puller {
         Some(p) => p.wait_for(digest, size),
         None => Ok(()),
@@ -218,6 +228,7 @@ pub fn build(
                         &manifest.doc.name.value,
                         &manifest.doc.version.value,
                         &ready,
+                        scan_cache.as_ref(),
                     )
                 });
                 ctx.write_sboms_last(scan, placeholders, vendor, &omit)
@@ -228,6 +239,7 @@ pub fn build(
                     &manifest.doc.name.value,
                     &manifest.doc.version.value,
                     &ready,
+                    scan_cache.as_ref(),
                 )?;
                 let sbom_digests: Vec<Digest> = docs.blobs().into_keys().collect();
                 let omit = omit(&sbom_digests);
@@ -247,6 +259,17 @@ pub fn build(
         bundle_json,
     } = written;
     let committed = output.commit()?;
+    let mut sbom_report = sbom_report;
+    if let (Some(cache), Some(report)) = (&scan_cache, &mut sbom_report.scan_cache) {
+        // Every blob in the bundle was checked against its digest as it was
+        // written; layers left to a delta's base were not read here.
+        let written: BTreeSet<String> = descriptor
+            .blobs
+            .iter()
+            .map(|b| b.digest.to_string())
+            .collect();
+        report.stored = cache.commit(|d| written.contains(d));
+    }
     Ok(BuildOutput {
         path: out.to_path_buf(),
         bundle_digest: Digest::of(&bundle_json),

@@ -11,5 +11,6 @@ pub mod output;
 pub mod plan;
 pub mod pull;
 pub mod sbom;
+pub mod scan_cache;
 pub mod sign;
 pub mod sources;

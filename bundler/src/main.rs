@@ -49,6 +49,10 @@ enum Command {
         /// Make no SBOMs (quick local builds); vendor SBOMs are still carried.
         #[arg(long)]
         skip_sbom: bool,
+        /// Read every layer for the SBOMs, neither using nor storing the
+        /// layer scans kept in the cache folder's scans/.
+        #[arg(long)]
+        no_scan_cache: bool,
         /// Build a delta: leave out the image and chart blobs this older
         /// bundle of the same product stores (it must be signed by --key).
         #[arg(long, value_name = "OLD_BUNDLE")]
@@ -134,7 +138,7 @@ enum LicenseCommand {
 /// How to reach registries and chart repositories.
 #[derive(Args)]
 struct PullArgs {
-    /// Cache of pulled blobs (default: $AIRGAP_BUNDLE_CACHE, else $XDG_CACHE_HOME/airgap-bundle, else ~/.cache/airgap-bundle).
+    /// Cache folder: pulled blobs, and layer scans for SBOMs (default: $AIRGAP_BUNDLE_CACHE, else $XDG_CACHE_HOME/airgap-bundle, else ~/.cache/airgap-bundle).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
     /// Downloads at once.
@@ -201,6 +205,7 @@ fn run(cli: Cli) -> Result<()> {
             lock,
             locked,
             skip_sbom,
+            no_scan_cache,
             base,
             split,
             pull,
@@ -215,6 +220,7 @@ fn run(cli: Cli) -> Result<()> {
             options.lock_path = lock;
             options.locked = locked;
             options.skip_sbom = skip_sbom;
+            options.scan_cache = !no_scan_cache;
             options.base = base;
             options.split = split
                 .as_deref()
@@ -267,6 +273,12 @@ fn run(cli: Cli) -> Result<()> {
                         s.warnings.len(),
                         s.seconds
                     );
+                    if s.layers_cached > 0 {
+                        println!(
+                            "layer scans: {} read, {} from the scan cache",
+                            s.layers_read, s.layers_cached
+                        );
+                    }
                 }
                 if let Some(p) = result.pull {
                     println!(

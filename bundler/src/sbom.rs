@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use airgap_format::bundle_json::{SbomEntry, SbomFormat, SbomOrigin};
 use airgap_format::Digest;
 use airgap_sbom::document::{BundleArtifact, BundleImage, BundleSubject, ImageSubject, SbomRef};
-use airgap_sbom::image::{scan_image, LayerInput};
+use airgap_sbom::image::{scan_image_cached, LayerCache, LayerInput};
 use airgap_sbom::layers::Compression;
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::image::{ImageIndex, ImageManifest};
@@ -43,6 +43,13 @@ pub struct SbomReport {
     pub seconds: f64,
     /// What inflates gzip layers: `isal` (Intel ISA-L) or `flate2`.
     pub gzip_decoder: &'static str,
+    /// Layers read (once per image platform that has them).
+    pub layers_read: usize,
+    /// Layers whose scan came from the scan cache instead.
+    pub layers_cached: usize,
+    /// The scan cache, unless `--no-scan-cache`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_cache: Option<crate::scan_cache::ScanCacheReport>,
 }
 
 /// One platform of one image to scan.
@@ -145,7 +152,16 @@ fn jobs(plan: &Plan, ready: Ready<'_>) -> Result<Vec<Job>> {
 }
 
 /// One job's outcome: its documents, package count and warnings.
-type JobResult = Result<(Vec<Doc>, usize, Vec<String>)>;
+type JobResult = Result<JobOutcome>;
+
+/// What scanning one platform gave.
+struct JobOutcome {
+    docs: Vec<Doc>,
+    packages: usize,
+    warnings: Vec<String>,
+    layers_read: usize,
+    layers_cached: usize,
+}
 
 /// A generated document and its entry.
 struct Doc {
@@ -216,8 +232,15 @@ impl Read for WhenReady<'_> {
     }
 }
 
-/// Scans one platform of an image and writes its two documents.
-fn scan_job(plan: &Plan, job: &Job, created: &str, ready: Ready<'_>) -> JobResult {
+/// Scans one platform of an image (taking what `cache` holds for a layer
+/// instead of reading it) and writes its two documents.
+fn scan_job(
+    plan: &Plan,
+    job: &Job,
+    created: &str,
+    ready: Ready<'_>,
+    cache: Option<&dyn LayerCache>,
+) -> JobResult {
     let mut inputs = Vec::new();
     for (digest, media_type) in &job.layers {
         let b: &PlannedBlob = plan
@@ -247,7 +270,7 @@ fn scan_job(plan: &Plan, job: &Job, created: &str, ready: Ready<'_>) -> JobResul
             reader,
         });
     }
-    let scan = match scan_image(inputs) {
+    let scan = match scan_image_cached(inputs, cache) {
         Ok(s) => s,
         Err(e) => {
             // A damaged blob is the likeliest cause: name it the way the
@@ -306,7 +329,13 @@ fn scan_job(plan: &Plan, job: &Job, created: &str, ready: Ready<'_>) -> JobResul
             airgap_sbom::spdx::image_sbom(&subject, &scan, created, version),
         ),
     ];
-    Ok((docs, scan.packages.len(), warnings))
+    Ok(JobOutcome {
+        docs,
+        packages: scan.packages.len(),
+        warnings,
+        layers_read: scan.layers_read,
+        layers_cached: scan.layers_cached,
+    })
 }
 
 /// Reads a vendor SBOM and checks it is the format it claims.
@@ -478,6 +507,7 @@ impl Prepared {
         bundle_name: &str,
         bundle_version: &str,
         ready: Ready<'_>,
+        cache: Option<&crate::scan_cache::ScanCache>,
     ) -> Result<Documents> {
         let Prepared {
             jobs,
@@ -501,19 +531,25 @@ impl Prepared {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { return };
-                    let r = scan_job(plan, job, created, ready);
+                    let r = scan_job(plan, job, created, ready, cache.map(|c| c as _));
                     results.lock().expect("lock").insert(i, r);
                 });
             }
         });
         let mut docs = Vec::new();
         for (_, r) in results.into_inner().expect("lock") {
-            let (d, packages, warnings) = r?;
+            let r = r?;
             report.images_scanned += 1;
-            report.packages += packages;
-            report.warnings.extend(warnings);
-            docs.extend(d);
+            report.packages += r.packages;
+            report.warnings.extend(r.warnings);
+            report.layers_read += r.layers_read;
+            report.layers_cached += r.layers_cached;
+            docs.extend(r.docs);
         }
+        report.scan_cache = cache.map(|c| crate::scan_cache::ScanCacheReport {
+            dir: c.dir().to_path_buf(),
+            stored: 0,
+        });
         docs.extend(vendor);
         if !vendor_only {
             let [cyclonedx, spdx] = bundle_docs(plan, &docs, created, bundle_name, bundle_version);

@@ -11,9 +11,15 @@
 //! - any entry at a path replaces what lower layers had there.
 //!
 //! The result is what the final filesystem holds.
+//!
+//! What reading one layer gave ([`LayerOps`]) depends only on the layer's
+//! bytes, the classifier and the scanner, so a caller can keep it and hand
+//! it back later ([`Layer::Known`]) instead of reading the layer again.
 
 use std::collections::BTreeMap;
 use std::io::Read;
+
+use serde::{Deserialize, Serialize};
 
 /// Longest path considered (longer ones are skipped).
 const MAX_PATH: usize = 4096;
@@ -94,6 +100,40 @@ pub struct Walk<T> {
     pub found: BTreeMap<String, (usize, T)>,
     /// Oversized files, unreadable entries and the like.
     pub warnings: Vec<Warning>,
+    /// What reading each layer gave, for the layers read in this walk
+    /// (`None` for those given as [`Layer::Known`]), to keep for a later one.
+    pub read: Vec<Option<LayerOps<T>>>,
+}
+
+/// One layer to stack: its bytes, or what reading them gave before.
+pub enum Layer<'r, T> {
+    /// A tar stream to read, compressed as said.
+    Read(Compression, Box<dyn Read + Send + 'r>),
+    /// The result of an earlier reading of the same layer with the same
+    /// classifier and scanner.
+    Known(LayerOps<T>),
+}
+
+/// Everything reading one layer gave: what it does to the filesystem, in
+/// entry order, and the warnings. It does not depend on the other layers,
+/// so it can be stored (it is serde-serializable) and reused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerOps<T> {
+    ops: Vec<Op<T>>,
+    /// (path, message) of each warning.
+    warnings: Vec<(Option<String>, String)>,
+}
+
+impl<T> LayerOps<T> {
+    /// How many entries of the layer's tar stream mattered to the walk.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the layer changed nothing the walk tracks.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
 }
 
 /// Errors that stop the walk: a layer that is not a readable tar stream.
@@ -114,6 +154,7 @@ impl std::fmt::Display for WalkError {
 impl std::error::Error for WalkError {}
 
 /// What one layer does to the filesystem, in entry order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Op<T> {
     /// `DIR/.wh..wh..opq`: hide everything lower layers had under DIR.
     Opaque(String),
@@ -231,7 +272,7 @@ fn read_layer<T>(
     stream: Box<dyn Read + '_>,
     classify: &(dyn Fn(&FileInfo) -> Want + Sync),
     scan: &(dyn Fn(&str, &[u8]) -> Option<T> + Sync),
-) -> Result<(Vec<Op<T>>, Vec<Warning>), WalkError> {
+) -> Result<LayerOps<T>, WalkError> {
     let err = |message: String| WalkError { layer: i, message };
     let mut ops = Vec::new();
     let mut warnings = Vec::new();
@@ -289,14 +330,13 @@ fn read_layer<T>(
             continue;
         };
         if info.size > max {
-            warnings.push(Warning {
-                layer: i,
-                path: Some(path.clone()),
-                message: format!(
+            warnings.push((
+                Some(path.clone()),
+                format!(
                     "{} bytes, above the {max}-byte limit; not scanned",
                     info.size
                 ),
-            });
+            ));
             continue;
         }
         let mut bytes = Vec::with_capacity(info.size as usize);
@@ -312,7 +352,7 @@ fn read_layer<T>(
     // even when its tar stream ended cleanly.
     std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
         .map_err(|e| err(format!("corrupt tar stream: after the end of archive: {e}")))?;
-    Ok((ops, warnings))
+    Ok(LayerOps { ops, warnings })
 }
 
 /// Stacks the layers, in order, calling `classify` for every regular file
@@ -324,26 +364,51 @@ pub fn walk<'r, T: Clone + Send>(
     classify: impl Fn(&FileInfo) -> Want + Sync,
     scan: impl Fn(&str, &[u8]) -> Option<T> + Sync,
 ) -> Result<Walk<T>, WalkError> {
-    type LayerResult<T> = Result<(Vec<Op<T>>, Vec<Warning>), WalkError>;
+    walk_layers(
+        layers.into_iter().map(|(c, r)| Layer::Read(c, r)),
+        classify,
+        scan,
+    )
+}
+
+/// [`walk`] over layers some of which may be known from an earlier
+/// reading: those are not read, and their stored operations are applied in
+/// their place. The result is the same as reading every layer.
+pub fn walk_layers<'r, T: Clone + Send>(
+    layers: impl IntoIterator<Item = Layer<'r, T>>,
+    classify: impl Fn(&FileInfo) -> Want + Sync,
+    scan: impl Fn(&str, &[u8]) -> Option<T> + Sync,
+) -> Result<Walk<T>, WalkError> {
     type Input<'r> = (Compression, Box<dyn Read + Send + 'r>);
-    let inputs: Vec<std::sync::Mutex<Option<Input<'r>>>> = layers
-        .into_iter()
-        .map(|l| std::sync::Mutex::new(Some(l)))
-        .collect();
-    let results: Vec<std::sync::Mutex<Option<LayerResult<T>>>> =
-        inputs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    type Slot<T> = std::sync::Mutex<Option<Result<LayerOps<T>, WalkError>>>;
+    let mut known: Vec<Option<LayerOps<T>>> = Vec::new();
+    let mut inputs: Vec<(usize, std::sync::Mutex<Option<Input<'r>>>)> = Vec::new();
+    for (i, layer) in layers.into_iter().enumerate() {
+        match layer {
+            Layer::Read(c, r) => {
+                inputs.push((i, std::sync::Mutex::new(Some((c, r)))));
+                known.push(None);
+            }
+            Layer::Known(ops) => known.push(Some(ops)),
+        }
+    }
+    let results: Vec<Slot<T>> = inputs.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let threads = cores.min(inputs.len()).max(1);
-    // Fewer layers than cores: give each layer's decompression a core too.
+    let threads = cores.min(inputs.len());
+    // Fewer layers to read than cores: give each layer's decompression a
+    // core too.
     let pipeline = inputs.len() < cores;
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(slot) = inputs.get(i) else { return };
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((i, slot)) = inputs.get(k) else {
+                    return;
+                };
+                let i = *i;
                 let (compression, reader) = slot.lock().expect("lock").take().expect("once");
                 let r = match decompress(compression, reader) {
                     Err(e) => Err(WalkError {
@@ -353,40 +418,57 @@ pub fn walk<'r, T: Clone + Send>(
                     Ok(stream) if pipeline => read_layer(i, pipelined(s, stream), &classify, &scan),
                     Ok(stream) => read_layer(i, stream, &classify, &scan),
                 };
-                *results[i].lock().expect("lock") = Some(r);
+                *results[k].lock().expect("lock") = Some(r);
             });
         }
     });
+    let mut read: Vec<Option<LayerOps<T>>> = known.iter().map(|_| None).collect();
+    for ((i, _), r) in inputs.iter().zip(results) {
+        read[*i] = Some(r.into_inner().expect("lock").expect("every layer read")?);
+    }
     let mut found: BTreeMap<String, (usize, T)> = BTreeMap::new();
     let mut warnings = Vec::new();
-    for (i, r) in results.into_iter().enumerate() {
-        let (ops, w) = r.into_inner().expect("lock").expect("every layer read")?;
-        warnings.extend(w);
-        for op in ops {
+    for (i, layer) in known
+        .iter()
+        .zip(&read)
+        .map(|(k, r)| k.as_ref().or(r.as_ref()))
+        .enumerate()
+    {
+        let layer = layer.expect("every layer known or read");
+        warnings.extend(layer.warnings.iter().map(|(path, message)| Warning {
+            layer: i,
+            path: path.clone(),
+            message: message.clone(),
+        }));
+        for op in &layer.ops {
             match op {
-                Op::Opaque(dir) => remove_lower(&mut found, i, &dir, true),
-                Op::Whiteout(target) => remove_lower(&mut found, i, &target, false),
+                Op::Opaque(dir) => remove_lower(&mut found, i, dir, true),
+                Op::Whiteout(target) => remove_lower(&mut found, i, target, false),
                 Op::Replace(path, is_dir) => {
-                    if is_dir {
-                        if found.get(&path).is_some_and(|(l, _)| *l < i) {
-                            found.remove(&path);
+                    if *is_dir {
+                        if found.get(path).is_some_and(|(l, _)| *l < i) {
+                            found.remove(path);
                         }
                     } else {
-                        remove_lower(&mut found, i, &path, false);
+                        remove_lower(&mut found, i, path, false);
                     }
                 }
                 Op::File(path, v) => {
-                    found.insert(path, (i, v));
+                    found.insert(path.clone(), (i, v.clone()));
                 }
                 Op::Link(path, target) => {
-                    if let Some(v) = found.get(&target).map(|(_, v)| v.clone()) {
-                        found.insert(path, (i, v));
+                    if let Some(v) = found.get(target).map(|(_, v)| v.clone()) {
+                        found.insert(path.clone(), (i, v));
                     }
                 }
             }
         }
     }
-    Ok(Walk { found, warnings })
+    Ok(Walk {
+        found,
+        warnings,
+        read,
+    })
 }
 
 /// `./a/b`, `/a/b/` → `a/b`.
@@ -419,6 +501,11 @@ mod tests {
     use super::*;
 
     fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
+        tar_of(files, None)
+    }
+
+    /// A tar stream of `files`, then a hard link (path, target) if given.
+    fn tar_of(files: &[(&str, &[u8])], link: Option<(&str, &str)>) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (path, data) in files {
             let mut h = tar::Header::new_ustar();
@@ -427,6 +514,12 @@ mod tests {
             h.set_entry_type(tar::EntryType::Regular);
             h.set_cksum();
             b.append_data(&mut h, path, *data).unwrap();
+        }
+        if let Some((path, target)) = link {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(tar::EntryType::Link);
+            h.set_size(0);
+            b.append_link(&mut h, path, target).unwrap();
         }
         b.into_inner().unwrap()
     }
@@ -536,6 +629,82 @@ mod tests {
                 .unwrap_or_else(|| panic!("{what} layer accepted"));
             assert_eq!(e.layer, 1, "{what}: {e}");
             assert!(e.message.contains("tar stream"), "{what}: {e}");
+        }
+    }
+
+    fn walk_some(layers: &[Vec<u8>], known: &[Option<LayerOps<String>>]) -> Walk<String> {
+        let input = layers.iter().zip(known).map(|(l, k)| match k {
+            Some(ops) => Layer::Known(ops.clone()),
+            None => Layer::Read(
+                Compression::sniff(l),
+                Box::new(std::io::Cursor::new(l.clone())) as Box<dyn Read + Send>,
+            ),
+        });
+        walk_layers(
+            input,
+            |f| Want::Read(if f.path.starts_with("big") { 2 } else { 1024 }),
+            |_, b| Some(String::from_utf8_lossy(b).into_owned()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn known_layers_stand_in_for_reading_them() {
+        let layers = vec![
+            layer(&[
+                ("a/keep.txt", b"0"),
+                ("a/gone.txt", b"0"),
+                ("b/x.txt", b"0"),
+                ("big.txt", b"too big"),
+            ]),
+            gzip(&tar_of(
+                &[("a/.wh.gone.txt", b""), ("b/.wh..wh..opq", b"")],
+                Some(("b/linked.txt", "a/keep.txt")),
+            )),
+            layer(&[("a/keep.txt", b"2"), ("c/new.txt", b"2")]),
+        ];
+        let none = vec![None, None, None];
+        let first = walk_some(&layers, &none);
+        let read: Vec<Option<LayerOps<String>>> = first.read.clone();
+        assert!(read.iter().all(Option::is_some));
+        let want: Vec<(&str, usize, &str)> = vec![
+            ("a/keep.txt", 2, "2"),
+            ("b/linked.txt", 1, "0"),
+            ("c/new.txt", 2, "2"),
+        ];
+        let got = |w: &Walk<String>| -> Vec<(String, usize, String)> {
+            w.found
+                .iter()
+                .map(|(p, (l, v))| (p.clone(), *l, v.clone()))
+                .collect()
+        };
+        let want: Vec<(String, usize, String)> = want
+            .into_iter()
+            .map(|(p, l, v)| (p.to_string(), l, v.to_string()))
+            .collect();
+        assert_eq!(got(&first), want);
+        assert_eq!(first.warnings.len(), 1, "{:?}", first.warnings);
+        assert_eq!(first.warnings[0].path.as_deref(), Some("big.txt"));
+        // Every mix of known and read layers, the known ones after a trip
+        // through a serde format, gives the same walk.
+        for mask in 0..8u32 {
+            let known: Vec<Option<LayerOps<String>>> = (0..3)
+                .map(|i| {
+                    (mask & (1 << i) != 0).then(|| {
+                        let json = serde_json::to_vec(read[i].as_ref().unwrap()).unwrap();
+                        serde_json::from_slice(&json).unwrap()
+                    })
+                })
+                .collect();
+            let w = walk_some(&layers, &known);
+            assert_eq!(got(&w), want, "mask {mask:03b}");
+            assert_eq!(w.warnings, first.warnings, "mask {mask:03b}");
+            for i in 0..3 {
+                assert_eq!(w.read[i].is_some(), known[i].is_none(), "mask {mask:03b}");
+                if let Some(ops) = &w.read[i] {
+                    assert_eq!(Some(ops), read[i].as_ref());
+                }
+            }
         }
     }
 }

@@ -59,7 +59,7 @@ pub use purl::PackageUrl;
 use crate::package::relative_path;
 
 /// What a file inside an image is, for package detection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FileKind {
     /// `etc/os-release` or `usr/lib/os-release`: read with [`parse_os_release`].
     OsRelease,

@@ -538,6 +538,7 @@ fn full_scan() -> ImageScan {
             "layer {}: var/lib/rpm/rpmdb.sqlite: not a database",
             digest('0')
         )],
+        ..ImageScan::default()
     }
 }
 

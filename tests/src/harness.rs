@@ -91,16 +91,21 @@ pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (prefix.with_extension("key"), prefix.with_extension("pub"))
 }
 
-/// `airgap-bundle build` with a fixed SOURCE_DATE_EPOCH.
+/// `airgap-bundle build` with a fixed SOURCE_DATE_EPOCH, its cache folder
+/// (pulled blobs, layer scans) `cache` beside `out`, so that each test's
+/// builds share a cache and no other's.
 pub fn build_cmd(manifest: &Path, key: &Path, out: &Path) -> Command {
     let mut c = Command::new(bin("airgap-bundle"));
+    let cache = out.parent().unwrap_or(Path::new(".")).join("cache");
     c.arg("build")
         .arg(manifest)
         .arg("--key")
         .arg(key)
         .arg("--out")
         .arg(out)
-        .env("SOURCE_DATE_EPOCH", "1700000000");
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("AIRGAP_BUNDLE_CACHE", cache)
+        .env_remove("XDG_CACHE_HOME");
     c
 }
 

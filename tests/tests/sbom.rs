@@ -1290,3 +1290,144 @@ fn builds_are_reproducible_with_sboms() {
         assert_eq!(created, CREATED, "{}", file_name(e));
     }
 }
+
+/// `build --json`, returning the report.
+fn build_json(manifest: &Path, key: &Path, out: &Path, args: &[&str]) -> Value {
+    let text = ok(build_cmd(manifest, key, out).arg("--json").args(args));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The entries of the scan cache folder.
+fn scan_entries(cache: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = match std::fs::read_dir(cache.join("scans")) {
+        Ok(d) => d.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+#[test]
+fn the_scan_cache_reuses_layers_and_changes_no_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = write_fixture(tmp.path());
+    let (key, _) = keygen(tmp.path(), "vendor");
+    // build_cmd keeps the cache beside the bundle.
+    let cache = tmp.path().join("cache");
+    let bundle = |name: &str| tmp.path().join(name);
+    let counts = |j: &Value| {
+        (
+            j["sbom"]["layersRead"].as_u64().unwrap(),
+            j["sbom"]["layersCached"].as_u64().unwrap(),
+        )
+    };
+
+    // Without the cache: every layer read (the upper one by both
+    // platforms), nothing kept.
+    let plain = build_json(
+        &fixture.manifest,
+        &key,
+        &bundle("plain.bundle"),
+        &["--no-scan-cache"],
+    );
+    assert_eq!(counts(&plain), (5, 0), "{plain:#}");
+    assert!(plain["sbom"].get("scanCache").is_none(), "{plain:#}");
+    assert!(scan_entries(&cache).is_empty());
+    let want = std::fs::read(bundle("plain.bundle")).unwrap();
+
+    // Cold: five layer slots, four distinct layers stored.
+    let cold = build_json(&fixture.manifest, &key, &bundle("cold.bundle"), &[]);
+    let (read, cached) = counts(&cold);
+    assert_eq!(read + cached, 5, "{cold:#}");
+    assert!(read >= 4, "{cold:#}");
+    assert_eq!(cold["sbom"]["scanCache"]["stored"], 4, "{cold:#}");
+    assert_eq!(
+        cold["sbom"]["scanCache"]["dir"].as_str().map(PathBuf::from),
+        Some(cache.join("scans"))
+    );
+    assert_eq!(scan_entries(&cache).len(), 4);
+    assert!(
+        std::fs::read(bundle("cold.bundle")).unwrap() == want,
+        "the cold build differs"
+    );
+
+    // Warm: no layer read, the same bytes.
+    let warm = build_json(&fixture.manifest, &key, &bundle("warm.bundle"), &[]);
+    assert_eq!(counts(&warm), (0, 5), "{warm:#}");
+    assert_eq!(warm["sbom"]["packages"], plain["sbom"]["packages"]);
+    assert_eq!(warm["sbom"]["warnings"], plain["sbom"]["warnings"]);
+    assert!(
+        std::fs::read(bundle("warm.bundle")).unwrap() == want,
+        "the warm build differs"
+    );
+
+    // Damaged entries are misses: removed with a warning, read again,
+    // stored again; the bundle is unchanged.
+    for (i, entry) in scan_entries(&cache).iter().enumerate() {
+        let mut b = std::fs::read(entry).unwrap();
+        match i % 3 {
+            0 => b.truncate(b.len() / 2),
+            1 => b = b"not zstd".to_vec(),
+            _ => b = zstd::encode_all(&b"airgap-sbom layer record 1\n\x01"[..], 3).unwrap(),
+        }
+        std::fs::write(entry, b).unwrap();
+    }
+    let out = run(build_cmd(&fixture.manifest, &key, &bundle("mended.bundle")).arg("--json"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // One warning per damaged entry (the shared upper layer's twice when
+    // both platforms look it up before either has removed it).
+    let warned = stderr.matches("scan cache: ").count();
+    assert!((4..=5).contains(&warned), "{warned} warnings: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let mended: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mended["sbom"]["scanCache"]["stored"], 4, "{mended:#}");
+    assert!(
+        std::fs::read(bundle("mended.bundle")).unwrap() == want,
+        "the mended build differs"
+    );
+    let again = build_json(&fixture.manifest, &key, &bundle("again.bundle"), &[]);
+    assert_eq!(counts(&again), (0, 5), "{again:#}");
+}
+
+#[test]
+fn a_layer_that_fails_its_digest_leaves_no_scan_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = write_fixture(tmp.path());
+    let (key, _) = keygen(tmp.path(), "vendor");
+    let cache = tmp.path().join("cache");
+    // The tools layer's bytes replaced by another valid gzip stream of the
+    // same size and contents (another MTIME in its header): it scans fine,
+    // but is not the layer its digest names.
+    let tools = tmp
+        .path()
+        .join("images/oci/blobs/sha256")
+        .join(fixture.tools.trim_start_matches("sha256:"));
+    let good = std::fs::read(&tools).unwrap();
+    let mut swapped = good.clone();
+    swapped[4] ^= 0xff;
+    std::fs::write(&tools, &swapped).unwrap();
+    let line = fails(&mut build_cmd(
+        &fixture.manifest,
+        &key,
+        &tmp.path().join("bad.bundle"),
+    ));
+    assert!(line.contains(&fixture.tools), "{line}");
+    assert!(
+        scan_entries(&cache).is_empty(),
+        "a failed build stored scans: {:?}",
+        scan_entries(&cache)
+    );
+    std::fs::write(&tools, &good).unwrap();
+    let j = build_json(
+        &fixture.manifest,
+        &key,
+        &tmp.path().join("good.bundle"),
+        &[],
+    );
+    assert_eq!(j["sbom"]["scanCache"]["stored"], 4, "{j:#}");
+}
