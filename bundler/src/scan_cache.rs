@@ -2,7 +2,8 @@
 //! `scans/` in the cache folder so that a rebuild, or the next release on
 //! the same base images, reads only the layers it has not seen.
 //!
-//! - An entry is keyed by SHA-256 of this program's own executable and the
+//! - An entry is keyed by this program's identity (its GNU build ID, the
+//!   linker's hash of the executable, else SHA-256 of the executable) and the
 //!   layer's digest: any other build of `airgap-bundle` (another version,
 //!   another scanner) has other keys, so a cached result is always what this
 //!   program would find by reading the layer.
@@ -35,7 +36,7 @@ const MAX_RECORD: u64 = 1 << 30;
 /// The scan cache of one build.
 pub struct ScanCache {
     dir: PathBuf,
-    /// The key prefix: this executable's digest, worked out on first use
+    /// The key prefix: this executable's identity, worked out on first use
     /// (`None` when the executable cannot be read: no cache then).
     scanner: OnceLock<Option<Digest>>,
     /// Records made by this build, not yet stored (their layers are not yet
@@ -64,20 +65,13 @@ impl ScanCache {
         }
     }
 
-    /// This executable's digest, hashed once.
+    /// This program's identity, worked out once: its GNU build ID (the
+    /// linker's hash of the executable, read from its ELF notes), else the
+    /// SHA-256 of the whole executable.
     fn scanner(&self) -> Option<&Digest> {
         self.scanner
             .get_or_init(|| {
-                let hash = || -> Result<Digest> {
-                    let exe =
-                        std::env::current_exe().context("finding this program's executable")?;
-                    let file = std::fs::File::open(&exe)
-                        .with_context(|| format!("{}: cannot read", exe.display()))?;
-                    let (d, _) = airgap_format::digest::hash_reader(file)
-                        .with_context(|| format!("{}: cannot read", exe.display()))?;
-                    Ok(d)
-                };
-                hash()
+                scanner_identity()
                     .map_err(|e| tracing::warn!("scan cache not used: {e:#}"))
                     .ok()
             })
@@ -165,6 +159,32 @@ impl ScanCache {
     }
 }
 
+/// The identity of the running executable, as a digest: SHA-256 of
+/// `gnu-build-id:HEX` when it has a GNU build ID note (reading a few pages),
+/// else SHA-256 of the file (reading all of it; a release build with debug
+/// information is about 100 MB).
+fn scanner_identity() -> Result<Digest> {
+    let exe = std::env::current_exe().context("finding this program's executable")?;
+    let read = || -> Result<Digest> {
+        let file = std::fs::File::open(&exe).context("cannot open")?;
+        let cache = object::ReadCache::new(&file);
+        if let Ok(elf) = object::File::parse(&cache) {
+            use object::Object;
+            if let Ok(Some(id)) = elf.build_id() {
+                if id.len() >= 16 {
+                    let text = format!("gnu-build-id:{}", hex::encode(id));
+                    return Ok(Digest::of(text.as_bytes()));
+                }
+            }
+        }
+        drop(cache);
+        let file = std::fs::File::open(&exe).context("cannot open")?;
+        let (d, _) = airgap_format::digest::hash_reader(file).context("cannot read")?;
+        Ok(d)
+    };
+    read().with_context(|| exe.display().to_string())
+}
+
 impl LayerCache for ScanCache {
     fn get(&self, digest: &str) -> Option<LayerRecord> {
         // Another image of this build may have read the layer already.
@@ -218,6 +238,18 @@ mod tests {
             reader: Box::new(std::io::Cursor::new(bytes)),
         };
         scan_image_cached(vec![input], Some(cache)).unwrap()
+    }
+
+    #[test]
+    fn the_program_is_identified_by_its_build_id() {
+        let id = scanner_identity().unwrap();
+        assert_eq!(scanner_identity().unwrap(), id);
+        // The test executable is linked like the bundler: with a GNU build
+        // ID, so the whole file is not hashed.
+        let exe = std::env::current_exe().unwrap();
+        let (whole, _) =
+            airgap_format::digest::hash_reader(std::fs::File::open(exe).unwrap()).unwrap();
+        assert_ne!(id, whole);
     }
 
     #[test]
