@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark: the share of build time that SBOM generation takes. The same
-# manifest is built with `airgap-bundle build` (SBOMs generated, the default)
-# and with `--skip-sbom`, alternately, on the same machine and inputs; the
-# share is (with - without) / with, the build time SBOMs add. Beside it, the
+# manifest is built with `airgap-bundle build` (SBOMs generated, the default;
+# cold, with an empty cache folder), again with the layer scans a cold build
+# stored (warm), and with `--skip-sbom`, in rotating order, on the same
+# machine and inputs; the share is (with - without) / with, the build time
+# SBOMs add (and (warm - without) / warm with the scans cached). Beside it, the
 # `sbom.seconds` the build itself reports (`build --json`), which covers
 # scanning the layers and writing the documents.
 #
@@ -203,24 +205,26 @@ ADDR=""        # the registry of the registry sources, 127.0.0.1:PORT
 declare -A ROW DETAIL VERDICT GUNZIP IGZIP
 
 # build_once MODE [ARG...]: one timed build of measure_case's image (its
-# locals: src, label, layers, manifest, out, inputs, run, env). Cold modes
-# start from an empty cache folder (no pulled blob, no layer scan); MODE warm
-# keeps the layer scans the run before stored (scans/) and drops only the
-# pulled blobs. A registry build must pull the manifest, config and every layer.
+# locals: src, label, layers, manifest, out, inputs, run) into $out (MODE
+# without: $out_skip). Every build starts from an empty cache folder (no
+# pulled blob); MODE warm gets the layer scans (scans/) the case's first
+# cold build stored, kept in $TMP/scans. A registry build must pull the
+# manifest, config and every layer.
 build_once() {
-    local mode=$1 got
+    local mode=$1 got dest=$out
     shift
+    [[ $mode != without ]] || dest=$out_skip
     log "$label (${SRC_NAME[$src]}): build ${mode} SBOMs, run $i"
-    rm -f "$out"
+    rm -f "$dest"
+    rm -rf "$CACHE"
     if [[ $mode == warm ]]; then
-        rm -rf "$CACHE/blobs" "$CACHE/tmp"
-    else
-        rm -rf "$CACHE"
+        mkdir -p "$CACHE"
+        cp -r "$TMP/scans" "$CACHE/scans"
     fi
     sync -f "$BENCH_DIR"
     warm "${inputs[@]}"
     run_timed "$mode" "${run[@]}" env SOURCE_DATE_EPOCH=$EPOCH "AIRGAP_BUNDLE_CACHE=$CACHE" "$BUNDLE" build "$manifest" \
-        --key "$KEY.key" --out "$out" --json "$@"
+        --key "$KEY.key" --out "$dest" --json "$@"
     if [[ $src != layout ]]; then
         got=$(jq -r '.pull.blobsDownloaded' "$TMP/$mode.out")
         ((got == ${#layers[@]} + 2)) ||
@@ -235,8 +239,8 @@ build_once() {
     esac || die "$label (${SRC_NAME[$src]}): build $mode read $read layers and took $cached from the scan cache (${#layers[@]} layers)"
 }
 
-# measure_case SOURCE CASE: the case's image built BENCH_RUNS times with SBOMs
-# and as many with --skip-sbom, alternately, from SOURCE (layout, loopback,
+# measure_case SOURCE CASE: the case's image built BENCH_RUNS times with SBOMs,
+# as many with cached layer scans and as many with --skip-sbom, from SOURCE (layout, loopback,
 # link; the registry ones from ADDR); sets its ROW, DETAIL and VERDICT.
 measure_case() {
     local src=$1 label dir ref what
@@ -245,6 +249,7 @@ measure_case() {
     mapfile -t layers < <(layer_files "$dir")
     layer_bytes=$(stat -c %s "${layers[@]}" | awk '{ s += $1 } END { print s }')
     out=$BENCH_DIR/sbom-$label-$src.bundle
+    local out_skip=$BENCH_DIR/sbom-$label-$src-skip.bundle
     if [[ $src == layout ]]; then
         manifest=$BENCH_DIR/sbom-$label.yaml
         cat >"$manifest" <<EOF
@@ -278,18 +283,41 @@ EOF
     fi
     rm -f "$TMP"/*.times "$TMP"/*.sbom
 
-    # Alternate the two builds so that drift in the machine's load hits both.
+    rm -rf "$TMP/scans" "$TMP/cold.bundle"
+    # Three builds per run: with SBOMs (cold), with the layer scans cached
+    # (warm) and --skip-sbom (without). Their order rotates from run to run,
+    # so that drift in the machine's load and whatever one build leaves the
+    # disk doing hit each alike. The first cold build's scans serve every
+    # warm one; the first warm bundle must equal the first cold one.
+    local order mode
     for ((i = 1; i <= BENCH_RUNS; i++)); do
-        build_once with
-        jq -r '[.sbom.seconds, .sbom.packages, .sbom.imagesScanned, (.sbom.warnings | length), .blobs] | @tsv' \
-            "$TMP/with.out" >>"$TMP/with.sbom"
-        # Again, with the layer scans the build above stored: the same bytes.
-        mv "$out" "$TMP/cold.bundle"
-        build_once warm
-        cmp -s "$out" "$TMP/cold.bundle" ||
-            die "$label (${SRC_NAME[$src]}): the warm build's bundle differs from the cold one's"
-        rm -f "$TMP/cold.bundle"
-        build_once without --skip-sbom
+        case $(((i - 1) % 3)) in
+        0) order=(with warm without) ;;
+        1) order=(without with warm) ;;
+        *) order=(warm without with) ;;
+        esac
+        for mode in "${order[@]}"; do
+            case $mode in
+            with)
+                build_once with
+                jq -r '[.sbom.seconds, .sbom.packages, .sbom.imagesScanned, (.sbom.warnings | length), .blobs] | @tsv' \
+                    "$TMP/with.out" >>"$TMP/with.sbom"
+                if [[ ! -d $TMP/scans ]]; then
+                    cp -r "$CACHE/scans" "$TMP/scans"
+                    mv "$out" "$TMP/cold.bundle"
+                fi
+                ;;
+            warm)
+                build_once warm
+                if [[ -f $TMP/cold.bundle ]]; then
+                    cmp -s "$out" "$TMP/cold.bundle" ||
+                        die "$label (${SRC_NAME[$src]}): the warm build's bundle differs from the cold one's"
+                    rm -f "$TMP/cold.bundle"
+                fi
+                ;;
+            without) build_once without --skip-sbom ;;
+            esac
+        done
         # Reference: stock gzip decompressing the same layers, one after the
         # other, which any scan of their contents has to do at least once.
         # Timed with the layout rows only: the layers are the same.
@@ -313,7 +341,7 @@ EOF
     blobs_without=$(jq -r .blobs "$TMP/without.out")
     ((scanned == 1 && blobs_with == blobs_without + 4)) ||
         die "$label: $scanned platforms scanned, $blobs_with blobs with SBOMs and $blobs_without without; expected 1 and a difference of 4"
-    [[ $("$INSTALL" sbom "$out" --trust "$KEY.pub" --list --json | jq length) == 0 ]] ||
+    [[ $("$INSTALL" sbom "$out_skip" --trust "$KEY.pub" --list --json | jq length) == 0 ]] ||
         die "$label: the --skip-sbom bundle lists SBOMs"
     if [[ $src != layout ]]; then
         local want got
@@ -356,7 +384,7 @@ EOF
     fi
     VERDICT[$key]+=" ($warm_share % with the layer scans cached)"
     log "$label ($name): build $t_with s with SBOMs ($t_warm s with cached layer scans), $t_without s without: $share % / $warm_share % (sbom.seconds $t_sbom s, $own %), $packages packages, RSS $r_with / $r_without MiB"
-    [[ $BENCH_KEEP == 1 ]] || rm -f "$out"
+    [[ $BENCH_KEEP == 1 ]] || rm -f "$out" "$out_skip"
 }
 
 for c in "${CASES[@]}"; do
@@ -431,15 +459,15 @@ SECTION=$TMP/section.md
     echo
     [[ -z $BENCH_NOTE ]] || { echo "$BENCH_NOTE"; echo; }
     echo "The same one-image manifest built with \`airgap-bundle build --json\` (SBOMs"
-    echo "generated, the default) and with \`--skip-sbom\`, alternately; inputs are pulled"
-    echo "into the page cache before every timed run, times are the median of $BENCH_RUNS runs."
+    echo "generated, the default), with \`--skip-sbom\`, and with the layer scans cached;"
+    echo "each run builds all three, in an order that rotates from run to run. Inputs are pulled"
+    echo "into the page cache before every timed build, times are the median of $BENCH_RUNS runs."
     echo "**SBOM share** is (with − without) / with: the build time SBOMs add."
-    echo "Every build runs with a cache folder of its own (\`AIRGAP_BUNDLE_CACHE\`), emptied"
-    echo "before it, so \"with\" reads every layer: a cold build. **Scans cached** is a third"
-    echo "build in each run, right after \"with\", keeping the layer scans that build stored"
-    echo "(the cache's \`scans/\`; pulled blobs are still dropped): a rebuild, or the next"
-    echo "release on the same layers. Its bundle is checked to be byte-identical to the"
-    echo "cold one; the share is (cached − without) / cached."
+    echo "Every build starts from an empty cache folder (\`AIRGAP_BUNDLE_CACHE\`), so \"with\""
+    echo "reads every layer: a cold build. **Scans cached** is given the layer scans the"
+    echo "first cold build stored (the cache's \`scans/\`; no pulled blobs): a rebuild, or"
+    echo "the next release on the same layers. Its first bundle is checked to be"
+    echo "byte-identical to the first cold one; its share is (cached − without) / cached."
     echo "\`sbom.seconds\` is what the build itself reports for generation (scanning every"
     echo "layer, writing the CycloneDX and SPDX documents), with its share of the build in"
     echo "brackets. The layers are scanned while every other blob is written (format"

@@ -4,9 +4,10 @@
 //! one document per format for the whole bundle, naming every image, chart,
 //! file and template with its digest and every per-image SBOM.
 //!
-//! `bundle.json` comes first in the archive and lists every SBOM by digest,
-//! so SBOMs are made before the archive is written. Images are scanned in
-//! parallel, one thread per core.
+//! Images are scanned in parallel, one thread per core, while the rest of
+//! the bundle is written (format version 6 stores the SBOMs last; a
+//! `--split` build scans first). A layer the scan cache
+//! ([`crate::scan_cache`]) knows is not read.
 
 use std::collections::BTreeMap;
 use std::io::Read;
