@@ -144,11 +144,13 @@ impl ScanCache {
     /// how many were stored.
     pub fn commit(&self, checked: impl Fn(&str) -> bool) -> usize {
         let pending = std::mem::take(&mut *self.pending.lock().expect("lock"));
+        if self.scanner().is_none() {
+            return 0;
+        }
         let mut stored = 0;
         for (digest, record) in pending.iter().filter(|(d, _)| checked(d)) {
             match self.store(digest, record) {
-                Ok(()) if self.scanner().is_some() => stored += 1,
-                Ok(()) => {}
+                Ok(()) => stored += 1,
                 Err(e) => tracing::warn!(
                     "scan cache: {}: layer {digest}: {e:#}; not kept",
                     self.dir.display()

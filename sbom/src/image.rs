@@ -80,16 +80,6 @@ impl LayerRecord {
             Err(e) => Err(format!("damaged layer record: {e}")),
         }
     }
-
-    /// How many entries of the layer mattered to the scan.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether the layer held nothing the scan tracks.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// Where the results of reading layers are kept between scans, by layer
@@ -132,6 +122,7 @@ pub fn scan_image_cached(
         .collect();
     let walk = layers::walk_layers(
         inputs,
+        cache.is_some(),
         |f: &FileInfo| match classify_file(f.path, f.mode) {
             Some(kind) => Want::Read(kind.max_size()),
             None => Want::Skip,

@@ -100,8 +100,9 @@ pub struct Walk<T> {
     pub found: BTreeMap<String, (usize, T)>,
     /// Oversized files, unreadable entries and the like.
     pub warnings: Vec<Warning>,
-    /// What reading each layer gave, for the layers read in this walk
-    /// (`None` for those given as [`Layer::Known`]), to keep for a later one.
+    /// What reading each layer gave, for the layers read in this walk when
+    /// asked for ([`walk_layers`]'s `keep`; `None` for the others and for
+    /// those given as [`Layer::Known`]), to keep for a later walk.
     pub read: Vec<Option<LayerOps<T>>>,
 }
 
@@ -122,18 +123,6 @@ pub struct LayerOps<T> {
     ops: Vec<Op<T>>,
     /// (path, message) of each warning.
     warnings: Vec<(Option<String>, String)>,
-}
-
-impl<T> LayerOps<T> {
-    /// How many entries of the layer's tar stream mattered to the walk.
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
-
-    /// Whether the layer changed nothing the walk tracks.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
 }
 
 /// Errors that stop the walk: a layer that is not a readable tar stream.
@@ -366,6 +355,7 @@ pub fn walk<'r, T: Clone + Send>(
 ) -> Result<Walk<T>, WalkError> {
     walk_layers(
         layers.into_iter().map(|(c, r)| Layer::Read(c, r)),
+        false,
         classify,
         scan,
     )
@@ -373,9 +363,11 @@ pub fn walk<'r, T: Clone + Send>(
 
 /// [`walk`] over layers some of which may be known from an earlier
 /// reading: those are not read, and their stored operations are applied in
-/// their place. The result is the same as reading every layer.
+/// their place. The result is the same as reading every layer. With `keep`,
+/// [`Walk::read`] holds what reading the others gave.
 pub fn walk_layers<'r, T: Clone + Send>(
     layers: impl IntoIterator<Item = Layer<'r, T>>,
+    keep: bool,
     classify: impl Fn(&FileInfo) -> Want + Sync,
     scan: impl Fn(&str, &[u8]) -> Option<T> + Sync,
 ) -> Result<Walk<T>, WalkError> {
@@ -422,43 +414,45 @@ pub fn walk_layers<'r, T: Clone + Send>(
             });
         }
     });
-    let mut read: Vec<Option<LayerOps<T>>> = known.iter().map(|_| None).collect();
+    let mut layers = known;
     for ((i, _), r) in inputs.iter().zip(results) {
-        read[*i] = Some(r.into_inner().expect("lock").expect("every layer read")?);
+        layers[*i] = Some(r.into_inner().expect("lock").expect("every layer read")?);
+    }
+    // Copies of what was read, only for a caller that keeps them.
+    let mut read: Vec<Option<LayerOps<T>>> = layers.iter().map(|_| None).collect();
+    if keep {
+        for (i, _) in &inputs {
+            read[*i] = layers[*i].clone();
+        }
     }
     let mut found: BTreeMap<String, (usize, T)> = BTreeMap::new();
     let mut warnings = Vec::new();
-    for (i, layer) in known
-        .iter()
-        .zip(&read)
-        .map(|(k, r)| k.as_ref().or(r.as_ref()))
-        .enumerate()
-    {
+    for (i, layer) in layers.into_iter().enumerate() {
         let layer = layer.expect("every layer known or read");
-        warnings.extend(layer.warnings.iter().map(|(path, message)| Warning {
+        warnings.extend(layer.warnings.into_iter().map(|(path, message)| Warning {
             layer: i,
-            path: path.clone(),
-            message: message.clone(),
+            path,
+            message,
         }));
-        for op in &layer.ops {
+        for op in layer.ops {
             match op {
-                Op::Opaque(dir) => remove_lower(&mut found, i, dir, true),
-                Op::Whiteout(target) => remove_lower(&mut found, i, target, false),
+                Op::Opaque(dir) => remove_lower(&mut found, i, &dir, true),
+                Op::Whiteout(target) => remove_lower(&mut found, i, &target, false),
                 Op::Replace(path, is_dir) => {
-                    if *is_dir {
-                        if found.get(path).is_some_and(|(l, _)| *l < i) {
-                            found.remove(path);
+                    if is_dir {
+                        if found.get(&path).is_some_and(|(l, _)| *l < i) {
+                            found.remove(&path);
                         }
                     } else {
-                        remove_lower(&mut found, i, path, false);
+                        remove_lower(&mut found, i, &path, false);
                     }
                 }
                 Op::File(path, v) => {
-                    found.insert(path.clone(), (i, v.clone()));
+                    found.insert(path, (i, v));
                 }
                 Op::Link(path, target) => {
-                    if let Some(v) = found.get(target).map(|(_, v)| v.clone()) {
-                        found.insert(path.clone(), (i, v));
+                    if let Some(v) = found.get(&target).map(|(_, v)| v.clone()) {
+                        found.insert(path, (i, v));
                     }
                 }
             }
@@ -642,6 +636,7 @@ mod tests {
         });
         walk_layers(
             input,
+            true,
             |f| Want::Read(if f.path.starts_with("big") { 2 } else { 1024 }),
             |_, b| Some(String::from_utf8_lossy(b).into_owned()),
         )
