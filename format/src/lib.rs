@@ -10,12 +10,14 @@ pub mod atomic_file;
 pub mod bundle_json;
 pub mod canonical_json;
 pub mod digest;
+pub mod display;
 pub mod inspect;
 pub mod limits;
 pub mod parts;
 #[cfg(feature = "progress")]
 pub mod progress;
 pub mod reader;
+pub mod regular_file;
 pub mod seekable;
 pub mod signature;
 pub mod tar_entry;

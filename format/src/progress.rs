@@ -77,10 +77,11 @@ pub fn run_main<E>(run: impl FnOnce() -> Result<(), E>) -> std::process::ExitCod
 where
     E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
 {
-    use std::io::IsTerminal;
+    // Log lines carry untrusted names: they are escaped like every other
+    // line (so no colour codes either).
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(|| EscapedLog(std::io::stderr()))
+        .with_ansi(false)
         .with_env_filter(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .init();
     match run() {
@@ -90,6 +91,26 @@ where
             eprintln!("error: {}", error_line(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// A log writer that escapes what a terminal would act on, except the
+/// line break that ends each event (`tracing` writes one event per call).
+struct EscapedLog<W>(W);
+
+impl<W: std::io::Write> std::io::Write for EscapedLog<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (body, end) = match text.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (&*text, ""),
+        };
+        write!(self.0, "{}{end}", crate::display::Escaped(body))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -129,8 +150,14 @@ pub fn error_line(e: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = err.source();
     }
-    out.replace(['\n', '\r'], " ")
+    // Line breaks become spaces (several messages list things on lines of
+    // their own); every other control is escaped.
+    crate::display::one_line(&out.replace(['\n', '\r'], " "), MAX_ERROR_LINE)
 }
+
+/// Longest error line printed, in bytes: a longer one keeps its start and
+/// its end (where the fix is named).
+pub const MAX_ERROR_LINE: usize = 2000;
 
 #[cfg(test)]
 mod tests {

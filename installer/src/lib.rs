@@ -5,6 +5,7 @@
 pub mod health;
 pub mod install;
 pub mod license;
+pub mod out_dir;
 pub mod push;
 pub mod relocation;
 pub mod render;
