@@ -90,8 +90,8 @@ pub fn package_dir(dir: &Path, out: &Path, mtime: u64) -> Result<ChartMeta> {
     tar.mode(tar::HeaderMode::Deterministic);
     for rel in &files {
         let src = dir.join(rel);
-        let f =
-            std::fs::File::open(&src).with_context(|| format!("{}: cannot open", src.display()))?;
+        let f = airgap_format::regular_file::open_regular(&src)
+            .with_context(|| format!("{}: cannot open", src.display()))?;
         let len = f.metadata()?.len();
         let mut h = tar::Header::new_gnu();
         h.set_size(len);
@@ -151,7 +151,7 @@ fn collect(
 }
 
 fn read_bounded(path: &Path) -> Result<String> {
-    let f = std::fs::File::open(path)
+    let f = airgap_format::regular_file::open_regular(path)
         .with_context(|| format!("{}: cannot open (is this a chart?)", path.display()))?;
     let mut buf = Vec::new();
     f.take(MAX_CHART_YAML + 1).read_to_end(&mut buf)?;
@@ -164,7 +164,8 @@ fn read_bounded(path: &Path) -> Result<String> {
 /// Reads `Chart.yaml` from a packaged chart without unpacking it.
 pub fn inspect_tgz(path: &Path) -> Result<ChartMeta> {
     let what = path.display().to_string();
-    let f = std::fs::File::open(path).with_context(|| format!("{what}: cannot open"))?;
+    let f = airgap_format::regular_file::open_regular(path)
+        .with_context(|| format!("{what}: cannot open"))?;
     let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
     let mut archive = tar::Archive::new(gz.take(MAX_SCAN));
     for entry in archive

@@ -88,10 +88,10 @@ impl LockFile {
 
     /// Reads `path`; `None` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<LockFile>> {
-        let f = match std::fs::File::open(path) {
+        let f = match airgap_format::regular_file::open_regular(path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => bail!("{}: cannot open ({e})", path.display()),
+            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => return Ok(None),
+            Err(e) => bail!("{e}"),
         };
         let mut bytes = Vec::new();
         f.take(MAX_LOCK_BYTES + 1)

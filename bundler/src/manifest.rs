@@ -263,21 +263,24 @@ impl Manifest {
 
     /// Reads, parses and validates a manifest file.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        use std::io::Read;
         let file = path.display().to_string();
         let plain = |message: String| ManifestError {
             file: file.clone(),
             position: None,
             message,
         };
-        let f = std::fs::File::open(path).map_err(|e| plain(format!("cannot open: {e}")))?;
-        let mut bytes = Vec::new();
-        f.take(MAX_MANIFEST_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| plain(format!("cannot read: {e}")))?;
-        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(plain(format!("larger than {MAX_MANIFEST_BYTES} bytes")));
-        }
+        use airgap_format::regular_file::{read_regular, RegularFileError};
+        let bytes = read_regular(path, MAX_MANIFEST_BYTES, "a manifest").map_err(|e| {
+            plain(match e {
+                RegularFileError::Io { source, .. } => format!("cannot open: {source}"),
+                RegularFileError::NotRegular { kind, .. } => {
+                    format!("is {kind}, not a regular file (give the manifest's path)")
+                }
+                RegularFileError::TooLarge { .. } => {
+                    format!("larger than {MAX_MANIFEST_BYTES} bytes")
+                }
+            })
+        })?;
         let text = String::from_utf8(bytes).map_err(|_| plain("not UTF-8 text".into()))?;
         Self::parse(&text, path)
     }

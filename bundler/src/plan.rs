@@ -649,8 +649,8 @@ fn chart_artifact(
 }
 
 fn hash_file(path: &Path) -> Result<(Digest, u64)> {
-    let f =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let f = airgap_format::regular_file::open_regular(path)
+        .with_context(|| format!("{}: cannot open", path.display()))?;
     hash_reader(std::io::BufReader::with_capacity(1 << 20, f))
         .with_context(|| format!("{}: cannot read", path.display()))
 }

@@ -342,8 +342,8 @@ fn scan_job(
 /// Reads a vendor SBOM and checks it is the format it claims.
 fn vendor_doc(manifest: &Manifest, image: &str, spec: &crate::manifest::SbomSpec) -> Result<Doc> {
     let path = manifest.resolve(&spec.source.value);
-    let f =
-        std::fs::File::open(&path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let f = airgap_format::regular_file::open_regular(&path)
+        .with_context(|| format!("{}: cannot open", path.display()))?;
     let mut bytes = Vec::new();
     f.take(MAX_VENDOR_SBOM + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_VENDOR_SBOM {

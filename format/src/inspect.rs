@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::bundle_json::{ChartEntry, FileEntry, ImageEntry, TemplateEntry};
 use crate::digest::Digest;
+use crate::display::escape as e;
 use crate::limits::Limits;
 use crate::reader::{ArchiveReader, ReadError};
 use crate::signature::Signature;
@@ -123,14 +124,20 @@ impl InspectReport {
         }
     }
 
-    /// Human-readable text.
+    /// Human-readable text; every string from the bundle is escaped
+    /// ([`crate::display`]), since `inspect` checks no signature.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "bundle:     {} {}", self.name, self.version);
+        let _ = writeln!(s, "bundle:     {} {}", e(&self.name), e(&self.version));
         if !self.description.is_empty() {
-            let _ = writeln!(s, "about:      {}", self.description.trim());
+            let _ = writeln!(s, "about:      {}", e(self.description.trim()));
         }
-        let _ = writeln!(s, "created:    {} by {}", self.created, self.generator);
+        let _ = writeln!(
+            s,
+            "created:    {} by {}",
+            e(&self.created),
+            e(&self.generator)
+        );
         let _ = writeln!(s, "digest:     {}", self.bundle_digest);
         let _ = writeln!(
             s,
@@ -151,10 +158,10 @@ impl InspectReport {
             let _ = writeln!(
                 s,
                 "  {:<40} {}  {:>10}  {}",
-                i.reference,
+                e(&i.reference),
                 i.digest,
                 human_bytes(i.total_size),
-                i.platforms.join(",")
+                e(&i.platforms.join(","))
             );
         }
         let _ = writeln!(s, "charts ({}):", self.charts.len());
@@ -162,10 +169,10 @@ impl InspectReport {
             let _ = writeln!(
                 s,
                 "  {:<40} {}  {:>10}  app {}",
-                format!("{} {}", c.name, c.version),
+                e(&format!("{} {}", c.name, c.version)),
                 c.digest,
                 human_bytes(c.size),
-                c.app_version.as_deref().unwrap_or("-")
+                e(c.app_version.as_deref().unwrap_or("-"))
             );
         }
         let _ = writeln!(s, "files ({}):", self.files.len());
@@ -173,7 +180,7 @@ impl InspectReport {
             let _ = writeln!(
                 s,
                 "  {:<40} {}  {:>10}  {}",
-                f.name,
+                e(&f.name),
                 f.digest,
                 human_bytes(f.size),
                 f.kind.as_str()
@@ -185,7 +192,7 @@ impl InspectReport {
                 let _ = writeln!(
                     s,
                     "  {:<40} {}  {:>10}",
-                    t.name,
+                    e(&t.name),
                     t.digest,
                     human_bytes(t.size)
                 );
@@ -203,8 +210,8 @@ impl InspectReport {
             let _ = writeln!(
                 s,
                 "delta of:   {} {} ({}): {} blobs ({}) left to it",
-                b.name,
-                b.version,
+                e(&b.name),
+                e(&b.version),
                 b.digest,
                 self.base_blobs,
                 human_bytes(self.base_bytes)

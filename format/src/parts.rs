@@ -94,12 +94,21 @@ pub fn part_base(name: &str) -> Option<&str> {
     (num.len() == 3 && num.bytes().all(|b| b.is_ascii_digit()) && !base.is_empty()).then_some(base)
 }
 
+/// Opens a bundle or part file: a regular file only (a FIFO or a device
+/// would block or never end), as an `io::Error` naming the file.
+fn open_regular(path: &Path) -> io::Result<File> {
+    crate::regular_file::open_regular(path).map_err(|e| {
+        let kind = e.io_kind().unwrap_or(io::ErrorKind::InvalidInput);
+        io::Error::new(kind, e.to_string())
+    })
+}
+
 impl Source {
     /// Opens the bundle at `path` (see [`locate`]).
     pub fn open(path: &Path) -> io::Result<Source> {
         let paths = locate(path)?;
         if paths.len() == 1 && paths[0] == path && part_base(&path.to_string_lossy()).is_none() {
-            return Ok(Source::Whole(File::open(path)?));
+            return Ok(Source::Whole(open_regular(path)?));
         }
         Source::open_parts(paths)
     }
@@ -109,8 +118,7 @@ impl Source {
         let mut parts = Vec::new();
         let mut start = 0u64;
         for p in paths {
-            let file = File::open(&p)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+            let file = open_regular(&p)?;
             let len = file.metadata()?.len();
             parts.push(Part {
                 path: p,

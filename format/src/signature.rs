@@ -161,18 +161,20 @@ impl PublicKey {
 
 /// Reads a small text file, refusing anything over [`MAX_TEXT`] bytes.
 pub fn read_bounded_text(path: &Path) -> Result<String, SignatureError> {
-    use std::io::Read;
+    use crate::regular_file::{read_regular, RegularFileError};
     let what = path.display().to_string();
-    let io = |source| SignatureError::Io {
-        path: what.clone(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut buf = Vec::new();
-    file.take(MAX_TEXT + 1).read_to_end(&mut buf).map_err(io)?;
-    if buf.len() as u64 > MAX_TEXT {
-        return Err(malformed(&what, format!("larger than {MAX_TEXT} bytes")));
-    }
+    let buf = read_regular(path, MAX_TEXT, "a key or signature").map_err(|e| match e {
+        RegularFileError::TooLarge { .. } => {
+            malformed(&what, format!("larger than {MAX_TEXT} bytes"))
+        }
+        RegularFileError::Io { source, .. } => SignatureError::Io {
+            path: what.clone(),
+            source,
+        },
+        RegularFileError::NotRegular { kind, .. } => {
+            malformed(&what, format!("is {kind}, not a regular file"))
+        }
+    })?;
     String::from_utf8(buf).map_err(|_| malformed(&what, "not UTF-8 text"))
 }
 

@@ -6,6 +6,7 @@
 //! (`HTTP 503`, `connection refused`, `TLS: certificate not trusted (is
 //! internalCa set?)`). No secret the site file names is read.
 
+use airgap_format::display::escape;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,9 +90,9 @@ impl Report {
                     (None, false) => "FAILED".to_string(),
                 };
                 [
-                    c.name.clone(),
-                    c.url.clone(),
-                    result,
+                    escape(&c.name).into_owned(),
+                    escape(&c.url).into_owned(),
+                    escape(&result).into_owned(),
                     format!("{} ms", c.millis),
                 ]
             })

@@ -9,6 +9,7 @@
 //! blobs already in the registry are not sent again. Every step's outcome
 //! goes to the audit log. The journal is removed when the run is recorded.
 
+use airgap_format::display::escape as e;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -1348,11 +1349,12 @@ impl UpgradePlan {
     pub fn to_text(&self) -> String {
         let mut s = format!(
             "{} {} -> {} ({})\n",
-            self.name,
-            self.installed_version
+            e(&self.name),
+            e(self
+                .installed_version
                 .as_deref()
-                .unwrap_or("(not installed)"),
-            self.version,
+                .unwrap_or("(not installed)")),
+            e(&self.version),
             self.kind
         );
         let section = |s: &mut String, title: &str, items: &[ArtifactChange]| {
@@ -1365,9 +1367,9 @@ impl UpgradePlan {
                 s.push_str(&format!(
                     "  {:<8} {:<40} {} -> {}{}\n",
                     i.change,
-                    i.name,
-                    i.from.as_deref().unwrap_or("-"),
-                    i.to.as_deref().unwrap_or("-"),
+                    e(&i.name),
+                    e(i.from.as_deref().unwrap_or("-")),
+                    e(i.to.as_deref().unwrap_or("-")),
                     if i.bytes > 0 {
                         format!("  ({} bytes to transfer)", i.bytes)
                     } else {
@@ -1388,15 +1390,15 @@ impl UpgradePlan {
         } else {
             s.push_str("Configuration:\n");
             for c in &self.config {
-                s.push_str(&format!("  {:<8} {}\n", c.change, c.path));
+                s.push_str(&format!("  {:<8} {}\n", c.change, e(&c.path)));
                 for line in c.diff.lines() {
-                    s.push_str(&format!("    {line}\n"));
+                    s.push_str(&format!("    {}\n", e(line)));
                 }
             }
         }
         s.push_str(&format!(
             "Licence: {}\n",
-            self.license.as_deref().unwrap_or("the bundle carries none")
+            e(self.license.as_deref().unwrap_or("the bundle carries none"))
         ));
         s
     }
@@ -1408,18 +1410,18 @@ pub fn history_text(records: &[AuditRecord]) -> String {
     for r in records {
         s.push_str(&format!(
             "{}  {:<10} {:<18} {:<24} {:<8} {:<8} {}\n",
-            r.time,
-            r.operator,
-            r.command,
-            r.bundle.as_deref().unwrap_or("-"),
-            r.step,
-            r.outcome,
-            r.detail
+            e(&r.time),
+            e(&r.operator),
+            e(&r.command),
+            e(r.bundle.as_deref().unwrap_or("-")),
+            e(&r.step),
+            e(&r.outcome),
+            e(r.detail
                 .as_deref()
                 .unwrap_or("")
                 .lines()
                 .next()
-                .unwrap_or("")
+                .unwrap_or(""))
         ));
     }
     s
@@ -1434,26 +1436,26 @@ pub fn status_text(records: &[InstallRecord]) -> String {
     for r in records {
         s.push_str(&format!(
             "{} {}  {}\n  installed {} by {}, signed by {}\n  registry {}; {} images, {} charts; {}\n  configuration: {}\n",
-            r.name,
-            r.version,
-            r.bundle_digest,
-            r.installed_at,
-            r.operator,
-            r.signer,
-            r.registry,
+            e(&r.name),
+            e(&r.version),
+            e(&r.bundle_digest),
+            e(&r.installed_at),
+            e(&r.operator),
+            e(&r.signer),
+            e(&r.registry),
             r.images.len(),
             r.charts.len(),
             if r.applied { "applied" } else { "rendered, not applied" },
-            r.config_dir
+            e(&r.config_dir)
         ));
         if !r.previous.is_empty() {
             s.push_str(&format!(
                 "  earlier: {}\n",
-                r.previous
+                e(&r.previous
                     .iter()
                     .map(|p| p.version.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "))
             ));
         }
     }

@@ -4,6 +4,7 @@
 //! this module ties them to this node's identity and the installer's state
 //! (active licence, clock watermark, audit log).
 
+use airgap_format::display::escape as e;
 use std::path::{Path, PathBuf};
 
 use airgap_format::atomic_file::write_file_atomic;
@@ -125,7 +126,7 @@ impl LicenseSummary {
         }
     }
 
-    /// Several lines for people.
+    /// Several lines for people; every value from the licence escaped.
     pub fn to_text(&self) -> String {
         let limits = if self.limits.is_empty() {
             "none".to_string()
@@ -149,17 +150,17 @@ impl LicenseSummary {
         };
         format!(
             "Customer:  {}\nProduct:   {}\nSerial:    {}\nIssued:    {}\nValid:     {} to {} (grace {} days)\nFeatures:  {}\nLimits:    {}\nSigned by: {}\nStatus:    {}\n",
-            self.customer,
-            self.product,
+            e(&self.customer),
+            e(&self.product),
             self.serial,
-            self.issued_at,
-            self.not_before,
-            self.expires,
+            e(&self.issued_at),
+            e(&self.not_before),
+            e(&self.expires),
             self.grace_days,
-            if self.features.is_empty() { "none".to_string() } else { self.features.join(", ") },
-            limits,
-            self.key_id,
-            standing
+            e(&if self.features.is_empty() { "none".to_string() } else { self.features.join(", ") }),
+            e(&limits),
+            e(&self.key_id),
+            e(&standing)
         )
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use airgap_format::display::escape as e;
 use airgap_format::progress::{error_line, Progress};
 use airgap_format::{verify_archive, Limits};
 use airgap_install::push::{push, OnExistingTag, PushOptions};
@@ -345,11 +346,11 @@ fn run(cli: Cli) -> Result<()> {
                 println!(
                     "{} {} {} ({}): {}",
                     report.kind,
-                    report.name,
-                    report.version,
+                    e(&report.name),
+                    e(&report.version),
                     report.bundle_digest,
                     match &report.from_version {
-                        Some(v) => format!("was {v}"),
+                        Some(v) => format!("was {}", e(v)),
                         None => "new".into(),
                     }
                 );
@@ -445,9 +446,9 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 println!(
                     "OK {} {} {}: signed by {}, {} images, {} charts, {} files, {} blobs verified",
-                    report.file,
-                    report.name,
-                    report.version,
+                    e(&report.file),
+                    e(&report.name),
+                    e(&report.version),
                     report.signer_key_id,
                     report.images,
                     report.charts,
@@ -460,7 +461,10 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some(b) = &report.base {
                     println!(
                         "   delta bundle: {} blobs are left to its base {} {} ({}); install needs them in the registry or --base",
-                        report.base_blobs, b.name, b.version, b.digest
+                        report.base_blobs,
+                        e(&b.name),
+                        e(&b.version),
+                        b.digest
                     );
                 }
             }
@@ -504,7 +508,7 @@ fn run(cli: Cli) -> Result<()> {
                     .iter()
                     .chain(&report.relocation.charts)
                 {
-                    println!("{:<32} -> {}  {}", i.source, i.pinned, i.status);
+                    println!("{:<32} -> {}  {}", e(&i.source), e(&i.pinned), e(&i.status));
                 }
                 println!(
                     "{} blobs uploaded ({} bytes), {} mounted, {} already present; relocation map: {}",
@@ -512,7 +516,7 @@ fn run(cli: Cli) -> Result<()> {
                     report.bytes_uploaded,
                     report.blobs_mounted,
                     report.blobs_present,
-                    relocation_map.display()
+                    e(&relocation_map.display().to_string())
                 );
             }
         }
@@ -578,7 +582,10 @@ fn run(cli: Cli) -> Result<()> {
                     })
                     .collect();
                 if rows.is_empty() && !json {
-                    println!("{}: no generated image SBOMs to summarise", file.display());
+                    println!(
+                        "{}: no generated image SBOMs to summarise",
+                        e(&file.display().to_string())
+                    );
                 } else if json {
                     println!("{}", serde_json::to_string_pretty(&rows)?);
                 } else {
@@ -590,7 +597,7 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{}", serde_json::to_string_pretty(&written)?);
                 } else {
                     for w in &written {
-                        println!("{}", w.path.display());
+                        println!("{}", e(&w.path.display().to_string()));
                     }
                 }
             } else {
@@ -602,9 +609,9 @@ fn run(cli: Cli) -> Result<()> {
                 } else if entries.is_empty() {
                     println!(
                         "{}: bundle {} {} carries no SBOMs (built with --skip-sbom, or by an older bundler)",
-                        file.display(),
-                        d.name,
-                        d.version
+                        e(&file.display().to_string()),
+                        e(&d.name),
+                        e(&d.version)
                     );
                 } else {
                     print!("{}", sbom::list_table(&entries));
@@ -698,8 +705,8 @@ fn license(
             } else {
                 println!(
                     "wrote {}: licence request for product {} from machine fingerprint {}{}; send it to the vendor",
-                    out.display(),
-                    request.product,
+                    e(&out.display().to_string()),
+                    e(&request.product),
                     &request.fingerprint.machine[..16],
                     if request.fingerprint.cluster.is_some() { " (with the cluster's)" } else { "" }
                 );

@@ -4,6 +4,8 @@
 //! ever points at missing content, even if the run is killed. A second run
 //! skips whatever is already there.
 
+use airgap_format::bundle_json::{is_valid_repository, is_valid_tag};
+use airgap_format::display::quote;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -457,6 +459,19 @@ fn prepare(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result<
             .with_context(|| format!("chart {} {}", c.name, c.version))?;
         plan.chart = true;
         plans.push(plan);
+    }
+    // Every repository and tag is checked before the first request: a
+    // name a registry or proxy might normalise (`..`) never leaves here.
+    for p in &plans {
+        if !is_valid_repository(&p.repository) || !is_valid_tag(&p.entry.tag) {
+            bail!(
+                "{} {}: {}:{} is not a valid repository and tag; nothing was pushed",
+                if p.chart { "chart" } else { "image" },
+                quote(&p.entry.reference),
+                quote(&p.repository),
+                quote(&p.entry.tag)
+            );
+        }
     }
     let client = Client::new(
         &options.target.host,

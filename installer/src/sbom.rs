@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use airgap_format::bundle_json::{BundleDescriptor, SbomEntry, SbomFormat, SbomOrigin};
+use airgap_format::display::escape;
 use airgap_format::verify::{read_signed_blob, verify_head};
 use airgap_format::{Limits, PublicKey};
 use anyhow::{bail, Result};
@@ -125,13 +126,10 @@ pub fn extract(
         let bytes = read_signed_blob(&head.reader, d, &entries, &e.digest, MAX_SBOM_BYTES, "SBOM")?;
         checked.push((e, bytes));
     }
-    std::fs::create_dir_all(out)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create ({e})", out.display()))?;
+    let dir = crate::out_dir::OutDir::create(out)?;
     let mut written = Vec::new();
     for (e, bytes) in checked {
-        let dest = out.join(file_name(e));
-        airgap_format::atomic_file::write_file_atomic(&dest, &bytes, 0o644)
-            .map_err(|err| anyhow::anyhow!("writing {}: {err}", dest.display()))?;
+        let dest = dir.write(&file_name(e), &bytes, 0o644)?;
         written.push(Extracted {
             entry: e.clone(),
             path: dest,
@@ -198,11 +196,15 @@ pub fn summary_table(rows: &[SummaryRow]) -> String {
     kinds.dedup();
     let mut out = format!("{:<40} {:<16}", "IMAGE", "PLATFORM");
     for k in &kinds {
-        out.push_str(&format!(" {k:>7}"));
+        out.push_str(&format!(" {:>7}", escape(k)));
     }
     out.push_str(&format!(" {:>7}\n", "total"));
     for r in rows {
-        out.push_str(&format!("{:<40} {:<16}", r.image, r.platform));
+        out.push_str(&format!(
+            "{:<40} {:<16}",
+            escape(&r.image),
+            escape(&r.platform)
+        ));
         for k in &kinds {
             out.push_str(&format!(" {:>7}", r.counts.get(*k).copied().unwrap_or(0)));
         }
@@ -220,8 +222,8 @@ pub fn list_table(entries: &[SbomEntry]) -> String {
     for e in entries {
         out.push_str(&format!(
             "{:<40} {:<16} {:<10} {:<10} {:>10}  {}\n",
-            e.image.as_deref().unwrap_or("(bundle)"),
-            e.platform.as_deref().unwrap_or("-"),
+            escape(e.image.as_deref().unwrap_or("(bundle)")),
+            escape(e.platform.as_deref().unwrap_or("-")),
             e.format.as_str(),
             match e.origin {
                 SbomOrigin::Generated => "generated",

@@ -5,11 +5,12 @@
 //! Secret values are never in the file itself: it names a file or an
 //! environment variable for each, read only when rendering.
 
+use airgap_format::display::quote;
+use airgap_format::regular_file::read_regular;
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
 /// The site file version this installer reads.
@@ -438,18 +439,8 @@ impl SecretRef {
                 } else {
                     base.join(f)
                 };
-                let file = std::fs::File::open(&path)
-                    .map_err(|e| anyhow!("{field}: cannot read {} ({e})", path.display()))?;
-                let mut bytes = Vec::new();
-                file.take(MAX_SECRET_BYTES + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| anyhow!("{field}: cannot read {} ({e})", path.display()))?;
-                if bytes.len() as u64 > MAX_SECRET_BYTES {
-                    bail!(
-                        "{field}: {} is larger than {MAX_SECRET_BYTES} bytes",
-                        path.display()
-                    );
-                }
+                let bytes = read_regular(&path, MAX_SECRET_BYTES, "a secret")
+                    .map_err(|e| anyhow!("{field}: cannot read {e}"))?;
                 let text = String::from_utf8(bytes)
                     .map_err(|_| anyhow!("{field}: {} is not UTF-8 text", path.display()))?;
                 let text = text.strip_suffix('\n').unwrap_or(&text);
@@ -473,14 +464,7 @@ impl SiteFile {
     /// Reads, parses and validates `path`.
     pub fn load(path: &Path) -> Result<SiteFile> {
         let name = path.display().to_string();
-        let f = std::fs::File::open(path).with_context(|| format!("{name}: cannot open"))?;
-        let mut bytes = Vec::new();
-        f.take(MAX_SITE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("{name}: cannot read"))?;
-        if bytes.len() as u64 > MAX_SITE_BYTES {
-            bail!("{name}: larger than {MAX_SITE_BYTES} bytes");
-        }
+        let bytes = read_regular(path, MAX_SITE_BYTES, "a site file")?;
         let text = String::from_utf8(bytes).map_err(|_| anyhow!("{name}: not UTF-8 text"))?;
         let site = Site::parse(&text).map_err(|e| anyhow!("{name}: {e}"))?;
         Ok(SiteFile {
@@ -579,14 +563,15 @@ impl Site {
         check_label("namespace", &self.namespace, 63)?;
         if !valid_host(&self.registry.host) {
             return Err(format!(
-                "registry.host: expected HOST[:PORT] without a scheme (found {:?})",
-                self.registry.host
+                "registry.host: expected HOST[:PORT] without a scheme (found {})",
+                quote(&self.registry.host)
             ));
         }
         let prefix = self.registry.prefix.trim_matches('/').to_string();
         if !prefix.is_empty() && !airgap_format::bundle_json::is_valid_repository(&prefix) {
             return Err(format!(
-                "registry.prefix: {prefix:?} is not a lowercase repository path"
+                "registry.prefix: {} is not a lowercase repository path",
+                quote(&prefix)
             ));
         }
         self.registry.prefix = prefix;
@@ -656,7 +641,8 @@ impl Site {
             if let Some(var) = &s.env {
                 if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(format!(
-                        "{field}.env: {var:?} is not an environment variable name"
+                        "{field}.env: {} is not an environment variable name",
+                        quote(var)
                     ));
                 }
             }
@@ -685,7 +671,7 @@ fn plain_serde_message(m: &str) -> (Option<String>, String) {
     }
     if let Some(rest) = m.strip_prefix("unknown variant `") {
         let (found, tail) = rest.split_once('`').unwrap_or((rest, ""));
-        return (None, format!("{} (found {found:?})", one_of(tail)));
+        return (None, format!("{} (found {})", one_of(tail), quote(found)));
     }
     if let Some(rest) = m.strip_prefix("unknown field `") {
         // The path already ends with the unknown field.
@@ -706,7 +692,8 @@ fn check_label(field: &str, s: &str, max: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{field}: {s:?} is not a name: expected lowercase letters, digits and '-', at most {max}"
+            "{field}: {} is not a name: expected lowercase letters, digits and '-', at most {max}",
+            quote(s)
         ))
     }
 }
@@ -715,12 +702,21 @@ fn check_hostname(field: &str, h: &str) -> Result<(), String> {
     if valid_host(h) && !h.contains(':') {
         Ok(())
     } else {
-        Err(format!("{field}: {h:?} is not a host name"))
+        Err(format!("{field}: {} is not a host name", quote(h)))
     }
 }
 
-/// `host[:port]`: DNS labels or an IPv4 address, optional port.
+/// `host[:port]`: DNS labels, an IPv4 address or a bracketed IPv6 address
+/// (`[::1]:5000`), optional port.
 pub fn valid_host(h: &str) -> bool {
+    let valid_port = |p: &str| p.parse::<u16>().is_ok_and(|n| n > 0);
+    if let Some(rest) = h.strip_prefix('[') {
+        let Some((addr, after)) = rest.split_once(']') else {
+            return false;
+        };
+        return addr.parse::<std::net::Ipv6Addr>().is_ok()
+            && (after.is_empty() || after.strip_prefix(':').is_some_and(valid_port));
+    }
     let (host, port) = match h.rsplit_once(':') {
         Some((host, port)) => (host, Some(port)),
         None => (h, None),
@@ -734,7 +730,7 @@ pub fn valid_host(h: &str) -> bool {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
-        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0))
+        && port.is_none_or(valid_port)
 }
 
 fn check_url(field: &str, url: &str, schemes: &[&str]) -> Result<(), String> {
@@ -745,22 +741,26 @@ fn check_url(field: &str, url: &str, schemes: &[&str]) -> Result<(), String> {
         .join(" or ");
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!(
-            "{field}: {url:?} is not a URL: expected {expected}…"
+            "{field}: {} is not a URL: expected {expected}…",
+            quote(url)
         ));
     };
     if !schemes.contains(&scheme) {
-        return Err(format!("{field}: {url:?}: expected {expected}…"));
+        return Err(format!("{field}: {}: expected {expected}…", quote(url)));
     }
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if !valid_host(host) || url.chars().any(|c| c.is_whitespace() || c == '"') {
-        return Err(format!("{field}: {url:?} has no valid host"));
+        return Err(format!("{field}: {} has no valid host", quote(url)));
     }
     Ok(())
 }
 
 fn check_database(field: &str, db: &mut Database) -> Result<(), String> {
     if !valid_host(&db.host) || db.host.contains(':') {
-        return Err(format!("{field}.host: {:?} is not a host name", db.host));
+        return Err(format!(
+            "{field}.host: {} is not a host name",
+            quote(&db.host)
+        ));
     }
     if db.port == Some(0) {
         return Err(format!("{field}.port: expected 1 to 65535"));
@@ -778,14 +778,14 @@ fn check_database(field: &str, db: &mut Database) -> Result<(), String> {
     };
     if !ident(&db.name) {
         return Err(format!(
-            "{field}.name: {:?} is not a database name (letters, digits, '_', '-')",
-            db.name
+            "{field}.name: {} is not a database name (letters, digits, '_', '-')",
+            quote(&db.name)
         ));
     }
     if !ident(&db.user) {
         return Err(format!(
-            "{field}.user: {:?} is not a user name (letters, digits, '_', '-')",
-            db.user
+            "{field}.user: {} is not a user name (letters, digits, '_', '-')",
+            quote(&db.user)
         ));
     }
     if !modes.contains(&db.ssl_mode.as_str()) {
@@ -794,9 +794,9 @@ fn check_database(field: &str, db: &mut Database) -> Result<(), String> {
             DatabaseKind::Mysql => "mysql",
         };
         return Err(format!(
-            "{field}.sslMode: expected one of {} for {kind} (found {:?})",
+            "{field}.sslMode: expected one of {} for {kind} (found {})",
             modes.join(", "),
-            db.ssl_mode
+            quote(&db.ssl_mode)
         ));
     }
     Ok(())
@@ -862,8 +862,8 @@ fn check_idp(idp: &IdentityProvider) -> Result<(), String> {
         )?;
         if !l.base_dn.contains('=') {
             return Err(format!(
-                "identityProvider.ldap.baseDn: {:?} is not a DN such as dc=example,dc=org",
-                l.base_dn
+                "identityProvider.ldap.baseDn: {} is not a DN such as dc=example,dc=org",
+                quote(&l.base_dn)
             ));
         }
         if l.bind_dn.is_some() != l.bind_password.is_some() {
@@ -902,8 +902,8 @@ fn check_secrets_store(field: &str, s: &SecretsStore) -> Result<(), String> {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !ok {
             return Err(format!(
-                "{field}.aws.region: {:?} is not a region such as eu-west-1",
-                a.region
+                "{field}.aws.region: {} is not a region such as eu-west-1",
+                quote(&a.region)
             ));
         }
         if let Some(e) = &a.endpoint {
@@ -942,22 +942,22 @@ fn check_artifact_store(s: &ArtifactStore) -> Result<(), String> {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
         if !ok {
             return Err(format!(
-                "artifactStore.s3.bucket: {:?} is not a bucket name",
-                b.bucket
+                "artifactStore.s3.bucket: {} is not a bucket name",
+                quote(&b.bucket)
             ));
         }
     }
     if let Some(n) = &s.nfs {
         if !valid_host(&n.server) || n.server.contains(':') {
             return Err(format!(
-                "artifactStore.nfs.server: {:?} is not a host name",
-                n.server
+                "artifactStore.nfs.server: {} is not a host name",
+                quote(&n.server)
             ));
         }
         if !n.path.starts_with('/') || n.path.contains("..") {
             return Err(format!(
-                "artifactStore.nfs.path: {:?} is not an absolute export path",
-                n.path
+                "artifactStore.nfs.path: {} is not an absolute export path",
+                quote(&n.path)
             ));
         }
     }
@@ -968,8 +968,8 @@ fn check_artifact_store(s: &ArtifactStore) -> Result<(), String> {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if !ok {
             return Err(format!(
-                "artifactStore.azureBlob.account: {:?} is not a storage account name (3-24 lowercase letters and digits)",
-                a.account
+                "artifactStore.azureBlob.account: {} is not a storage account name (3-24 lowercase letters and digits)",
+                quote(&a.account)
             ));
         }
         check_label("artifactStore.azureBlob.container", &a.container, 63)?;
@@ -1209,6 +1209,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("x.password: cannot read"), "{e}");
+        // Only regular files, and bounded: /dev/zero never ends.
+        let zero = SecretRef {
+            file: Some("/dev/zero".into()),
+            env: None,
+        };
+        let e = zero
+            .resolve("x.password", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is a character device, not a regular file"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("big"), vec![b'x'; 70 << 10]).unwrap();
+        let big = SecretRef {
+            file: Some("big".into()),
+            env: None,
+        };
+        let e = big
+            .resolve("x.password", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("larger than the 65536-byte limit for a secret"),
+            "{e}"
+        );
         let unset = SecretRef {
             file: None,
             env: Some("AIRGAP_TEST_SURELY_UNSET_VAR".into()),

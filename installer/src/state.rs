@@ -138,19 +138,11 @@ fn parse_time(s: &str, what: &Path) -> Result<OffsetDateTime> {
 
 /// Reads a whole file of at most `max` bytes; `None` when it does not exist.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("{}: cannot open", path.display())),
-    };
-    let mut bytes = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    if bytes.len() as u64 > max {
-        bail!("{}: larger than {max} bytes", path.display());
+    match airgap_format::regular_file::read_regular(path, max, "a state file") {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    Ok(Some(bytes))
 }
 
 impl State {

@@ -22,7 +22,8 @@ use crate::utc;
 /// What the vendor grants, beside the node binding and the serial.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Terms {
-    /// Customer name (1 to 256 characters, no control characters, no
+    /// Customer name (1 to 256 characters, no control or bidirectional
+    /// formatting characters, no
     /// leading or trailing white space).
     pub customer: String,
     /// End of validity (whole seconds are kept).

@@ -116,7 +116,8 @@ pub struct LicensePayload {
     pub product: String,
     /// Serial number, 1 or more; increases with each licence for a site.
     pub serial: u64,
-    /// Customer name: 1 to 256 characters, no control characters, no
+    /// Customer name: 1 to 256 characters, no control or bidirectional
+    /// formatting characters, no
     /// leading or trailing white space.
     pub customer: String,
     /// When the licence was issued.
@@ -268,7 +269,8 @@ impl LicensePayload {
 }
 
 /// The customer name rule: 1 to [`MAX_CUSTOMER_CHARS`] characters, no
-/// control characters, no leading or trailing white space.
+/// control or bidirectional formatting characters (which would reorder
+/// what a terminal shows), no leading or trailing white space.
 pub(crate) fn check_customer(customer: &str) -> Result<(), String> {
     let count = customer.chars().count();
     if count == 0 || count > MAX_CUSTOMER_CHARS {
@@ -276,8 +278,11 @@ pub(crate) fn check_customer(customer: &str) -> Result<(), String> {
             "customer: expected 1 to {MAX_CUSTOMER_CHARS} characters"
         ));
     }
-    if customer.chars().any(char::is_control) {
-        return Err("customer: must not contain control characters".to_string());
+    if !airgap_format::display::is_display_safe(customer) {
+        return Err(
+            "customer: must not contain control characters or bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)"
+                .to_string(),
+        );
     }
     if customer.trim() != customer {
         return Err("customer: must not start or end with white space".to_string());

@@ -33,17 +33,16 @@ pub fn read_bounded(
     path: &std::path::Path,
     limit: u64,
 ) -> Result<Vec<u8>, crate::error::LicenseError> {
-    use std::io::Read;
+    use airgap_format::regular_file::{read_regular, RegularFileError};
     let what = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| crate::error::LicenseError::io(&what, e))?;
-    let mut buf = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| crate::error::LicenseError::io(&what, e))?;
-    if buf.len() as u64 > limit {
-        return Err(crate::error::LicenseError::TooLarge { what, limit });
-    }
-    Ok(buf)
+    read_regular(path, limit, "a licence file").map_err(|e| match e {
+        RegularFileError::TooLarge { .. } => crate::error::LicenseError::TooLarge { what, limit },
+        RegularFileError::Io { source, .. } => crate::error::LicenseError::io(&what, source),
+        e @ RegularFileError::NotRegular { .. } => crate::error::LicenseError::io(
+            &what,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+        ),
+    })
 }
 
 /// Largest serial and limit value: 2^53 - 1, the largest integer every JSON

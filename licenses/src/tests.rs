@@ -921,6 +921,12 @@ fn issue_refuses_bad_terms() {
         .to_string()
         .contains("control characters"));
     let mut t = terms();
+    t.customer = "Example \u{202e}hcraeseR".to_string();
+    assert!(issue_t(&t)
+        .unwrap_err()
+        .to_string()
+        .contains("bidirectional formatting"));
+    let mut t = terms();
     t.features = vec!["Bad".to_string()];
     assert!(issue_t(&t)
         .unwrap_err()

@@ -66,6 +66,9 @@ const SYSTEM_CA_BUNDLES: &[&str] = &[
     "/etc/pki/tls/certs/ca-bundle.crt",
 ];
 
+/// Largest CA bundle read (Debian's whole system bundle is about 220 KB).
+pub const MAX_CA_FILE: u64 = 4 << 20;
+
 /// The certificates to trust: every certificate in `ca_files` (each must
 /// hold at least one) and the system bundle. Errors name the file.
 pub fn trust_roots(
@@ -73,10 +76,11 @@ pub fn trust_roots(
 ) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let mut certs = Vec::new();
     let mut add = |path: &Path, required: bool| -> Result<()> {
-        let pem = match std::fs::read(path) {
+        let pem = match airgap_format::regular_file::read_regular(path, MAX_CA_FILE, "a CA bundle")
+        {
             Ok(p) => p,
             Err(_) if !required => return Ok(()),
-            Err(e) => bail!("{}: cannot read ({e})", path.display()),
+            Err(e) => bail!("{e}"),
         };
         let before = certs.len();
         for item in ureq::tls::parse_pem(&pem) {

@@ -89,13 +89,15 @@ pub fn lookup_with(authfile: Option<&std::path::Path>, host: &str) -> Result<Opt
         files.insert(0, f.to_path_buf());
     }
     for file in files {
-        let Ok(f) = std::fs::File::open(&file) else {
-            continue;
+        let text = match airgap_format::regular_file::read_regular_string(
+            &file,
+            MAX_FILE,
+            "a registry credentials file",
+        ) {
+            Ok(t) => t,
+            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => continue,
+            Err(e) => return Err(e.into()),
         };
-        let mut text = String::new();
-        f.take(MAX_FILE)
-            .read_to_string(&mut text)
-            .with_context(|| format!("{}: cannot read", file.display()))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
         if let Some(c) = from_config(&v, host, &file.display().to_string())? {
