@@ -17,7 +17,7 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum RegularFileError {
     /// Opening or reading failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot read ({source})")]
     Io {
         /// The file.
         path: String,

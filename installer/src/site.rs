@@ -440,7 +440,7 @@ impl SecretRef {
                     base.join(f)
                 };
                 let bytes = read_regular(&path, MAX_SECRET_BYTES, "a secret")
-                    .map_err(|e| anyhow!("{field}: cannot read {e}"))?;
+                    .map_err(|e| anyhow!("{field}: {e}"))?;
                 let text = String::from_utf8(bytes)
                     .map_err(|_| anyhow!("{field}: {} is not UTF-8 text", path.display()))?;
                 let text = text.strip_suffix('\n').unwrap_or(&text);
@@ -1208,7 +1208,10 @@ mod tests {
             .resolve("x.password", dir.path())
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("x.password: cannot read"), "{e}");
+        assert!(
+            e.starts_with("x.password: ") && e.contains("nope: cannot read"),
+            "{e}"
+        );
         // Only regular files, and bounded: /dev/zero never ends.
         let zero = SecretRef {
             file: Some("/dev/zero".into()),
