@@ -413,29 +413,58 @@ fn nested_loops_over_site_data_are_bounded() {
 fn escape_sequences_in_a_bundle_never_reach_the_terminal() {
     let d = Demo::new();
     let esc = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\nFAKE LINE\r\u{202e}";
-    let hostile = d.crafted("escapes.bundle", |c| {
+    let described = d.crafted("escapes.bundle", |c| {
         c.json["description"] = format!("about {esc}").into();
         c.json["generator"] = format!("gen {esc}").into();
         c.json["charts"][0]["appVersion"] = format!("1.0{esc}").into();
-        c.json["images"][0]["platforms"][0] = format!("linux/amd64{esc}").into();
         c.json["files"][0]["name"] = "docs/READ\u{202e}dm.EM".into();
     });
-    let out = d.path("sboms");
-    for args in [
-        vec!["inspect"],
-        vec!["verify", "--trust"],
-        vec!["sbom", "--list", "--trust"],
-        vec!["sbom", "--out", out.to_str().unwrap(), "--trust"],
-        vec!["plan", "--trust"],
-    ] {
-        let mut c = d.installer(&args[..1]);
-        c.arg(&hostile).args(&args[1..]);
-        if args.len() > 1 && *args.last().unwrap() == "--trust" {
-            c.arg(&d.public);
+    // A platform, where the image and its SBOMs name it (SBOM file names
+    // are made from it).
+    let hostile_platform = format!("linux/amd64{esc}");
+    let platformed = d.crafted("platform.bundle", |c| {
+        c.json["images"][0]["platforms"][0] = hostile_platform.clone().into();
+        for e in c.json["sboms"].as_array_mut().unwrap() {
+            if e["image"] == "demo/web:1.0.0" && e["platform"] == "linux/amd64" {
+                e["platform"] = hostile_platform.clone().into();
+            }
         }
-        let o = run_bounded(&mut c, Duration::from_secs(60));
-        assert_clean(&o, &args.join(" "));
+        let sboms = c.json["sboms"].as_array_mut().unwrap();
+        sboms.sort_by(|a, b| {
+            let key = |v: &serde_json::Value| {
+                (
+                    v["image"].as_str().map(str::to_string),
+                    v["platform"].as_str().map(str::to_string),
+                    v["format"].as_str().map(str::to_string),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+    });
+    let out = d.path("sboms");
+    let mut shown = 0;
+    for hostile in [&described, &platformed] {
+        for args in [
+            vec!["inspect"],
+            vec!["verify", "--trust"],
+            vec!["sbom", "--list", "--trust"],
+            vec!["sbom", "--out", out.to_str().unwrap(), "--trust"],
+            vec!["plan", "--trust"],
+        ] {
+            let mut c = d.installer(&args[..1]);
+            c.arg(hostile).args(&args[1..]);
+            if args.len() > 1 && *args.last().unwrap() == "--trust" {
+                c.arg(&d.public);
+            }
+            let o = run_bounded(&mut c, Duration::from_secs(60));
+            assert_clean(&o, &args.join(" "));
+            let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+            shown += all.matches("\\u{1b}").count();
+        }
     }
+    // Whichever refused or showed them, the hostile values were shown
+    // (escaped) at least by inspect, which checks no signature.
+    assert!(shown >= 2, "the hostile values were never shown");
     // No file name carries them either.
     for f in files_under(d.tmp.path()) {
         assert!(unsafe_chars(&f).is_empty(), "{f:?}");

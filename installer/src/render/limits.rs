@@ -145,13 +145,6 @@ impl Work {
         Work(v)
     }
 
-    fn larger(self, other: Work) -> Work {
-        let mut a = self.clone();
-        a.add(&other);
-        // An upper bound of both: their sum.
-        a
-    }
-
     fn at(&self, m: u64) -> u64 {
         let mut total = 0u64;
         let mut power = 1u64;
@@ -194,7 +187,7 @@ struct Analyser<'a> {
     /// Inline partials by name, wherever defined.
     inline: BTreeMap<String, Vec<(Node, &'a Template)>>,
     limits: &'a RenderLimits,
-    done: HashMap<Node, (Work, usize)>,
+    done: HashMap<Node, Work>,
     path: Vec<Node>,
 }
 
@@ -215,7 +208,7 @@ impl Analysis {
         let mut work = HashMap::new();
         let names: BTreeSet<&String> = hb.get_templates().keys().collect();
         for name in names {
-            let (w, _) = a.node(&Node::Template(name.clone()))?;
+            let w = a.node(&Node::Template(name.clone()))?;
             work.insert(name.clone(), w);
         }
         Ok(Analysis { work })
@@ -311,8 +304,9 @@ fn collect_inline<'a>(
 }
 
 impl Analyser<'_> {
-    /// Work and partial depth of a node, memoised; refuses cycles.
-    fn node(&mut self, n: &Node) -> Result<(Work, usize), String> {
+    /// Worst-case work of a node, memoised; refuses cycles and chains of
+    /// partials deeper than allowed.
+    fn node(&mut self, n: &Node) -> Result<Work, String> {
         if let Some(r) = self.done.get(n) {
             return Ok(r.clone());
         }
@@ -356,33 +350,31 @@ impl Analyser<'_> {
         Ok(r)
     }
 
-    fn elements(&mut self, owner: &str, t: &Template) -> Result<(Work, usize), String> {
+    fn elements(&mut self, owner: &str, t: &Template) -> Result<Work, String> {
         let mut work = Work::default();
-        let mut depth = 0usize;
         for e in &t.elements {
             work.add(&Work::constant(1));
             match e {
                 TemplateElement::HelperBlock(h) => {
                     let body = match &h.template {
                         Some(b) => self.elements(owner, b)?,
-                        None => (Work::default(), 0),
+                        None => Work::default(),
                     };
                     let inverse = match &h.inverse {
                         Some(b) => self.elements(owner, b)?,
-                        None => (Work::default(), 0),
+                        None => Work::default(),
                     };
                     let repeats = matches!(&h.name, Parameter::Name(n) if n == "each");
                     let body_work = if repeats {
                         // Each repetition is a step, even of an empty body.
-                        let mut once = body.0;
+                        let mut once = body;
                         once.add(&Work::constant(1));
                         once.repeated()
                     } else {
-                        body.0
+                        body
                     };
                     work.add(&body_work);
-                    work.add(&inverse.0);
-                    depth = depth.max(body.1).max(inverse.1);
+                    work.add(&inverse);
                 }
                 TemplateElement::PartialExpression(d) => {
                     let name = match &d.name {
@@ -413,13 +405,11 @@ impl Analyser<'_> {
                             "template {owner}: partial {name} is neither a template of the bundle nor an inline partial"
                         ));
                     }
-                    let mut most = Work::default();
+                    // Where it can lead to several, their sum bounds each.
                     for target in targets {
-                        let (w, d) = self.node(&target)?;
-                        most = most.larger(w);
-                        depth = depth.max(d + 1);
+                        let w = self.node(&target)?;
+                        work.add(&w);
                     }
-                    work.add(&most);
                 }
                 TemplateElement::DecoratorBlock(_) => {
                     // An inline partial's definition renders nothing
@@ -428,7 +418,7 @@ impl Analyser<'_> {
                 _ => {}
             }
         }
-        Ok((work, depth))
+        Ok(work)
     }
 }
 
