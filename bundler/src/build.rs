@@ -64,6 +64,12 @@ impl BuildOptions {
                 let secs: i64 = v.trim().parse().ok().filter(|s| *s >= 0).with_context(|| {
                     format!("SOURCE_DATE_EPOCH={v:?} is not a non-negative number of seconds")
                 })?;
+                let max = airgap_format::bundle_json::MAX_CREATED_UNIX;
+                if secs as u64 > max {
+                    bail!(
+                        "SOURCE_DATE_EPOCH={v:?} is after {max} (2242-03-16T12:56:31Z), the last time a bundle's tar headers can hold; set an earlier time"
+                    );
+                }
                 OffsetDateTime::from_unix_timestamp(secs)
                     .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is out of range"))?
             }
@@ -821,7 +827,12 @@ fn describe(
         },
         name: manifest.doc.name.value.clone(),
         version: manifest.doc.version.value.clone(),
-        description: manifest.doc.description.clone(),
+        description: manifest
+            .doc
+            .description
+            .as_ref()
+            .map(|d| d.value.clone())
+            .unwrap_or_default(),
         created,
         generator: format!("airgap-bundle {}", env!("CARGO_PKG_VERSION")),
         images,

@@ -40,15 +40,7 @@ fn parse_chart_yaml(text: &str, what: &str) -> Result<ChartMeta> {
         let msg = e.without_snippet().to_string().replace('\n', "; ");
         anyhow::anyhow!("{what}{loc}: {msg}")
     })?;
-    if meta.name.is_empty() || meta.name.contains('/') || meta.name.contains("..") {
-        bail!("{what}: chart name {:?} is not valid", meta.name);
-    }
-    if semver::Version::parse(&meta.version).is_err() {
-        bail!(
-            "{what}: version {:?} is not a semantic version",
-            meta.version
-        );
-    }
+    check_meta(&meta, what)?;
     let mut meta = meta;
     meta.metadata = serde_saphyr::from_str(text).map_err(|e| {
         anyhow::anyhow!(
@@ -57,6 +49,40 @@ fn parse_chart_yaml(text: &str, what: &str) -> Result<ChartMeta> {
         )
     })?;
     Ok(meta)
+}
+
+/// The bundle format's rules for what `Chart.yaml` says (docs/format.md
+/// §5.1): Helm's naming convention for the name, a semantic version of at
+/// most 128 bytes, an `appVersion` that is plain text. `what` names the file.
+fn check_meta(meta: &ChartMeta, what: &str) -> Result<()> {
+    use airgap_format::display::quote;
+    use airgap_format::fields;
+    if !fields::is_valid_chart_name(&meta.name) {
+        bail!(
+            "{what}: chart name {} is not valid: expected {} (Helm's naming convention); rename the chart",
+            quote(&meta.name),
+            fields::CHART_NAME_RULE
+        );
+    }
+    if let Err(e) = fields::parse_version(&meta.version) {
+        bail!(
+            "{what}: version {} is not valid ({e}): expected {}; set version: in Chart.yaml",
+            quote(&meta.version),
+            fields::VERSION_RULE
+        );
+    }
+    if let Some(app) = meta
+        .app_version
+        .as_deref()
+        .filter(|a| !fields::is_valid_app_version(a))
+    {
+        bail!(
+            "{what}: appVersion {} is not valid: expected {}; set appVersion: in Chart.yaml",
+            quote(app),
+            fields::APP_VERSION_RULE
+        );
+    }
+    Ok(())
 }
 
 /// Packages the chart directory `dir` into `out` (a new file); returns its metadata.

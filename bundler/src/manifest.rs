@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use airgap_format::bundle_json::{
     is_safe_relative_path, is_valid_name, is_valid_repository, is_valid_tag, FileKind,
 };
+use airgap_format::display::quote;
+use airgap_format::fields;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -35,9 +37,10 @@ pub struct ManifestDoc {
     pub name: Spanned<String>,
     /// Semantic version.
     pub version: Spanned<String>,
-    /// Free text.
+    /// Free text (docs/format.md §5.1: at most 4096 bytes, line feeds
+    /// allowed, no other control or bidirectional formatting character).
     #[serde(default)]
-    pub description: String,
+    pub description: Option<Spanned<String>>,
     /// Container images.
     #[serde(default)]
     pub images: Vec<ImageSpec>,
@@ -176,9 +179,10 @@ pub struct FileSpec {
     /// What the file is.
     #[serde(default = "default_kind")]
     pub kind: FileKind,
-    /// Media type; guessed from the extension when absent.
+    /// Media type (`type/subtype`, RFC 6838); guessed from the extension
+    /// when absent.
     #[serde(default)]
-    pub media_type: Option<String>,
+    pub media_type: Option<Spanned<String>>,
 }
 
 fn default_kind() -> FileKind {
@@ -340,14 +344,27 @@ impl Manifest {
                 ),
             ));
         }
-        if let Err(e) = semver::Version::parse(&d.version.value) {
+        if let Err(e) = fields::parse_version(&d.version.value) {
             return Err(self.error_at(
                 &d.version,
                 format!(
-                    "version: {:?} is not a semantic version such as 1.4.0 ({e})",
-                    d.version.value
+                    "version: {} is not a semantic version such as 1.4.0 ({e}; expected {})",
+                    quote(&d.version.value),
+                    fields::VERSION_RULE
                 ),
             ));
+        }
+        if let Some(desc) = &d.description {
+            if !fields::is_valid_description(&desc.value) {
+                return Err(self.error_at(
+                    desc,
+                    format!(
+                        "description: {} is not valid: expected {}; remove the characters (a YAML block scalar gives line feeds, which are fine)",
+                        quote(&desc.value),
+                        fields::DESCRIPTION_RULE
+                    ),
+                ));
+            }
         }
         for (i, img) in d.images.iter().enumerate() {
             ImageSource::parse(&img.source.value)
@@ -406,6 +423,18 @@ impl Manifest {
             }
         }
         for (i, f) in d.files.iter().enumerate() {
+            if let Some(m) = &f.media_type {
+                if !fields::is_valid_media_type(&m.value) {
+                    return Err(self.error_at(
+                        m,
+                        format!(
+                            "files[{i}].mediaType: {} is not a media type: expected {}, such as text/markdown",
+                            quote(&m.value),
+                            fields::MEDIA_TYPE_RULE
+                        ),
+                    ));
+                }
+            }
             if let Some(n) = &f.name {
                 if !is_safe_relative_path(&n.value) {
                     return Err(self.error_at(n, format!(

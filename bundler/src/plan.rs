@@ -6,6 +6,8 @@ use std::path::Path;
 
 use airgap_format::bundle_json::{ChartEntry, FileEntry, TemplateEntry, CHART_MEDIA_TYPE};
 use airgap_format::digest::hash_reader;
+use airgap_format::display::quote;
+use airgap_format::fields;
 use airgap_format::Digest;
 use anyhow::{bail, Context, Result};
 
@@ -290,12 +292,16 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
             return Err(at(anyhow::anyhow!("file name {name} is listed twice")).into());
         }
         let (digest, size) = hash_file(&src).map_err(at)?;
-        let media_type = spec.media_type.clone().unwrap_or_else(|| {
-            mime_guess::from_path(&src)
-                .first_raw()
-                .unwrap_or("application/octet-stream")
-                .to_string()
-        });
+        let media_type = spec
+            .media_type
+            .as_ref()
+            .map(|m| m.value.clone())
+            .unwrap_or_else(|| {
+                mime_guess::from_path(&src)
+                    .first_raw()
+                    .unwrap_or("application/octet-stream")
+                    .to_string()
+            });
         plan.add_blob(
             digest,
             PlannedBlob {
@@ -559,6 +565,36 @@ fn add_image(
             .into());
     }
     let reference = format!("{name}:{tag}");
+    // What the source says, held to the bundle format's rules.
+    for p in &resolved.platforms {
+        if !fields::is_valid_platform(p) {
+            return Err(manifest
+                .error_at(
+                    &spec.source,
+                    format!(
+                        "images[{i}].source: {reference} has platform {}, which a bundle cannot record (expected {}); fix the image's os, architecture or variant, or select other platforms with images[{i}].platforms",
+                        quote(p),
+                        fields::PLATFORM_RULE
+                    ),
+                )
+                .into());
+        }
+    }
+    for b in &resolved.blobs {
+        if !fields::is_valid_media_type(&b.media_type) {
+            return Err(manifest
+                .error_at(
+                    &spec.source,
+                    format!(
+                        "images[{i}].source: {reference} refers to blob {} with media type {}, which a bundle cannot record (expected {}); fix the image's manifest",
+                        b.digest,
+                        quote(&b.media_type),
+                        fields::MEDIA_TYPE_RULE
+                    ),
+                )
+                .into());
+        }
+    }
     if plan
         .images
         .iter()

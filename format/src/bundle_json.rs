@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical_json;
 use crate::digest::Digest;
+use crate::display::quote;
+use crate::fields;
 
 /// The newest format version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 6;
@@ -50,6 +52,10 @@ pub const MAX_SEAL_BYTES: u64 = 4096;
 pub const OCI_LAYOUT: &str = "oci-layout";
 /// Archive path of the OCI image index.
 pub const INDEX_JSON: &str = "index.json";
+/// Latest `created` time, in seconds since 1970: 8^11 − 1, the largest tar
+/// `mtime` that 11 octal digits hold (2242-03-16T12:56:31Z). Every tar
+/// header's `mtime` is `created`, written in octal, never in base-256.
+pub const MAX_CREATED_UNIX: u64 = 0o777_7777_7777;
 /// Media type recorded for Helm chart archives.
 pub const CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 /// Media type of the config blob of a chart stored as an OCI artifact.
@@ -387,10 +393,20 @@ pub enum DescriptorError {
     Invalid(String),
 }
 
+impl Seal {
+    /// Parses `bundle.seal` bytes under the JSON rules of
+    /// [`crate::strict_json`] (no duplicate key, integers only, no `null`).
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        crate::strict_json::from_slice(bytes)
+    }
+}
+
 impl BundleDescriptor {
-    /// Parses and validates `bundle.json` bytes.
+    /// Parses and validates `bundle.json` bytes: first the JSON rules of
+    /// [`crate::strict_json`] (no duplicate key, integers only, no `null`,
+    /// bounded nesting), then the schema, then [`Self::validate`].
     pub fn from_slice(bytes: &[u8]) -> Result<Self, DescriptorError> {
-        let d: BundleDescriptor = serde_json::from_slice(bytes)?;
+        let d: BundleDescriptor = crate::strict_json::from_slice(bytes)?;
         d.validate()?;
         Ok(d)
     }
@@ -450,10 +466,11 @@ impl BundleDescriptor {
                     self.name, b.name
                 ));
             }
-            if semver::Version::parse(&b.version).is_err() {
+            if let Err(e) = fields::parse_version(&b.version) {
                 return bad(format!(
-                    "base: version {:?} is not a semantic version",
-                    b.version
+                    "base: version {} is not a semantic version ({e}; expected {})",
+                    quote(&b.version),
+                    fields::VERSION_RULE
                 ));
             }
         }
@@ -469,27 +486,60 @@ impl BundleDescriptor {
         if !is_valid_name(&self.name) {
             return bad(format!("name {:?} is not a valid bundle name", self.name));
         }
-        if semver::Version::parse(&self.version).is_err() {
+        if let Err(e) = fields::parse_version(&self.version) {
             return bad(format!(
-                "version {:?} is not a semantic version",
-                self.version
+                "version {} is not a semantic version ({e}; expected {})",
+                quote(&self.version),
+                fields::VERSION_RULE
             ));
         }
         match time::OffsetDateTime::parse(
             &self.created,
             &time::format_description::well_known::Rfc3339,
         ) {
-            Ok(t) if t.offset().is_utc() && t.nanosecond() == 0 && t.unix_timestamp() >= 0 => {}
+            Ok(t) if t.offset().is_utc() && t.nanosecond() == 0 && t.unix_timestamp() >= 0 => {
+                if t.unix_timestamp() as u64 > MAX_CREATED_UNIX {
+                    return bad(format!(
+                        "created {} is after 2242-03-16T12:56:31Z, the last time a tar header's 11 octal mtime digits can hold",
+                        quote(&self.created)
+                    ));
+                }
+            }
             _ => {
                 return bad(format!(
-                    "created {:?} is not an RFC 3339 UTC time in whole seconds after 1970",
-                    self.created
+                    "created {} is not an RFC 3339 UTC time in whole seconds after 1970",
+                    quote(&self.created)
                 ))
             }
         }
+        if !fields::is_valid_description(&self.description) {
+            return bad(format!(
+                "description {} is not valid ({})",
+                quote(&self.description),
+                fields::DESCRIPTION_RULE
+            ));
+        }
+        if !fields::is_valid_generator(&self.generator) {
+            return bad(format!(
+                "generator {} is not valid ({})",
+                quote(&self.generator),
+                fields::GENERATOR_RULE
+            ));
+        }
         let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
         let mut total = 0u64;
+        let check_media_type = |what: String, media_type: &str| -> Result<(), DescriptorError> {
+            if fields::is_valid_media_type(media_type) {
+                return Ok(());
+            }
+            Err(DescriptorError::Invalid(format!(
+                "{what}: mediaType {} is not a media type ({})",
+                quote(media_type),
+                fields::MEDIA_TYPE_RULE
+            )))
+        };
         for (i, b) in self.blobs.iter().enumerate() {
+            check_media_type(format!("blobs[{i}]"), &b.media_type)?;
             if let Some(prev) = i.checked_sub(1).map(|p| &self.blobs[p]) {
                 if prev.digest >= b.digest {
                     return bad(format!(
@@ -511,6 +561,7 @@ impl BundleDescriptor {
         }
         let mut in_base: BTreeMap<Digest, u64> = BTreeMap::new();
         for (i, b) in self.base_blobs.iter().enumerate() {
+            check_media_type(format!("baseBlobs[{i}]"), &b.media_type)?;
             if i > 0 && self.base_blobs[i - 1].digest >= b.digest {
                 return bad(format!(
                     "baseBlobs[{i}] ({}) is out of order or duplicated",
@@ -560,9 +611,49 @@ impl BundleDescriptor {
                     img.reference
                 ));
             }
+            check_media_type(format!("images[{i}]"), &img.media_type)?;
+            for (j, p) in img.platforms.iter().enumerate() {
+                if !fields::is_valid_platform(p) {
+                    return bad(format!(
+                        "images[{i}].platforms[{j}]: {} is not a platform ({})",
+                        quote(p),
+                        fields::PLATFORM_RULE
+                    ));
+                }
+                if j > 0 && img.platforms[j - 1] >= *p {
+                    return bad(format!(
+                        "images[{i}].platforms[{j}]: {p} is out of order or duplicated (platforms are sorted, each once)"
+                    ));
+                }
+            }
             check_blob(format!("images[{i}]"), &img.digest, img.size)?;
         }
         for (i, c) in self.charts.iter().enumerate() {
+            if !fields::is_valid_chart_name(&c.name) {
+                return bad(format!(
+                    "charts[{i}]: name {} is not a chart name ({})",
+                    quote(&c.name),
+                    fields::CHART_NAME_RULE
+                ));
+            }
+            if let Err(e) = fields::parse_version(&c.version) {
+                return bad(format!(
+                    "charts[{i}]: version {} is not a semantic version ({e}; expected {})",
+                    quote(&c.version),
+                    fields::VERSION_RULE
+                ));
+            }
+            if let Some(app) = c
+                .app_version
+                .as_deref()
+                .filter(|a| !fields::is_valid_app_version(a))
+            {
+                return bad(format!(
+                    "charts[{i}]: appVersion {} is not valid ({})",
+                    quote(app),
+                    fields::APP_VERSION_RULE
+                ));
+            }
             check_image_blob(format!("charts[{i}]"), &c.digest, c.size)?;
             if !blobs.contains_key(&c.manifest) {
                 return bad(format!(
@@ -582,6 +673,7 @@ impl BundleDescriptor {
             if !names.insert(f.name.as_str()) {
                 return bad(format!("files[{i}]: duplicate name {}", f.name));
             }
+            check_media_type(format!("files[{i}]"), &f.media_type)?;
             check_blob(format!("files[{i}]"), &f.digest, f.size)?;
         }
         for (i, t) in self.templates.iter().enumerate() {
@@ -608,6 +700,13 @@ impl BundleDescriptor {
                     return bad(format!("sboms[{i}]: image {img} is not in images"));
                 };
                 if let Some(p) = &e.platform {
+                    if !fields::is_valid_platform(p) {
+                        return bad(format!(
+                            "sboms[{i}]: platform {} is not a platform ({})",
+                            quote(p),
+                            fields::PLATFORM_RULE
+                        ));
+                    }
                     if !image.platforms.iter().any(|q| q == p) {
                         return bad(format!(
                             "sboms[{i}]: platform {p} is not a platform of image {img}"
@@ -805,12 +904,16 @@ pub fn is_valid_tag(s: &str) -> bool {
 }
 
 /// A relative path of plain components: no empty, `.` or `..` component, no
-/// leading `/`, no backslash or control character, 255 bytes at most.
+/// leading `/`, no backslash, no control character and no bidirectional
+/// formatting character ([`crate::display::is_unsafe_char`]), 255 bytes at
+/// most.
 pub fn is_safe_relative_path(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
         && !s.starts_with('/')
-        && !s.chars().any(|c| c == '\\' || c.is_control())
+        && !s
+            .chars()
+            .any(|c| c == '\\' || crate::display::is_unsafe_char(c))
         && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
@@ -985,8 +1088,326 @@ mod tests {
     #[test]
     fn safe_paths() {
         assert!(is_safe_relative_path("docs/guide.md"));
-        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "a/./b", "a\\b"] {
-            assert!(!is_safe_relative_path(bad), "{bad}");
+        assert!(is_safe_relative_path("docs/Zürich 研究.md"));
+        assert!(is_safe_relative_path(&"a".repeat(255)));
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "a/./b",
+            "a\\b",
+            "a\u{1b}b",
+            "a\nb",
+            "a\u{7f}",
+            "a\u{9b}",
+            "evil\u{202e}fdp.exe",
+            "x\u{2066}y",
+            "x\u{200f}",
+            "x\u{61c}",
+            &"a".repeat(256),
+        ] {
+            assert!(!is_safe_relative_path(bad), "{bad:?}");
         }
+    }
+
+    /// A valid version 6 bundle with one of everything the string rules
+    /// apply to.
+    fn full() -> serde_json::Value {
+        let manifest = "application/vnd.oci.image.manifest.v1+json";
+        serde_json::json!({
+            "formatVersion": 6,
+            "name": "p",
+            "version": "1.0.0",
+            "description": "Line one.\nLine two, Zürich 研究.\n",
+            "created": "2023-11-14T22:13:20Z",
+            "generator": "airgap-bundle 0.1.0",
+            "images": [{"name": "a/b", "tag": "1", "reference": "a/b:1", "digest": digest(1),
+                "mediaType": manifest, "size": 10, "totalSize": 10,
+                "platforms": ["linux/amd64", "linux/arm/v7"]}],
+            "charts": [{"name": "hello", "version": "0.1.0", "appVersion": "1.0.0",
+                "digest": digest(2), "size": 20, "manifest": digest(3)}],
+            "files": [{"name": "docs/a.md", "kind": "documentation", "mediaType": "text/markdown",
+                "digest": digest(4), "size": 40}],
+            "templates": [{"name": "a.hbs", "digest": digest(5), "size": 50}],
+            "sboms": [{"image": "a/b:1", "platform": "linux/amd64", "format": "spdx",
+                "origin": "generated", "digest": digest(6), "size": 60}],
+            "layout": [
+                {"path": "oci-layout", "digest": digest(8), "size": 30},
+                {"path": "index.json", "digest": digest(9), "size": 40}],
+            "blobs": [
+                {"digest": digest(1), "size": 10, "mediaType": manifest},
+                {"digest": digest(2), "size": 20, "mediaType": CHART_MEDIA_TYPE},
+                {"digest": digest(3), "size": 30, "mediaType": manifest},
+                {"digest": digest(4), "size": 40, "mediaType": "text/markdown"},
+                {"digest": digest(5), "size": 50, "mediaType": "text/x-handlebars-template"},
+                {"digest": digest(6), "size": 60, "mediaType": SPDX_MEDIA_TYPE}],
+            "totalSize": 210
+        })
+    }
+
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
+    fn set(pointer: &'static str, value: serde_json::Value) -> Edit {
+        Box::new(move |v| *v.pointer_mut(pointer).expect(pointer) = value.clone())
+    }
+
+    fn refused(cases: Vec<(&str, Edit, &str)>) {
+        for (name, edit, want) in cases {
+            let mut v = full();
+            edit(&mut v);
+            let err = check(&v).expect_err(name);
+            assert!(err.contains(want), "{name}: {err}");
+            assert!(
+                !err.contains('\n') && !err.contains('\u{1b}'),
+                "{name}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn string_rules_accept_the_valid_forms() {
+        let d = check(&full()).unwrap();
+        assert!(d.description.contains('\n'));
+        for (name, edit) in [
+            ("empty appVersion", set("/charts/0/appVersion", "".into())),
+            (
+                "last created",
+                set("/created", "2242-03-16T12:56:31Z".into()),
+            ),
+            (
+                "long version",
+                set(
+                    "/charts/0/version",
+                    format!("1.0.0-{}", "a".repeat(122)).into(),
+                ),
+            ),
+            (
+                "long chart name",
+                set("/charts/0/name", "a".repeat(63).into()),
+            ),
+            (
+                "long description",
+                set("/description", "d".repeat(4096).into()),
+            ),
+            (
+                "big numbers",
+                set(
+                    "/version",
+                    "18446744073709551615.0.0-18446744073709551615".into(),
+                ),
+            ),
+        ] {
+            let mut v = full();
+            edit(&mut v);
+            check(&v).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn chart_names_and_versions_follow_helm() {
+        refused(vec![
+            (
+                "path",
+                set("/charts/0/name", "../../tmp/x".into()),
+                "charts[0]: name \"../../tmp/x\" is not a chart name (1 to 63",
+            ),
+            (
+                "upper",
+                set("/charts/0/name", "Hello".into()),
+                "is not a chart name",
+            ),
+            (
+                "underscore",
+                set("/charts/0/name", "a_b".into()),
+                "is not a chart name",
+            ),
+            (
+                "newline",
+                set("/charts/0/name", "a\nrm -rf /".into()),
+                "name \"a\\nrm -rf /\" is not a chart name",
+            ),
+            (
+                "long",
+                set("/charts/0/name", "a".repeat(64).into()),
+                "is not a chart name",
+            ),
+            (
+                "not semver",
+                set("/charts/0/version", "1.0".into()),
+                "charts[0]: version \"1.0\" is not a semantic version",
+            ),
+            (
+                "v prefix",
+                set("/charts/0/version", "v1.0.0".into()),
+                "is not a semantic version",
+            ),
+            (
+                "major",
+                set("/charts/0/version", "18446744073709551616.0.0".into()),
+                "exceeds u64::MAX",
+            ),
+            (
+                "pre-release",
+                set("/charts/0/version", "1.0.0-18446744073709551616".into()),
+                "pre-release identifier 18446744073709551616 exceeds",
+            ),
+            (
+                "long",
+                set(
+                    "/charts/0/version",
+                    format!("1.0.0-{}", "a".repeat(123)).into(),
+                ),
+                "129 bytes, above 128",
+            ),
+            (
+                "bundle version",
+                set("/version", "1.0.0-99999999999999999999".into()),
+                "version \"1.0.0-99999999999999999999\" is not a semantic version",
+            ),
+            (
+                "appVersion escape",
+                set("/charts/0/appVersion", "1\u{1b}]0;x\u{7}".into()),
+                "charts[0]: appVersion \"1\\u{1b}]0;x\\u{7}\" is not valid",
+            ),
+            (
+                "appVersion bidi",
+                set("/charts/0/appVersion", "1\u{202e}".into()),
+                "appVersion",
+            ),
+            (
+                "appVersion newline",
+                set("/charts/0/appVersion", "1\n2".into()),
+                "appVersion",
+            ),
+            (
+                "appVersion long",
+                set("/charts/0/appVersion", "1".repeat(129).into()),
+                "appVersion",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn free_text_fields_are_refused_outside_their_rules() {
+        refused(vec![
+            ("description escape", set("/description", "a\u{1b}[2J".into()), "description \"a\\u{1b}[2J\" is not valid (at most 4096 bytes"),
+            ("description CR", set("/description", "a\rb".into()), "description"),
+            ("description tab", set("/description", "a\tb".into()), "description"),
+            ("description C1", set("/description", "a\u{9b}31m".into()), "description"),
+            ("description bidi", set("/description", "a\u{2067}b".into()), "description"),
+            ("description long", set("/description", "d".repeat(4097).into()), "description"),
+            ("generator empty", set("/generator", "".into()), "generator \"\" is not valid (1 to 128 printable ASCII"),
+            ("generator tab", set("/generator", "a\tb".into()), "generator"),
+            ("generator unicode", set("/generator", "bündler".into()), "generator"),
+            ("generator long", set("/generator", "g".repeat(129).into()), "generator"),
+            ("blob type", set("/blobs/3/mediaType", "text/markdown; charset=utf-8".into()), "blobs[3]: mediaType \"text/markdown; charset=utf-8\" is not a media type (TYPE/SUBTYPE"),
+            ("image type", set("/images/0/mediaType", "manifest".into()), "images[0]: mediaType"),
+            ("file type", set("/files/0/mediaType", "text/\u{1b}".into()), "files[0]: mediaType"),
+            ("platform", set("/images/0/platforms/1", "linux/arm/v7\u{1b}".into()), "images[0].platforms[1]: \"linux/arm/v7\\u{1b}\" is not a platform"),
+            ("platform parts", set("/images/0/platforms/1", "linux".into()), "is not a platform"),
+            ("platform case", set("/images/0/platforms/1", "linux/ARM64".into()), "is not a platform"),
+            ("platform order", set("/images/0/platforms", serde_json::json!(["linux/arm/v7", "linux/amd64"])), "images[0].platforms[1]: linux/amd64 is out of order or duplicated"),
+            ("platform twice", set("/images/0/platforms", serde_json::json!(["linux/amd64", "linux/amd64"])), "out of order or duplicated"),
+            ("sbom platform", set("/sboms/0/platform", "linux/amd64/\u{202e}".into()), "sboms[0]: platform \"linux/amd64/\\u{202e}\" is not a platform"),
+            ("sbom other platform", set("/sboms/0/platform", "linux/s390x".into()), "sboms[0]: platform linux/s390x is not a platform of image a/b:1"),
+            ("file bidi", set("/files/0/name", "docs/\u{202e}dm.exe".into()), "files[0]: name"),
+            ("template bidi", set("/templates/0/name", "\u{2066}a.hbs".into()), "templates[0]: name"),
+            ("file control", set("/files/0/name", "docs/a\u{85}.md".into()), "not a safe relative path"),
+            ("created 2242", set("/created", "2242-03-16T12:56:32Z".into()), "created \"2242-03-16T12:56:32Z\" is after 2242-03-16T12:56:31Z"),
+            ("created 9999", set("/created", "9999-12-31T23:59:59Z".into()), "is after 2242-03-16T12:56:31Z"),
+        ]);
+    }
+
+    /// Replaces the canonical text `from` in `full()` by `to`, for the
+    /// JSON rules a `serde_json::Value` cannot express.
+    fn raw(from: &str, to: &str) -> Result<BundleDescriptor, String> {
+        let text = String::from_utf8(canonical_json::to_canonical_vec(&full()).unwrap()).unwrap();
+        assert!(text.contains(from), "{from}");
+        BundleDescriptor::from_slice(text.replacen(from, to, 1).as_bytes())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn json_rules_are_refused() {
+        for (name, from, to, want) in [
+            (
+                "duplicate key",
+                r#""name":"p","#,
+                r#""name":"p","name":"q","#,
+                "bundle.json: name: duplicate key",
+            ),
+            (
+                "duplicate nested",
+                r#""origin":"generated","#,
+                r#""origin":"generated","origin":"vendor","#,
+                "sboms[0].origin: duplicate key",
+            ),
+            (
+                "fraction",
+                r#""totalSize":210"#,
+                r#""totalSize":210.0"#,
+                "totalSize: a number that is not an integer from 0 to 18446744073709551615",
+            ),
+            (
+                "exponent",
+                r#""totalSize":210"#,
+                r#""totalSize":2.1e2"#,
+                "totalSize: a number that is not an integer",
+            ),
+            (
+                "negative",
+                r#""size":10,"tag""#,
+                r#""size":-10,"tag""#,
+                "images[0].size: a number that is not an integer",
+            ),
+            (
+                "beyond u64",
+                r#""totalSize":210"#,
+                r#""totalSize":18446744073709551616"#,
+                "totalSize: a number that is not an integer",
+            ),
+            (
+                "null optional",
+                r#""appVersion":"1.0.0","#,
+                r#""appVersion":null,"#,
+                "charts[0].appVersion: null is not allowed (leave an optional key out instead)",
+            ),
+            (
+                "null description",
+                r#""description":"#,
+                r#""license":null,"description":"#,
+                "license: null is not allowed",
+            ),
+            (
+                "null sbom image",
+                r#""image":"a/b:1","#,
+                r#""image":null,"#,
+                "sboms[0].image: null is not allowed",
+            ),
+            (
+                "null required",
+                r#""generator":"airgap-bundle 0.1.0""#,
+                r#""generator":null"#,
+                "generator: null is not allowed",
+            ),
+            (
+                "deep",
+                r#""description":"#,
+                &format!(
+                    r#""x":{}0{},"description":"#,
+                    "[".repeat(40),
+                    "]".repeat(40)
+                ),
+                "nested deeper than 32 levels",
+            ),
+            ("bom", r#"{"blobs""#, "\u{feff}{\"blobs\"", "expected value"),
+        ] {
+            let err = raw(from, to).expect_err(name);
+            assert!(err.contains(want), "{name}: {err}");
+        }
+        // Trailing white space (a padded head) is JSON.
+        assert!(raw(r#""version":"1.0.0"}"#, "\"version\":\"1.0.0\"}   ").is_ok());
     }
 }

@@ -185,10 +185,11 @@ impl ArchiveReader {
                 ),
             });
         }
-        let decompressor = zstd::bulk::Decompressor::new().map_err(|source| ReadError::Io {
-            path: self.name(),
-            source,
-        })?;
+        let decompressor =
+            seekable::decompressor(self.limits.max_frame_size).map_err(|source| ReadError::Io {
+                path: self.name(),
+                source,
+            })?;
         Ok(RangeReader {
             archive: self,
             pos: offset,
@@ -449,7 +450,7 @@ pub struct RangeReader<'a> {
     frame: usize,
     buf: Vec<u8>,
     compressed: Vec<u8>,
-    decompressor: zstd::bulk::Decompressor<'static>,
+    decompressor: zstd_safe::DCtx<'static>,
 }
 
 impl RangeReader<'_> {
@@ -468,6 +469,7 @@ impl RangeReader<'_> {
             &mut self.decompressor,
             &self.compressed,
             f.decompressed_size,
+            self.archive.limits.max_frame_size,
             &mut self.buf,
         )
         .map_err(|reason| {

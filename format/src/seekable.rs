@@ -405,21 +405,126 @@ pub fn parse_seek_table(
     Ok(frames)
 }
 
-/// Decompresses one frame, checking that `src` is exactly one zstd frame whose
-/// content is `expected_len` bytes. `dst` is cleared and filled.
-pub fn decompress_frame(
-    decompressor: &mut zstd::bulk::Decompressor<'_>,
-    src: &[u8],
-    expected_len: u32,
-    dst: &mut Vec<u8>,
-) -> Result<(), String> {
+/// What a zstd frame header declares (RFC 8878 §3.1.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// The Frame_Header_Descriptor byte.
+    pub descriptor: u8,
+    /// Window_Size: from the Window_Descriptor, or the content size for a
+    /// single-segment frame.
+    pub window_size: u64,
+    /// Frame_Content_Size, when the header records it.
+    pub content_size: Option<u64>,
+    /// Dictionary_ID, when the header has the field (even when it is 0).
+    pub dictionary_id: Option<u32>,
+    /// Content_Checksum_flag.
+    pub checksum: bool,
+}
+
+/// Reads the header of the zstd frame at the start of `src`.
+pub fn parse_frame_header(src: &[u8]) -> Result<FrameHeader, String> {
     if src.len() < 4 || u32::from_le_bytes(src[0..4].try_into().expect("4 bytes")) != ZSTD_MAGIC {
         return Err("not a zstd frame".into());
     }
-    // Bit 4 of the frame header descriptor is unused: decoders ignore it, so a
-    // set bit would let altered bytes decode to the same content.
-    if src.len() > 4 && src[4] & 0x10 != 0 {
+    let truncated = || "corrupt frame (frame header is truncated)".to_string();
+    let descriptor = *src.get(4).ok_or_else(truncated)?;
+    // Bit 4 is unused: decoders ignore it, so a set bit would let altered
+    // bytes decode to the same content. Bit 3 is reserved.
+    if descriptor & 0x10 != 0 {
         return Err("frame header has its unused bit set".into());
+    }
+    if descriptor & 0x08 != 0 {
+        return Err("frame header has its reserved bit set".into());
+    }
+    let fcs_flag = descriptor >> 6;
+    let single_segment = descriptor & 0x20 != 0;
+    let mut pos = 5;
+    let mut window_size = 0u64;
+    if !single_segment {
+        let wd = *src.get(pos).ok_or_else(truncated)?;
+        let log = 10 + (wd >> 3) as u32;
+        let base = 1u64 << log;
+        window_size = base + (base / 8) * (wd & 7) as u64;
+        pos += 1;
+    }
+    let field = |pos: usize, len: usize| -> Result<u64, String> {
+        let b = src.get(pos..pos + len).ok_or_else(truncated)?;
+        Ok(b.iter().rev().fold(0u64, |v, &x| (v << 8) | x as u64))
+    };
+    let did_len = [0, 1, 2, 4][(descriptor & 3) as usize];
+    let dictionary_id = match did_len {
+        0 => None,
+        n => Some(field(pos, n)? as u32),
+    };
+    pos += did_len;
+    let fcs_len = match fcs_flag {
+        0 if single_segment => 1,
+        0 => 0,
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    let content_size = match fcs_len {
+        0 => None,
+        2 => Some(field(pos, 2)? + 256),
+        n => Some(field(pos, n)?),
+    };
+    if single_segment {
+        window_size = content_size.unwrap_or(0);
+    }
+    Ok(FrameHeader {
+        descriptor,
+        window_size,
+        content_size,
+        dictionary_id,
+        checksum: descriptor & 0x04 != 0,
+    })
+}
+
+/// A zstd decompression context for [`decompress_frame`]. Its window log
+/// limit is set from `max_window` too, although libzstd applies that limit
+/// only when it streams: for one frame decoded into a buffer, as here, it
+/// refuses only windows above 2^31, so [`decompress_frame`] checks the
+/// window the frame header declares itself.
+pub fn decompressor(max_window: u32) -> io::Result<zstd_safe::DCtx<'static>> {
+    let mut dctx = zstd_safe::DCtx::try_create()
+        .ok_or_else(|| io::Error::other("cannot allocate a zstd decompression context"))?;
+    // The smallest window log whose window holds max_window, within what
+    // libzstd allows (10 to 31).
+    let log = (32 - max_window.saturating_sub(1).leading_zeros()).clamp(10, 31);
+    dctx.set_parameter(zstd_safe::DParameter::WindowLogMax(log))
+        .map_err(|c| io::Error::other(zstd_safe::get_error_name(c)))?;
+    Ok(dctx)
+}
+
+/// Decompresses one frame, checking that `src` is exactly one zstd frame
+/// whose content is `expected_len` bytes (its seek-table entry), that needs
+/// no dictionary and no window larger than `max_window` bytes. The output
+/// is bounded by `expected_len`: a frame that would decode to more stops
+/// there. `dst` is cleared and filled.
+pub fn decompress_frame(
+    dctx: &mut zstd_safe::DCtx<'_>,
+    src: &[u8],
+    expected_len: u32,
+    max_window: u32,
+    dst: &mut Vec<u8>,
+) -> Result<(), String> {
+    let header = parse_frame_header(src)?;
+    if let Some(id) = header.dictionary_id {
+        return Err(format!(
+            "frame header names a dictionary (Dictionary_ID {id}); bundle frames use none"
+        ));
+    }
+    if header.window_size > max_window as u64 {
+        return Err(format!(
+            "frame needs a {}-byte window, above the {max_window}-byte limit",
+            header.window_size
+        ));
+    }
+    if let Some(n) = header.content_size.filter(|&n| n != expected_len as u64) {
+        return Err(format!(
+            "frame header says it decompresses to {n} bytes, seek table says {expected_len}"
+        ));
     }
     match zstd_safe::find_frame_compressed_size(src) {
         Ok(n) if n == src.len() => {}
@@ -431,17 +536,23 @@ pub fn decompress_frame(
             ))
         }
     }
-    dst.clear();
-    dst.reserve(expected_len as usize);
-    let n = decompressor
-        .decompress_to_buffer(src, dst)
-        .map_err(|e| format!("corrupt frame ({e})"))?;
-    if n != expected_len as usize {
-        return Err(format!(
+    // Exactly the seek table's size: libzstd stops before it writes more.
+    dst.resize(expected_len as usize, 0);
+    let too_small =
+        (zstd_safe::zstd_sys::ZSTD_ErrorCode::ZSTD_error_dstSize_tooSmall as usize).wrapping_neg();
+    match dctx.decompress(&mut dst[..], src) {
+        Ok(n) if n == expected_len as usize => Ok(()),
+        Ok(n) => Err(format!(
             "frame decompresses to {n} bytes, seek table says {expected_len}"
-        ));
+        )),
+        Err(code) if code == too_small => Err(format!(
+            "frame decompresses to more than {expected_len} bytes, seek table says {expected_len}"
+        )),
+        Err(code) => Err(format!(
+            "corrupt frame ({})",
+            zstd_safe::get_error_name(code)
+        )),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -494,16 +605,205 @@ mod tests {
         // Stock zstd decoding skips the table.
         let all = zstd::stream::decode_all(&file[..]).unwrap();
         assert_eq!(all.len(), 3512);
-        let mut d = zstd::bulk::Decompressor::new().unwrap();
+        let mut d = decompressor(8 << 20).unwrap();
         let mut buf = Vec::new();
         let f = frames[0];
         decompress_frame(
             &mut d,
             &file[f.compressed_offset as usize..][..f.compressed_size as usize],
             f.decompressed_size,
+            8 << 20,
             &mut buf,
         )
         .unwrap();
         assert_eq!(buf, vec![1u8; 512]);
+    }
+
+    /// `frame` (a libzstd frame) with its header replaced by one of the
+    /// given descriptor, window descriptor, Dictionary_ID and content size
+    /// bytes; the blocks stay as they are.
+    fn reframe(frame: &[u8], fhd: u8, wd: Option<u8>, did: &[u8], fcs: &[u8]) -> Vec<u8> {
+        let h = parse_frame_header(frame).unwrap();
+        let fcs_len = match h.descriptor >> 6 {
+            0 if h.descriptor & 0x20 != 0 => 1,
+            0 => 0,
+            1 => 2,
+            2 => 4,
+            _ => 8,
+        };
+        let old_len = 5 + (h.descriptor & 0x20 == 0) as usize + fcs_len;
+        let mut out = frame[..4].to_vec();
+        out.push(fhd);
+        out.extend(wd);
+        out.extend_from_slice(did);
+        out.extend_from_slice(fcs);
+        out.extend_from_slice(&frame[old_len..]);
+        out
+    }
+
+    fn decode(frame: &[u8], expected: u32) -> Result<Vec<u8>, String> {
+        let mut d = decompressor(8 << 20).unwrap();
+        let mut out = vec![7u8; 3 << 20];
+        decompress_frame(&mut d, frame, expected, 8 << 20, &mut out).map(|_| out)
+    }
+
+    #[test]
+    fn frame_headers_are_read_as_rfc_8878_says() {
+        let data = vec![b'x'; 512];
+        let frame = zstd::bulk::compress(&data, 3).unwrap();
+        let h = parse_frame_header(&frame).unwrap();
+        assert_eq!(h.descriptor, 0x60);
+        assert_eq!((h.content_size, h.window_size), (Some(512), 512));
+        assert_eq!((h.dictionary_id, h.checksum), (None, false));
+        let mut stored = Vec::new();
+        stored_frame(&data, &mut stored);
+        let h = parse_frame_header(&stored).unwrap();
+        assert_eq!((h.descriptor, h.content_size), (0xA0, Some(512)));
+        // A window descriptor: exponent 13, mantissa 4: 8 MiB + 4 MiB.
+        let f = reframe(&frame, 0x00, Some((13 << 3) | 4), &[], &[]);
+        let h = parse_frame_header(&f).unwrap();
+        assert_eq!((h.window_size, h.content_size), (12 << 20, None));
+        // Two-byte content size: the value plus 256; a 2-byte Dictionary_ID.
+        let f = reframe(&frame, 0x42, Some(0), &[1, 2], &[0, 1]);
+        let h = parse_frame_header(&f).unwrap();
+        assert_eq!((h.content_size, h.dictionary_id), (Some(512), Some(0x0201)));
+        assert_eq!(
+            parse_frame_header(&frame[..5]).unwrap_err(),
+            "corrupt frame (frame header is truncated)"
+        );
+    }
+
+    #[test]
+    fn decoding_stops_at_the_seek_table_size() {
+        // 1 MiB of zeros whose frame records no content size (a window
+        // descriptor of 1 MiB instead), listed as 512 bytes: libzstd stops
+        // at 512 bytes of output instead of decoding the rest.
+        let zeros = vec![0u8; 1 << 20];
+        let big = zstd::bulk::compress(&zeros, 3).unwrap();
+        let bomb = reframe(&big, 0x00, Some(10 << 3), &[], &[]);
+        assert_eq!(
+            decode(&bomb, 512).unwrap_err(),
+            "frame decompresses to more than 512 bytes, seek table says 512"
+        );
+        assert_eq!(decode(&bomb, 1 << 20).unwrap(), zeros);
+        // With the content size in the header, nothing is decoded at all.
+        assert_eq!(
+            decode(&big, 512).unwrap_err(),
+            "frame header says it decompresses to 1048576 bytes, seek table says 512"
+        );
+        // Fewer bytes than listed.
+        let small = reframe(
+            &zstd::bulk::compress(&[1u8; 600], 3).unwrap(),
+            0x00,
+            Some(0),
+            &[],
+            &[],
+        );
+        assert_eq!(
+            decode(&small, 1000).unwrap_err(),
+            "frame decompresses to 600 bytes, seek table says 1000"
+        );
+        assert_eq!(decode(&small, 600).unwrap(), vec![1u8; 600]);
+    }
+
+    #[test]
+    fn windows_above_the_frame_size_limit_are_refused() {
+        let data = vec![b'y'; 4096];
+        let frame = zstd::bulk::compress(&data, 3).unwrap();
+        // 8 MiB (window log 23): the limit itself is accepted.
+        let at_limit = reframe(&frame, 0x00, Some(13 << 3), &[], &[]);
+        assert_eq!(decode(&at_limit, 4096).unwrap(), data);
+        // 8 MiB + 1 MiB, and 2 GiB (window log 31).
+        for (wd, size) in [((13 << 3) | 1, 9u64 << 20), (21 << 3, 1 << 31)] {
+            let f = reframe(&frame, 0x00, Some(wd), &[], &[]);
+            assert_eq!(
+                decode(&f, 4096).unwrap_err(),
+                format!("frame needs a {size}-byte window, above the 8388608-byte limit")
+            );
+        }
+        // A single-segment frame's window is its content size.
+        let mut big = Vec::new();
+        stored_frame(&vec![0u8; (8 << 20) + 1], &mut big);
+        let e = decode(&big, (8 << 20) + 1).unwrap_err();
+        assert!(e.contains("8388609-byte window"), "{e}");
+    }
+
+    #[test]
+    fn frames_that_need_a_dictionary_are_refused() {
+        let data = vec![b'z'; 512];
+        let frame = zstd::bulk::compress(&data, 3).unwrap();
+        for (flag, did) in [(1u8, &[7u8][..]), (2, &[7, 0][..]), (3, &[1, 2, 3, 4][..])] {
+            let f = reframe(&frame, 0x60 | flag, None, did, &[0, 1]);
+            let e = decode(&f, 512).unwrap_err();
+            assert!(
+                e.starts_with("frame header names a dictionary (Dictionary_ID")
+                    && e.ends_with("bundle frames use none"),
+                "{e}"
+            );
+        }
+        // Even a Dictionary_ID field of 0 (which needs no dictionary).
+        let f = reframe(&frame, 0x61, None, &[0], &[0, 1]);
+        assert!(decode(&f, 512).unwrap_err().contains("Dictionary_ID 0"));
+        // libzstd alone would say only "Dictionary mismatch".
+        assert!(zstd::bulk::decompress(&reframe(&frame, 0x61, None, &[7], &[0, 1]), 1024).is_err());
+    }
+
+    #[test]
+    fn header_bits_and_sizes_are_checked() {
+        let data = vec![b'w'; 512];
+        let frame = zstd::bulk::compress(&data, 3).unwrap();
+        for (fhd, want) in [
+            (0x70, "frame header has its unused bit set"),
+            (0x68, "frame header has its reserved bit set"),
+        ] {
+            let mut f = frame.clone();
+            f[4] = fhd;
+            assert_eq!(decode(&f, 512).unwrap_err(), want);
+        }
+        let mut skippable = SKIPPABLE_MAGIC.to_le_bytes().to_vec();
+        skippable.extend_from_slice(&[0; 4]);
+        assert_eq!(decode(&skippable, 512).unwrap_err(), "not a zstd frame");
+        // Two frames where the seek table lists one.
+        let mut two = frame.clone();
+        two.extend_from_slice(&frame);
+        assert_eq!(
+            decode(&two, 512).unwrap_err(),
+            format!(
+                "frame is {} bytes, seek table says {}",
+                frame.len(),
+                two.len()
+            )
+        );
+        // An empty frame (what the seek table cannot describe) listed as 1 byte.
+        let mut empty = Vec::new();
+        stored_frame(&[], &mut empty);
+        assert_eq!(
+            decode(&empty, 1).unwrap_err(),
+            "frame header says it decompresses to 0 bytes, seek table says 1"
+        );
+        // Block type 3 is reserved.
+        let mut corrupt = frame.clone();
+        corrupt[7] |= 0x06;
+        assert!(decode(&corrupt, 512)
+            .unwrap_err()
+            .starts_with("corrupt frame ("));
+    }
+
+    #[test]
+    fn empty_and_oversized_seek_table_entries_are_refused() {
+        for (entry, want) in [
+            ((0u32, 5u32), "frame 1 is empty"),
+            ((5, 0), "frame 1 is empty"),
+            (
+                (5, (8 << 20) + 1),
+                "frame 1 decompresses to 8388609 bytes, above the 8388608-byte limit",
+            ),
+        ] {
+            let table = seek_table_bytes(&[(5, 5), entry]);
+            let e = parse_seek_table(&table, 10, 8 << 20)
+                .unwrap_err()
+                .to_string();
+            assert!(e.ends_with(want), "{e}");
+        }
     }
 }

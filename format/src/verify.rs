@@ -354,7 +354,8 @@ fn decompress_all(
     progress: &(dyn Fn(u64) + Sync),
 ) -> FrameSeal {
     let name = reader.path().display().to_string();
-    let mut decompressor = match zstd::bulk::Decompressor::new() {
+    let max_window = reader.limits().max_frame_size;
+    let mut decompressor = match seekable::decompressor(max_window) {
         Ok(d) => d,
         Err(source) => {
             let _ = full.send(Err(ReadError::Io { path: name, source }));
@@ -383,9 +384,13 @@ fn decompress_all(
         }
         let from = (f.compressed_offset - chunk_start) as usize;
         let src = &chunk[from..from + f.compressed_size as usize];
-        if let Err(reason) =
-            seekable::decompress_frame(&mut decompressor, src, f.decompressed_size, &mut out)
-        {
+        if let Err(reason) = seekable::decompress_frame(
+            &mut decompressor,
+            src,
+            f.decompressed_size,
+            max_window,
+            &mut out,
+        ) {
             let _ = full.send(Err(ReadError::Frame {
                 path: name,
                 index,
@@ -773,7 +778,7 @@ impl<'a> EntryChecker<'a> {
         }
         sig.verify(seal, trusted)
             .map_err(|e| self.entry_err(BUNDLE_SEAL_SIG, e.to_string()))?;
-        let seal: Seal = serde_json::from_slice(seal)
+        let seal = Seal::from_slice(seal)
             .map_err(|e| self.entry_err(BUNDLE_SEAL, format!("not a seal ({e})")))?;
         if seal.bundle_digest != self.bundle_digest {
             return Err(self.entry_err(BUNDLE_SEAL, "seals a different bundle.json"));
@@ -823,7 +828,7 @@ impl<'a> EntryChecker<'a> {
     /// `index.json` must list exactly the images of `bundle.json`.
     fn check_layout(&self) -> Result<(), VerifyError> {
         let layout = self.oci_layout.as_deref().unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_slice(layout)
+        let v: serde_json::Value = crate::strict_json::from_slice(layout)
             .map_err(|e| self.entry_err(OCI_LAYOUT, format!("not JSON ({e})")))?;
         if v.get("imageLayoutVersion")
             .and_then(|x| x.as_str())
@@ -868,7 +873,7 @@ pub fn parse_index_refs(bytes: &[u8]) -> Result<Vec<(String, Digest, u64, String
         annotations: Option<HashMap<String, String>>,
     }
     let index: Index =
-        serde_json::from_slice(bytes).map_err(|e| format!("not an OCI index ({e})"))?;
+        crate::strict_json::from_slice(bytes).map_err(|e| format!("not an OCI index ({e})"))?;
     let mut out = Vec::new();
     for d in index.manifests.unwrap_or_default() {
         let name = d

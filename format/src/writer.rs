@@ -69,8 +69,16 @@ pub fn looks_compressed(head: &[u8]) -> bool {
     MAGICS.iter().any(|m| head.starts_with(m))
 }
 
-/// The 512-byte ustar header the writer emits for a regular file.
+/// The 512-byte ustar header the writer emits for a regular file. `mtime`
+/// must fit in 11 octal digits ([`crate::bundle_json::MAX_CREATED_UNIX`]):
+/// the format never writes it in base-256.
 pub fn entry_header(path: &str, size: u64, mtime: u64) -> io::Result<[u8; 512]> {
+    if mtime > crate::bundle_json::MAX_CREATED_UNIX {
+        return Err(io::Error::other(format!(
+            "mtime {mtime} does not fit in 11 octal digits (at most {}, 2242-03-16T12:56:31Z)",
+            crate::bundle_json::MAX_CREATED_UNIX
+        )));
+    }
     let mut h = tar::Header::new_ustar();
     h.set_path(path)?;
     h.set_size(size);

@@ -468,17 +468,14 @@ pub struct PlatformFilter {
 impl PlatformFilter {
     /// Parses `os/arch[/variant]`.
     pub fn parse(s: &str) -> Result<PlatformFilter, String> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
-        };
-        if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| ok(p)) {
+        if !airgap_format::fields::is_valid_platform(s) {
             return Err(format!(
-                "{s:?} is not a platform: expected os/arch[/variant] such as linux/amd64 or linux/arm/v7"
+                "{} is not a platform: expected os/arch[/variant] such as linux/amd64 or linux/arm/v7 ({})",
+                airgap_format::display::quote(s),
+                airgap_format::fields::PLATFORM_RULE
             ));
         }
+        let parts: Vec<&str> = s.split('/').collect();
         Ok(PlatformFilter {
             os: parts[0].into(),
             arch: parts[1].into(),
