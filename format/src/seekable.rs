@@ -419,6 +419,9 @@ pub struct FrameHeader {
     pub dictionary_id: Option<u32>,
     /// Content_Checksum_flag.
     pub checksum: bool,
+    /// Bytes of the header: magic, descriptor, Window_Descriptor,
+    /// Dictionary_ID and Frame_Content_Size; the first block follows.
+    pub header_len: usize,
 }
 
 /// Reads the header of the zstd frame at the start of `src`.
@@ -469,6 +472,7 @@ pub fn parse_frame_header(src: &[u8]) -> Result<FrameHeader, String> {
         2 => Some(field(pos, 2)? + 256),
         n => Some(field(pos, n)?),
     };
+    pos += fcs_len;
     if single_segment {
         window_size = content_size.unwrap_or(0);
     }
@@ -478,6 +482,7 @@ pub fn parse_frame_header(src: &[u8]) -> Result<FrameHeader, String> {
         content_size,
         dictionary_id,
         checksum: descriptor & 0x04 != 0,
+        header_len: pos,
     })
 }
 
@@ -623,15 +628,7 @@ mod tests {
     /// given descriptor, window descriptor, Dictionary_ID and content size
     /// bytes; the blocks stay as they are.
     fn reframe(frame: &[u8], fhd: u8, wd: Option<u8>, did: &[u8], fcs: &[u8]) -> Vec<u8> {
-        let h = parse_frame_header(frame).unwrap();
-        let fcs_len = match h.descriptor >> 6 {
-            0 if h.descriptor & 0x20 != 0 => 1,
-            0 => 0,
-            1 => 2,
-            2 => 4,
-            _ => 8,
-        };
-        let old_len = 5 + (h.descriptor & 0x20 == 0) as usize + fcs_len;
+        let old_len = parse_frame_header(frame).unwrap().header_len;
         let mut out = frame[..4].to_vec();
         out.push(fhd);
         out.extend(wd);
@@ -654,7 +651,10 @@ mod tests {
         let h = parse_frame_header(&frame).unwrap();
         assert_eq!(h.descriptor, 0x60);
         assert_eq!((h.content_size, h.window_size), (Some(512), 512));
-        assert_eq!((h.dictionary_id, h.checksum), (None, false));
+        assert_eq!(
+            (h.dictionary_id, h.checksum, h.header_len),
+            (None, false, 7)
+        );
         let mut stored = Vec::new();
         stored_frame(&data, &mut stored);
         let h = parse_frame_header(&stored).unwrap();
@@ -667,6 +667,7 @@ mod tests {
         let f = reframe(&frame, 0x42, Some(0), &[1, 2], &[0, 1]);
         let h = parse_frame_header(&f).unwrap();
         assert_eq!((h.content_size, h.dictionary_id), (Some(512), Some(0x0201)));
+        assert_eq!(h.header_len, 4 + 1 + 1 + 2 + 2);
         assert_eq!(
             parse_frame_header(&frame[..5]).unwrap_err(),
             "corrupt frame (frame header is truncated)"
