@@ -791,6 +791,49 @@ mod tests {
     }
 
     #[test]
+    fn seek_table_fields_are_checked() {
+        let table = seek_table_bytes(&[(5, 5)]);
+        let mut magic = table.clone();
+        magic[0] = 0x50;
+        let e = parse_seek_table(&magic, 5, 8 << 20)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "seek table: skippable frame magic is 0x184d2a50");
+        let mut size = table.clone();
+        size[4] += 8;
+        let e = parse_seek_table(&size, 5, 8 << 20).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "seek table: frame size field 25 does not match the table's 17 bytes"
+        );
+        let e = parse_seek_table(&table, 6, 8 << 20)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "seek table: frames cover 5 bytes but 6 bytes precede the table"
+        );
+        let footer: [u8; FOOTER_SIZE] = table[table.len() - FOOTER_SIZE..].try_into().unwrap();
+        assert!(matches!(parse_footer(&footer, 100), Ok((1, 25))));
+        let mut bad = footer;
+        bad[4] = 0x01;
+        assert_eq!(
+            parse_footer(&bad, 100).unwrap_err().to_string(),
+            "seek table: descriptor is 0x01, this format writes 0 (no checksums)"
+        );
+        bad = footer;
+        bad[8] ^= 1;
+        assert!(matches!(
+            parse_footer(&bad, 100),
+            Err(SeekTableError::NoMagic)
+        ));
+        assert_eq!(
+            parse_footer(&footer, 24).unwrap_err().to_string(),
+            "seek table: 1 frames do not fit in a 24-byte file"
+        );
+    }
+
+    #[test]
     fn empty_and_oversized_seek_table_entries_are_refused() {
         for (entry, want) in [
             ((0u32, 5u32), "frame 1 is empty"),

@@ -3,7 +3,9 @@
 //! archive sealed with the test key, exactly as the bundler would, so that
 //! only the change under test can be caught. [`resign`] and [`resign_text`]
 //! change a signed `bundle.json`, [`write_archive_with`] the seal, its
-//! signature and the end of the archive, and [`rewrite_frames`] the zstd frames of a file.
+//! signature and the end of the archive, [`write_sealed_frames`] seals
+//! frames made any way, and [`rewrite_frames`] changes the zstd frames of a
+//! file.
 
 use std::path::Path;
 
@@ -152,6 +154,60 @@ pub fn write_archive_with(path: &Path, entries: &[Raw], key: &Path, mtime: u64, 
     w.write_frame(&vec![0u8; tail.end_zeros], FrameMode::Stored)
         .unwrap();
     std::fs::write(path, w.finish().unwrap()).unwrap();
+}
+
+/// Writes `frames` (each its bytes and decompressed size, whatever made
+/// them) and then a seal over them, as the bundler would: the seal's two
+/// entries and the end of the archive as canonical stored frames, then the
+/// seek table. `bundle_json` is the `bundle.json` the frames hold.
+pub fn write_sealed_frames(
+    path: &Path,
+    frames: &[(Vec<u8>, u32)],
+    bundle_json: &[u8],
+    key: &Path,
+    mtime: u64,
+) {
+    use airgap_format::seekable::{frame_table_digest, stored_frame, FrameSeal, SealState};
+    let mut seal_state = FrameSeal::default();
+    let mut table = Vec::new();
+    let mut file = Vec::new();
+    for (bytes, size) in frames {
+        seal_state.add(bytes);
+        table.push((bytes.len() as u32, *size));
+        file.extend_from_slice(bytes);
+    }
+    let (compressed_frames, compressed_frames_digest) = seal_state.result();
+    let state = SealState {
+        compressed_frames,
+        compressed_frames_digest,
+        frames: table.len() as u64,
+        frame_table_digest: frame_table_digest(&table),
+    };
+    let key = SecretKey::from_file(key).unwrap();
+    let (seal_bytes, sig) = seal(&key, bundle_json, state, COMMENT).unwrap();
+    let mut tail: Vec<Vec<u8>> = Vec::new();
+    for (name, data) in [
+        (BUNDLE_SEAL, seal_bytes),
+        (BUNDLE_SEAL_SIG, sig.into_bytes()),
+    ] {
+        tail.push(
+            entry_header(name, data.len() as u64, mtime)
+                .unwrap()
+                .to_vec(),
+        );
+        let mut d = data;
+        d.resize(d.len().div_ceil(512) * 512, 0);
+        tail.push(d);
+    }
+    tail.push(vec![0u8; 1024]);
+    for content in tail {
+        let mut f = Vec::new();
+        stored_frame(&content, &mut f);
+        table.push((f.len() as u32, content.len() as u32));
+        file.extend_from_slice(&f);
+    }
+    file.extend_from_slice(&seek_table_bytes(&table));
+    std::fs::write(path, file).unwrap();
 }
 
 /// Writes `out` from the frames of `bundle`, each passed through `edit`

@@ -1605,3 +1605,126 @@ fn other_framings_before_the_seal_verify() {
         ok(&mut verify_cmd(&out, &c.public));
     }
 }
+
+/// A zstd frame of raw blocks of the given sizes: the same content as a
+/// canonical stored frame, other bytes (docs/format.md §2.4).
+fn raw_blocks(content: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let mut f = 0xFD2F_B528u32.to_le_bytes().to_vec();
+    f.push(0xA0);
+    f.extend_from_slice(&(content.len() as u32).to_le_bytes());
+    let mut pos = 0;
+    for (i, &n) in cuts.iter().enumerate() {
+        let header = ((n as u32) << 3) | (i + 1 == cuts.len()) as u32;
+        f.extend_from_slice(&header.to_le_bytes()[..3]);
+        f.extend_from_slice(&content[pos..pos + n]);
+        pos += n;
+    }
+    assert_eq!(pos, content.len());
+    f
+}
+
+#[test]
+fn sealed_compressed_frames_cannot_be_re_encoded() {
+    // docs/format.md §7.4: every frame that is not a canonical stored frame
+    // is hashed into the seal. Frame 5 written as raw blocks of 256 and 256
+    // bytes verifies once sealed; the same content as blocks of 128 and 384
+    // bytes (same size, other bytes) does not.
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, key, public) = demo_bundle(tmp.path());
+    let r = ArchiveReader::open(&bundle, Limits::default()).unwrap();
+    let (head, d) = r.read_descriptor_unverified().unwrap();
+    let bytes = std::fs::read(&bundle).unwrap();
+    let frames = r.frames().to_vec();
+    let f5 = frames[5];
+    let content = r.read_at(f5.decompressed_offset, 512).unwrap();
+    let (a, b) = (
+        raw_blocks(&content, &[256, 256]),
+        raw_blocks(&content, &[128, 384]),
+    );
+    assert_eq!(a.len(), b.len());
+    assert!(a != b && !airgap_format::seekable::is_canonical_stored(&a));
+    let body: Vec<(Vec<u8>, u32)> = frames[..frames.len() - 5]
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match i {
+            5 => (a.clone(), f.decompressed_size),
+            _ => (
+                bytes[f.compressed_offset as usize..][..f.compressed_size as usize].to_vec(),
+                f.decompressed_size,
+            ),
+        })
+        .collect();
+    let sealed = tmp.path().join("sealed.bundle");
+    airgap_e2e::craft::write_sealed_frames(
+        &sealed,
+        &body,
+        &head.bundle_json,
+        &key,
+        d.created_unix(),
+    );
+    ok(&mut verify_cmd(&sealed, &public));
+    let swapped = tmp.path().join("swapped.bundle");
+    rewrite_frames(&sealed, &swapped, |i, src, size| match i {
+        5 => vec![(b.clone(), size)],
+        _ => vec![(src.to_vec(), size)],
+    });
+    let line = fails(&mut verify_cmd(&swapped, &public));
+    assert!(
+        line.contains("compressed frames differ from the seal (56 frames, digest sha256:"),
+        "{line}"
+    );
+}
+
+#[test]
+fn signed_blobs_read_alone_are_checked() {
+    // docs/format.md §9 (last paragraph) and §11: a reader that reads one
+    // entry without the full pass checks its header against bundle.json and
+    // its content against the digest.
+    let c = Crafted::new();
+    let keys = vec![airgap_format::PublicKey::from_file(&c.public).unwrap()];
+    type Edit = fn(&mut Raw, u64);
+    let cases: [(&str, Edit, &str); 2] = [
+        (
+            "content",
+            |r, _| r.data[0] ^= 1,
+            "content does not match its digest",
+        ),
+        (
+            "size",
+            |r, t| {
+                let path = r.path();
+                r.data.push(b'x');
+                r.header = entry_header(&path, r.data.len() as u64, t).unwrap();
+            },
+            "2324 bytes in the archive, 2323 signed",
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let (mut entries, mtime) = read_entries(&c.bundle);
+        let last = entries.len() - 1;
+        edit(&mut entries[last], mtime);
+        let hex = entries[last].path().rsplit('/').next().unwrap().to_string();
+        let out = c.tmp.path().join(format!("alone-{name}.bundle"));
+        write_archive(&out, &entries, &c.key, mtime);
+        let v = airgap_format::verify::verify_head(&out, &keys, Limits::default()).unwrap();
+        let map: std::collections::HashMap<String, _> = v
+            .reader
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.path.clone(), e))
+            .collect();
+        let digest: airgap_format::Digest = format!("sha256:{hex}").parse().unwrap();
+        let e = airgap_format::verify::read_signed_blob(
+            &v.reader,
+            &v.descriptor,
+            &map,
+            &digest,
+            1 << 20,
+            "SBOM",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(want), "{name}: {e}");
+    }
+}
