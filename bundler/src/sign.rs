@@ -221,4 +221,29 @@ mod tests {
         back.verify(b"hello", std::slice::from_ref(&pk)).unwrap();
         assert!(back.verify(b"hellO", std::slice::from_ref(&pk)).is_err());
     }
+
+    #[test]
+    fn corrupted_secret_keys_are_refused() {
+        // docs/format.md §8: a checksum other than all zeros must match, and
+        // the public half must match the seed in every case.
+        let k = SecretKey::generate().unwrap();
+        let text = k.to_minisign_text();
+        let line = text.lines().nth(1).unwrap();
+        let raw = B64.decode(line).unwrap();
+        let edit = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut r = raw.clone();
+            f(&mut r);
+            format!("untrusted comment: x\n{}\n", B64.encode(r))
+        };
+        let err = |t: String| SecretKey::parse(&t, "k.key").err().unwrap().to_string();
+        assert!(err(edit(&|r| r[130] ^= 1)).ends_with("checksum mismatch (corrupted key)"));
+        // Zeroed checksum (minisign -G -W): accepted while the pair matches.
+        assert!(SecretKey::parse(&edit(&|r| r[126..158].fill(0)), "k").is_ok());
+        assert!(err(edit(&|r| {
+            r[126..158].fill(0);
+            r[100] ^= 1;
+        }))
+        .ends_with("public half does not match the secret key"));
+        assert!(err(edit(&|r| r[2..4].copy_from_slice(b"Sc"))).contains("password-protected"));
+    }
 }

@@ -1410,4 +1410,64 @@ mod tests {
         // Trailing white space (a padded head) is JSON.
         assert!(raw(r#""version":"1.0.0"}"#, "\"version\":\"1.0.0\"}   ").is_ok());
     }
+
+    fn remove(pointer: &'static str, key: &'static str) -> Edit {
+        Box::new(move |v| {
+            v.pointer_mut(pointer)
+                .and_then(|o| o.as_object_mut())
+                .expect(pointer)
+                .remove(key);
+        })
+    }
+
+    #[test]
+    fn schema_rules_are_refused() {
+        let license = serde_json::json!({"digest": digest(4), "size": 40});
+        refused(vec![
+            ("version 0", set("/formatVersion", 0.into()), "formatVersion 0 is not supported (this reader knows 1 to 6)"),
+            ("templates in 1", Box::new(|v| { v["formatVersion"] = 1.into(); v.as_object_mut().unwrap().remove("sboms"); }), "templates need formatVersion 2 or later (found 1)"),
+            ("sboms in 2", set("/formatVersion", 2.into()), "sboms need formatVersion 3 or later (found 2)"),
+            ("license in 3", Box::new(move |v| { v["formatVersion"] = 3.into(); v["license"] = license.clone(); }), "license needs formatVersion 4 or later (found 3)"),
+            ("base in 4", Box::new(|v| { v["formatVersion"] = 4.into(); v["split"] = serde_json::json!({"partSize": 65536, "parts": [{"size": 1, "digest": digest(7)}]}); }), "base, baseBlobs and split need formatVersion 5 or later (found 4)"),
+            ("name", set("/name", "Demo".into()), "name \"Demo\" is not a valid bundle name"),
+            ("name length", set("/name", "a".repeat(129).into()), "is not a valid bundle name"),
+            ("name start", set("/name", "-a".into()), "is not a valid bundle name"),
+            ("created offset", set("/created", "2023-11-14T23:13:20+01:00".into()), "is not an RFC 3339 UTC time in whole seconds after 1970"),
+            ("created fraction", set("/created", "2023-11-14T22:13:20.5Z".into()), "is not an RFC 3339 UTC time"),
+            ("created 1969", set("/created", "1969-12-31T23:59:59Z".into()), "is not an RFC 3339 UTC time"),
+            ("created text", set("/created", "yesterday".into()), "is not an RFC 3339 UTC time"),
+            ("blob order", Box::new(|v| v["blobs"].as_array_mut().unwrap().swap(0, 1)), "blobs[1] (sha256:0101"),
+            ("blob twice", Box::new(|v| { let b = v["blobs"][0].clone(); v["blobs"].as_array_mut().unwrap().insert(0, b); v["totalSize"] = 220.into(); }), "blobs[1] (sha256:0101010101010101010101010101010101010101010101010101010101010101) is out of order or duplicated"),
+            ("total", set("/totalSize", 211.into()), "totalSize 211 is not the sum of blob sizes 210"),
+            ("reference", set("/images/0/reference", "a/b:2".into()), "images[0]: reference is not name:tag"),
+            ("repository", Box::new(|v| { v["images"][0]["name"] = "A/b".into(); v["images"][0]["reference"] = "A/b:1".into(); }), "images[0]: invalid reference \"A/b:1\""),
+            ("tag", Box::new(|v| { v["images"][0]["tag"] = ".1".into(); v["images"][0]["reference"] = "a/b:.1".into(); }), "images[0]: invalid reference"),
+            ("image twice", Box::new(|v| { let i = v["images"][0].clone(); v["images"].as_array_mut().unwrap().push(i); }), "images[1]: duplicate reference a/b:1"),
+            ("image blob", set("/images/0/digest", digest(0xee).into()), "images[0]: blob sha256:eeee"),
+            ("image size", set("/images/0/size", 11.into()), "images[0]: size 11 differs from blob sha256:0101"),
+            ("chart blob", set("/charts/0/digest", digest(0xee).into()), "charts[0]: blob sha256:eeee"),
+            ("chart manifest", set("/charts/0/manifest", digest(0xee).into()), "charts[0]: manifest sha256:eeee"),
+            ("file twice", Box::new(|v| { let f = v["files"][0].clone(); v["files"].as_array_mut().unwrap().push(f); }), "files[1]: duplicate name docs/a.md"),
+            ("file path", set("/files/0/name", "../a.md".into()), "files[0]: name \"../a.md\" is not a safe relative path"),
+            ("file kind", set("/files/0/kind", "manual".into()), "unknown variant `manual`"),
+            ("file blob", set("/files/0/size", 41.into()), "files[0]: size 41 differs"),
+            ("template blob", set("/templates/0/digest", digest(0xee).into()), "templates[0]: blob"),
+            ("template order", Box::new(|v| { v["templates"] = serde_json::json!([{"name": "b.hbs", "digest": digest(5), "size": 50}, {"name": "a.hbs", "digest": digest(5), "size": 50}]); }), "templates[1]: a.hbs is out of order or duplicated"),
+            ("sbom order", Box::new(|v| { let s = v["sboms"][0].clone(); v["sboms"].as_array_mut().unwrap().insert(0, s); }), "sboms[1] is out of order or duplicated"),
+            ("sbom image", set("/sboms/0/image", "a/c:1".into()), "sboms[0]: image a/c:1 is not in images"),
+            ("sbom platform alone", remove("/sboms/0", "image"), "sboms[0]: a platform without an image"),
+            ("sbom format", set("/sboms/0/format", "swid".into()), "unknown variant `swid`, expected `cyclonedx` or `spdx`"),
+            ("sbom origin", set("/sboms/0/origin", "found".into()), "unknown variant `found`, expected `generated` or `vendor`"),
+            ("sbom blob", set("/sboms/0/size", 61.into()), "sboms[0]: size 61 differs"),
+            ("license blob", Box::new(|v| v["license"] = serde_json::json!({"digest": digest(0xee), "size": 1})), "license: blob sha256:eeee"),
+            ("layout", Box::new(|v| v["layout"].as_array_mut().unwrap().swap(0, 1)), "layout must list exactly oci-layout and index.json, in that order"),
+            ("layout count", Box::new(|v| { v["layout"].as_array_mut().unwrap().pop(); }), "layout must list exactly"),
+            ("digest algorithm", set("/images/0/digest", format!("sha512:{}", "1".repeat(64)).into()), "only sha256 digests are supported"),
+            ("digest case", set("/images/0/digest", format!("sha256:{}", "A".repeat(64)).into()), "expected lowercase hex"),
+            ("digest length", set("/images/0/digest", "sha256:abc".into()), "expected 64 hex characters"),
+            ("unknown key", Box::new(|v| v["images"][0]["extra"] = 1.into()), "unknown field `extra`"),
+            ("missing key", remove("", "generator"), "missing field `generator`"),
+            ("wrong type", set("/blobs/0/size", "10".into()), "invalid type: string \"10\", expected u64"),
+        ]);
+    }
 }

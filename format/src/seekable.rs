@@ -419,6 +419,9 @@ pub struct FrameHeader {
     pub dictionary_id: Option<u32>,
     /// Content_Checksum_flag.
     pub checksum: bool,
+    /// Bytes of the header: magic, descriptor, Window_Descriptor,
+    /// Dictionary_ID and Frame_Content_Size; the first block follows.
+    pub header_len: usize,
 }
 
 /// Reads the header of the zstd frame at the start of `src`.
@@ -469,6 +472,7 @@ pub fn parse_frame_header(src: &[u8]) -> Result<FrameHeader, String> {
         2 => Some(field(pos, 2)? + 256),
         n => Some(field(pos, n)?),
     };
+    pos += fcs_len;
     if single_segment {
         window_size = content_size.unwrap_or(0);
     }
@@ -478,6 +482,7 @@ pub fn parse_frame_header(src: &[u8]) -> Result<FrameHeader, String> {
         content_size,
         dictionary_id,
         checksum: descriptor & 0x04 != 0,
+        header_len: pos,
     })
 }
 
@@ -623,15 +628,7 @@ mod tests {
     /// given descriptor, window descriptor, Dictionary_ID and content size
     /// bytes; the blocks stay as they are.
     fn reframe(frame: &[u8], fhd: u8, wd: Option<u8>, did: &[u8], fcs: &[u8]) -> Vec<u8> {
-        let h = parse_frame_header(frame).unwrap();
-        let fcs_len = match h.descriptor >> 6 {
-            0 if h.descriptor & 0x20 != 0 => 1,
-            0 => 0,
-            1 => 2,
-            2 => 4,
-            _ => 8,
-        };
-        let old_len = 5 + (h.descriptor & 0x20 == 0) as usize + fcs_len;
+        let old_len = parse_frame_header(frame).unwrap().header_len;
         let mut out = frame[..4].to_vec();
         out.push(fhd);
         out.extend(wd);
@@ -654,7 +651,10 @@ mod tests {
         let h = parse_frame_header(&frame).unwrap();
         assert_eq!(h.descriptor, 0x60);
         assert_eq!((h.content_size, h.window_size), (Some(512), 512));
-        assert_eq!((h.dictionary_id, h.checksum), (None, false));
+        assert_eq!(
+            (h.dictionary_id, h.checksum, h.header_len),
+            (None, false, 7)
+        );
         let mut stored = Vec::new();
         stored_frame(&data, &mut stored);
         let h = parse_frame_header(&stored).unwrap();
@@ -667,6 +667,7 @@ mod tests {
         let f = reframe(&frame, 0x42, Some(0), &[1, 2], &[0, 1]);
         let h = parse_frame_header(&f).unwrap();
         assert_eq!((h.content_size, h.dictionary_id), (Some(512), Some(0x0201)));
+        assert_eq!(h.header_len, 4 + 1 + 1 + 2 + 2);
         assert_eq!(
             parse_frame_header(&frame[..5]).unwrap_err(),
             "corrupt frame (frame header is truncated)"
@@ -787,6 +788,49 @@ mod tests {
         assert!(decode(&corrupt, 512)
             .unwrap_err()
             .starts_with("corrupt frame ("));
+    }
+
+    #[test]
+    fn seek_table_fields_are_checked() {
+        let table = seek_table_bytes(&[(5, 5)]);
+        let mut magic = table.clone();
+        magic[0] = 0x50;
+        let e = parse_seek_table(&magic, 5, 8 << 20)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "seek table: skippable frame magic is 0x184d2a50");
+        let mut size = table.clone();
+        size[4] += 8;
+        let e = parse_seek_table(&size, 5, 8 << 20).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "seek table: frame size field 25 does not match the table's 17 bytes"
+        );
+        let e = parse_seek_table(&table, 6, 8 << 20)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "seek table: frames cover 5 bytes but 6 bytes precede the table"
+        );
+        let footer: [u8; FOOTER_SIZE] = table[table.len() - FOOTER_SIZE..].try_into().unwrap();
+        assert!(matches!(parse_footer(&footer, 100), Ok((1, 25))));
+        let mut bad = footer;
+        bad[4] = 0x01;
+        assert_eq!(
+            parse_footer(&bad, 100).unwrap_err().to_string(),
+            "seek table: descriptor is 0x01, this format writes 0 (no checksums)"
+        );
+        bad = footer;
+        bad[8] ^= 1;
+        assert!(matches!(
+            parse_footer(&bad, 100),
+            Err(SeekTableError::NoMagic)
+        ));
+        assert_eq!(
+            parse_footer(&footer, 24).unwrap_err().to_string(),
+            "seek table: 1 frames do not fit in a 24-byte file"
+        );
     }
 
     #[test]

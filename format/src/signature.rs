@@ -303,3 +303,169 @@ impl Signature {
 pub fn prehash(message: &[u8]) -> [u8; 64] {
     Blake2b512::digest(message).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    const KEY_ID: [u8; 8] = [0xEE, 0xA7, 0x5A, 0x81, 0xFB, 0x84, 0x94, 0x98];
+
+    fn key(seed: u8, id: [u8; 8]) -> (SigningKey, PublicKey) {
+        let sk = SigningKey::from_bytes(&[seed; 32]);
+        let pk = PublicKey {
+            key_id: KeyId(id),
+            key: sk.verifying_key(),
+        };
+        (sk, pk)
+    }
+
+    /// A prehashed minisign signature of `message`, as the bundler makes it.
+    fn sign(sk: &SigningKey, id: [u8; 8], message: &[u8], comment: &str) -> Signature {
+        let signature = sk.sign(&prehash(message)).to_bytes();
+        let mut global = signature.to_vec();
+        global.extend_from_slice(comment.as_bytes());
+        Signature {
+            untrusted_comment: UNTRUSTED_SIGNATURE_COMMENT.into(),
+            key_id: KeyId(id),
+            signature,
+            trusted_comment: comment.into(),
+            global_signature: sk.sign(&global).to_bytes(),
+        }
+    }
+
+    fn with_algorithm(text: &str, alg: &[u8; 2]) -> String {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut raw = B64.decode(&lines[1]).unwrap();
+        raw[..2].copy_from_slice(alg);
+        lines[1] = B64.encode(raw);
+        lines.join("\n") + "\n"
+    }
+
+    #[test]
+    fn key_ids_display_as_minisign_does() {
+        assert_eq!(KeyId(KEY_ID).to_string(), "989484FB815AA7EE");
+        let (_, pk) = key(1, KEY_ID);
+        let text = pk.to_minisign_text();
+        assert!(
+            text.starts_with(
+                "untrusted comment: minisign public key 989484FB815AA7EE\nRWTup1qB+4SUm"
+            ),
+            "{text}"
+        );
+        assert_eq!(PublicKey::parse(&text, "k").unwrap(), pk);
+    }
+
+    #[test]
+    fn signatures_round_trip_and_verify() {
+        let (sk, pk) = key(1, KEY_ID);
+        let sig = sign(&sk, KEY_ID, b"bundle", "timestamp:1\tfile:bundle.json");
+        let text = sig.to_minisign_text();
+        assert_eq!(text.lines().count(), 4);
+        let parsed = Signature::parse(&text).unwrap();
+        assert_eq!(parsed, sig);
+        assert_eq!(
+            parsed.verify(b"bundle", &[pk]).unwrap().key_id,
+            KeyId(KEY_ID)
+        );
+    }
+
+    #[test]
+    fn only_prehashed_signatures_of_four_lines_parse() {
+        let (sk, _) = key(1, KEY_ID);
+        let text = sign(&sk, KEY_ID, b"m", "c").to_minisign_text();
+        let err = |t: &str| Signature::parse(t).unwrap_err().to_string();
+        assert_eq!(
+            err(&with_algorithm(&text, b"Ed")),
+            "bundle.json.minisig: legacy (non-prehashed) signatures are not accepted"
+        );
+        assert!(err(&with_algorithm(&text, b"XX")).contains("unknown signature algorithm \"XX\""));
+        let three: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+        assert!(err(&three).contains("expected 4 lines, found 3"));
+        assert!(err(&text.replacen("untrusted comment: ", "comment: ", 1))
+            .contains("first line is not an untrusted comment"));
+        assert!(err(&text.replacen("trusted comment: c", "comment: c", 1))
+            .contains("third line is not a trusted comment"));
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[1] = "RUTup1qB+4SUmA==";
+        assert!(err(&(lines.join("\n") + "\n")).contains("expected 74 bytes"));
+        lines[1] = "not base64!";
+        assert!(err(&(lines.join("\n") + "\n")).contains("invalid base64"));
+    }
+
+    #[test]
+    fn verification_names_what_failed() {
+        let (sk, pk) = key(1, KEY_ID);
+        let (other_sk, other) = key(2, [1; 8]);
+        let sig = sign(&sk, KEY_ID, b"bundle", "timestamp:1");
+        assert_eq!(
+            sig.verify(b"bundle", std::slice::from_ref(&other))
+                .unwrap_err()
+                .to_string(),
+            "signed by unknown key 989484FB815AA7EE (trusted: 0101010101010101)"
+        );
+        assert!(sig
+            .verify(b"bundle", &[])
+            .unwrap_err()
+            .to_string()
+            .ends_with("(trusted: none)"));
+        assert_eq!(
+            sig.verify(b"bundlf", std::slice::from_ref(&pk))
+                .unwrap_err()
+                .to_string(),
+            "signature by key 989484FB815AA7EE does not match the signed content"
+        );
+        let mut altered = sig.clone();
+        altered.trusted_comment = "timestamp:2".into();
+        assert_eq!(
+            altered
+                .verify(b"bundle", std::slice::from_ref(&pk))
+                .unwrap_err()
+                .to_string(),
+            "trusted comment of the signature by key 989484FB815AA7EE was altered"
+        );
+        // Two trusted keys with the signer's id: each is tried.
+        let impostor = PublicKey {
+            key_id: KeyId(KEY_ID),
+            key: other_sk.verifying_key(),
+        };
+        assert_eq!(
+            sig.verify(b"bundle", &[impostor.clone(), pk.clone()])
+                .unwrap()
+                .key,
+            pk.key
+        );
+        assert!(sig.verify(b"bundle", &[impostor]).is_err());
+    }
+
+    #[test]
+    fn public_key_files() {
+        let (_, pk) = key(1, KEY_ID);
+        let text = pk.to_minisign_text();
+        let bare = text.lines().nth(1).unwrap().to_string();
+        assert_eq!(PublicKey::parse(&bare, "k").unwrap(), pk);
+        assert_eq!(PublicKey::parse(&format!("\n\n{text}\n"), "k").unwrap(), pk);
+        for (bad, want) in [
+            (format!("{text}extra\n"), "unexpected text after the key"),
+            ("".to_string(), "empty"),
+            ("untrusted comment: x\n".to_string(), "missing key line"),
+            (
+                text.replace("RWT", "RUT"),
+                "not an Ed25519 minisign public key",
+            ),
+        ] {
+            let e = PublicKey::parse(&bad, "k").unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pub");
+        std::fs::write(&big, format!("{text}{}", " ".repeat(MAX_TEXT as usize))).unwrap();
+        let e = PublicKey::from_file(&big).unwrap_err().to_string();
+        assert!(e.ends_with("larger than 16384 bytes"), "{e}");
+        std::fs::write(&big, b"\xff\xfe").unwrap();
+        assert!(PublicKey::from_file(&big)
+            .unwrap_err()
+            .to_string()
+            .ends_with("not UTF-8 text"));
+    }
+}

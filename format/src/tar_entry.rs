@@ -128,3 +128,129 @@ pub fn parse_header(block: &[u8; 512]) -> Result<HeaderBlock, EntryError> {
         .map_err(|_| err("unreadable size field".into()))?;
     Ok(HeaderBlock::Entry { path: name, size })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(path: &[u8], kind: tar::EntryType, size: u64) -> [u8; 512] {
+        let mut h = tar::Header::new_ustar();
+        h.as_old_mut().name[..path.len()].copy_from_slice(path);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_entry_type(kind);
+        h.set_cksum();
+        *h.as_bytes()
+    }
+
+    fn refusal(block: &[u8; 512]) -> String {
+        parse_header(block).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn regular_files_with_safe_paths_parse() {
+        let block = header(b"blobs/sha256/ab", tar::EntryType::Regular, 10);
+        assert_eq!(
+            parse_header(&block).unwrap(),
+            HeaderBlock::Entry {
+                path: "blobs/sha256/ab".into(),
+                size: 10
+            }
+        );
+        assert_eq!(parse_header(&[0; 512]).unwrap(), HeaderBlock::End);
+        // A NUL typeflag is a regular file too.
+        let mut old = block;
+        old[156] = 0;
+        let mut h = tar::Header::from_byte_slice(&old).clone();
+        h.set_cksum();
+        assert!(matches!(
+            parse_header(h.as_bytes()).unwrap(),
+            HeaderBlock::Entry { .. }
+        ));
+    }
+
+    #[test]
+    fn sizes_are_octal_or_base_256() {
+        let mut h = tar::Header::new_ustar();
+        h.set_path("big").unwrap();
+        h.set_size(9 << 30);
+        h.set_cksum();
+        assert_eq!(h.as_bytes()[124], 0x80, "base-256 from 8 GiB up");
+        assert_eq!(
+            parse_header(h.as_bytes()).unwrap(),
+            HeaderBlock::Entry {
+                path: "big".into(),
+                size: 9 << 30
+            }
+        );
+    }
+
+    #[test]
+    fn other_entry_types_are_refused() {
+        use tar::EntryType as T;
+        for (kind, want) in [
+            (T::Link, "entry x: is a hard link"),
+            (T::Symlink, "entry x: is a symbolic link"),
+            (T::Char, "entry x: is a device"),
+            (T::Block, "entry x: is a device"),
+            (T::Directory, "entry x: is a directory"),
+            (T::Fifo, "entry x: is a FIFO"),
+            (
+                T::XHeader,
+                "entry x: uses a tar extension header, which bundles never contain",
+            ),
+            (T::XGlobalHeader, "uses a tar extension header"),
+            (T::GNULongName, "uses a tar extension header"),
+            (T::GNULongLink, "uses a tar extension header"),
+            (T::new(b'7'), "entry x: has unsupported entry type '7'"),
+            (T::GNUSparse, "has unsupported entry type 'S'"),
+        ] {
+            let e = refusal(&header(b"x", kind, 0));
+            assert!(
+                e.starts_with("entry x: ") && e.contains(want.trim_start_matches("entry x: ")),
+                "{kind:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn checksums_are_checked() {
+        let mut block = header(b"x", tar::EntryType::Regular, 1);
+        block[100] ^= 1;
+        assert_eq!(refusal(&block), "entry x: header checksum mismatch");
+        block[148..156].copy_from_slice(b"zzzzzzz\0");
+        assert_eq!(refusal(&block), "entry x: unreadable header checksum");
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused() {
+        for (path, want) in [
+            (&b"/etc/passwd"[..], "absolute path"),
+            (b"../x", "path contains '..'"),
+            (b"a/../../x", "path contains '..'"),
+            (b"a\\b", "unsafe path"),
+            (b"a//b", "unsafe path"),
+            (b"./a", "unsafe path"),
+            (b"a/", "unsafe path"),
+            (b"a\x1bb", "unsafe path"),
+            (b"a\x7fb", "unsafe path"),
+            ("a\u{85}b".as_bytes(), "unsafe path"),
+            ("a\u{202e}b".as_bytes(), "unsafe path"),
+            ("a\u{2066}b".as_bytes(), "unsafe path"),
+            (b"a\xffb", "path is not UTF-8"),
+        ] {
+            let e = refusal(&header(path, tar::EntryType::Regular, 0));
+            assert!(
+                e.ends_with(want),
+                "{:?}: {e}",
+                String::from_utf8_lossy(path)
+            );
+        }
+        // The ustar prefix joins the name; the whole path is checked.
+        let mut h = tar::Header::new_ustar();
+        h.as_ustar_mut().unwrap().prefix[..2].copy_from_slice(b"..");
+        h.as_ustar_mut().unwrap().name[..1].copy_from_slice(b"x");
+        h.set_cksum();
+        assert_eq!(refusal(h.as_bytes()), "entry ../x: path contains '..'");
+    }
+}

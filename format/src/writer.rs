@@ -351,3 +351,49 @@ fn read_and_hash<R: Read>(
     }
     Ok(hasher.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_the_canonical_ustar_subset() {
+        let path = "blobs/sha256/034654b4b8b9a444d89e11a1f54c94b5851e2388d57ca9bac846dc70efd3cacf";
+        let h = entry_header(path, 224, 1_700_000_000).unwrap();
+        assert_eq!(&h[..path.len()], path.as_bytes());
+        assert!(h[path.len()..100].iter().all(|&b| b == 0));
+        assert_eq!(&h[100..108], b"0000644\0");
+        assert_eq!(&h[108..116], b"0000000\0");
+        assert_eq!(&h[116..124], b"0000000\0");
+        assert_eq!(&h[124..136], b"00000000340\0");
+        assert_eq!(&h[136..148], b"14524770400\0");
+        assert_eq!(h[156], b'0');
+        assert!(h[157..257].iter().all(|&b| b == 0));
+        assert_eq!(&h[257..265], b"ustar\x0000");
+        assert!(h[265..512].iter().all(|&b| b == 0));
+        // The checksum: all bytes, the field itself counted as spaces.
+        let sum: u32 = h[..148]
+            .iter()
+            .chain(&[b' '; 8])
+            .chain(&h[156..])
+            .map(|&b| b as u32)
+            .sum();
+        assert_eq!(&h[148..156], format!("{sum:07o}\0").as_bytes());
+    }
+
+    #[test]
+    fn mtime_stays_octal_and_sizes_switch_to_base_256() {
+        let last = crate::bundle_json::MAX_CREATED_UNIX;
+        assert_eq!(last, 8_589_934_591);
+        let h = entry_header("x", 1, last).unwrap();
+        assert_eq!(&h[136..148], b"77777777777\0");
+        let e = entry_header("x", 1, last + 1).unwrap_err().to_string();
+        assert!(e.contains("does not fit in 11 octal digits"), "{e}");
+        let below = entry_header("x", (8 << 30) - 1, 0).unwrap();
+        assert_eq!(&below[124..136], b"77777777777\0");
+        let big = entry_header("x", 8 << 30, 0).unwrap();
+        assert_eq!(big[124], 0x80);
+        assert!(big[125..128].iter().all(|&b| b == 0));
+        assert_eq!(&big[128..136], &(8u64 << 30).to_be_bytes());
+    }
+}

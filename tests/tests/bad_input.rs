@@ -184,3 +184,93 @@ fn encrypted_or_garbage_key() {
     assert!(line.contains("bad.key"), "{line}");
     assert!(!c.path("o.bundle").exists());
 }
+
+#[test]
+fn chart_yaml_outside_the_format_rules_is_refused() {
+    // docs/format.md §5.1, Strings: the bundler names the chart file and
+    // the fix instead of writing a bundle verify would refuse.
+    let c = Case::new();
+    for (i, (chart_yaml, needles)) in [
+        (
+            "name: Hello_World\nversion: 0.1.0\n",
+            &[
+                "charts[0].source",
+                "Chart.yaml: chart name \"Hello_World\" is not valid",
+                "rename the chart",
+            ][..],
+        ),
+        (
+            "name: ../../tmp/x\nversion: 0.1.0\n",
+            &["chart name \"../../tmp/x\" is not valid"][..],
+        ),
+        (
+            "name: hello\nversion: \"1.0\"\n",
+            &[
+                "Chart.yaml: version \"1.0\" is not valid",
+                "set version: in Chart.yaml",
+            ][..],
+        ),
+        (
+            "name: hello\nversion: 1.0.0-18446744073709551616\n",
+            &["pre-release identifier 18446744073709551616 exceeds"][..],
+        ),
+        (
+            "name: hello\nversion: 0.1.0\nappVersion: \"1.0\\e]0;pwned\\a\"\n",
+            &[
+                "Chart.yaml: appVersion \"1.0\\u{1b}]0;pwned\\u{7}\" is not valid",
+                "set appVersion: in Chart.yaml",
+            ][..],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = c.path(&format!("chart{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Chart.yaml"), chart_yaml).unwrap();
+        c.refuses(&format!("{HEAD}charts:\n  - source: chart{i}\n"), needles);
+    }
+}
+
+#[test]
+fn manifest_strings_outside_the_format_rules_are_refused() {
+    let c = Case::new();
+    c.refuses(
+        "name: t\nversion: 1.0.0\ndescription: \"clear\\e[2J\"\n",
+        &[
+            "m.yaml:3:14: description: \"clear\\u{1b}[2J\" is not valid",
+            "line feeds are allowed",
+        ],
+    );
+    c.refuses(
+        "name: t\nversion: 1.0.0\ndescription: \"evil \\u202Egnp.exe\"\n",
+        &["m.yaml:3:14: description:", "\\u{202e}"],
+    );
+    c.refuses(
+        &format!(
+            "name: t\nversion: 1.0.0\ndescription: {}\n",
+            "d".repeat(4097)
+        ),
+        &["description:", "at most 4096 bytes"],
+    );
+    c.refuses(
+        &format!("name: t\nversion: 1.0.0-{}\n", "a".repeat(123)),
+        &["m.yaml:2:10: version:", "129 bytes, above 128"],
+    );
+    std::fs::write(c.path("a.txt"), "x").unwrap();
+    c.refuses(
+        &format!("{HEAD}files:\n  - source: a.txt\n    mediaType: text/plain; charset=utf-8\n"),
+        &[
+            "m.yaml:5:16: files[0].mediaType: \"text/plain; charset=utf-8\" is not a media type",
+            "such as text/markdown",
+        ],
+    );
+    c.refuses(
+        &format!("{HEAD}files:\n  - source: a.txt\n    name: \"docs/\\u202Etxt.exe\"\n"),
+        &["m.yaml:5:11", "files[0].name"],
+    );
+    c.refuses(
+        &format!("{HEAD}images:\n  - source: oci-layout:layout:{DEMO_WEB_REF}\n    platforms: [linux/ARM64]\n"),
+        &["m.yaml:5:17", "images[0].platforms[0]: \"linux/ARM64\" is not a platform"],
+    );
+}

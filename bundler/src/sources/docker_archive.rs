@@ -377,7 +377,61 @@ pub fn read_blob(archive: &DockerArchive, digest: &Digest, size: u64) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_name;
+    use super::{normalize_name, DockerArchive};
+
+    /// A legacy `docker save` tarball of one image with one uncompressed
+    /// layer, whose config lists `diff_ids`.
+    fn legacy(dir: &std::path::Path, diff_ids: &[String]) -> std::path::PathBuf {
+        let layer = {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_ustar();
+            h.set_size(2);
+            h.set_cksum();
+            b.append_data(&mut h, "hello", &b"hi"[..]).unwrap();
+            b.into_inner().unwrap()
+        };
+        let config = serde_json::json!({"architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids}});
+        let manifest = serde_json::json!([{"Config": "c.json", "RepoTags": ["a/b:1"], "Layers": ["l/layer.tar"]}]);
+        let path = dir.join(format!("{}.tar", diff_ids.len()));
+        let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (name, data) in [
+            ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+            ("c.json", serde_json::to_vec(&config).unwrap()),
+            ("l/layer.tar", layer.clone()),
+        ] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            b.append_data(&mut h, name, &data[..]).unwrap();
+        }
+        b.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn legacy_configs_must_match_their_layers() {
+        // docs/format.md §6.3: as many diff_ids as layers, and an
+        // uncompressed layer's digest equal to its diff_id.
+        let dir = tempfile::tempdir().unwrap();
+        let resolve = |ids: &[String]| {
+            DockerArchive::open(&legacy(dir.path(), ids))
+                .and_then(|a| a.resolve(None))
+                .map_err(|e| format!("{e:#}"))
+        };
+        let e = resolve(&[]).err().unwrap();
+        assert!(
+            e.contains("config c.json lists 0 layers, manifest.json 1"),
+            "{e}"
+        );
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        let e = resolve(std::slice::from_ref(&wrong)).err().unwrap();
+        assert!(
+            e.contains("layer l/layer.tar has digest sha256:")
+                && e.contains(&format!("but the config's diff_id is {wrong}")),
+            "{e}"
+        );
+    }
 
     #[test]
     fn normalizes_like_docker() {
