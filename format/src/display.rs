@@ -5,9 +5,11 @@
 //!
 //! Escaped are the characters a terminal acts on instead of showing: the
 //! C0 controls (U+0000–U+001F, among them ESC, CR and LF), DEL (U+007F),
-//! the C1 controls (U+0080–U+009F), and the Unicode bidirectional
+//! the C1 controls (U+0080–U+009F), the Unicode bidirectional
 //! formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E,
-//! U+2066–U+2069), which reorder what follows them on screen. `\n`, `\r`
+//! U+2066–U+2069), which reorder what follows them on screen, and the line
+//! and paragraph separators (U+2028, U+2029), which some terminals break
+//! lines at. `\n`, `\r`
 //! and `\t` are written as such; every other one as `\u{XX}` in hex, as
 //! Rust writes it. JSON output never goes through here: serde_json escapes
 //! controls itself and JSON must stay exact.
@@ -19,12 +21,17 @@ use std::fmt;
 pub const MAX_QUOTED_CHARS: usize = 120;
 
 /// True for the characters [`escape`] replaces: C0 and C1 controls, DEL,
-/// and the bidirectional formatting characters.
+/// the bidirectional formatting characters, and the line and paragraph
+/// separators.
 pub fn is_unsafe_char(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
         )
 }
 
@@ -123,6 +130,7 @@ mod tests {
             "a\\u{1b}]0;owned\\u{7}b\\nc\\td\\re"
         );
         assert_eq!(escape("x\u{7f}\u{85}\u{9b}y"), "x\\u{7f}\\u{85}\\u{9b}y");
+        assert_eq!(escape("a\u{2028}b\u{2029}"), "a\\u{2028}b\\u{2029}");
         assert_eq!(
             escape("evil\u{202e}gpj.exe\u{2066}\u{2069}\u{200f}\u{61c}"),
             "evil\\u{202e}gpj.exe\\u{2066}\\u{2069}\\u{200f}\\u{61c}"

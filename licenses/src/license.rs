@@ -280,7 +280,7 @@ pub(crate) fn check_customer(customer: &str) -> Result<(), String> {
     }
     if !airgap_format::display::is_display_safe(customer) {
         return Err(
-            "customer: must not contain control characters or bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)"
+            "customer: must not contain control characters, bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) or line and paragraph separators (U+2028, U+2029)"
                 .to_string(),
         );
     }
