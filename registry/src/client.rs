@@ -18,6 +18,9 @@ use crate::credentials::Credentials;
 
 /// Attempts for one request before giving up.
 const ATTEMPTS: u32 = 6;
+/// Longest wait a `Retry-After` header is honoured for; a registry that
+/// asks for longer is asked again after this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Longest a response body may take to arrive in one attempt.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Redirects followed by [`Client::get_following`].
@@ -27,6 +30,28 @@ const MAX_SMALL_BODY: u64 = 1 << 20;
 
 /// Makes a request body afresh for each attempt: its length and a reader.
 pub type BodyFn<'b> = dyn FnMut() -> Result<(u64, Box<dyn Read + Send + 'b>)> + 'b;
+
+/// The wait before attempt `attempt + 1`: 0.2 s doubling up to 6.4 s, or
+/// what the registry's `Retry-After` asked for when that is longer (at
+/// most [`MAX_RETRY_AFTER`]).
+pub fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let ours = Duration::from_millis(200 * (1 << attempt.saturating_sub(1).min(5)));
+    match retry_after {
+        Some(asked) => ours.max(asked.min(MAX_RETRY_AFTER)),
+        None => ours,
+    }
+}
+
+/// The wait a response's `Retry-After` header asks for, in seconds (the
+/// form registries send; an HTTP date is not read and leaves the
+/// back-off as it is).
+pub fn retry_after(resp: &Response<Body>) -> Option<Duration> {
+    resp.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
 
 /// How the registry wants to be authenticated, learnt from its challenges.
 #[derive(Clone, Debug)]
@@ -192,12 +217,12 @@ impl Client {
                 req = req.header("Authorization", &format!("Basic {}", c.basic()));
             }
             // The token service is retried like the registry itself.
-            let retry = match req.call() {
+            let (retry, asked) = match req.call() {
                 Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
                     if attempt >= ATTEMPTS {
                         break r;
                     }
-                    format!("HTTP {}", r.status().as_u16())
+                    (format!("HTTP {}", r.status().as_u16()), retry_after(&r))
                 }
                 Ok(r) => break r,
                 Err(e) if attempt >= ATTEMPTS => {
@@ -205,9 +230,9 @@ impl Client {
                         "token service {realm}: {e} (after {attempt} attempts)"
                     ))
                 }
-                Err(e) => e.to_string(),
+                Err(e) => (e.to_string(), None),
             };
-            let delay = Duration::from_millis(200 * (1 << (attempt - 1).min(5)));
+            let delay = backoff(attempt, asked);
             tracing::debug!(%realm, reason = %retry, attempt, ?delay, "retrying the token service");
             std::thread::sleep(delay);
         };
@@ -269,8 +294,9 @@ impl Client {
     }
 
     /// Sends a request; `body` is re-created for each attempt. Retries with
-    /// back-off on connection errors, 429 and 5xx; answers a 401 challenge
-    /// once. Returns the final response whatever its status.
+    /// back-off on connection errors, 429 and 5xx (waiting as long as a
+    /// `Retry-After` asks, see [`backoff`]); answers a 401 challenge once.
+    /// Returns the final response whatever its status.
     pub fn send<'b>(
         &self,
         method: &str,
@@ -363,7 +389,7 @@ impl Client {
                     }
                 }
                 Some(reason) => {
-                    let delay = Duration::from_millis(200 * (1 << (attempt - 1).min(5)));
+                    let delay = backoff(attempt, result.as_ref().ok().and_then(retry_after));
                     tracing::debug!(%method, url = %shown, %reason, attempt, ?delay, "retrying");
                     std::thread::sleep(delay);
                 }
@@ -531,6 +557,17 @@ mod tests {
         assert_eq!(q["scope"], "repository:x:pull,push");
         assert_eq!(q["error"], "insufficient_scope");
         assert_eq!(parse_challenge(r#"realm=plain, x="a\"b""#)["x"], "a\"b");
+    }
+
+    #[test]
+    fn backoff_waits_as_asked_within_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(1, None), Duration::from_millis(200));
+        assert_eq!(backoff(5, None), Duration::from_millis(3200));
+        assert_eq!(backoff(9, None), Duration::from_millis(6400));
+        assert_eq!(backoff(1, Some(s(8))), s(8));
+        assert_eq!(backoff(5, Some(s(1))), Duration::from_millis(3200));
+        assert_eq!(backoff(1, Some(s(6 * 3600))), MAX_RETRY_AFTER);
     }
 
     #[test]

@@ -731,6 +731,12 @@ fn push_cases() -> Vec<Case> {
         case(Fault::RetryAfter(429, 1), Req::UploadPost, Once, Completes),
         case(Fault::Status(429), Req::UploadPost, N(3), Completes),
         case(
+            Fault::RetryAfter(429, 8),
+            Req::Any,
+            Times::For(Duration::from_secs(8)),
+            Completes,
+        ),
+        case(
             Fault::Stall(Duration::from_secs(2)),
             Req::UploadPost,
             Once,
@@ -1043,6 +1049,12 @@ fn pull_cases() -> Vec<Case> {
         case(Fault::Drop, Req::ManifestGet, Once, Completes),
         case(Fault::Reset, Req::ManifestGet, Once, Completes),
         case(Fault::RetryAfter(429, 1), Req::ManifestGet, Once, Completes),
+        case(
+            Fault::RetryAfter(429, 8),
+            Req::Any,
+            Times::For(Duration::from_secs(8)),
+            Completes,
+        ),
         case(Fault::FlipResponse(40), Req::ManifestGet, Once, Fails),
         skip(
             case(Fault::FlipResponse(40), Req::ManifestGet, Once, Fails),
