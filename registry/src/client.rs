@@ -17,7 +17,7 @@ use ureq::Body;
 use crate::credentials::Credentials;
 
 /// Attempts for one request before giving up.
-const ATTEMPTS: u32 = 6;
+pub const ATTEMPTS: u32 = 6;
 /// Longest wait a `Retry-After` header is honoured for; a registry that
 /// asks for longer is asked again after this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -51,6 +51,24 @@ pub fn retry_after(resp: &Response<Body>) -> Option<Duration> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs)
+}
+
+/// A request that failed in a way another attempt may cure (a connection
+/// error or a timeout), after every attempt it was given.
+#[derive(Debug)]
+pub struct Transient(String);
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Transient {}
+
+/// Whether `e` is (or wraps) a [`Transient`] failure.
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<Transient>())
 }
 
 /// How the registry wants to be authenticated, learnt from its challenges.
@@ -296,14 +314,43 @@ impl Client {
     /// Sends a request; `body` is re-created for each attempt. Retries with
     /// back-off on connection errors, 429 and 5xx (waiting as long as a
     /// `Retry-After` asks, see [`backoff`]); answers a 401 challenge once.
-    /// Returns the final response whatever its status.
+    /// Returns the final response whatever its status; a connection error
+    /// that outlasts every attempt is a [`Transient`] error.
     pub fn send<'b>(
         &self,
         method: &str,
         url: &str,
         scope: &str,
         headers: &[(&str, String)],
+        body: Option<&mut BodyFn<'b>>,
+    ) -> Result<Response<Body>> {
+        self.send_attempts(method, url, scope, headers, body, ATTEMPTS)
+    }
+
+    /// [`Client::send`] with a single attempt (a 401 challenge is still
+    /// answered): for requests whose retry depends on what the registry
+    /// kept of the failed one, such as a blob upload cut off part-way.
+    /// 429 and 5xx come back as responses, connection errors as
+    /// [`Transient`] errors.
+    pub fn send_once<'b>(
+        &self,
+        method: &str,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, String)],
+        body: Option<&mut BodyFn<'b>>,
+    ) -> Result<Response<Body>> {
+        self.send_attempts(method, url, scope, headers, body, 1)
+    }
+
+    fn send_attempts<'b>(
+        &self,
+        method: &str,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, String)],
         mut body: Option<&mut BodyFn<'b>>,
+        attempts: u32,
     ) -> Result<Response<Body>> {
         let mut challenged = false;
         let mut attempt = 0;
@@ -382,10 +429,14 @@ impl Client {
                         anyhow!("{method} {shown}: {text}{hint}")
                     });
                 }
-                Some(reason) if attempt >= ATTEMPTS => {
+                Some(reason) if attempt >= attempts => {
                     return match result {
                         Ok(resp) => Ok(resp),
-                        Err(_) => bail!("{method} {shown}: {reason} (after {attempt} attempts)"),
+                        Err(_) => Err(anyhow::Error::new(Transient(if attempts == 1 {
+                            format!("{method} {shown}: {reason}")
+                        } else {
+                            format!("{method} {shown}: {reason} (after {attempt} attempts)")
+                        }))),
                     }
                 }
                 Some(reason) => {

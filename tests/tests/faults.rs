@@ -745,10 +745,21 @@ fn push_cases() -> Vec<Case> {
         // Whole-blob PUTs.
         case(Fault::Status(500), Req::UploadPut, Once, Completes),
         case(Fault::Drop, Req::UploadPut, Once, Completes),
+        case(Fault::CutRequest(100), Req::UploadPut, Once, Completes),
         case(Fault::FlipRequest(100), Req::UploadPut, Once, Fails),
+        case(Fault::Cut(20), Req::UploadPut, Once, Completes),
         // Chunks of the 34 MiB layer.
         case(Fault::Status(503), Req::UploadPatch, Once, Completes),
         skip(case(Fault::Reset, Req::UploadPatch, Once, Completes), 1),
+        skip(
+            case(
+                Fault::CutRequest(8 << 20),
+                Req::UploadPatch,
+                Once,
+                Completes,
+            ),
+            1,
+        ),
         case(Fault::FlipRequest(1 << 20), Req::UploadPatch, Once, Fails),
         case(Fault::Status(500), Req::UploadPatch, Always, Fails),
         on(
