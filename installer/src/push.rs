@@ -1001,6 +1001,11 @@ fn upload_chunks(
     }
 }
 
+/// Puts a manifest (by digest, or as a tag) and checks the digest the
+/// registry reports. The manifest was checked against its signed digest
+/// before, so a registry that reports another one, or refuses the digest,
+/// received other bytes: changed on the way. It is sent again; for a tag,
+/// that also moves the tag back off what arrived.
 fn put_manifest(
     client: &Client,
     repo: &str,
@@ -1013,29 +1018,49 @@ fn put_manifest(
     let mut make = || -> Result<(u64, Box<dyn std::io::Read + Send + '_>)> {
         Ok((bytes.len() as u64, Box::new(bytes)))
     };
-    let mut resp = client.send(
-        "PUT",
-        &url,
-        &scope(repo),
-        &[("Content-Type", media_type.to_string())],
-        Some(&mut make),
-    )?;
-    match resp.status().as_u16() {
-        201 => {
-            if let Some(got) = resp
+    let is_tag = !reference.starts_with("sha256:");
+    let mut attempt = 1;
+    loop {
+        let mut resp = client.send(
+            "PUT",
+            &url,
+            &scope(repo),
+            &[("Content-Type", media_type.to_string())],
+            Some(&mut make),
+        )?;
+        let s = resp.status().as_u16();
+        let changed = match s {
+            201 => match resp
                 .headers()
                 .get("docker-content-digest")
                 .and_then(|h| h.to_str().ok())
             {
-                if got != digest.to_string() {
-                    bail!("manifest {digest}: the registry stored it as {got}");
+                Some(got) if got != digest.to_string() => {
+                    let hint = if is_tag {
+                        format!(
+                            ", so {repo}:{reference} points at content that is not the bundle's; once the cause is fixed, run again with --on-existing-tag overwrite"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!("manifest {digest}: the registry stored it as {got} (the bytes changed on the way){hint}")
                 }
+                _ => return Ok(()),
+            },
+            _ => {
+                let body = one_line(&read_small(resp.body_mut()));
+                let line = format!("PUT manifest {reference} ({digest}): HTTP {s}: {body}");
+                if s != 400 || !body.contains("DIGEST_INVALID") {
+                    bail!("{line}");
+                }
+                line
             }
-            Ok(())
+        };
+        if attempt >= ATTEMPTS {
+            bail!("{changed} (after {attempt} attempts)");
         }
-        s => bail!(
-            "PUT manifest {reference} ({digest}): HTTP {s}: {}",
-            one_line(&read_small(resp.body_mut()))
-        ),
+        tracing::debug!(%digest, repo, reference, attempt, "retrying: the registry received other bytes than the manifest's");
+        std::thread::sleep(backoff(attempt, None));
+        attempt += 1;
     }
 }

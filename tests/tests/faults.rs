@@ -769,10 +769,14 @@ fn push_cases() -> Vec<Case> {
         // Manifests by digest, then tags.
         case(Fault::Status(500), Req::ManifestPut, Once, Completes),
         case(Fault::Reset, Req::ManifestPut, Once, Completes),
-        case(Fault::FlipRequest(10), Req::ManifestPut, Once, Fails),
+        case(Fault::FlipRequest(10), Req::ManifestPut, Once, Completes),
         case(Fault::Drop, Req::ManifestPut, Always, Fails),
         case(Fault::Status(503), Req::TagPut, Once, Completes),
         case(Fault::Cut(12), Req::TagPut, Once, Completes),
+        on(
+            case(Fault::FlipRequest(120), Req::TagPut, Once, Completes),
+            On::Path("/demo/web/manifests/1.0.0"),
+        ),
         case(Fault::Status(500), Req::TagPut, Always, Fails),
     ]
 }
