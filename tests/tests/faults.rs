@@ -1070,6 +1070,7 @@ fn pull_cases() -> Vec<Case> {
             Times::For(Duration::from_secs(8)),
             Completes,
         ),
+        case(Fault::CutBody(100), Req::ManifestGet, Once, Completes),
         case(Fault::FlipResponse(40), Req::ManifestGet, Once, Fails),
         skip(
             case(Fault::FlipResponse(40), Req::ManifestGet, Once, Fails),
