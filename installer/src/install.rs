@@ -388,7 +388,14 @@ impl Run<'_> {
             Ok((outcome, detail)) => self.finish(step, &outcome, detail),
             Err(e) => {
                 let line = error_line(e.as_ref());
-                self.audit(step, "failed", Some(line.clone()))?;
+                // The step's error is the one to report, even when the log
+                // cannot take it (a full disk is often both).
+                if let Err(log) = self.audit(step, "failed", Some(line.clone())) {
+                    tracing::warn!(
+                        "the failure of step {step} is not in the audit log: {}",
+                        error_line(log.as_ref())
+                    );
+                }
                 self.report(step, "failed", line);
                 Err(e)
             }

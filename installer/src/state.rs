@@ -417,6 +417,42 @@ pub fn read_audit_log(path: &Path) -> Result<Vec<AuditRecord>> {
     Ok(out)
 }
 
+/// Whether `e` comes from a full filesystem (ENOSPC, or EDQUOT: the
+/// user's quota), looking inside the `io::Error`s of its chain too.
+pub fn full_disk(e: &anyhow::Error) -> bool {
+    fn find(e: &(dyn std::error::Error + 'static)) -> bool {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(io.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+                || matches!(
+                    io.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                )
+            {
+                return true;
+            }
+            // `io::Error::source` skips the error it carries.
+            if io.get_ref().is_some_and(|inner| find(inner)) {
+                return true;
+            }
+        }
+        e.source().is_some_and(find)
+    }
+    find(e.as_ref())
+}
+
+/// `e`, with what to do said after it when a filesystem is full. Every
+/// state file is replaced whole or not at all, and the audit log only
+/// appended to, so what was recorded before is still there.
+pub fn explain_full_disk(e: anyhow::Error) -> anyhow::Error {
+    if !full_disk(&e) {
+        return e;
+    }
+    anyhow::anyhow!(
+        "{}; the filesystem is full: free space on it, then run the same command again (what was recorded before is kept)",
+        airgap_format::progress::error_line(e.as_ref())
+    )
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())

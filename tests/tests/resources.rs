@@ -2,7 +2,12 @@
 //!
 //! - a build onto a small tmpfs that the bundle does not fit fails with one
 //!   error line naming the file and the fix, and leaves nothing behind
-//!   (whole bundles and media parts).
+//!   (whole bundles and media parts);
+//! - the installer's state folder on a tmpfs filled to every level from
+//!   full to roomy: an install that cannot record fails clearly, and what
+//!   was recorded before (the install record, the audit log, the active
+//!   licence) stays intact and readable by `status`, `history` and
+//!   `license status`; once there is room, the same command completes.
 //!
 //! The tmpfs is mounted in a private mount namespace
 //! ([`airgap_e2e::harness::SmallFs`]).
@@ -10,7 +15,10 @@
 use std::path::Path;
 use std::process::Command;
 
+use airgap_e2e::demo_site::{copy_dir, demo_release, demo_site, DemoSite};
 use airgap_e2e::harness::*;
+use airgap_e2e::registry::Registry;
+use serde_json::Value;
 
 /// Every file and folder below `dir`, relative, sorted.
 fn listing(dir: &Path) -> Vec<String> {
@@ -79,4 +87,167 @@ fn a_build_onto_a_full_disk_fails_clearly_and_leaves_nothing() {
     let roomy = tmp.path().join("roomy.bundle");
     ok(&mut build_cmd(&manifest, &key, &roomy));
     ok(&mut verify_cmd(&roomy, &public));
+}
+
+// ---------------------------------------------------------------------------
+// The installer's state folder on a full disk
+// ---------------------------------------------------------------------------
+
+/// What `status`, `history` and `license status` say, for comparing.
+struct Recorded {
+    status: Vec<Value>,
+    history: Vec<Value>,
+    licence: Value,
+}
+
+fn recorded(s: &DemoSite, public: &Path) -> Recorded {
+    Recorded {
+        status: s.status(),
+        history: s.audit(),
+        licence: serde_json::from_str(&ok(s
+            .installer()
+            .args(["license", "status", "--json", "--trust"])
+            .arg(public)))
+        .unwrap(),
+    }
+}
+
+#[test]
+fn a_full_state_folder_loses_nothing_recorded() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "vendor");
+    let reg = Registry::start_plain();
+    let small = SmallFs::mount("1m");
+    let state = small.path().join("state");
+    let s = demo_site(&tmp.path().join("site"), &reg.addr(), &state, None);
+    // Recorded first: licence serial 1, then demo 1.0.0.
+    let lic1 = s.licence(tmp.path(), &key, "serial-1");
+    ok(s.installer()
+        .args(["license", "activate"])
+        .arg(&lic1)
+        .arg("--trust")
+        .arg(&public));
+    let v1 = demo_release(tmp.path(), &key, "1.0.0", None, None);
+    ok(&mut s.install(&v1, &public));
+    // The upgrade carries licence serial 2.
+    let lic2 = s.licence(tmp.path(), &key, "serial-2");
+    let v2 = demo_release(tmp.path(), &key, "1.1.0", None, Some(&lic2));
+    let before = recorded(&s, &public);
+    assert_eq!(before.status[0]["version"], "1.0.0");
+    assert_eq!(before.licence["serial"], 1);
+    let snapshot = tmp.path().join("snapshot");
+    copy_dir(&state, &snapshot);
+
+    // The upgrade with 0, 4, 8 … KiB free, until it has room.
+    let mut rows = Vec::new();
+    let mut completed = 0;
+    for kib in (0..).step_by(4) {
+        std::fs::remove_dir_all(&state).unwrap();
+        copy_dir(&snapshot, &state);
+        let filler = small.fill(kib << 10);
+        let free = small.free();
+        let out = run(&mut s.install(&v2, &public));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let line = stderr.lines().last().unwrap_or("").to_string();
+        let succeeded = out.status.success();
+        if !succeeded {
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert!(
+                line.starts_with("error: ") && !stderr.contains("panicked"),
+                "{stderr}"
+            );
+            assert!(
+                line.contains("No space left on device")
+                    && line.contains("free space on it, then run the same command again"),
+                "the error says the disk is full and what to do: {line}"
+            );
+            assert!(
+                !line.contains(".airgap-"),
+                "the error names the state file, not a temp file: {line}"
+            );
+        }
+        // Still on the full disk: everything recorded before is there.
+        let now = recorded(&s, &public);
+        if !succeeded {
+            assert_eq!(now.status, before.status, "{free} bytes free: {line}");
+            assert!(
+                now.licence["serial"] == 1 || now.licence["serial"] == 2,
+                "{:#}",
+                now.licence
+            );
+            assert_eq!(now.licence["state"], "valid", "{:#}", now.licence);
+        }
+        assert_eq!(
+            &now.history[..before.history.len()],
+            &before.history[..],
+            "{free} bytes free: earlier audit records changed: {line}"
+        );
+        // The step the run stopped in, from its own audit records.
+        let stopped = now.history[before.history.len()..]
+            .iter()
+            .rev()
+            .find(|r| r["outcome"] == "failed")
+            .map(|r| r["step"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| {
+                if succeeded {
+                    "-".into()
+                } else {
+                    "(not logged)".into()
+                }
+            });
+        // With room again, the same command completes.
+        std::fs::remove_file(&filler).unwrap();
+        let r: Value = serde_json::from_str(&ok(s.install(&v2, &public).arg("--json"))).unwrap();
+        let after = recorded(&s, &public);
+        assert_eq!(after.status[0]["version"], "1.1.0", "{r:#}");
+        assert_eq!(after.status[0]["previous"][0]["version"], "1.0.0");
+        assert_eq!(
+            after.status[0]["previous"].as_array().unwrap().len(),
+            1,
+            "{:?}",
+            after.status
+        );
+        assert_eq!(after.licence["serial"], 2);
+        assert_eq!(after.licence["state"], "valid");
+        assert_eq!(&after.history[..before.history.len()], &before.history[..]);
+        let last = after.history.last().unwrap();
+        if succeeded {
+            assert_eq!(r["kind"], "reinstall", "{r:#}");
+        } else {
+            assert_eq!(
+                (&last["step"], &last["outcome"]),
+                (&"install".into(), &"ok".into())
+            );
+            assert_eq!(r["kind"], "upgrade", "{r:#}");
+        }
+        rows.push(format!(
+            "| {free} | {} | {stopped} | {} |",
+            if succeeded { "exit 0" } else { "exit 1" },
+            if succeeded {
+                "-".to_string()
+            } else {
+                format!("`{}`", line.replace(&state.display().to_string(), "STATE"))
+            }
+        ));
+        if succeeded {
+            completed += 1;
+            if completed == 2 {
+                break;
+            }
+        }
+        assert!(kib < 512, "never completed:\n{}", rows.join("\n"));
+    }
+    eprintln!(
+        "\n| bytes free | upgrade | failed step | error line |\n|---|---|---|---|\n{}",
+        rows.join("\n")
+    );
+    // Where render ran out of room, its own error is reported (the audit
+    // log, on the same full disk, cannot take the failure either).
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("STATE/installs/demo/1.1.0/config/")),
+        "no level failed in render with render's error:\n{}",
+        rows.join("\n")
+    );
 }

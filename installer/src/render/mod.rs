@@ -668,8 +668,10 @@ fn write(out: &Path, rel: &str, bytes: &[u8], secret: bool, executable: bool) ->
         (false, true) => 0o755,
         (false, false) => 0o644,
     };
-    airgap_format::atomic_file::write_file_atomic(&path, bytes, mode)
-        .with_context(|| format!("writing {}", path.display()))
+    // Its errors name the file.
+    Ok(airgap_format::atomic_file::write_file_atomic(
+        &path, bytes, mode,
+    )?)
 }
 
 /// A word for a POSIX shell, single-quoted when it needs to be.
