@@ -1,4 +1,4 @@
-//! Resource exhaustion, end to end:
+//! Resource exhaustion and concurrency, end to end:
 //!
 //! - a build onto a small tmpfs that the bundle does not fit fails with one
 //!   error line naming the file and the fix, and leaves nothing behind
@@ -7,15 +7,19 @@
 //!   full to roomy: an install that cannot record fails clearly, and what
 //!   was recorded before (the install record, the audit log, the active
 //!   licence) stays intact and readable by `status`, `history` and
-//!   `license status`; once there is room, the same command completes.
+//!   `license status`; once there is room, the same command completes;
+//! - installers started together on one state folder are serialised by its
+//!   lock: the later ones wait, and give up clearly after 10 seconds.
 //!
 //! The tmpfs is mounted in a private mount namespace
 //! ([`airgap_e2e::harness::SmallFs`]).
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use airgap_e2e::demo_site::{copy_dir, demo_release, demo_site, DemoSite};
+use airgap_e2e::fault_proxy::{nth_matching, Fault, FaultProxy};
 use airgap_e2e::harness::*;
 use airgap_e2e::registry::Registry;
 use serde_json::Value;
@@ -250,4 +254,149 @@ fn a_full_state_folder_loses_nothing_recorded() {
         "no level failed in render with render's error:\n{}",
         rows.join("\n")
     );
+}
+
+// ---------------------------------------------------------------------------
+// Two installers, one state folder
+// ---------------------------------------------------------------------------
+
+/// (step, outcome) of audit records.
+fn steps(records: &[Value]) -> Vec<(String, String)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r["step"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// The audit records of a whole install run without --apply of a bundle
+/// that carries no licence.
+const FULL_RUN: &[(&str, &str)] = &[
+    ("install", "started"),
+    ("verify", "ok"),
+    ("license", "skipped"),
+    ("push", "ok"),
+    ("render", "ok"),
+    ("apply", "skipped"),
+    ("health", "skipped"),
+    ("record", "ok"),
+    ("install", "ok"),
+];
+
+#[test]
+fn installers_on_one_state_folder_are_serialised_by_its_lock() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "vendor");
+    let reg = Registry::start_plain();
+    let proxy = FaultProxy::start(&reg.addr(), Box::new(|_, _, _| Fault::Pass));
+    let s = demo_site(
+        &tmp.path().join("site"),
+        &proxy.addr(),
+        &tmp.path().join("state"),
+        None,
+    );
+    let v1 = demo_release(tmp.path(), &key, "1.0.0", None, None);
+    let v2 = demo_release(tmp.path(), &key, "1.1.0", None, None);
+
+    // Three installs of 1.0.0 at once: one installs, the others wait for
+    // the lock and then find it installed.
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            s.install(&v1, &public)
+                .arg("--json")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let kinds: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+            format!("{} {}", r["kind"], r["steps"].as_array().unwrap().len())
+        })
+        .collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["\"install\" 7", "\"reinstall\" 1", "\"reinstall\" 1"],
+        "{kinds:?}"
+    );
+    let mut want = FULL_RUN.to_vec();
+    want.extend([("install", "skipped"), ("install", "skipped")]);
+    assert_eq!(steps(&s.audit()), pairs(&want), "runs interleaved");
+
+    let before_upgrade = s.audit().len();
+    // The upgrade holds the lock for 12 s (its first tag check is held up
+    // that long); a second one started meanwhile waits 10 s and gives up,
+    // changing nothing.
+    proxy.set_schedule(nth_matching(
+        |method, path| method == "HEAD" && path.contains("/manifests/"),
+        0,
+        1,
+        Fault::Stall(Duration::from_secs(12)),
+    ));
+    let first = s
+        .install(&v2, &public)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = s.state.join("runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&journal).map_or(0, |d| d.count()) == 0 {
+        assert!(Instant::now() < deadline, "the upgrade never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Readers are never held up by the lock, and see the recorded state.
+    assert_eq!(s.status()[0]["version"], "1.0.0");
+    let started = Instant::now();
+    let line = fails(&mut s.install(&v2, &public));
+    let waited = started.elapsed();
+    assert!(
+        line.contains(
+            "another airgap-install run is using this state folder; wait for it to finish"
+        ),
+        "{line}"
+    );
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(12),
+        "waited {waited:?}"
+    );
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit = s.audit();
+    assert_eq!(
+        steps(&audit[before_upgrade..]),
+        pairs(FULL_RUN),
+        "the refused run left records, or runs interleaved"
+    );
+    let st = s.status();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0]["version"], "1.1.0");
+    assert_eq!(st[0]["previous"][0]["version"], "1.0.0");
+    eprintln!("second upgrade refused after {waited:?}: {line}");
 }
