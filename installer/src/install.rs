@@ -169,6 +169,27 @@ struct Journal {
     license_serial: Option<u64>,
     config_digest: Option<String>,
     applied: bool,
+    /// What the run does (`install`, `upgrade`, `downgrade`), decided when
+    /// it started, and the version it replaces. A resumed run goes on as
+    /// what it started as, even when it was interrupted after writing the
+    /// install record (which then already names this bundle). Absent in
+    /// journals of older installers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from_version: Option<String>,
+}
+
+impl Journal {
+    /// The change the run started as, when the journal says.
+    fn started_as(&self) -> Option<Change> {
+        match (self.kind.as_deref(), self.from_version.clone()) {
+            (Some("install"), _) => Some(Change::Install),
+            (Some("upgrade"), Some(v)) => Some(Change::Upgrade(v)),
+            (Some("downgrade"), Some(v)) => Some(Change::Downgrade(v)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -428,16 +449,21 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
     let digest = head.bundle_digest.to_string();
     let label = format!("{}@{}", d.name, d.version);
     let current = state.read_json::<InstallRecord>(&format!("installs/{}.json", d.name))?;
-    let change = compare(&d, &digest, current.as_ref());
     let hex = digest.trim_start_matches("sha256:").to_string();
     let journal_path = format!("runs/{hex}.json");
     let existing = state.read_json::<Journal>(&journal_path)?;
+    let change = existing
+        .as_ref()
+        .and_then(Journal::started_as)
+        .unwrap_or_else(|| compare(&d, &digest, current.as_ref()));
     let mut run = Run {
         state,
         journal: existing.clone().unwrap_or_else(|| Journal {
             bundle_digest: digest.clone(),
             bundle: label.clone(),
             started_at: rfc3339(now.replace_nanosecond(0).expect("0")),
+            kind: Some(change.kind().to_string()),
+            from_version: change.from(),
             ..Journal::default()
         }),
         journal_path,
