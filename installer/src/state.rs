@@ -196,6 +196,7 @@ impl State {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        sweep_leftovers(root);
         Ok(State {
             root: root.to_path_buf(),
             _lock: Some(lock),
@@ -395,6 +396,43 @@ impl State {
     }
 }
 
+/// Removes what runs killed part-way (SIGKILL, a power loss) left behind:
+/// the temporary files of atomic writes (`.airgap-*`, anywhere but in
+/// `backups/`, which belongs to the backup scripts) and the temporary
+/// folders of `plan` (`.plan-*`). Called with the lock held, so no other
+/// run is writing them. Best effort: what cannot be removed stays.
+fn sweep_leftovers(root: &Path) {
+    fn walk(dir: &Path, top: bool) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(kind) = e.file_type() else {
+                continue;
+            };
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let path = e.path();
+            if kind.is_file() && name.starts_with(".airgap-") {
+                tracing::debug!(
+                    "{}: removing a temporary file an interrupted write left",
+                    path.display()
+                );
+                let _ = std::fs::remove_file(&path);
+            } else if kind.is_dir() && top && name.starts_with(".plan-") {
+                tracing::debug!(
+                    "{}: removing the temporary folder of an interrupted plan",
+                    path.display()
+                );
+                let _ = std::fs::remove_dir_all(&path);
+            } else if kind.is_dir() && !(top && name == "backups") {
+                walk(&path, false);
+            }
+        }
+    }
+    walk(root, true);
+}
+
 /// Reads an audit log file (see [`State::audit_log`]).
 pub fn read_audit_log(path: &Path) -> Result<Vec<AuditRecord>> {
     let Some(bytes) = read_bounded(path, MAX_AUDIT_LOG)? else {
@@ -553,6 +591,49 @@ mod tests {
         assert_eq!(text, "LICENSE TEXT");
         assert_eq!(got.serial, 2);
         assert!(dir.path().join("license/history/2.lic").is_file());
+    }
+
+    #[test]
+    fn leftovers_of_interrupted_writes_are_removed_when_the_lock_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in ["runs", "installs/demo/1.0.0/config/values", "backups/1"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for f in [
+            ".airgap-AbC123",
+            "runs/.airgap-x",
+            "installs/demo/1.0.0/config/values/.airgap-7-1.tmp",
+            "backups/1/.airgap-kept",
+            "runs/0123.json",
+            "installs/demo.json",
+        ] {
+            std::fs::write(root.join(f), b"x").unwrap();
+        }
+        std::fs::create_dir_all(root.join(".plan-XyZ/values")).unwrap();
+        let _s = State::open(root).unwrap();
+        let mut left = Vec::new();
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(root, &p, out);
+                } else {
+                    out.push(p.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        walk(root, root, &mut left);
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "backups/1/.airgap-kept",
+                "installs/demo.json",
+                "lock",
+                "runs/0123.json"
+            ]
+        );
     }
 
     #[test]

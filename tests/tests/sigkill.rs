@@ -5,17 +5,18 @@
 //! Debian's docker-registry on loopback, its health endpoints an HTTPS
 //! server, and `helm` a recorder on the PATH (it logs its arguments and
 //! takes 0.2 s), so every step of a run does real work: verify, license,
-//! push, render, apply, health, record. A reference run first measures when
-//! each step ends; each iteration then aims at one step (in turn) with a
-//! delay drawn inside that step's window from a seeded generator, kills the
-//! run there, checks what the kill left, reruns the command and checks the
-//! result:
+//! push, render, apply, health, record. A reference run first measures how
+//! long each step takes; each iteration then aims at one step: it waits
+//! until the run has logged the step before it, sleeps a delay drawn
+//! within the step's length from a seeded generator, kills the run, checks
+//! what the kill left, reruns the command and checks the result:
 //!
 //! - after the kill: every tag in the registry points at the bundle's
 //!   digest; `status` and `history` answer, and what `status` shows is a
 //!   whole record (none, or this install);
 //! - after the rerun: it exits 0; the install is recorded once, applied,
-//!   with its licence; the journal is gone; the audit log parses line by
+//!   with its licence; the journal is gone, and so is every temporary file
+//!   a killed write left in the state folder; the audit log parses line by
 //!   line, holds every step, ends with `install ok`, and says `install` (not
 //!   `reinstall`) unless the killed run had already finished; every image
 //!   copies out of the registry whole (skopeo).
@@ -65,6 +66,11 @@ fn landed(records: &[Value]) -> String {
     }
 }
 
+/// Lines in the audit log so far.
+fn audit_line_count(state: &Path) -> usize {
+    std::fs::read(state.join("audit.log")).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count())
+}
+
 /// The audit log as stored: one JSON object per line, every line whole.
 fn audit_lines(state: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(state.join("audit.log")).unwrap_or_default();
@@ -76,16 +82,26 @@ fn audit_lines(state: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// The journals left in the state folder.
-fn journals(state: &Path) -> Vec<String> {
-    std::fs::read_dir(state.join("runs"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".json"))
-                .collect()
-        })
-        .unwrap_or_default()
+/// A journal, or what an interrupted write or plan left, anywhere in the
+/// state folder.
+fn leftovers(state: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if name.starts_with(".airgap-") || name.starts_with(".plan-") {
+                out.push(rel);
+            } else if p.is_dir() {
+                walk(root, &p, out);
+            } else if rel.starts_with("runs/") {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(state, state, &mut out);
+    out
 }
 
 struct Bench {
@@ -233,11 +249,6 @@ fn sigkill_at_random_points_then_rerun() {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut hits: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut reruns = Vec::new();
-    // Runs are not all as fast as the reference: a kill that lands before
-    // (after) the step it aimed at moves that step's next aim later
-    // (earlier) by half its window, at least 1 ms.
-    let mut shift: Vec<i64> = vec![0; windows.len()];
-    let order = |name: &str| windows.iter().position(|w| w.0 == name);
     // Every window in turn first; then the window with the fewest kills
     // so far, until each has one and `iterations` kills are done (at most
     // half as many again are added to reach a window not yet hit).
@@ -258,8 +269,7 @@ fn sigkill_at_random_points_then_rerun() {
         i += 1;
         let (name, from, to) = &windows[k];
         let span = to.saturating_sub(*from).as_micros().max(1) as u64;
-        let aim = from.as_micros() as i64 + rng.gen_range(0..span) as i64 + shift[k];
-        let delay = Duration::from_micros(aim.max(0) as u64);
+        let delay = Duration::from_micros(rng.gen_range(0..span));
         let (s, prefix) = bench.site(i);
         let mut child = bench
             .install(&s)
@@ -267,21 +277,24 @@ fn sigkill_at_random_points_then_rerun() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Window k starts when the run has logged k records (window 0 when
+        // it starts): wait for that, then the random delay, then kill.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while k > 0 && audit_line_count(&s.state) < k && child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "iteration {i}: the run never got to {name}"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
         std::thread::sleep(delay);
-        child.kill().unwrap(); // SIGKILL
+        let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
         let records = audit_lines(&s.state);
         let at = landed(&records);
         hits.entry(at.clone()).or_default().0 += 1;
         hits.entry(name.clone()).or_default().1 += 1;
         let finished = status.success();
-        let step_us = (span as i64 / 2).max(1000);
-        match order(&at) {
-            Some(j) if j < k => shift[k] += step_us,
-            Some(j) if j > k => shift[k] -= step_us,
-            None if finished => shift[k] -= step_us,
-            _ => {}
-        }
 
         // What the kill left: tags right or absent; status and history answer.
         for (tag, digest) in &tags {
@@ -353,10 +366,10 @@ fn sigkill_at_random_points_then_rerun() {
                 "iteration {i}: no {step} ok: {audit:#?}"
             );
         }
-        let left: Vec<String> = journals(&s.state);
+        let left: Vec<String> = leftovers(&s.state);
         assert!(
             left.is_empty(),
-            "iteration {i} (in {at}): journal left: {left:?}"
+            "iteration {i} (in {at}): left behind: {left:?}"
         );
         let licence: Value = serde_json::from_str(&ok(s
             .installer()
