@@ -815,8 +815,11 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
             },
         ))
     })?;
-    state.remove(&run.journal_path)?;
+    // Logged before the journal goes: a run killed in between is resumed
+    // (every step done) and logs `install ok` again, where the other order
+    // left a run without its last record, and the rerun a reinstall.
     run.audit("install", "ok", Some(format!("{} {label}", change.kind())))?;
+    state.remove(&run.journal_path)?;
     let _ = plan;
     Ok(report(run))
 }
