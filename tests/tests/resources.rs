@@ -346,14 +346,14 @@ fn installers_on_one_state_folder_are_serialised_by_its_lock() {
     assert_eq!(steps(&s.audit()), pairs(&want), "runs interleaved");
 
     let before_upgrade = s.audit().len();
-    // The upgrade holds the lock for 12 s (its first tag check is held up
+    // The upgrade holds the lock for 15 s (its first tag check is held up
     // that long); a second one started meanwhile waits 10 s and gives up,
     // changing nothing.
     proxy.set_schedule(nth_matching(
         |method, path| method == "HEAD" && path.contains("/manifests/"),
         0,
         1,
-        Fault::Stall(Duration::from_secs(12)),
+        Fault::Stall(Duration::from_secs(15)),
     ));
     let first = s
         .install(&v2, &public)
@@ -379,7 +379,7 @@ fn installers_on_one_state_folder_are_serialised_by_its_lock() {
         "{line}"
     );
     assert!(
-        waited >= Duration::from_secs(10) && waited < Duration::from_secs(12),
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(14),
         "waited {waited:?}"
     );
     let out = first.wait_with_output().unwrap();
