@@ -124,8 +124,19 @@ pub struct BuildOutput {
     pub bytes_left_to_base: u64,
 }
 
-/// Builds the bundle described by `manifest_path`, signed with `key`, into `out`.
+/// Builds the bundle described by `manifest_path`, signed with `key`, into
+/// `out`. A failure to write the bundle (a full disk) is reported as that,
+/// naming `out`, whatever was being written.
 pub fn build(
+    manifest_path: &Path,
+    key: &SecretKey,
+    out: &Path,
+    options: &BuildOptions,
+) -> Result<BuildOutput> {
+    build_inner(manifest_path, key, out, options).map_err(crate::output::bundle_write_error)
+}
+
+fn build_inner(
     manifest_path: &Path,
     key: &SecretKey,
     out: &Path,

@@ -18,6 +18,68 @@ use anyhow::{bail, Context, Result};
 /// write position, so the final sync waits only for the tail.
 const WRITEBACK_WINDOW: u64 = 32 << 20;
 
+/// Writing the bundle failed. Names the file, and for a full disk what to
+/// do. Carried inside the `io::Error` the write returns, so that whatever
+/// blob was being written when the disk filled, the build reports this
+/// (see [`bundle_write_error`]): the blob and its source are not the
+/// problem.
+#[derive(Debug)]
+pub struct WriteError {
+    dest: PathBuf,
+    written: u64,
+    source: io::Error,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let full = matches!(
+            self.source.raw_os_error(),
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
+        );
+        if full {
+            write!(
+                f,
+                "{}: cannot write the bundle after {} bytes: {}; free space there, or build with --out on a filesystem with room for the bundle (the partial file was removed)",
+                self.dest.display(),
+                self.written,
+                self.source
+            )
+        } else {
+            write!(
+                f,
+                "{}: cannot write the bundle after {} bytes: {} (the partial file was removed)",
+                self.dest.display(),
+                self.written,
+                self.source
+            )
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// The [`WriteError`] anywhere in `e`'s chain, as the whole error: a
+/// failed write of the bundle is reported as that, without the blob or
+/// step that was under way.
+pub fn bundle_write_error(e: anyhow::Error) -> anyhow::Error {
+    // `io::Error::source` skips the error it carries, so look inside too.
+    fn find(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+        if let Some(w) = e.downcast_ref::<WriteError>() {
+            return Some(w.to_string());
+        }
+        if let Some(inner) = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            if let Some(found) = find(inner) {
+                return Some(found);
+            }
+        }
+        e.source().and_then(find)
+    }
+    match find(e.as_ref()) {
+        Some(text) => anyhow::anyhow!(text),
+        None => e,
+    }
+}
+
 /// Temp files that become `dest` (or its parts) on [`Output::commit`], and
 /// vanish if dropped.
 pub struct Output {
@@ -60,6 +122,19 @@ impl Output {
         Ok(out)
     }
 
+    /// `e`, a failure to write the bundle, as an `io::Error` of the same
+    /// kind carrying a [`WriteError`].
+    fn failed(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            WriteError {
+                dest: self.dest.clone(),
+                written: self.written,
+                source: e,
+            },
+        )
+    }
+
     fn new_file(&mut self) -> Result<()> {
         let dir = parent_dir(&self.dest);
         let name = self
@@ -71,6 +146,7 @@ impl Output {
             .prefix(&format!(".{name}."))
             .suffix(".partial")
             .tempfile_in(dir)
+            .map_err(|e| self.failed(e))
             .with_context(|| format!("{}: cannot create a file in this folder", dir.display()))?;
         self.files.push(tmp);
         Ok(())
@@ -117,6 +193,7 @@ impl Output {
             self.files[index]
                 .as_file()
                 .write_all_at(&data[..n], within)
+                .map_err(|e| self.failed(e))
                 .context("rewriting the bundle's head")?;
             data = &data[n..];
             offset += n as u64;
@@ -155,15 +232,20 @@ impl Output {
     pub fn commit(self) -> Result<Committed> {
         use std::os::unix::fs::PermissionsExt;
         let split = self.split.is_some();
+        let written = self.written;
+        let failed = |e: io::Error| WriteError {
+            dest: self.dest.clone(),
+            written,
+            source: e,
+        };
         let mut size = 0;
         let mut parts = Vec::new();
         for (i, tmp) in self.files.into_iter().enumerate() {
             tmp.as_file()
                 .set_permissions(std::fs::Permissions::from_mode(0o644))
                 .context("setting the bundle's permissions")?;
-            tmp.as_file()
-                .sync_all()
-                .context("syncing the bundle to disk")?;
+            // Some filesystems report a full disk only here.
+            tmp.as_file().sync_all().map_err(failed)?;
             size += tmp.as_file().metadata()?.len();
             let dest = if split {
                 part_path(&self.dest, i)
@@ -230,7 +312,8 @@ impl Write for Output {
             .last()
             .expect("a file is open")
             .as_file()
-            .write(buf)?;
+            .write(buf)
+            .map_err(|e| self.failed(e))?;
         if let Some((_, h)) = self.split.as_mut() {
             h.write(&buf[..n]);
         }
@@ -247,7 +330,10 @@ impl Write for Output {
                 .map_or(&[][..], |b| &**b);
             return self.write(first);
         }
-        let n = self.files[0].as_file().write_vectored(bufs)?;
+        let n = self.files[0]
+            .as_file()
+            .write_vectored(bufs)
+            .map_err(|e| self.failed(e))?;
         self.written += n as u64;
         self.start_writeback();
         Ok(n)

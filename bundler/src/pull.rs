@@ -17,7 +17,7 @@ use std::time::Duration;
 use airgap_format::digest::Hasher;
 use airgap_format::progress::ProgressGroup;
 use airgap_format::Digest;
-use airgap_registry::client::{one_line, read_small};
+use airgap_registry::client::{backoff, one_line, read_small};
 use airgap_registry::{credentials, Client, Credentials, Transport};
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -264,37 +264,56 @@ impl Puller {
         let at = format!("{host}/{repository}{sep}{reference}");
         let client = self.registry_client(host)?;
         let url = client.url(&format!("/v2/{repository}/manifests/{reference}"));
-        let mut resp = client
-            .send(
-                "GET",
-                &url,
-                &format!("repository:{repository}:pull"),
-                &[("Accept", MANIFEST_ACCEPT.to_string())],
-                None,
-            )
-            .with_context(|| format!("manifest {at}"))?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            let body = read_small(resp.body_mut());
-            if status == 404 {
-                bail!("manifest {at}: not found (HTTP 404): {}", one_line(&body));
+        // A reply cut off part-way is asked for again, like any other
+        // connection error.
+        let mut attempt = 1;
+        let (bytes, content_type, served_digest) = loop {
+            let mut resp = client
+                .send(
+                    "GET",
+                    &url,
+                    &format!("repository:{repository}:pull"),
+                    &[("Accept", MANIFEST_ACCEPT.to_string())],
+                    None,
+                )
+                .with_context(|| format!("manifest {at}"))?;
+            let status = resp.status().as_u16();
+            if status != 200 {
+                let body = read_small(resp.body_mut());
+                if status == 404 {
+                    bail!("manifest {at}: not found (HTTP 404): {}", one_line(&body));
+                }
+                bail!("manifest {at}: HTTP {status}: {}", one_line(&body));
             }
-            bail!("manifest {at}: HTTP {status}: {}", one_line(&body));
-        }
-        let header = |k: &str| {
-            resp.headers()
-                .get(k)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+            let header = |k: &str| {
+                resp.headers()
+                    .get(k)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let content_type = header("content-type");
+            let served_digest = header("docker-content-digest");
+            let mut bytes = Vec::new();
+            match resp
+                .body_mut()
+                .as_reader()
+                .take(MAX_METADATA_BYTES + 1)
+                .read_to_end(&mut bytes)
+            {
+                Ok(_) => break (bytes, content_type, served_digest),
+                Err(e) if attempt < ATTEMPTS => {
+                    let delay = backoff(attempt, None);
+                    tracing::debug!(%url, error = %e, attempt, ?delay, "retrying the manifest: its reply broke off");
+                    std::thread::sleep(delay);
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("manifest {at}: reading the reply (after {attempt} attempts)")
+                    })
+                }
+            }
         };
-        let content_type = header("content-type");
-        let served_digest = header("docker-content-digest");
-        let mut bytes = Vec::new();
-        resp.body_mut()
-            .as_reader()
-            .take(MAX_METADATA_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("manifest {at}: reading the reply"))?;
         if bytes.len() as u64 > MAX_METADATA_BYTES {
             bail!("manifest {at}: larger than {MAX_METADATA_BYTES} bytes");
         }

@@ -12,8 +12,24 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let named =
-        |e: io::Error, what: &Path| io::Error::new(e.kind(), format!("{}: {e}", what.display()));
+    // tempfile adds the temp file's name ("… at path …/.airgap-XXXX"):
+    // the error names the file being written instead, keeping the OS
+    // error it carries (so a full disk can still be recognised).
+    let named = |e: io::Error, what: &Path| {
+        let code = e.raw_os_error().or(match e.kind() {
+            io::ErrorKind::StorageFull => Some(libc::ENOSPC),
+            io::ErrorKind::QuotaExceeded => Some(libc::EDQUOT),
+            io::ErrorKind::FileTooLarge => Some(libc::EFBIG),
+            _ => None,
+        });
+        match code {
+            Some(code) => {
+                let os = io::Error::from_raw_os_error(code);
+                io::Error::new(e.kind(), Named(format!("{}: {os}", what.display()), os))
+            }
+            None => io::Error::new(e.kind(), format!("{}: {e}", what.display())),
+        }
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".airgap-")
         .permissions(std::fs::Permissions::from_mode(mode))
@@ -23,4 +39,20 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
     tmp.as_file().sync_all().map_err(|e| named(e, path))?;
     tmp.persist(path).map_err(|e| named(e.error, path))?;
     Ok(())
+}
+
+/// An error text naming a file, with the OS error as its source.
+#[derive(Debug)]
+struct Named(String, io::Error);
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Named {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.1)
+    }
 }

@@ -170,6 +170,27 @@ struct Journal {
     license_serial: Option<u64>,
     config_digest: Option<String>,
     applied: bool,
+    /// What the run does (`install`, `upgrade`, `downgrade`), decided when
+    /// it started, and the version it replaces. A resumed run goes on as
+    /// what it started as, even when it was interrupted after writing the
+    /// install record (which then already names this bundle). Absent in
+    /// journals of older installers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from_version: Option<String>,
+}
+
+impl Journal {
+    /// The change the run started as, when the journal says.
+    fn started_as(&self) -> Option<Change> {
+        match (self.kind.as_deref(), self.from_version.clone()) {
+            (Some("install"), _) => Some(Change::Install),
+            (Some("upgrade"), Some(v)) => Some(Change::Upgrade(v)),
+            (Some("downgrade"), Some(v)) => Some(Change::Downgrade(v)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -389,7 +410,14 @@ impl Run<'_> {
             Ok((outcome, detail)) => self.finish(step, &outcome, detail),
             Err(e) => {
                 let line = error_line(e.as_ref());
-                self.audit(step, "failed", Some(line.clone()))?;
+                // The step's error is the one to report, even when the log
+                // cannot take it (a full disk is often both).
+                if let Err(log) = self.audit(step, "failed", Some(line.clone())) {
+                    tracing::warn!(
+                        "the failure of step {step} is not in the audit log: {}",
+                        error_line(log.as_ref())
+                    );
+                }
                 self.report(step, "failed", line);
                 Err(e)
             }
@@ -422,16 +450,21 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
     let digest = head.bundle_digest.to_string();
     let label = format!("{}@{}", d.name, d.version);
     let current = state.read_json::<InstallRecord>(&format!("installs/{}.json", d.name))?;
-    let change = compare(&d, &digest, current.as_ref());
     let hex = digest.trim_start_matches("sha256:").to_string();
     let journal_path = format!("runs/{hex}.json");
     let existing = state.read_json::<Journal>(&journal_path)?;
+    let change = existing
+        .as_ref()
+        .and_then(Journal::started_as)
+        .unwrap_or_else(|| compare(&d, &digest, current.as_ref()));
     let mut run = Run {
         state,
         journal: existing.clone().unwrap_or_else(|| Journal {
             bundle_digest: digest.clone(),
             bundle: label.clone(),
             started_at: rfc3339(now.replace_nanosecond(0).expect("0")),
+            kind: Some(change.kind().to_string()),
+            from_version: change.from(),
             ..Journal::default()
         }),
         journal_path,
@@ -783,8 +816,11 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
             },
         ))
     })?;
-    state.remove(&run.journal_path)?;
+    // Logged before the journal goes: a run killed in between is resumed
+    // (every step done) and logs `install ok` again, where the other order
+    // left a run without its last record, and the rerun a reinstall.
     run.audit("install", "ok", Some(format!("{} {label}", change.kind())))?;
+    state.remove(&run.journal_path)?;
     let _ = plan;
     Ok(report(run))
 }

@@ -274,6 +274,10 @@ struct VerifyReport {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    run_command(cli).map_err(state::explain_full_disk)
+}
+
+fn run_command(cli: Cli) -> Result<()> {
     let state_dir = state::state_dir(cli.state_dir.as_deref());
     let config_dir = trust::config_dir(cli.config_dir.as_deref());
     match cli.command {
@@ -744,7 +748,12 @@ fn license(
             let a = match result {
                 Ok(a) => a,
                 Err(e) => {
-                    record("refused", error_line(e.as_ref()))?;
+                    if let Err(log) = record("refused", error_line(e.as_ref())) {
+                        tracing::warn!(
+                            "the refusal is not in the audit log: {}",
+                            error_line(log.as_ref())
+                        );
+                    }
                     return Err(e);
                 }
             };

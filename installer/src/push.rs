@@ -21,7 +21,9 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::relocation::{RelocatedImage, RelocationMap};
 use crate::target::Target;
-use airgap_registry::client::{one_line, read_small, Client, Transport};
+use airgap_registry::client::{
+    backoff, is_transient, one_line, read_small, retry_after, Client, Transport, ATTEMPTS,
+};
 use airgap_registry::Credentials;
 
 /// Blobs up to this size go in one PUT; larger ones in chunks.
@@ -749,9 +751,36 @@ fn with_query(location: &str, key: &str, value: &str) -> String {
     format!("{location}{sep}{key}={value}")
 }
 
+/// Why an upload did not finish.
+enum UploadError {
+    /// Another session would not help: the registry refused the content,
+    /// or the bundle cannot be read.
+    Fatal(anyhow::Error),
+    /// The upload session is gone, or holds an unknown part of the blob
+    /// (a request cut off part-way): start again in a new one.
+    Lost(anyhow::Error),
+}
+
+/// Statuses of an upload request that say the session is gone: unknown
+/// to the registry, or refused because a request it took only part of
+/// left it at another offset than the session's state says (the CNCF
+/// distribution registry then cancels the session).
+fn session_lost(status: u16) -> bool {
+    matches!(status, 404 | 416)
+}
+
+/// Statuses worth asking again.
+fn retryable(status: u16) -> bool {
+    status == 429 || (500..600).contains(&status)
+}
+
+const OCTET: (&str, &str) = ("Content-Type", "application/octet-stream");
+
 /// Uploads the blob's bytes, streamed from the archive: one PUT when small,
 /// else PATCH chunks, resuming from the registry's reported range after a
-/// failure, then the closing PUT.
+/// failure, then the closing PUT. A session that is lost (a request cut off
+/// part-way, a session the registry no longer knows) is replaced by a new
+/// one, after checking that the blob did not arrive all the same.
 #[allow(clippy::too_many_arguments)]
 fn upload(
     client: &Client,
@@ -763,30 +792,129 @@ fn upload(
     mut location: String,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
-    let sc = scope(repo);
-    let octet = ("Content-Type", "application/octet-stream".to_string());
-    if size <= MONOLITHIC_MAX {
-        let url = client.url(&with_query(&location, "digest", &digest.to_string()));
-        let mut make = || -> Result<(u64, Box<dyn std::io::Read + Send + '_>)> {
-            Ok((size, Box::new(reader.range(entry.data_offset, size)?)))
+    let mut shown = 0u64;
+    let mut show = |to: u64| {
+        if to > shown {
+            progress(to - shown);
+            shown = to;
+        }
+    };
+    let mut sessions = 1;
+    loop {
+        let result = if size <= MONOLITHIC_MAX {
+            upload_whole(client, reader, entry, digest, size, repo, &location)
+        } else {
+            upload_chunks(
+                client, reader, entry, digest, size, repo, &location, &mut show,
+            )
         };
-        let mut resp = client.send(
-            "PUT",
-            &url,
-            &sc,
-            std::slice::from_ref(&octet),
-            Some(&mut make),
-        )?;
-        return match resp.status().as_u16() {
-            201 => {
-                progress(size);
-                Ok(())
+        let lost = match result {
+            Ok(()) => {
+                show(size);
+                return Ok(());
             }
-            s => bail!("PUT: HTTP {s}: {}", one_line(&read_small(resp.body_mut()))),
+            Err(UploadError::Fatal(e)) => return Err(e),
+            Err(UploadError::Lost(e)) => e,
         };
+        // The registry may have stored the blob and lost only its answer.
+        if blob_exists(client, repo, digest)? {
+            show(size);
+            return Ok(());
+        }
+        if sessions >= ATTEMPTS {
+            return Err(lost.context(format!("{sessions} upload sessions lost in a row")));
+        }
+        std::thread::sleep(backoff(sessions, None));
+        sessions += 1;
+        tracing::debug!(%digest, repo, sessions, error = %format!("{lost:#}"), "upload session lost; resuming in a new one");
+        location = start_upload(client, repo)?;
     }
+}
+
+/// One PUT of the whole blob into the session at `location`.
+#[allow(clippy::too_many_arguments)]
+fn upload_whole(
+    client: &Client,
+    reader: &ArchiveReader,
+    entry: &EntryHeader,
+    digest: &Digest,
+    size: u64,
+    repo: &str,
+    location: &str,
+) -> Result<(), UploadError> {
+    let url = client.url(&with_query(location, "digest", &digest.to_string()));
+    let mut make = || -> Result<(u64, Box<dyn std::io::Read + Send + '_>)> {
+        Ok((size, Box::new(reader.range(entry.data_offset, size)?)))
+    };
+    let headers = [(OCTET.0, OCTET.1.to_string())];
+    let mut attempt = 1;
+    loop {
+        let mut resp = match client.send_once("PUT", &url, &scope(repo), &headers, Some(&mut make))
+        {
+            Ok(r) => r,
+            // Cut off: the session holds an unknown part of the blob.
+            Err(e) if is_transient(&e) => return Err(UploadError::Lost(e)),
+            Err(e) => return Err(UploadError::Fatal(e)),
+        };
+        let s = resp.status().as_u16();
+        if s == 201 {
+            return Ok(());
+        }
+        let why = format!("PUT: HTTP {s}: {}", one_line(&read_small(resp.body_mut())));
+        if session_lost(s) {
+            return Err(UploadError::Lost(anyhow!(why)));
+        }
+        if !retryable(s) {
+            return Err(UploadError::Fatal(anyhow!(why)));
+        }
+        if attempt >= ATTEMPTS {
+            return Err(UploadError::Fatal(anyhow!(
+                "{why} (after {attempt} attempts)"
+            )));
+        }
+        let delay = backoff(attempt, retry_after(&resp));
+        tracing::debug!(%digest, repo, %why, attempt, ?delay, "retrying the blob PUT");
+        std::thread::sleep(delay);
+        attempt += 1;
+    }
+}
+
+/// How many bytes of an upload the registry holds, from the `Range:
+/// 0-END` of an upload status. END is the last byte's offset, so a
+/// registry that holds one byte says `0-0`; but the CNCF distribution
+/// registry says `0-0` for an empty upload too. `0-0` is read as empty: a
+/// chunk broken off after exactly one byte is rarer than one refused
+/// whole, and if it happens the closing PUT fails its digest check and the
+/// upload starts again in a new session.
+fn held(status: &airgap_registry::ureq::http::Response<airgap_registry::ureq::Body>) -> u64 {
+    status
+        .headers()
+        .get("range")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(_, end)| end.trim().parse::<u64>().ok())
+        .map_or(0, |end| if end == 0 { 0 } else { end + 1 })
+}
+
+/// PATCH chunks into the session at `location`, then the closing PUT.
+/// `show` is told how far the upload got.
+#[allow(clippy::too_many_arguments)]
+fn upload_chunks(
+    client: &Client,
+    reader: &ArchiveReader,
+    entry: &EntryHeader,
+    digest: &Digest,
+    size: u64,
+    repo: &str,
+    location: &str,
+    show: &mut dyn FnMut(u64),
+) -> Result<(), UploadError> {
+    use UploadError::{Fatal, Lost};
+    let sc = scope(repo);
+    let mut location = location.to_string();
     let mut offset = 0u64;
     let mut stalls = 0;
+    let mut resumed = false;
     while offset < size {
         let n = CHUNK.min(size - offset);
         let url = client.url(&location);
@@ -795,65 +923,104 @@ fn upload(
             Ok((n, Box::new(reader.range(entry.data_offset + start, n)?)))
         };
         let headers = [
-            octet.clone(),
+            (OCTET.0, OCTET.1.to_string()),
             ("Content-Range", format!("{start}-{}", start + n - 1)),
         ];
-        let result = client.send("PATCH", &url, &sc, &headers, Some(&mut make));
-        match result {
+        let (why, asked) = match client.send_once("PATCH", &url, &sc, &headers, Some(&mut make)) {
             Ok(resp) if resp.status().as_u16() == 202 => {
-                location = location_of(&resp)?;
+                location = location_of(&resp).map_err(Fatal)?;
                 offset += n;
-                progress(n);
+                show(offset);
                 stalls = 0;
+                continue;
             }
-            other => {
-                // Ask the registry how much it has, and go on from there.
-                let why = match other {
-                    Ok(mut r) => format!(
-                        "HTTP {}: {}",
-                        r.status(),
-                        one_line(&read_small(r.body_mut()))
-                    ),
-                    Err(e) => e.to_string(),
-                };
-                stalls += 1;
-                if stalls > 3 {
-                    bail!("PATCH at offset {offset}: {why}");
+            Ok(mut resp) => {
+                let s = resp.status().as_u16();
+                let why = format!("HTTP {s}: {}", one_line(&read_small(resp.body_mut())));
+                if !retryable(s) && !session_lost(s) {
+                    return Err(Fatal(anyhow!("PATCH at offset {offset}: {why}")));
                 }
-                let status = client.send("GET", &client.url(&location), &sc, &[], None)?;
-                if status.status().as_u16() != 204 {
-                    bail!(
-                        "PATCH at offset {offset}: {why}; upload status: HTTP {}",
-                        status.status()
-                    );
-                }
-                if let Ok(l) = location_of(&status) {
-                    location = l;
-                }
-                let have = status
-                    .headers()
-                    .get("range")
-                    .and_then(|h| h.to_str().ok())
-                    .and_then(|r| r.split_once('-'))
-                    .and_then(|(_, end)| end.parse::<u64>().ok())
-                    .map(|end| end + 1)
-                    .unwrap_or(0);
-                tracing::debug!(%digest, offset, have, %why, "resuming chunked upload");
-                offset = have;
+                (why, retry_after(&resp))
             }
+            Err(e) if is_transient(&e) => (format!("{e:#}"), None),
+            Err(e) => return Err(Fatal(e.context(format!("PATCH at offset {offset}")))),
+        };
+        stalls += 1;
+        if stalls > 3 {
+            return Err(Fatal(anyhow!(
+                "PATCH at offset {offset}: {why} ({stalls} failures in a row without progress)"
+            )));
         }
+        std::thread::sleep(backoff(stalls, asked));
+        // Ask the registry how much it holds, and go on from there. One
+        // that no longer knows the session (or refuses it after a chunk it
+        // took only part of) answers 404: start again in a new session.
+        let status = client
+            .send("GET", &client.url(&location), &sc, &[], None)
+            .map_err(|e| if is_transient(&e) { Lost(e) } else { Fatal(e) })?;
+        if status.status().as_u16() != 204 {
+            return Err(Lost(anyhow!(
+                "PATCH at offset {offset}: {why}; upload status: HTTP {}",
+                status.status()
+            )));
+        }
+        if let Ok(l) = location_of(&status) {
+            location = l;
+        }
+        let have = held(&status);
+        if have > size {
+            return Err(Lost(anyhow!(
+                "PATCH at offset {offset}: {why}; the registry says it holds {have} bytes of {size}"
+            )));
+        }
+        tracing::debug!(%digest, offset, have, %why, "resuming chunked upload");
+        offset = have;
+        resumed = true;
     }
     let url = client.url(&with_query(&location, "digest", &digest.to_string()));
-    let mut resp = client.send("PUT", &url, &sc, &[], None)?;
-    match resp.status().as_u16() {
-        201 => Ok(()),
-        s => bail!(
-            "closing PUT: HTTP {s}: {}",
-            one_line(&read_small(resp.body_mut()))
-        ),
+    let mut attempt = 1;
+    loop {
+        let (why, asked) = match client.send_once("PUT", &url, &sc, &[], None) {
+            Ok(resp) if resp.status().as_u16() == 201 => return Ok(()),
+            Ok(mut resp) => {
+                let s = resp.status().as_u16();
+                let why = format!(
+                    "closing PUT: HTTP {s}: {}",
+                    one_line(&read_small(resp.body_mut()))
+                );
+                if session_lost(s) {
+                    // Also what a closing PUT that went through, but whose
+                    // answer was lost, gets when sent again.
+                    return Err(Lost(anyhow!(why)));
+                }
+                if resumed && s == 400 && why.contains("DIGEST_INVALID") {
+                    // The registry's account of what it held was wrong
+                    // (or ambiguous, see `held`): start again from zero.
+                    return Err(Lost(anyhow!("{why} (after a resumed chunk)")));
+                }
+                if !retryable(s) {
+                    return Err(Fatal(anyhow!(why)));
+                }
+                (why, retry_after(&resp))
+            }
+            Err(e) if is_transient(&e) => (format!("closing PUT: {e:#}"), None),
+            Err(e) => return Err(Fatal(e)),
+        };
+        if attempt >= ATTEMPTS {
+            return Err(Fatal(anyhow!("{why} (after {attempt} attempts)")));
+        }
+        let delay = backoff(attempt, asked);
+        tracing::debug!(%digest, repo, %why, attempt, ?delay, "retrying the closing PUT");
+        std::thread::sleep(delay);
+        attempt += 1;
     }
 }
 
+/// Puts a manifest (by digest, or as a tag) and checks the digest the
+/// registry reports. The manifest was checked against its signed digest
+/// before, so a registry that reports another one, or refuses the digest,
+/// received other bytes: changed on the way. It is sent again; for a tag,
+/// that also moves the tag back off what arrived.
 fn put_manifest(
     client: &Client,
     repo: &str,
@@ -866,29 +1033,49 @@ fn put_manifest(
     let mut make = || -> Result<(u64, Box<dyn std::io::Read + Send + '_>)> {
         Ok((bytes.len() as u64, Box::new(bytes)))
     };
-    let mut resp = client.send(
-        "PUT",
-        &url,
-        &scope(repo),
-        &[("Content-Type", media_type.to_string())],
-        Some(&mut make),
-    )?;
-    match resp.status().as_u16() {
-        201 => {
-            if let Some(got) = resp
+    let is_tag = !reference.starts_with("sha256:");
+    let mut attempt = 1;
+    loop {
+        let mut resp = client.send(
+            "PUT",
+            &url,
+            &scope(repo),
+            &[("Content-Type", media_type.to_string())],
+            Some(&mut make),
+        )?;
+        let s = resp.status().as_u16();
+        let changed = match s {
+            201 => match resp
                 .headers()
                 .get("docker-content-digest")
                 .and_then(|h| h.to_str().ok())
             {
-                if got != digest.to_string() {
-                    bail!("manifest {digest}: the registry stored it as {got}");
+                Some(got) if got != digest.to_string() => {
+                    let hint = if is_tag {
+                        format!(
+                            ", so {repo}:{reference} points at content that is not the bundle's; once the cause is fixed, run again with --on-existing-tag overwrite"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!("manifest {digest}: the registry stored it as {got} (the bytes changed on the way){hint}")
                 }
+                _ => return Ok(()),
+            },
+            _ => {
+                let body = one_line(&read_small(resp.body_mut()));
+                let line = format!("PUT manifest {reference} ({digest}): HTTP {s}: {body}");
+                if s != 400 || !body.contains("DIGEST_INVALID") {
+                    bail!("{line}");
+                }
+                line
             }
-            Ok(())
+        };
+        if attempt >= ATTEMPTS {
+            bail!("{changed} (after {attempt} attempts)");
         }
-        s => bail!(
-            "PUT manifest {reference} ({digest}): HTTP {s}: {}",
-            one_line(&read_small(resp.body_mut()))
-        ),
+        tracing::debug!(%digest, repo, reference, attempt, "retrying: the registry received other bytes than the manifest's");
+        std::thread::sleep(backoff(attempt, None));
+        attempt += 1;
     }
 }

@@ -188,6 +188,7 @@ impl State {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        sweep_leftovers(root);
         Ok(State {
             root: root.to_path_buf(),
             _lock: Some(lock),
@@ -387,6 +388,43 @@ impl State {
     }
 }
 
+/// Removes what runs killed part-way (SIGKILL, a power loss) left behind:
+/// the temporary files of atomic writes (`.airgap-*`, anywhere but in
+/// `backups/`, which belongs to the backup scripts) and the temporary
+/// folders of `plan` (`.plan-*`). Called with the lock held, so no other
+/// run is writing them. Best effort: what cannot be removed stays.
+fn sweep_leftovers(root: &Path) {
+    fn walk(dir: &Path, top: bool) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(kind) = e.file_type() else {
+                continue;
+            };
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let path = e.path();
+            if kind.is_file() && name.starts_with(".airgap-") {
+                tracing::debug!(
+                    "{}: removing a temporary file an interrupted write left",
+                    path.display()
+                );
+                let _ = std::fs::remove_file(&path);
+            } else if kind.is_dir() && top && name.starts_with(".plan-") {
+                tracing::debug!(
+                    "{}: removing the temporary folder of an interrupted plan",
+                    path.display()
+                );
+                let _ = std::fs::remove_dir_all(&path);
+            } else if kind.is_dir() && !(top && name == "backups") {
+                walk(&path, false);
+            }
+        }
+    }
+    walk(root, true);
+}
+
 /// Reads an audit log file (see [`State::audit_log`]).
 pub fn read_audit_log(path: &Path) -> Result<Vec<AuditRecord>> {
     let Some(bytes) = read_bounded(path, MAX_AUDIT_LOG)? else {
@@ -407,6 +445,42 @@ pub fn read_audit_log(path: &Path) -> Result<Vec<AuditRecord>> {
         }
     }
     Ok(out)
+}
+
+/// Whether `e` comes from a full filesystem (ENOSPC, or EDQUOT: the
+/// user's quota), looking inside the `io::Error`s of its chain too.
+pub fn full_disk(e: &anyhow::Error) -> bool {
+    fn find(e: &(dyn std::error::Error + 'static)) -> bool {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(io.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+                || matches!(
+                    io.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                )
+            {
+                return true;
+            }
+            // `io::Error::source` skips the error it carries.
+            if io.get_ref().is_some_and(|inner| find(inner)) {
+                return true;
+            }
+        }
+        e.source().is_some_and(find)
+    }
+    find(e.as_ref())
+}
+
+/// `e`, with what to do said after it when a filesystem is full. Every
+/// state file is replaced whole or not at all, and the audit log only
+/// appended to, so what was recorded before is still there.
+pub fn explain_full_disk(e: anyhow::Error) -> anyhow::Error {
+    if !full_disk(&e) {
+        return e;
+    }
+    anyhow::anyhow!(
+        "{}; the filesystem is full: free space on it, then run the same command again (what was recorded before is kept)",
+        airgap_format::progress::error_line(e.as_ref())
+    )
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -509,6 +583,49 @@ mod tests {
         assert_eq!(text, "LICENSE TEXT");
         assert_eq!(got.serial, 2);
         assert!(dir.path().join("license/history/2.lic").is_file());
+    }
+
+    #[test]
+    fn leftovers_of_interrupted_writes_are_removed_when_the_lock_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in ["runs", "installs/demo/1.0.0/config/values", "backups/1"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for f in [
+            ".airgap-AbC123",
+            "runs/.airgap-x",
+            "installs/demo/1.0.0/config/values/.airgap-7-1.tmp",
+            "backups/1/.airgap-kept",
+            "runs/0123.json",
+            "installs/demo.json",
+        ] {
+            std::fs::write(root.join(f), b"x").unwrap();
+        }
+        std::fs::create_dir_all(root.join(".plan-XyZ/values")).unwrap();
+        let _s = State::open(root).unwrap();
+        let mut left = Vec::new();
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(root, &p, out);
+                } else {
+                    out.push(p.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        walk(root, root, &mut left);
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "backups/1/.airgap-kept",
+                "installs/demo.json",
+                "lock",
+                "runs/0123.json"
+            ]
+        );
     }
 
     #[test]

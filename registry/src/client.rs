@@ -17,7 +17,10 @@ use ureq::Body;
 use crate::credentials::Credentials;
 
 /// Attempts for one request before giving up.
-const ATTEMPTS: u32 = 6;
+pub const ATTEMPTS: u32 = 6;
+/// Longest wait a `Retry-After` header is honoured for; a registry that
+/// asks for longer is asked again after this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Longest a response body may take to arrive in one attempt.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Redirects followed by [`Client::get_following`].
@@ -27,6 +30,46 @@ const MAX_SMALL_BODY: u64 = 1 << 20;
 
 /// Makes a request body afresh for each attempt: its length and a reader.
 pub type BodyFn<'b> = dyn FnMut() -> Result<(u64, Box<dyn Read + Send + 'b>)> + 'b;
+
+/// The wait before attempt `attempt + 1`: 0.2 s doubling up to 6.4 s, or
+/// what the registry's `Retry-After` asked for when that is longer (at
+/// most [`MAX_RETRY_AFTER`]).
+pub fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let ours = Duration::from_millis(200 * (1 << attempt.saturating_sub(1).min(5)));
+    match retry_after {
+        Some(asked) => ours.max(asked.min(MAX_RETRY_AFTER)),
+        None => ours,
+    }
+}
+
+/// The wait a response's `Retry-After` header asks for, in seconds (the
+/// form registries send; an HTTP date is not read and leaves the
+/// back-off as it is).
+pub fn retry_after(resp: &Response<Body>) -> Option<Duration> {
+    resp.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// A request that failed in a way another attempt may cure (a connection
+/// error or a timeout), after every attempt it was given.
+#[derive(Debug)]
+pub struct Transient(String);
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Transient {}
+
+/// Whether `e` is (or wraps) a [`Transient`] failure.
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<Transient>())
+}
 
 /// How the registry wants to be authenticated, learnt from its challenges.
 #[derive(Clone, Debug)]
@@ -196,12 +239,12 @@ impl Client {
                 req = req.header("Authorization", &format!("Basic {}", c.basic()));
             }
             // The token service is retried like the registry itself.
-            let retry = match req.call() {
+            let (retry, asked) = match req.call() {
                 Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
                     if attempt >= ATTEMPTS {
                         break r;
                     }
-                    format!("HTTP {}", r.status().as_u16())
+                    (format!("HTTP {}", r.status().as_u16()), retry_after(&r))
                 }
                 Ok(r) => break r,
                 Err(e) if attempt >= ATTEMPTS => {
@@ -209,9 +252,9 @@ impl Client {
                         "token service {realm}: {e} (after {attempt} attempts)"
                     ))
                 }
-                Err(e) => e.to_string(),
+                Err(e) => (e.to_string(), None),
             };
-            let delay = Duration::from_millis(200 * (1 << (attempt - 1).min(5)));
+            let delay = backoff(attempt, asked);
             tracing::debug!(%realm, reason = %retry, attempt, ?delay, "retrying the token service");
             std::thread::sleep(delay);
         };
@@ -273,15 +316,45 @@ impl Client {
     }
 
     /// Sends a request; `body` is re-created for each attempt. Retries with
-    /// back-off on connection errors, 429 and 5xx; answers a 401 challenge
-    /// once. Returns the final response whatever its status.
+    /// back-off on connection errors, 429 and 5xx (waiting as long as a
+    /// `Retry-After` asks, see [`backoff`]); answers a 401 challenge once.
+    /// Returns the final response whatever its status; a connection error
+    /// that outlasts every attempt is a [`Transient`] error.
     pub fn send<'b>(
         &self,
         method: &str,
         url: &str,
         scope: &str,
         headers: &[(&str, String)],
+        body: Option<&mut BodyFn<'b>>,
+    ) -> Result<Response<Body>> {
+        self.send_attempts(method, url, scope, headers, body, ATTEMPTS)
+    }
+
+    /// [`Client::send`] with a single attempt (a 401 challenge is still
+    /// answered): for requests whose retry depends on what the registry
+    /// kept of the failed one, such as a blob upload cut off part-way.
+    /// 429 and 5xx come back as responses, connection errors as
+    /// [`Transient`] errors.
+    pub fn send_once<'b>(
+        &self,
+        method: &str,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, String)],
+        body: Option<&mut BodyFn<'b>>,
+    ) -> Result<Response<Body>> {
+        self.send_attempts(method, url, scope, headers, body, 1)
+    }
+
+    fn send_attempts<'b>(
+        &self,
+        method: &str,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, String)],
         mut body: Option<&mut BodyFn<'b>>,
+        attempts: u32,
     ) -> Result<Response<Body>> {
         let mut challenged = false;
         let mut attempt = 0;
@@ -360,14 +433,18 @@ impl Client {
                         anyhow!("{method} {shown}: {text}{hint}")
                     });
                 }
-                Some(reason) if attempt >= ATTEMPTS => {
+                Some(reason) if attempt >= attempts => {
                     return match result {
                         Ok(resp) => Ok(resp),
-                        Err(_) => bail!("{method} {shown}: {reason} (after {attempt} attempts)"),
+                        Err(_) => Err(anyhow::Error::new(Transient(if attempts == 1 {
+                            format!("{method} {shown}: {reason}")
+                        } else {
+                            format!("{method} {shown}: {reason} (after {attempt} attempts)")
+                        }))),
                     }
                 }
                 Some(reason) => {
-                    let delay = Duration::from_millis(200 * (1 << (attempt - 1).min(5)));
+                    let delay = backoff(attempt, result.as_ref().ok().and_then(retry_after));
                     tracing::debug!(%method, url = %shown, %reason, attempt, ?delay, "retrying");
                     std::thread::sleep(delay);
                 }
@@ -535,6 +612,17 @@ mod tests {
         assert_eq!(q["scope"], "repository:x:pull,push");
         assert_eq!(q["error"], "insufficient_scope");
         assert_eq!(parse_challenge(r#"realm=plain, x="a\"b""#)["x"], "a\"b");
+    }
+
+    #[test]
+    fn backoff_waits_as_asked_within_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(1, None), Duration::from_millis(200));
+        assert_eq!(backoff(5, None), Duration::from_millis(3200));
+        assert_eq!(backoff(9, None), Duration::from_millis(6400));
+        assert_eq!(backoff(1, Some(s(8))), s(8));
+        assert_eq!(backoff(5, Some(s(1))), Duration::from_millis(3200));
+        assert_eq!(backoff(1, Some(s(6 * 3600))), MAX_RETRY_AFTER);
     }
 
     #[test]

@@ -154,3 +154,108 @@ pub fn helm() -> PathBuf {
     );
     path
 }
+
+/// A small tmpfs that fills up: mounted in a private mount namespace held
+/// by a `sleep` process (with a user namespace when not root, so no
+/// privilege is needed where unprivileged user namespaces are allowed),
+/// and reached from here and from the programs under test through
+/// `/proc/PID/root`. It vanishes with the process, when dropped.
+pub struct SmallFs {
+    holder: std::process::Child,
+    mount_point: tempfile::TempDir,
+}
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it: `4m`).
+    /// Fails the test, saying why, when no mount namespace can be made.
+    pub fn mount(size: &str) -> SmallFs {
+        use std::io::BufRead;
+        require_tool("unshare");
+        let mount_point = tempfile::Builder::new()
+            .prefix("airgap-smallfs-")
+            .tempdir()
+            .expect("mount point");
+        let mut c = Command::new("unshare");
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            c.args(["--user", "--map-root-user"]);
+        }
+        c.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(
+                "mount -t tmpfs -o \"size=$1,mode=0777\" airgap-smallfs \"$2\" && echo mounted && exec sleep 1800",
+            )
+            .arg("sh")
+            .arg(size)
+            .arg(mount_point.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut holder = c.spawn().expect("run unshare");
+        let mut line = String::new();
+        let _ =
+            std::io::BufReader::new(holder.stdout.as_mut().expect("stdout")).read_line(&mut line);
+        if line.trim() != "mounted" {
+            let _ = holder.kill();
+            let out = holder.wait_with_output().expect("unshare output");
+            panic!(
+                "cannot mount a {size} tmpfs in a private mount namespace (unshare: {}): as root this needs CAP_SYS_ADMIN; otherwise unprivileged user namespaces (Debian: sysctl kernel.unprivileged_userns_clone=1)",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        SmallFs {
+            holder,
+            mount_point,
+        }
+    }
+
+    /// The tmpfs, as every process can reach it.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!(
+            "/proc/{}/root{}",
+            self.holder.id(),
+            self.mount_point.path().display()
+        ))
+    }
+
+    /// Bytes free on the tmpfs.
+    pub fn free(&self) -> u64 {
+        let c = std::ffi::CString::new(self.path().as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: a valid NUL-terminated path and a zeroed statvfs to fill.
+        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
+        assert_eq!(rc, 0, "statvfs {}", self.path().display());
+        s.f_bavail as u64 * s.f_frsize as u64
+    }
+
+    /// Fills the tmpfs with the file `filler` until exactly `leave` bytes
+    /// (rounded down to whole pages) are free; returns the filler's path.
+    pub fn fill(&self, leave: u64) -> PathBuf {
+        use std::io::Write;
+        let path = self.path().join("filler");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("filler");
+        let chunk = vec![0x5au8; 4096];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling {}: {e}", path.display()),
+            }
+        }
+        let len = f.metadata().expect("filler size").len();
+        f.set_len(len.saturating_sub(leave))
+            .expect("truncate filler");
+        path
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}

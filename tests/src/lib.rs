@@ -12,6 +12,7 @@
 //! image with umoci, for the SBOM tests.
 
 pub mod craft;
+pub mod demo_site;
 pub mod fault_proxy;
 pub mod file_server;
 pub mod fixtures;
