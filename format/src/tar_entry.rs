@@ -53,22 +53,26 @@ pub struct EntryHeader {
 }
 
 impl EntryHeader {
-    /// Positions for an entry whose header is at `header_offset`.
-    pub fn new(path: String, size: u64, header_offset: u64) -> Self {
-        let data_offset = header_offset + 512;
-        EntryHeader {
+    /// Positions for an entry whose header is at `header_offset`; `None`
+    /// when they do not fit in 64 bits (a size field near 2^64 that no
+    /// archive can hold).
+    pub fn new(path: String, size: u64, header_offset: u64) -> Option<Self> {
+        let data_offset = header_offset.checked_add(512)?;
+        let next_offset = data_offset.checked_add(padded(size)?)?;
+        Some(EntryHeader {
             path,
             size,
             header_offset,
             data_offset,
-            next_offset: data_offset + padded(size),
-        }
+            next_offset,
+        })
     }
 }
 
-/// `size` rounded up to a whole number of 512-byte blocks.
-pub fn padded(size: u64) -> u64 {
-    size.div_ceil(512).saturating_mul(512)
+/// `size` rounded up to a whole number of 512-byte blocks; `None` when
+/// that does not fit in 64 bits.
+pub fn padded(size: u64) -> Option<u64> {
+    size.checked_next_multiple_of(512)
 }
 
 /// Parses one 512-byte header block strictly.
@@ -183,6 +187,22 @@ mod tests {
                 size: 9 << 30
             }
         );
+    }
+
+    #[test]
+    fn positions_past_2_pow_64_are_none() {
+        // A base-256 size field near 2^64 overflowed
+        // `data_offset + padded(size)` (a panic).
+        assert_eq!(padded(0), Some(0));
+        assert_eq!(padded(513), Some(1024));
+        assert_eq!(padded(u64::MAX - 511), Some(u64::MAX - 511));
+        assert_eq!(padded(u64::MAX - 510), None);
+        assert_eq!(padded(u64::MAX - 1024), Some(u64::MAX - 1023));
+        assert!(EntryHeader::new("x".into(), u64::MAX, 0).is_none());
+        assert!(EntryHeader::new("x".into(), u64::MAX - 1023, 512).is_none());
+        assert!(EntryHeader::new("x".into(), 0, u64::MAX - 100).is_none());
+        let e = EntryHeader::new("x".into(), 10, 512).unwrap();
+        assert_eq!((e.data_offset, e.next_offset), (1024, 1536));
     }
 
     #[test]
