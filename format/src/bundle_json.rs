@@ -154,9 +154,13 @@ pub struct PartEntry {
 }
 
 impl SplitEntry {
-    /// Size of the whole bundle (the parts joined).
+    /// Size of the whole bundle (the parts joined). A validated `split`
+    /// fits in 64 bits; one that does not gives `u64::MAX`.
     pub fn total_size(&self) -> u64 {
-        self.parts.iter().map(|p| p.size).sum()
+        self.parts
+            .iter()
+            .try_fold(0u64, |t, p| t.checked_add(p.size))
+            .unwrap_or(u64::MAX)
     }
 }
 
@@ -560,6 +564,7 @@ impl BundleDescriptor {
             ));
         }
         let mut in_base: BTreeMap<Digest, u64> = BTreeMap::new();
+        let mut base_total = 0u64;
         for (i, b) in self.base_blobs.iter().enumerate() {
             check_media_type(format!("baseBlobs[{i}]"), &b.media_type)?;
             if i > 0 && self.base_blobs[i - 1].digest >= b.digest {
@@ -581,6 +586,11 @@ impl BundleDescriptor {
                 ));
             }
             in_base.insert(b.digest, b.size);
+            base_total = base_total.checked_add(b.size).ok_or_else(|| {
+                DescriptorError::Invalid(format!(
+                    "baseBlobs[{i}]: the sizes of baseBlobs add up to more than 2^64 bytes"
+                ))
+            })?;
         }
         let check_image_blob =
             |what: String, digest: &Digest, size: u64| -> Result<(), DescriptorError> {
@@ -835,7 +845,14 @@ fn validate_split(split: &SplitEntry) -> Result<(), String> {
     if n == 0 || n > MAX_PARTS {
         return Err(format!("split: {n} parts (1 to {MAX_PARTS} allowed)"));
     }
+    let mut total = 0u64;
     for (i, p) in split.parts.iter().enumerate() {
+        total = total.checked_add(p.size).ok_or_else(|| {
+            format!(
+                "split: {n} parts of {} bytes add up to more than 2^64 bytes",
+                split.part_size
+            )
+        })?;
         let last = i + 1 == n;
         if (!last && p.size != split.part_size)
             || (last && (p.size == 0 || p.size > split.part_size))
@@ -1075,6 +1092,31 @@ mod tests {
                 "unknown key",
                 Box::new(|v| v["split"]["extra"] = 1.into()),
                 "unknown field",
+            ),
+            (
+                // The verifier summed the part sizes of a signed
+                // bundle.json, and the sum overflowed (a panic).
+                "parts past 2^64",
+                Box::new(|v| {
+                    let half = serde_json::Value::from(1u64 << 63);
+                    v["split"]["partSize"] = half.clone();
+                    v["split"]["parts"][0]["size"] = half.clone();
+                    v["split"]["parts"][1]["size"] = half;
+                }),
+                "split: 2 parts of 9223372036854775808 bytes add up to more than 2^64 bytes",
+            ),
+            (
+                // `inspect` summed the sizes of baseBlobs, and the sum
+                // overflowed (a panic).
+                "base blobs past 2^64",
+                Box::new(|v| {
+                    let mut second = v["baseBlobs"][0].clone();
+                    second["digest"] = digest(5).into();
+                    v["baseBlobs"][0]["size"] = (1u64 << 63).into();
+                    second["size"] = (1u64 << 63).into();
+                    v["baseBlobs"].as_array_mut().unwrap().push(second);
+                }),
+                "baseBlobs[1]: the sizes of baseBlobs add up to more than 2^64 bytes",
             ),
         ];
         for (name, edit, want) in cases {
