@@ -22,7 +22,9 @@ pub enum HeaderBlock {
 /// Why a tar header is refused.
 #[derive(Debug, thiserror::Error)]
 pub struct EntryError {
-    /// Entry name, when it could be read.
+    /// Entry name, when it could be read, escaped for display
+    /// ([`crate::display::escape`]): the header is untrusted, and the name
+    /// of a refused one may hold line feeds or escape sequences.
     pub entry: Option<String>,
     /// What is wrong.
     pub reason: String,
@@ -82,8 +84,9 @@ pub fn parse_header(block: &[u8; 512]) -> Result<HeaderBlock, EntryError> {
     }
     let header = tar::Header::from_byte_slice(block);
     let name = String::from_utf8_lossy(&header.path_bytes()).into_owned();
+    let shown = crate::display::escape(&name).into_owned();
     let err = |reason: String| EntryError {
-        entry: Some(name.clone()),
+        entry: Some(shown.clone()),
         reason,
     };
     let stored = header
@@ -231,6 +234,21 @@ mod tests {
                 "{kind:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn refused_names_are_escaped() {
+        // Found by the archive and archive_tar fuzz targets: the name of a
+        // refused header went into the error as it was, line feeds and
+        // escape sequences included.
+        let mut block = header(b"a\nb\x1b[31m", tar::EntryType::Regular, 1);
+        block[100] ^= 1;
+        assert_eq!(
+            refusal(&block),
+            "entry a\\nb\\u{1b}[31m: header checksum mismatch"
+        );
+        let block = header(b"x\ry", tar::EntryType::Symlink, 0);
+        assert_eq!(refusal(&block), "entry x\\ry: is a symbolic link");
     }
 
     #[test]
