@@ -26,7 +26,7 @@ cd fuzz
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo +nightly fuzz list); fi
 # Seeds that are built rather than stored (signed archives, docker save
 # tarballs) are made from the fixtures by the seed generator.
-[ -x make-seeds.sh ] && bash make-seeds.sh
+if [ -f make-seeds.sh ]; then bash make-seeds.sh; fi
 cargo +nightly fuzz build --release
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/airgap-fuzz.XXXXXX")
