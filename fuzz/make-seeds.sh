@@ -31,9 +31,13 @@ for tool in zstd tar dd od; do
     }
 done
 
-(cd "$repo" && cargo build --quiet --locked -p airgap-bundle --bin airgap-bundle)
-bundler=${CARGO_TARGET_DIR:-$repo/target}/debug/airgap-bundle
-case $bundler in /*) ;; *) bundler=$repo/$bundler ;; esac
+# AIRGAP_SEEDS_TARGET_DIR: the main workspace's target folder to build
+# airgap-bundle in (default CARGO_TARGET_DIR, else target/), so that the
+# fuzz build, which also reads CARGO_TARGET_DIR, can keep its own.
+target=${AIRGAP_SEEDS_TARGET_DIR:-${CARGO_TARGET_DIR:-$repo/target}}
+case $target in /*) ;; *) target=$repo/$target ;; esac
+(cd "$repo" && CARGO_TARGET_DIR=$target cargo build --quiet --locked -p airgap-bundle --bin airgap-bundle)
+bundler=$target/debug/airgap-bundle
 key=$fuzz/keys/fuzz-only.key
 work=$(mktemp -d "${TMPDIR:-/tmp}/airgap-fuzz-seeds.XXXXXX")
 trap 'rm -rf "$work"' EXIT
