@@ -227,7 +227,10 @@ impl ArchiveReader {
 
     /// Parses the tar header at `offset`; `None` at the end-of-archive marker.
     pub fn entry_at(&self, offset: u64) -> Result<Option<EntryHeader>, ReadError> {
-        if offset + 512 > self.decompressed_len {
+        if offset
+            .checked_add(512)
+            .is_none_or(|end| end > self.decompressed_len)
+        {
             return Err(ReadError::Truncated {
                 path: self.name(),
                 what: format!("no tar header at offset {offset}"),
@@ -240,12 +243,18 @@ impl ArchiveReader {
         })? {
             HeaderBlock::End => Ok(None),
             HeaderBlock::Entry { path, size } => {
-                let entry = EntryHeader::new(path, size, offset);
+                let past_end = || ReadError::Truncated {
+                    path: self.name(),
+                    what: format!(
+                        "entry {} needs {size} bytes past the end",
+                        crate::display::escape(&path)
+                    ),
+                };
+                let Some(entry) = EntryHeader::new(path.clone(), size, offset) else {
+                    return Err(past_end());
+                };
                 if entry.next_offset > self.decompressed_len {
-                    return Err(ReadError::Truncated {
-                        path: self.name(),
-                        what: format!("entry {} needs {size} bytes past the end", entry.path),
-                    });
+                    return Err(past_end());
                 }
                 Ok(Some(entry))
             }
@@ -503,5 +512,42 @@ impl Read for RangeReader<'_> {
         out[..n].copy_from_slice(&self.buf[start..start + n]);
         self.pos += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::{ArchiveWriter, WriterOptions};
+
+    /// An archive whose stream is one tar header of `size` bytes for `x`.
+    fn one_header(size: u64) -> tempfile::NamedTempFile {
+        let mut h = tar::Header::new_ustar();
+        h.set_path("x").unwrap();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        let mut w = ArchiveWriter::new(Vec::new(), WriterOptions::default()).unwrap();
+        w.append_raw(h.as_bytes()).unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), w.finish().unwrap()).unwrap();
+        file
+    }
+
+    #[test]
+    fn sizes_near_2_pow_64_are_truncation_not_overflow() {
+        // `offset + 512 + padded(size)` overflowed (a panic) for a
+        // base-256 size field near 2^64.
+        for size in [u64::MAX, u64::MAX - 511, u64::MAX - 1024, 1 << 40] {
+            let f = one_header(size);
+            let r = ArchiveReader::open(f.path(), Limits::default()).unwrap();
+            let e = r.entries().unwrap_err().to_string();
+            assert!(
+                e.ends_with(&format!(
+                    "truncated: entry x needs {size} bytes past the end"
+                )),
+                "{e}"
+            );
+        }
     }
 }

@@ -22,7 +22,9 @@ pub enum HeaderBlock {
 /// Why a tar header is refused.
 #[derive(Debug, thiserror::Error)]
 pub struct EntryError {
-    /// Entry name, when it could be read.
+    /// Entry name, when it could be read, escaped for display
+    /// ([`crate::display::escape`]): the header is untrusted, and the name
+    /// of a refused one may hold line feeds or escape sequences.
     pub entry: Option<String>,
     /// What is wrong.
     pub reason: String,
@@ -53,22 +55,26 @@ pub struct EntryHeader {
 }
 
 impl EntryHeader {
-    /// Positions for an entry whose header is at `header_offset`.
-    pub fn new(path: String, size: u64, header_offset: u64) -> Self {
-        let data_offset = header_offset + 512;
-        EntryHeader {
+    /// Positions for an entry whose header is at `header_offset`; `None`
+    /// when they do not fit in 64 bits (a size field near 2^64 that no
+    /// archive can hold).
+    pub fn new(path: String, size: u64, header_offset: u64) -> Option<Self> {
+        let data_offset = header_offset.checked_add(512)?;
+        let next_offset = data_offset.checked_add(padded(size)?)?;
+        Some(EntryHeader {
             path,
             size,
             header_offset,
             data_offset,
-            next_offset: data_offset + padded(size),
-        }
+            next_offset,
+        })
     }
 }
 
-/// `size` rounded up to a whole number of 512-byte blocks.
-pub fn padded(size: u64) -> u64 {
-    size.div_ceil(512).saturating_mul(512)
+/// `size` rounded up to a whole number of 512-byte blocks; `None` when
+/// that does not fit in 64 bits.
+pub fn padded(size: u64) -> Option<u64> {
+    size.checked_next_multiple_of(512)
 }
 
 /// Parses one 512-byte header block strictly.
@@ -78,8 +84,9 @@ pub fn parse_header(block: &[u8; 512]) -> Result<HeaderBlock, EntryError> {
     }
     let header = tar::Header::from_byte_slice(block);
     let name = String::from_utf8_lossy(&header.path_bytes()).into_owned();
+    let shown = crate::display::escape(&name).into_owned();
     let err = |reason: String| EntryError {
-        entry: Some(name.clone()),
+        entry: Some(shown.clone()),
         reason,
     };
     let stored = header
@@ -186,6 +193,22 @@ mod tests {
     }
 
     #[test]
+    fn positions_past_2_pow_64_are_none() {
+        // A base-256 size field near 2^64 overflowed
+        // `data_offset + padded(size)` (a panic).
+        assert_eq!(padded(0), Some(0));
+        assert_eq!(padded(513), Some(1024));
+        assert_eq!(padded(u64::MAX - 511), Some(u64::MAX - 511));
+        assert_eq!(padded(u64::MAX - 510), None);
+        assert_eq!(padded(u64::MAX - 1024), Some(u64::MAX - 1023));
+        assert!(EntryHeader::new("x".into(), u64::MAX, 0).is_none());
+        assert!(EntryHeader::new("x".into(), u64::MAX - 1023, 512).is_none());
+        assert!(EntryHeader::new("x".into(), 0, u64::MAX - 100).is_none());
+        let e = EntryHeader::new("x".into(), 10, 512).unwrap();
+        assert_eq!((e.data_offset, e.next_offset), (1024, 1536));
+    }
+
+    #[test]
     fn other_entry_types_are_refused() {
         use tar::EntryType as T;
         for (kind, want) in [
@@ -211,6 +234,21 @@ mod tests {
                 "{kind:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn refused_names_are_escaped() {
+        // Found by the archive and archive_tar fuzz targets: the name of a
+        // refused header went into the error as it was, line feeds and
+        // escape sequences included.
+        let mut block = header(b"a\nb\x1b[31m", tar::EntryType::Regular, 1);
+        block[100] ^= 1;
+        assert_eq!(
+            refusal(&block),
+            "entry a\\nb\\u{1b}[31m: header checksum mismatch"
+        );
+        let block = header(b"x\ry", tar::EntryType::Symlink, 0);
+        assert_eq!(refusal(&block), "entry x\\ry: is a symbolic link");
     }
 
     #[test]

@@ -660,6 +660,10 @@ impl<'a> EntryChecker<'a> {
             Some(_) => None,
             None => Some(MAX_SEAL_BYTES),
         };
+        let Some(padded) = tar_entry::padded(size) else {
+            return Err(self.entry_err(&path, format!("{size} bytes, more than any archive holds")));
+        };
+        let pad = padded - size;
         let capture = match limit {
             Some(max) if size > max => {
                 return Err(
@@ -675,7 +679,6 @@ impl<'a> EntryChecker<'a> {
             hasher: Hasher::new(),
             capture,
         });
-        let pad = tar_entry::padded(size) - size;
         if size == 0 {
             self.on_entry_end()?;
             self.state = State::Header { filled: 0 };
@@ -794,9 +797,9 @@ impl<'a> EntryChecker<'a> {
         let tail: Vec<u32> = table[before..].iter().map(|t| t.1).collect();
         let expected_tail = [
             512,
-            tar_entry::padded(self.seal.as_ref().map_or(0, |s| s.len()) as u64) as u32,
+            tar_entry::padded(self.seal.as_ref().map_or(0, |s| s.len()) as u64).unwrap_or(0) as u32,
             512,
-            tar_entry::padded(sig_bytes.len() as u64) as u32,
+            tar_entry::padded(sig_bytes.len() as u64).unwrap_or(0) as u32,
             1024,
         ];
         if tail != expected_tail {

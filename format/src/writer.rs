@@ -229,6 +229,20 @@ impl<W: Write> ArchiveWriter<W> {
         self.frames.seal()
     }
 
+    /// Appends `bytes` to the tar stream exactly as given, in frames of at
+    /// most [`DATA_FRAME_SIZE`] bytes compressed at the writer's level: no
+    /// header is made, nothing is checked or padded. For tools that craft
+    /// archives a bundle writer never produces (the fuzz targets feed
+    /// arbitrary tar streams through it); bundles use the `append_*`
+    /// methods that write whole entries.
+    pub fn append_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        for chunk in bytes.chunks(DATA_FRAME_SIZE) {
+            self.frames
+                .write_frame(chunk, FrameMode::Compress(self.options.level))?;
+        }
+        Ok(())
+    }
+
     /// Appends an entry whose header and data are both stored frames, so it
     /// changes nothing the seal covers (used for the seal entries).
     pub fn append_stored(&mut self, path: &str, data: &[u8]) -> io::Result<Digest> {
@@ -395,5 +409,22 @@ mod tests {
         assert_eq!(big[124], 0x80);
         assert!(big[125..128].iter().all(|&b| b == 0));
         assert_eq!(&big[128..136], &(8u64 << 30).to_be_bytes());
+    }
+
+    #[test]
+    fn raw_bytes_are_framed_as_given() {
+        // Bytes no entry header describes, over two frames: the stream
+        // holds them unchanged and the seek table lists both frames.
+        let bytes: Vec<u8> = (0..DATA_FRAME_SIZE + 700)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let mut w = ArchiveWriter::new(Vec::new(), WriterOptions::default()).unwrap();
+        w.append_raw(&bytes).unwrap();
+        w.append_raw(&[]).unwrap();
+        assert_eq!(w.seal().frames, 2);
+        let file = w.finish().unwrap();
+        let all = zstd::stream::decode_all(&file[..]).unwrap();
+        assert_eq!(&all[..bytes.len()], &bytes[..]);
+        assert_eq!(all.len(), bytes.len() + 2 * BLOCK);
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use airgap_format::bundle_json::REF_NAME_ANNOTATION;
 use airgap_format::digest::hash_reader;
+use airgap_format::display::escape;
 use airgap_format::Digest;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -78,8 +79,9 @@ impl DockerArchive {
         let (offset, size) = self.index.file(name)?;
         if size > MAX_METADATA_BYTES {
             bail!(
-                "{}: {name} is larger than {MAX_METADATA_BYTES} bytes",
-                self.describe()
+                "{}: {} is larger than {MAX_METADATA_BYTES} bytes",
+                self.describe(),
+                escape(name)
             );
         }
         let mut out = Vec::with_capacity(size as usize);
@@ -216,7 +218,7 @@ impl DockerArchive {
                             if tags.is_empty() {
                                 "none".into()
                             } else {
-                                tags.join(", ")
+                                escape(&tags.join(", ")).into_owned()
                             }
                         )
                     }
@@ -242,8 +244,10 @@ impl DockerArchive {
         // Config: its digest is the hash of its bytes.
         let config_bytes = self.read_entry(&entry.config)?;
         let config_digest = Digest::of(&config_bytes);
-        let config: serde_json::Value = serde_json::from_slice(&config_bytes)
-            .with_context(|| format!("{}: {} is not JSON", self.describe(), entry.config))?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&config_bytes).with_context(|| {
+                format!("{}: {} is not JSON", self.describe(), escape(&entry.config))
+            })?;
         let diff_ids: Vec<String> = config
             .pointer("/rootfs/diff_ids")
             .and_then(|d| d.as_array())
@@ -257,15 +261,16 @@ impl DockerArchive {
             bail!(
                 "{}: config {} lists {} layers, manifest.json {}",
                 self.describe(),
-                entry.config,
+                escape(&entry.config),
                 diff_ids.len(),
                 entry.layers.len()
             );
         }
         let mut blobs = Vec::new();
         let mut layer_descs = Vec::new();
-        for (i, layer) in entry.layers.iter().enumerate() {
-            let (offset, size) = self.index.file(layer)?;
+        for (i, name) in entry.layers.iter().enumerate() {
+            let (offset, size) = self.index.file(name)?;
+            let layer = escape(name);
             let data = BlobData::File {
                 path: self.index.path().to_path_buf(),
                 offset,
@@ -290,7 +295,7 @@ impl DockerArchive {
                 bail!(
                     "{}: layer {layer} has digest {digest}, but the config's diff_id is {}",
                     self.describe(),
-                    diff_ids[i]
+                    escape(&diff_ids[i])
                 );
             }
             layer_descs.push(serde_json::json!({"mediaType": media_type, "digest": digest.to_string(), "size": size}));
@@ -431,6 +436,41 @@ mod tests {
                 && e.contains(&format!("but the config's diff_id is {wrong}")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn names_from_the_tarball_are_escaped_in_errors() {
+        // Found by the docker_save fuzz target: the tar crate's message for
+        // a corrupt header, and names taken from manifest.json and the
+        // config, went into errors as they were, line feeds included.
+        let dir = tempfile::tempdir().unwrap();
+        let mut block = [0u8; 512];
+        block[..4].copy_from_slice(b"h\nx\x1b");
+        block[148..156].copy_from_slice(b"zzzzzzz\0");
+        let corrupt = dir.path().join("corrupt.tar");
+        std::fs::write(&corrupt, block).unwrap();
+        let e = format!("{:#}", DockerArchive::open(&corrupt).err().unwrap());
+        assert!(
+            e.contains("corrupt tar archive: ") && e.contains("h\\nx\\u{1b}"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e:?}");
+        let manifest =
+            serde_json::json!([{"Config": "c\n.json", "RepoTags": ["a/b:1\n"], "Layers": []}]);
+        let path = dir.path().join("names.tar");
+        let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        let data = serde_json::to_vec(&manifest).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, "manifest.json", &data[..]).unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let a = DockerArchive::open(&path).unwrap();
+        for r in [None, Some("x/y:1")] {
+            let e = format!("{:#}", a.resolve(r).err().unwrap());
+            assert!(!e.contains('\n'), "{e:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod registry;
 pub mod remote_chart;
 pub mod tar_index;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -282,153 +282,223 @@ fn platform_string(os: &str, arch: &str, variant: Option<&str>) -> String {
 
 /// Walks an image from its top descriptor, collecting every blob and the
 /// platforms. Manifests and indexes are read and checked against their digest.
+///
+/// Each index is walked once per depth and each manifest read once, however
+/// many parents list it: an index of indexes that names the same child many
+/// times costs its size, not (children per index)^depth.
 pub fn walk_image(
     store: &dyn BlobStore,
     top_digest: Digest,
     top_size: u64,
     top_media_type: Option<&str>,
 ) -> Result<(SourceBlob, Vec<SourceBlob>, Vec<String>)> {
-    let mut blobs = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut platforms = BTreeSet::new();
-    let top = walk(
+    let mut w = Walk {
         store,
-        top_digest,
-        top_size,
-        top_media_type,
-        None,
-        0,
-        &mut blobs,
-        &mut seen,
-        &mut platforms,
-    )?;
-    Ok((top, blobs, platforms.into_iter().collect()))
+        blobs: Vec::new(),
+        seen: BTreeSet::new(),
+        platforms: BTreeSet::new(),
+        indexes: BTreeSet::new(),
+        manifests: BTreeMap::new(),
+    };
+    w.walk(top_digest, top_size, top_media_type, None, 0)?;
+    // The top descriptor is the first blob recorded.
+    let top = w.blobs[0].clone();
+    Ok((top, w.blobs, w.platforms.into_iter().collect()))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn walk(
-    store: &dyn BlobStore,
-    digest: Digest,
+/// The state of one [`walk_image`].
+struct Walk<'a> {
+    store: &'a dyn BlobStore,
+    /// Every blob, each once, in the order first met.
+    blobs: Vec<SourceBlob>,
+    seen: BTreeSet<Digest>,
+    platforms: BTreeSet<String>,
+    /// Indexes walked, with the depth they were walked at (the depth limit
+    /// depends on it; nothing else does).
+    indexes: BTreeSet<(Digest, usize)>,
+    /// Manifests read, by digest.
+    manifests: BTreeMap<Digest, WalkedManifest>,
+}
+
+/// What a manifest's platform depends on, once it has been read.
+struct WalkedManifest {
     size: u64,
-    media_type: Option<&str>,
-    platform: Option<String>,
-    depth: usize,
-    blobs: &mut Vec<SourceBlob>,
-    seen: &mut BTreeSet<Digest>,
-    platforms: &mut BTreeSet<String>,
-) -> Result<SourceBlob> {
-    if depth > MAX_DEPTH {
-        bail!(
-            "{}: indexes nested deeper than {MAX_DEPTH}",
-            store.describe()
-        );
+    /// Its config's digest, size and media type.
+    config: (Digest, u64, String),
+    /// The platform its config names, once read (`Some(None)`: none).
+    config_platform: Option<Option<String>>,
+}
+
+/// Whether a media type is an index's (`Some(true)`), a manifest's
+/// (`Some(false)`), or neither.
+fn index_or_manifest(media_type: &str) -> Option<bool> {
+    match media_type {
+        OCI_INDEX | DOCKER_LIST => Some(true),
+        OCI_MANIFEST | DOCKER_MANIFEST => Some(false),
+        _ => None,
     }
-    let bytes = store.read_metadata(&digest, size, Metadata::Manifest)?;
-    let json: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: manifest {digest} is not JSON", store.describe()))?;
-    let declared = json.get("mediaType").and_then(|m| m.as_str());
-    let mt = media_type
-        .or(declared)
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            if json.get("manifests").is_some() {
-                OCI_INDEX.to_string()
-            } else {
-                OCI_MANIFEST.to_string()
-            }
-        });
-    let me = SourceBlob {
-        digest,
-        size,
-        media_type: mt.clone(),
-        data: store.locate(&digest, size)?,
-    };
-    if seen.insert(digest) {
-        blobs.push(me.clone());
-    }
-    match mt.as_str() {
-        OCI_INDEX | DOCKER_LIST => {
-            let index: ImageIndex = serde_json::from_slice(&bytes).with_context(|| {
-                format!(
-                    "{}: index {digest} is not a valid image index",
-                    store.describe()
-                )
-            })?;
-            for child in index.manifests() {
-                let child_digest: Digest = child
-                    .digest()
-                    .to_string()
-                    .parse()
-                    .map_err(|e| anyhow!("{}: index {digest}: {e}", store.describe()))?;
-                let plat = child.platform().as_ref().map(|p| {
-                    platform_string(
-                        &p.os().to_string(),
-                        &p.architecture().to_string(),
-                        p.variant().as_deref(),
-                    )
-                });
-                walk(
-                    store,
-                    child_digest,
-                    child.size(),
-                    Some(child.media_type().as_ref()),
-                    plat,
-                    depth + 1,
-                    blobs,
-                    seen,
-                    platforms,
-                )?;
-            }
+}
+
+impl Walk<'_> {
+    fn walk(
+        &mut self,
+        digest: Digest,
+        size: u64,
+        media_type: Option<&str>,
+        platform: Option<String>,
+        depth: usize,
+    ) -> Result<()> {
+        let store = self.store;
+        if depth > MAX_DEPTH {
+            bail!(
+                "{}: indexes nested deeper than {MAX_DEPTH}",
+                store.describe()
+            );
         }
-        OCI_MANIFEST | DOCKER_MANIFEST => {
-            let manifest: ImageManifest = serde_json::from_slice(&bytes).with_context(|| {
-                format!(
-                    "{}: manifest {digest} is not a valid image manifest",
-                    store.describe()
-                )
-            })?;
-            let config = manifest.config();
-            let config_digest: Digest = config
-                .digest()
-                .to_string()
-                .parse()
-                .map_err(|e| anyhow!("{}: manifest {digest} config: {e}", store.describe()))?;
-            let config_mt = config.media_type().to_string();
-            let mut children = vec![(
-                config_digest,
-                config.size(),
-                config_mt.clone(),
-                config.urls().as_ref().is_some_and(|u| !u.is_empty()),
-            )];
-            for layer in manifest.layers() {
-                let d: Digest =
-                    layer.digest().to_string().parse().map_err(|e| {
+        // Met before under the same kind: nothing new to read.
+        match media_type.and_then(index_or_manifest) {
+            Some(true) if self.indexes.contains(&(digest, depth)) => return Ok(()),
+            Some(false) => {
+                if let Some(m) = self.manifests.get(&digest).filter(|m| m.size == size) {
+                    let (config, cached) = (m.config.clone(), m.config_platform.clone());
+                    return self.manifest_platform(digest, platform, config, cached);
+                }
+            }
+            _ => {}
+        }
+        let bytes = store.read_metadata(&digest, size, Metadata::Manifest)?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: manifest {digest} is not JSON", store.describe()))?;
+        let declared = json.get("mediaType").and_then(|m| m.as_str());
+        let mt = media_type
+            .or(declared)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                if json.get("manifests").is_some() {
+                    OCI_INDEX.to_string()
+                } else {
+                    OCI_MANIFEST.to_string()
+                }
+            });
+        let me = SourceBlob {
+            digest,
+            size,
+            media_type: mt.clone(),
+            data: store.locate(&digest, size)?,
+        };
+        if self.seen.insert(digest) {
+            self.blobs.push(me);
+        }
+        match mt.as_str() {
+            OCI_INDEX | DOCKER_LIST => {
+                self.indexes.insert((digest, depth));
+                let index: ImageIndex = serde_json::from_slice(&bytes).with_context(|| {
+                    format!(
+                        "{}: index {digest} is not a valid image index",
+                        store.describe()
+                    )
+                })?;
+                for child in index.manifests() {
+                    let child_digest: Digest = child
+                        .digest()
+                        .to_string()
+                        .parse()
+                        .map_err(|e| anyhow!("{}: index {digest}: {e}", store.describe()))?;
+                    let plat = child.platform().as_ref().map(|p| {
+                        platform_string(
+                            &p.os().to_string(),
+                            &p.architecture().to_string(),
+                            p.variant().as_deref(),
+                        )
+                    });
+                    self.walk(
+                        child_digest,
+                        child.size(),
+                        Some(child.media_type().as_ref()),
+                        plat,
+                        depth + 1,
+                    )?;
+                }
+            }
+            OCI_MANIFEST | DOCKER_MANIFEST => {
+                let manifest: ImageManifest =
+                    serde_json::from_slice(&bytes).with_context(|| {
+                        format!(
+                            "{}: manifest {digest} is not a valid image manifest",
+                            store.describe()
+                        )
+                    })?;
+                let config = manifest.config();
+                let config_digest: Digest =
+                    config.digest().to_string().parse().map_err(|e| {
+                        anyhow!("{}: manifest {digest} config: {e}", store.describe())
+                    })?;
+                let config_mt = config.media_type().to_string();
+                let mut children = vec![(
+                    config_digest,
+                    config.size(),
+                    config_mt.clone(),
+                    config.urls().as_ref().is_some_and(|u| !u.is_empty()),
+                )];
+                for layer in manifest.layers() {
+                    let d: Digest = layer.digest().to_string().parse().map_err(|e| {
                         anyhow!("{}: manifest {digest} layer: {e}", store.describe())
                     })?;
-                let foreign = layer.urls().as_ref().is_some_and(|u| !u.is_empty());
-                children.push((d, layer.size(), layer.media_type().to_string(), foreign));
-            }
-            for (d, s, m, foreign) in children {
-                if foreign {
-                    bail!("{}: manifest {digest}: blob {d} is a foreign (non-distributable) layer, which bundles cannot carry", store.describe());
+                    let foreign = layer.urls().as_ref().is_some_and(|u| !u.is_empty());
+                    children.push((d, layer.size(), layer.media_type().to_string(), foreign));
                 }
-                let data = store.locate(&d, s)?;
-                if seen.insert(d) {
-                    blobs.push(SourceBlob {
-                        digest: d,
-                        size: s,
-                        media_type: m,
-                        data,
-                    });
+                for (d, s, m, foreign) in children {
+                    if foreign {
+                        bail!("{}: manifest {digest}: blob {d} is a foreign (non-distributable) layer, which bundles cannot carry", store.describe());
+                    }
+                    let data = store.locate(&d, s)?;
+                    if self.seen.insert(d) {
+                        self.blobs.push(SourceBlob {
+                            digest: d,
+                            size: s,
+                            media_type: m,
+                            data,
+                        });
+                    }
                 }
+                let config = (config_digest, config.size(), config_mt);
+                self.manifests.insert(
+                    digest,
+                    WalkedManifest {
+                        size,
+                        config: config.clone(),
+                        config_platform: None,
+                    },
+                );
+                self.manifest_platform(digest, platform, config, None)?;
             }
-            let plat = match platform {
-                Some(p) => Some(p),
-                None if config_mt == OCI_CONFIG
-                    || config_mt == "application/vnd.docker.container.image.v1+json" =>
+            other => bail!(
+                "{}: {digest} has media type {other}, expected an image manifest or index",
+                store.describe()
+            ),
+        }
+        Ok(())
+    }
+
+    /// Records the platform of manifest `digest`: the one its parent index
+    /// gives, else the one its config names (read once, then `cached`).
+    fn manifest_platform(
+        &mut self,
+        digest: Digest,
+        platform: Option<String>,
+        (config_digest, config_size, config_mt): (Digest, u64, String),
+        cached: Option<Option<String>>,
+    ) -> Result<()> {
+        let store = self.store;
+        let plat = match (platform, cached) {
+            (Some(p), _) => Some(p),
+            (None, Some(c)) => c,
+            (None, None) => {
+                let from_config = if config_mt == OCI_CONFIG
+                    || config_mt == "application/vnd.docker.container.image.v1+json"
                 {
                     let cbytes =
-                        store.read_metadata(&config_digest, config.size(), Metadata::Config)?;
+                        store.read_metadata(&config_digest, config_size, Metadata::Config)?;
                     let cfg: ImageConfiguration =
                         serde_json::from_slice(&cbytes).with_context(|| {
                             format!(
@@ -441,20 +511,21 @@ fn walk(
                         &cfg.architecture().to_string(),
                         cfg.variant().as_deref(),
                     ))
+                } else {
+                    None
+                };
+                if let Some(m) = self.manifests.get_mut(&digest) {
+                    m.config_platform = Some(from_config.clone());
                 }
-                None => None,
-            };
-            // Attestation manifests in buildx indexes declare unknown/unknown.
-            if let Some(p) = plat.filter(|p| !p.starts_with("unknown/")) {
-                platforms.insert(p);
+                from_config
             }
+        };
+        // Attestation manifests in buildx indexes declare unknown/unknown.
+        if let Some(p) = plat.filter(|p| !p.starts_with("unknown/")) {
+            self.platforms.insert(p);
         }
-        other => bail!(
-            "{}: {digest} has media type {other}, expected an image manifest or index",
-            store.describe()
-        ),
+        Ok(())
     }
-    Ok(me)
 }
 
 /// A platform wanted from a multi-platform image: `os/arch[/variant]`.
@@ -723,6 +794,89 @@ mod tests {
         for bad in ["linux", "Linux/amd64", "linux//x", "a/b/c/d"] {
             assert!(PlatformFilter::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Blobs in memory, counting metadata reads.
+    struct MemStore {
+        blobs: std::collections::HashMap<Digest, Vec<u8>>,
+        reads: std::cell::Cell<usize>,
+    }
+
+    impl MemStore {
+        /// Stores `json` and returns its descriptor fields.
+        fn add(&mut self, json: serde_json::Value) -> (Digest, u64) {
+            let bytes = serde_json::to_vec(&json).unwrap();
+            let d = Digest::of(&bytes);
+            let n = bytes.len() as u64;
+            self.blobs.insert(d, bytes);
+            (d, n)
+        }
+    }
+
+    impl BlobStore for MemStore {
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+        fn locate(&self, digest: &Digest, size: u64) -> Result<BlobData> {
+            match self.blobs.get(digest) {
+                Some(b) if b.len() as u64 == size => Ok(BlobData::Memory(Arc::new(b.clone()))),
+                _ => bail!("no blob {digest} of {size} bytes"),
+            }
+        }
+        fn read_metadata(&self, digest: &Digest, size: u64, kind: Metadata) -> Result<Vec<u8>> {
+            self.reads.set(self.reads.get() + 1);
+            read_verified(self, digest, size, kind.as_str())
+        }
+    }
+
+    #[test]
+    fn shared_descriptors_are_walked_once() {
+        // Four levels of indexes (the depth limit), each listing the level
+        // below 20 times: walking every path read the manifest 20^4 =
+        // 160000 times (an index of indexes costs exponential time in its
+        // depth).
+        let mut store = MemStore {
+            blobs: Default::default(),
+            reads: Default::default(),
+        };
+        let (config, config_size) = store.add(serde_json::json!({
+            "architecture": "arm64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []}
+        }));
+        let (manifest, manifest_size) = store.add(serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config.to_string(), "size": config_size},
+            "layers": []
+        }));
+        let index_of = |digest: Digest, size: u64, media_type: &str| {
+            let child = serde_json::json!({"mediaType": media_type,
+                "digest": digest.to_string(), "size": size,
+                "platform": {"os": "linux", "architecture": "amd64"}});
+            serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                "manifests": vec![child; 20]})
+        };
+        let mut top = store.add(index_of(manifest, manifest_size, OCI_MANIFEST));
+        for _ in 0..2 {
+            top = store.add(index_of(top.0, top.1, OCI_INDEX));
+        }
+        // And the manifest once more without a platform: its config's.
+        let mut last = index_of(top.0, top.1, OCI_INDEX);
+        last["manifests"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+            "mediaType": OCI_MANIFEST, "digest": manifest.to_string(), "size": manifest_size}));
+        let top = store.add(last);
+        let (image, blobs, platforms) = walk_image(&store, top.0, top.1, None).unwrap();
+        assert_eq!(image.digest, top.0);
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+        // Four indexes, the manifest and its config, each once.
+        assert_eq!(blobs.len(), 6);
+        assert_eq!(
+            store.reads.get(),
+            6,
+            "one read per manifest, index and config"
+        );
     }
 
     #[test]

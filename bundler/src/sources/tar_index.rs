@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use airgap_format::display::escape;
+use anyhow::{anyhow, bail, Context, Result};
 
 /// Most entries indexed.
 const MAX_ENTRIES: usize = 1 << 20;
@@ -60,8 +61,14 @@ impl TarIndex {
             .entries_with_seek()
             .with_context(|| format!("{}: not a tar archive", path.display()))?;
         for entry in entries {
-            let entry =
-                entry.with_context(|| format!("{}: corrupt tar archive", path.display()))?;
+            // The tar crate's message quotes the entry's raw name.
+            let entry = entry.map_err(|e| {
+                anyhow!(
+                    "{}: corrupt tar archive: {}",
+                    path.display(),
+                    escape(&e.to_string())
+                )
+            })?;
             if items.len() >= MAX_ENTRIES {
                 bail!("{}: more than {MAX_ENTRIES} entries", path.display());
             }
@@ -133,12 +140,20 @@ impl TarIndex {
                     })?;
                 }
                 Some(TarItem::Other) => {
-                    bail!("{}: {key} is not a regular file", self.path.display())
+                    bail!(
+                        "{}: {} is not a regular file",
+                        self.path.display(),
+                        escape(&key)
+                    )
                 }
-                None => bail!("{}: no entry {key}", self.path.display()),
+                None => bail!("{}: no entry {}", self.path.display(), escape(&key)),
             }
         }
-        bail!("{}: too many links resolving {name}", self.path.display())
+        bail!(
+            "{}: too many links resolving {}",
+            self.path.display(),
+            escape(name)
+        )
     }
 }
 
