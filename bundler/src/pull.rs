@@ -314,22 +314,13 @@ impl Puller {
                 }
             }
         };
-        if bytes.len() as u64 > MAX_METADATA_BYTES {
-            bail!("manifest {at}: larger than {MAX_METADATA_BYTES} bytes");
-        }
-        let digest = Digest::of(&bytes);
-        if let Some(e) = expected {
-            if e != digest {
-                bail!("manifest {at}: content does not match its digest (got {digest})");
-            }
-        }
-        if let Some(served) = served_digest {
-            if served.starts_with("sha256:") && served != digest.to_string() {
-                bail!("manifest {at}: the registry says its digest is {served}, but the content is {digest}");
-            }
-        }
-        let media_type = media_type_of(&bytes, content_type.as_deref())
-            .with_context(|| format!("manifest {at}"))?;
+        let (digest, media_type) = check_manifest_reply(
+            &bytes,
+            expected,
+            served_digest.as_deref(),
+            content_type.as_deref(),
+        )
+        .with_context(|| format!("manifest {at}"))?;
         self.cache.insert_bytes(&digest, &bytes)?;
         self.downloaded.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -762,14 +753,46 @@ impl Transfer {
     }
 }
 
-/// The first byte of a `Content-Range: bytes START-END/TOTAL` header.
-fn content_range_start(h: &str) -> Option<u64> {
+/// The first byte of a `Content-Range: bytes START-END/TOTAL` header (a
+/// resumed blob download must start where the partial file ends).
+pub fn content_range_start(h: &str) -> Option<u64> {
     h.strip_prefix("bytes ")?
         .split('-')
         .next()?
         .trim()
         .parse()
         .ok()
+}
+
+/// Checks a registry's manifest reply (the body, read up to one byte past
+/// the limit, and its `Docker-Content-Digest` and `Content-Type`
+/// headers): within [`MAX_METADATA_BYTES`], matching the digest asked for
+/// (when the reference was one) and the one the registry served, and an
+/// image manifest or index. Returns its digest and media type.
+pub fn check_manifest_reply(
+    bytes: &[u8],
+    expected: Option<Digest>,
+    served_digest: Option<&str>,
+    content_type: Option<&str>,
+) -> Result<(Digest, String)> {
+    if bytes.len() as u64 > MAX_METADATA_BYTES {
+        bail!("larger than {MAX_METADATA_BYTES} bytes");
+    }
+    let digest = Digest::of(bytes);
+    if let Some(e) = expected {
+        if e != digest {
+            bail!("content does not match its digest (got {digest})");
+        }
+    }
+    if let Some(served) = served_digest {
+        if served.starts_with("sha256:") && served != digest.to_string() {
+            bail!(
+                "the registry says its digest is {}, but the content is {digest}",
+                airgap_format::display::quote(served)
+            );
+        }
+    }
+    Ok((digest, media_type_of(bytes, content_type)?))
 }
 
 /// The media type of a manifest: its `mediaType` field, else the header,
@@ -793,7 +816,10 @@ pub fn media_type_of(bytes: &[u8], header: Option<&str>) -> Result<String> {
     }
     match mt.as_str() {
         OCI_INDEX | OCI_MANIFEST | DOCKER_LIST | DOCKER_MANIFEST => Ok(mt),
-        other => bail!("media type {other} is not an image manifest or index"),
+        other => bail!(
+            "media type {} is not an image manifest or index",
+            airgap_format::display::quote(other)
+        ),
     }
 }
 
