@@ -874,6 +874,33 @@ mod tests {
     }
 
     #[test]
+    fn manifest_replies() {
+        let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{}}"#;
+        let d = Digest::of(m);
+        assert_eq!(
+            check_manifest_reply(m, Some(d), Some(&d.to_string()), None).unwrap(),
+            (d, OCI_MANIFEST.to_string())
+        );
+        let e = check_manifest_reply(m, Some(Digest::of(b"x")), None, None).unwrap_err();
+        assert!(e.to_string().contains("does not match its digest"), "{e}");
+        let e = check_manifest_reply(m, None, Some("sha256:00"), None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the registry says its digest is \"sha256:00\""),
+            "{e}"
+        );
+        // A digest of another algorithm is not compared.
+        check_manifest_reply(m, None, Some("sha512:00"), None).unwrap();
+        let big = vec![b' '; MAX_METADATA_BYTES as usize + 1];
+        let e = check_manifest_reply(&big, None, None, None).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let e = check_manifest_reply(br#"{"mediaType":"a\u001b[31mb"}"#, None, None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(r#""a\u{1b}[31mb""#), "{e}");
+    }
+
+    #[test]
     fn url_hosts() {
         assert_eq!(
             host_of_url("https://charts.example/stable/index.yaml").unwrap(),
