@@ -22,6 +22,9 @@ rustup toolchain list | grep -q '^nightly' || {
 }
 command -v cargo-fuzz >/dev/null || cargo install --locked --quiet cargo-fuzz
 
+# C code built for the fuzz targets (ISA-L) goes through the wrapper that
+# makes it build under AddressSanitizer.
+export CC_x86_64_unknown_linux_gnu="$PWD/scripts/fuzz-cc.sh"
 cd fuzz
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo +nightly fuzz list); fi
 # Seeds that are built rather than stored (signed archives, docker save
