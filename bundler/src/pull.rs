@@ -314,22 +314,13 @@ impl Puller {
                 }
             }
         };
-        if bytes.len() as u64 > MAX_METADATA_BYTES {
-            bail!("manifest {at}: larger than {MAX_METADATA_BYTES} bytes");
-        }
-        let digest = Digest::of(&bytes);
-        if let Some(e) = expected {
-            if e != digest {
-                bail!("manifest {at}: content does not match its digest (got {digest})");
-            }
-        }
-        if let Some(served) = served_digest {
-            if served.starts_with("sha256:") && served != digest.to_string() {
-                bail!("manifest {at}: the registry says its digest is {served}, but the content is {digest}");
-            }
-        }
-        let media_type = media_type_of(&bytes, content_type.as_deref())
-            .with_context(|| format!("manifest {at}"))?;
+        let (digest, media_type) = check_manifest_reply(
+            &bytes,
+            expected,
+            served_digest.as_deref(),
+            content_type.as_deref(),
+        )
+        .with_context(|| format!("manifest {at}"))?;
         self.cache.insert_bytes(&digest, &bytes)?;
         self.downloaded.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -762,14 +753,46 @@ impl Transfer {
     }
 }
 
-/// The first byte of a `Content-Range: bytes START-END/TOTAL` header.
-fn content_range_start(h: &str) -> Option<u64> {
+/// The first byte of a `Content-Range: bytes START-END/TOTAL` header (a
+/// resumed blob download must start where the partial file ends).
+pub fn content_range_start(h: &str) -> Option<u64> {
     h.strip_prefix("bytes ")?
         .split('-')
         .next()?
         .trim()
         .parse()
         .ok()
+}
+
+/// Checks a registry's manifest reply (the body, read up to one byte past
+/// the limit, and its `Docker-Content-Digest` and `Content-Type`
+/// headers): within [`MAX_METADATA_BYTES`], matching the digest asked for
+/// (when the reference was one) and the one the registry served, and an
+/// image manifest or index. Returns its digest and media type.
+pub fn check_manifest_reply(
+    bytes: &[u8],
+    expected: Option<Digest>,
+    served_digest: Option<&str>,
+    content_type: Option<&str>,
+) -> Result<(Digest, String)> {
+    if bytes.len() as u64 > MAX_METADATA_BYTES {
+        bail!("larger than {MAX_METADATA_BYTES} bytes");
+    }
+    let digest = Digest::of(bytes);
+    if let Some(e) = expected {
+        if e != digest {
+            bail!("content does not match its digest (got {digest})");
+        }
+    }
+    if let Some(served) = served_digest {
+        if served.starts_with("sha256:") && served != digest.to_string() {
+            bail!(
+                "the registry says its digest is {}, but the content is {digest}",
+                airgap_format::display::quote(served)
+            );
+        }
+    }
+    Ok((digest, media_type_of(bytes, content_type)?))
 }
 
 /// The media type of a manifest: its `mediaType` field, else the header,
@@ -793,7 +816,10 @@ pub fn media_type_of(bytes: &[u8], header: Option<&str>) -> Result<String> {
     }
     match mt.as_str() {
         OCI_INDEX | OCI_MANIFEST | DOCKER_LIST | DOCKER_MANIFEST => Ok(mt),
-        other => bail!("media type {other} is not an image manifest or index"),
+        other => bail!(
+            "media type {} is not an image manifest or index",
+            airgap_format::display::quote(other)
+        ),
     }
 }
 
@@ -845,6 +871,33 @@ mod tests {
         );
         assert!(media_type_of(br#"{"schemaVersion":1}"#, None).is_err());
         assert!(media_type_of(b"<html>", None).is_err());
+    }
+
+    #[test]
+    fn manifest_replies() {
+        let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{}}"#;
+        let d = Digest::of(m);
+        assert_eq!(
+            check_manifest_reply(m, Some(d), Some(&d.to_string()), None).unwrap(),
+            (d, OCI_MANIFEST.to_string())
+        );
+        let e = check_manifest_reply(m, Some(Digest::of(b"x")), None, None).unwrap_err();
+        assert!(e.to_string().contains("does not match its digest"), "{e}");
+        let e = check_manifest_reply(m, None, Some("sha256:00"), None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the registry says its digest is \"sha256:00\""),
+            "{e}"
+        );
+        // A digest of another algorithm is not compared.
+        check_manifest_reply(m, None, Some("sha512:00"), None).unwrap();
+        let big = vec![b' '; MAX_METADATA_BYTES as usize + 1];
+        let e = check_manifest_reply(&big, None, None, None).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let e = check_manifest_reply(br#"{"mediaType":"a\u001b[31mb"}"#, None, None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(r#""a\u{1b}[31mb""#), "{e}");
     }
 
     #[test]

@@ -22,7 +22,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::relocation::{RelocatedImage, RelocationMap};
 use crate::target::Target;
 use airgap_registry::client::{
-    backoff, is_transient, one_line, read_small, retry_after, Client, Transport, ATTEMPTS,
+    backoff, has_error_code, is_transient, one_line, read_small, retry_after, Client, Transport,
+    ATTEMPTS,
 };
 use airgap_registry::Credentials;
 
@@ -887,13 +888,19 @@ fn upload_whole(
 /// whole, and if it happens the closing PUT fails its digest check and the
 /// upload starts again in a new session.
 fn held(status: &airgap_registry::ureq::http::Response<airgap_registry::ureq::Body>) -> u64 {
-    status
-        .headers()
-        .get("range")
-        .and_then(|h| h.to_str().ok())
+    held_from_range(status.headers().get("range").and_then(|h| h.to_str().ok()))
+}
+
+/// How many bytes an upload status says the registry holds, from its
+/// `Range` header's value (`None` when there is none): `0-END` holds
+/// END + 1 bytes, `0-0` and anything unreadable none. An END of
+/// `u64::MAX` (more than any blob) saturates, so that the caller's "holds
+/// more than the blob" check refuses it.
+pub fn held_from_range(range: Option<&str>) -> u64 {
+    range
         .and_then(|r| r.split_once('-'))
         .and_then(|(_, end)| end.trim().parse::<u64>().ok())
-        .map_or(0, |end| if end == 0 { 0 } else { end + 1 })
+        .map_or(0, |end| if end == 0 { 0 } else { end.saturating_add(1) })
 }
 
 /// PATCH chunks into the session at `location`, then the closing PUT.
@@ -984,16 +991,14 @@ fn upload_chunks(
             Ok(resp) if resp.status().as_u16() == 201 => return Ok(()),
             Ok(mut resp) => {
                 let s = resp.status().as_u16();
-                let why = format!(
-                    "closing PUT: HTTP {s}: {}",
-                    one_line(&read_small(resp.body_mut()))
-                );
+                let body = read_small(resp.body_mut());
+                let why = format!("closing PUT: HTTP {s}: {}", one_line(&body));
                 if session_lost(s) {
                     // Also what a closing PUT that went through, but whose
                     // answer was lost, gets when sent again.
                     return Err(Lost(anyhow!(why)));
                 }
-                if resumed && s == 400 && why.contains("DIGEST_INVALID") {
+                if resumed && s == 400 && has_error_code(&body, "DIGEST_INVALID") {
                     // The registry's account of what it held was wrong
                     // (or ambiguous, see `held`): start again from zero.
                     return Err(Lost(anyhow!("{why} (after a resumed chunk)")));
@@ -1063,9 +1068,12 @@ fn put_manifest(
                 _ => return Ok(()),
             },
             _ => {
-                let body = one_line(&read_small(resp.body_mut()));
-                let line = format!("PUT manifest {reference} ({digest}): HTTP {s}: {body}");
-                if s != 400 || !body.contains("DIGEST_INVALID") {
+                let body = read_small(resp.body_mut());
+                let line = format!(
+                    "PUT manifest {reference} ({digest}): HTTP {s}: {}",
+                    one_line(&body)
+                );
+                if s != 400 || !has_error_code(&body, "DIGEST_INVALID") {
                     bail!("{line}");
                 }
                 line
@@ -1077,5 +1085,22 @@ fn put_manifest(
         tracing::debug!(%digest, repo, reference, attempt, "retrying: the registry received other bytes than the manifest's");
         std::thread::sleep(backoff(attempt, None));
         attempt += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_reads_the_upload_range() {
+        assert_eq!(held_from_range(None), 0);
+        assert_eq!(held_from_range(Some("0-0")), 0);
+        assert_eq!(held_from_range(Some("0-99")), 100);
+        assert_eq!(held_from_range(Some("0- 99 ")), 100);
+        assert_eq!(held_from_range(Some("bytes")), 0);
+        assert_eq!(held_from_range(Some("0-x")), 0);
+        // Found by fuzzing (registry target): END + 1 overflowed.
+        assert_eq!(held_from_range(Some("0-18446744073709551615")), u64::MAX);
     }
 }

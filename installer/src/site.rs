@@ -505,7 +505,13 @@ impl Site {
                 .collect();
             format!("not valid YAML: {}", line.join("; "))
         })?;
-        let mut site: Site = serde_path_to_error::deserialize(&value).map_err(|e| {
+        Site::from_value(&value)
+    }
+
+    /// Reads and validates a site given as a JSON value (what
+    /// [`Site::parse`] reads the YAML into); errors are `FIELD.PATH: message`.
+    pub fn from_value(value: &serde_json::Value) -> Result<Site, String> {
+        let mut site: Site = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let message = plain_serde_message(&e.inner().to_string());
             match (path.as_str(), message) {
@@ -995,6 +1001,17 @@ mod tests {
         let e = Site::parse(text).expect_err(expected);
         assert!(e.contains(expected), "{e:?} should contain {expected:?}");
         assert!(!e.contains('\n'), "{e:?}");
+    }
+
+    #[test]
+    fn a_validated_site_reads_back_as_itself() {
+        let s = Site::parse(&with("  prefix: platform", "  prefix: /platform/")).unwrap();
+        assert_eq!(s.registry.prefix, "platform");
+        let v = serde_json::to_value(&s).unwrap();
+        let again = Site::from_value(&v).unwrap();
+        assert_eq!(serde_json::to_value(&again).unwrap(), v);
+        let e = Site::from_value(&serde_json::json!({"siteVersion": 1})).unwrap_err();
+        assert_eq!(e, "name: required");
     }
 
     #[test]

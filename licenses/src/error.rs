@@ -173,10 +173,21 @@ pub enum LicenseError {
 }
 
 impl LicenseError {
+    /// The reason may quote the input (serde names an unknown field as it
+    /// was written, newlines and all): it is kept to one line, with control
+    /// and bidirectional characters escaped, and at most
+    /// [`MAX_REASON_CHARS`](crate::limits::MAX_REASON_CHARS) characters.
     pub(crate) fn malformed(what: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        let max = crate::limits::MAX_REASON_CHARS;
+        let shown: String = reason.chars().take(max).collect();
+        let mut reason_line = airgap_format::display::escape(&shown).into_owned();
+        if shown.len() < reason.len() {
+            reason_line.push('…');
+        }
         LicenseError::Malformed {
             what: what.to_string(),
-            reason: reason.into(),
+            reason: reason_line,
         }
     }
 

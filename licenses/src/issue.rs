@@ -98,13 +98,31 @@ pub fn issue(
         request_nonce: request.nonce.clone(),
     };
     payload.validate().map_err(invalid)?;
+    let text = armor(&payload, signing)?;
 
+    // Read back what was written, as a verifier will.
+    let public = PublicKey {
+        key_id,
+        key: signing.verifying_key(),
+    };
+    ArmoredLicense::parse(&text, "issued licence")?
+        .verify_signature("issued licence", &[public])?;
+    Ok(text)
+}
+
+/// Signs `payload` with `signing` (over `SIGNING_DOMAIN || payload JSON`)
+/// and writes the armored licence text: the headers from the payload, the
+/// envelope naming the payload's `alg` and `keyId`, base64 wrapped at
+/// [`BODY_COLUMNS`]. The payload is not checked: [`issue`] validates it
+/// first and reads the result back.
+pub fn armor(payload: &LicensePayload, signing: &SigningKey) -> Result<String, LicenseError> {
+    let invalid = |reason: String| LicenseError::InvalidTerms { reason };
     let payload_bytes =
-        serde_json::to_vec(&payload).map_err(|e| invalid(format!("cannot serialise: {e}")))?;
+        serde_json::to_vec(payload).map_err(|e| invalid(format!("cannot serialise: {e}")))?;
     let signature = signing.sign(&signing_input(&payload_bytes));
     let envelope = Envelope {
-        alg: ALG_ED25519.to_string(),
-        key_id: key_id.to_string(),
+        alg: payload.alg.clone(),
+        key_id: payload.key_id.clone(),
         payload: B64.encode(&payload_bytes),
         signature: B64.encode(signature.to_bytes()),
     };
@@ -126,14 +144,6 @@ pub fn issue(
     }
     text.push_str(END_LINE);
     text.push('\n');
-
-    // Read back what was written, as a verifier will.
-    let public = PublicKey {
-        key_id,
-        key: signing.verifying_key(),
-    };
-    ArmoredLicense::parse(&text, "issued licence")?
-        .verify_signature("issued licence", &[public])?;
     Ok(text)
 }
 

@@ -174,6 +174,38 @@ fn deserialize_limits<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String
 }
 
 impl LicensePayload {
+    /// Parses signed payload bytes (the signature is checked before, by
+    /// [`ArmoredLicense::verify_signature`]): the `format` first, so that a
+    /// newer format is named as such rather than as a missing field, then
+    /// every field, then the algorithm against [`ALLOWED_ALGORITHMS`].
+    /// The field rules are [`LicensePayload::validate`]'s. `what` names the
+    /// licence in errors.
+    pub fn parse(bytes: &[u8], what: &str) -> Result<LicensePayload, LicenseError> {
+        let bad = |reason: String| LicenseError::malformed(what, reason);
+        #[derive(Deserialize)]
+        struct FormatOnly {
+            format: Option<serde_json::Value>,
+        }
+        let format = serde_json::from_slice::<FormatOnly>(bytes)
+            .map_err(|e| bad(format!("signed payload is not a JSON object: {e}")))?
+            .format;
+        if format != Some(serde_json::Value::from(LICENSE_FORMAT)) {
+            let shown = format.map_or("none".to_string(), |v| quote(&v.to_string()));
+            return Err(bad(format!(
+                "unsupported licence format {shown} (this verifier reads format {LICENSE_FORMAT})"
+            )));
+        }
+        let payload: LicensePayload = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("signed payload is not valid: {e}")))?;
+        if !ALLOWED_ALGORITHMS.contains(&payload.alg.as_str()) {
+            return Err(LicenseError::AlgorithmNotAllowed {
+                what: what.to_string(),
+                alg: quote(&payload.alg),
+            });
+        }
+        Ok(payload)
+    }
+
     /// End of the grace period: `expires` plus `grace_days` days.
     pub fn grace_ends(&self) -> OffsetDateTime {
         self.expires
@@ -511,27 +543,7 @@ impl ArmoredLicense {
             })?;
 
         // Signed from here on: a failure means the vendor wrote a bad file.
-        #[derive(Deserialize)]
-        struct FormatOnly {
-            format: Option<serde_json::Value>,
-        }
-        let format = serde_json::from_slice::<FormatOnly>(&self.payload)
-            .map_err(|e| bad(format!("signed payload is not a JSON object: {e}")))?
-            .format;
-        if format != Some(serde_json::Value::from(LICENSE_FORMAT)) {
-            let shown = format.map_or("none".to_string(), |v| quote(&v.to_string()));
-            return Err(bad(format!(
-                "unsupported licence format {shown} (this verifier reads format {LICENSE_FORMAT})"
-            )));
-        }
-        let payload: LicensePayload = serde_json::from_slice(&self.payload)
-            .map_err(|e| bad(format!("signed payload is not valid: {e}")))?;
-        if !ALLOWED_ALGORITHMS.contains(&payload.alg.as_str()) {
-            return Err(LicenseError::AlgorithmNotAllowed {
-                what: what.to_string(),
-                alg: quote(&payload.alg),
-            });
-        }
+        let payload = LicensePayload::parse(&self.payload, what)?;
         if payload.alg != self.alg {
             return Err(bad(
                 "the signed payload's alg differs from the envelope's".to_string()

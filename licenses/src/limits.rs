@@ -24,6 +24,9 @@ pub const MAX_FEATURES: usize = 256;
 pub const MAX_LIMITS: usize = 256;
 /// Longest grace period, in days.
 pub const MAX_GRACE_DAYS: u32 = 365;
+/// Longest reason of a malformed-input error, in characters (it may quote
+/// the input, as serde's messages do).
+pub const MAX_REASON_CHARS: usize = 512;
 /// Longest untrusted text quoted back in an error message, in characters.
 pub const MAX_QUOTED_CHARS: usize = 64;
 

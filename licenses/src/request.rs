@@ -191,6 +191,17 @@ mod tests {
             assert!(err.starts_with("request.json: "), "{err}");
             assert!(err.contains(expected), "{field}: {err}");
         }
+        // Found by fuzzing (license target): serde quotes an unknown field
+        // as written, so its message went over several lines.
+        let mut v = good.clone();
+        v["a\nb\u{1b}[2J"] = 1.into();
+        v[format!("long{}", "x".repeat(2000))] = 1.into();
+        let err = Request::parse(v.to_string().as_bytes(), "request.json")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(['\n', '\u{1b}']), "{err}");
+        assert!(err.contains(r"unknown field `a\nb\u{1b}[2J`"), "{err}");
+        assert!(err.chars().count() < 600, "{err}");
         let err = Request::parse(&vec![b' '; 70_000], "request.json").unwrap_err();
         assert_eq!(err.to_string(), "request.json: larger than 65536 bytes");
         let text = request().to_json_pretty();

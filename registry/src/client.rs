@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ureq::http::Response;
@@ -49,8 +49,13 @@ pub fn retry_after(resp: &Response<Body>) -> Option<Duration> {
     resp.headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .and_then(parse_retry_after)
+}
+
+/// Parses a `Retry-After` value in whole seconds (`120`); an HTTP date or
+/// anything else is `None`.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// A request that failed in a way another attempt may cure (a connection
@@ -260,23 +265,13 @@ impl Client {
         };
         let status = resp.status().as_u16();
         let body = read_small(resp.body_mut());
-        if status == 401 || status == 403 {
-            bail!(
-                "token service {realm}: HTTP {status}: {}; check the user name and password for {}",
-                one_line(&body),
+        token_reply(status, &body).map_err(|reason| match status {
+            401 | 403 => anyhow!(
+                "token service {realm}: {reason}; check the user name and password for {}",
                 self.host
-            );
-        }
-        if status != 200 {
-            bail!("token service {realm}: HTTP {status}: {}", one_line(&body));
-        }
-        let v: serde_json::Value = serde_json::from_str(&body)
-            .with_context(|| format!("token service {realm}: not JSON"))?;
-        v.get("token")
-            .or_else(|| v.get("access_token"))
-            .and_then(|t| t.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| anyhow!("token service {realm}: no token in the reply"))
+            ),
+            _ => anyhow!("token service {realm}: {reason}"),
+        })
     }
 
     fn learn_challenge(&self, resp: &Response<Body>) -> Result<()> {
@@ -284,32 +279,20 @@ impl Client {
             .headers()
             .get("www-authenticate")
             .and_then(|h| h.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let lower = header.to_ascii_lowercase();
-        let scheme = if lower.starts_with("bearer") {
-            let params = parse_challenge(&header["bearer".len()..]);
-            let realm = params
-                .get("realm")
-                .cloned()
-                .ok_or_else(|| anyhow!("{}: bearer challenge without a realm", self.host))?;
-            Scheme::Bearer {
-                realm,
-                service: params.get("service").cloned(),
+            .unwrap_or("");
+        let scheme = match parse_www_authenticate(header)
+            .map_err(|e| anyhow!("{}: {e}", self.host))?
+        {
+            Challenge::Bearer { realm, service } => Scheme::Bearer { realm, service },
+            Challenge::Basic => {
+                if self.credentials.is_none() {
+                    bail!(
+                        "{}: the registry asks for a user name and password (use --username with --password-stdin, or a credentials file)",
+                        self.host
+                    );
+                }
+                Scheme::Basic
             }
-        } else if lower.starts_with("basic") {
-            if self.credentials.is_none() {
-                bail!(
-                    "{}: the registry asks for a user name and password (use --username with --password-stdin, or a credentials file)",
-                    self.host
-                );
-            }
-            Scheme::Basic
-        } else {
-            bail!(
-                "{}: HTTP 401 with an unsupported challenge {header:?}",
-                self.host
-            );
         };
         *self.scheme.lock().expect("lock") = scheme;
         Ok(())
@@ -505,7 +488,7 @@ fn shown(url: &str) -> &str {
 }
 
 /// Resolves a `Location` header against the URL that returned it.
-fn resolve_location(base: &str, location: &str) -> String {
+pub fn resolve_location(base: &str, location: &str) -> String {
     if location.starts_with("http://") || location.starts_with("https://") {
         return location.to_string();
     }
@@ -522,14 +505,15 @@ fn resolve_location(base: &str, location: &str) -> String {
     }
 }
 
-/// Reads at most 1 MiB of a (small) response body as text.
+/// Reads at most 1 MiB of a (small) response body as text; bytes that are
+/// not UTF-8 show as U+FFFD, so that the message around them stays.
 pub fn read_small(body: &mut Body) -> String {
-    let mut out = String::new();
+    let mut bytes = Vec::new();
     let _ = body
         .as_reader()
         .take(MAX_SMALL_BODY)
-        .read_to_string(&mut out);
-    out
+        .read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The registry's error message, on one line and shortened.
@@ -544,16 +528,104 @@ fn insufficient_scope(resp: &Response<Body>) -> bool {
         .get_all("www-authenticate")
         .iter()
         .filter_map(|h| h.to_str().ok())
-        .any(|h| {
-            parse_challenge(h.get("bearer".len()..).unwrap_or(""))
-                .get("error")
-                .is_some_and(|e| e == "insufficient_scope")
+        .any(is_insufficient_scope)
+}
+
+/// Whether a `WWW-Authenticate` value is a bearer challenge with
+/// `error="insufficient_scope"`: the credentials were fine but the token
+/// lacked the scope.
+pub fn is_insufficient_scope(header: &str) -> bool {
+    header
+        .get(..BEARER.len())
+        .is_some_and(|s| s.eq_ignore_ascii_case(BEARER))
+        && parse_challenge(&header[BEARER.len()..])
+            .get("error")
+            .is_some_and(|e| e == "insufficient_scope")
+}
+
+const BEARER: &str = "bearer";
+const BASIC: &str = "basic";
+
+/// An authentication challenge from a `WWW-Authenticate` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Challenge {
+    /// `Basic realm=…`: send the user name and password.
+    Basic,
+    /// `Bearer realm=…,service=…`: get a token from the realm.
+    Bearer {
+        /// The token service URL.
+        realm: String,
+        /// The `service` to ask the token for, when given.
+        service: Option<String>,
+    },
+}
+
+/// Parses the `WWW-Authenticate` value of a 401: the scheme (`Basic` or
+/// `Bearer`, any case) and, for `Bearer`, its `realm` (required) and
+/// `service`. The reason of an error quotes the header shortened.
+pub fn parse_www_authenticate(header: &str) -> Result<Challenge, String> {
+    let scheme = |name: &str| {
+        header
+            .get(..name.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(name))
+    };
+    if scheme(BEARER) {
+        let mut params = parse_challenge(&header[BEARER.len()..]);
+        let realm = params
+            .remove("realm")
+            .ok_or_else(|| "bearer challenge without a realm".to_string())?;
+        Ok(Challenge::Bearer {
+            realm,
+            service: params.remove("service"),
+        })
+    } else if scheme(BASIC) {
+        Ok(Challenge::Basic)
+    } else {
+        Err(format!(
+            "HTTP 401 with an unsupported challenge {:?}",
+            one_line(header)
+        ))
+    }
+}
+
+/// What a token service's reply gives: the `token` (or OAuth2
+/// `access_token`) of a 200 JSON reply; otherwise the reason, with the
+/// status and the body on one line.
+pub fn token_reply(status: u16, body: &str) -> Result<String, String> {
+    if status != 200 {
+        return Err(format!("HTTP {status}: {}", one_line(body)));
+    }
+    let v: serde_json::Value = serde_json::from_str(body)
+        .map_err(|e| format!("the reply is not JSON ({e}): {}", one_line(body)))?;
+    v.get("token")
+        .or_else(|| v.get("access_token"))
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| "no token in the reply".to_string())
+}
+
+/// Whether a registry error body carries the error `code`: one of its
+/// `errors[].code` when it is JSON (`{"errors":[{"code":"…"}]}`, as the OCI
+/// distribution spec gives it, so that a message that only mentions the
+/// code does not count); the code anywhere in it when it is not JSON.
+pub fn has_error_code(body: &str, code: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return body.contains(code);
+    };
+    v.get("errors")
+        .and_then(|e| e.as_array())
+        .is_some_and(|errors| {
+            errors
+                .iter()
+                .any(|e| e.get("code").and_then(|c| c.as_str()) == Some(code))
         })
 }
 
-/// Parses `key="value", key=value` challenge parameters; quoted values may
-/// hold commas and backslash escapes.
-fn parse_challenge(s: &str) -> HashMap<String, String> {
+/// Parses `key="value", key=value` challenge parameters (what follows the
+/// scheme of a `WWW-Authenticate` value) into lowercase keys and values;
+/// quoted values may hold commas and backslash escapes.
+pub fn parse_challenge(s: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut chars = s.chars().peekable();
     loop {
@@ -612,6 +684,80 @@ mod tests {
         assert_eq!(q["scope"], "repository:x:pull,push");
         assert_eq!(q["error"], "insufficient_scope");
         assert_eq!(parse_challenge(r#"realm=plain, x="a\"b""#)["x"], "a\"b");
+    }
+
+    #[test]
+    fn www_authenticate_headers() {
+        assert_eq!(
+            parse_www_authenticate(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#
+            ),
+            Ok(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into())
+            })
+        );
+        assert_eq!(
+            parse_www_authenticate(r#"Basic realm="Registry Realm""#),
+            Ok(Challenge::Basic)
+        );
+        assert_eq!(
+            parse_www_authenticate(r#"BEARER realm=x"#),
+            Ok(Challenge::Bearer {
+                realm: "x".into(),
+                service: None
+            })
+        );
+        let e = parse_www_authenticate(r#"Bearer service="x""#).unwrap_err();
+        assert!(e.contains("without a realm"), "{e}");
+        let e = parse_www_authenticate(&format!("Negotiate {}", "a ".repeat(1000))).unwrap_err();
+        assert!(e.contains("unsupported challenge") && e.len() < 400, "{e}");
+        // Not a panic on a multi-byte character where the scheme ends.
+        assert!(parse_www_authenticate("Beare\u{e9}").is_err());
+        assert!(is_insufficient_scope(
+            r#"Bearer realm="https://a/t",error="insufficient_scope""#
+        ));
+        assert!(!is_insufficient_scope(
+            r#"Basic error="insufficient_scope""#
+        ));
+        assert!(!is_insufficient_scope("é"));
+    }
+
+    #[test]
+    fn token_replies_and_error_bodies() {
+        assert_eq!(token_reply(200, r#"{"token":"t1"}"#), Ok("t1".into()));
+        assert_eq!(
+            token_reply(200, r#"{"access_token":"t2","expires_in":300}"#),
+            Ok("t2".into())
+        );
+        assert!(token_reply(200, r#"{"token":""}"#).is_err());
+        assert!(token_reply(200, "<html>").unwrap_err().contains("not JSON"));
+        assert_eq!(
+            token_reply(401, "{\n \"errors\": []\n}").unwrap_err(),
+            r#"HTTP 401: { "errors": [] }"#
+        );
+        let body = r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content","detail":{}}]}"#;
+        assert!(has_error_code(body, "DIGEST_INVALID"));
+        assert!(!has_error_code(body, "BLOB_UNKNOWN"));
+        assert!(!has_error_code(
+            r#"{"errors":[{"code":"UNKNOWN","message":"not DIGEST_INVALID"}]}"#,
+            "DIGEST_INVALID"
+        ));
+        assert!(has_error_code(
+            "digest invalid: DIGEST_INVALID",
+            "DIGEST_INVALID"
+        ));
+        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn small_bodies_are_bounded_text() {
+        let mut body = Body::builder().data(b"{\"errors\":\"bad \xff byte\"}".to_vec());
+        // Before, a byte that is not UTF-8 lost the whole message.
+        assert_eq!(read_small(&mut body), "{\"errors\":\"bad \u{fffd} byte\"}");
+        let mut body = Body::builder().data(vec![b'a'; (MAX_SMALL_BODY + 10) as usize]);
+        assert_eq!(read_small(&mut body).len() as u64, MAX_SMALL_BODY);
     }
 
     #[test]

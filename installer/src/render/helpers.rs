@@ -6,6 +6,8 @@
 //! `{{nindent 4 (toYaml site.monitoring)}}`.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, PathAndJson, RenderContext, RenderError,
@@ -13,13 +15,41 @@ use handlebars::{
 };
 use serde_json::Value;
 
-/// A helper's function: its parameters to a value or a message.
-type HelperFn = fn(&[&PathAndJson]) -> Result<Value, String>;
+/// A helper's function: its parameters and the largest text it may make
+/// ([`HelperLimits::max_bytes`]) to a value or a message.
+type HelperFn = fn(&[&PathAndJson], usize) -> Result<Value, String>;
+
+/// What bounds the helpers, which make values in memory before anything is
+/// written (so the output budget alone cannot stop them): the largest text
+/// a helper may return, and the render's time, checked at every call.
+#[derive(Clone, Debug)]
+pub struct HelperLimits {
+    /// Largest text a helper may return, in bytes: a value larger than one
+    /// rendered file may be could never be written whole.
+    pub max_bytes: usize,
+    /// Longest time all rendering of a render may take.
+    pub max_time: Duration,
+    /// When the render's time started (set when its budget starts; unset,
+    /// time is not checked).
+    pub started: Arc<OnceLock<Instant>>,
+}
+
+impl HelperLimits {
+    /// `max_bytes` and `max_time`, with the clock not yet started.
+    pub fn new(max_bytes: usize, max_time: Duration) -> HelperLimits {
+        HelperLimits {
+            max_bytes,
+            max_time,
+            started: Arc::new(OnceLock::new()),
+        }
+    }
+}
 
 /// A helper made of a function over its parameters.
 struct FnHelper {
     name: &'static str,
     f: HelperFn,
+    limits: HelperLimits,
 }
 
 impl HelperDef for FnHelper {
@@ -30,10 +60,20 @@ impl HelperDef for FnHelper {
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
+        let fail = |m: String| RenderErrorReason::Other(format!("{}: {m}", self.name)).into();
+        let l = &self.limits;
+        if l.started.get().is_some_and(|t| t.elapsed() > l.max_time) {
+            return Err(fail(format!(
+                "rendering took longer than {} s, the most allowed",
+                l.max_time.as_secs()
+            )));
+        }
         let params: Vec<&PathAndJson> = h.params().iter().collect();
-        (self.f)(&params)
-            .map(ScopedJson::Derived)
-            .map_err(|m| RenderErrorReason::Other(format!("{}: {m}", self.name)).into())
+        let value = (self.f)(&params, l.max_bytes).map_err(fail)?;
+        if value.as_str().is_some_and(|s| s.len() > l.max_bytes) {
+            return Err(fail(too_large(l.max_bytes)));
+        }
+        Ok(ScopedJson::Derived(value))
     }
 }
 
@@ -76,6 +116,25 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// The message of a helper whose result would be larger than `max` bytes.
+fn too_large(max: usize) -> String {
+    format!("the result would be larger than {max} bytes, the most one rendered file may have")
+}
+
+/// Refuses a result of `len` bytes before it is made.
+fn within(len: usize, max: usize) -> Result<(), String> {
+    if len > max {
+        return Err(too_large(max));
+    }
+    Ok(())
+}
+
+/// Size of `indent_text(n, s)`, without making it.
+fn indented_len(n: usize, s: &str) -> usize {
+    let lines = s.split('\n').filter(|l| !l.is_empty()).count();
+    s.len().saturating_add(n.saturating_mul(lines))
+}
+
 fn count(params: &[&PathAndJson], i: usize) -> Result<usize, String> {
     present(params, i, "a number of spaces")?
         .as_u64()
@@ -100,7 +159,7 @@ fn indent_text(n: usize, s: &str) -> String {
 
 /// `required "message" VALUE`: VALUE, or the message as an error when it
 /// is missing or empty.
-fn required(p: &[&PathAndJson]) -> Result<Value, String> {
+fn required(p: &[&PathAndJson], _max: usize) -> Result<Value, String> {
     let msg = text(present(p, 0, "a message")?);
     match p.get(1) {
         Some(v) if !v.is_value_missing() && !is_empty(v.value()) => Ok(v.value().clone()),
@@ -109,7 +168,7 @@ fn required(p: &[&PathAndJson]) -> Result<Value, String> {
 }
 
 /// `default DEFAULT VALUE`: VALUE unless missing or empty, else DEFAULT.
-fn default(p: &[&PathAndJson]) -> Result<Value, String> {
+fn default(p: &[&PathAndJson], _max: usize) -> Result<Value, String> {
     let d = present(p, 0, "a default")?;
     match p.get(1) {
         Some(v) if !v.is_value_missing() && !is_empty(v.value()) => Ok(v.value().clone()),
@@ -118,14 +177,14 @@ fn default(p: &[&PathAndJson]) -> Result<Value, String> {
 }
 
 /// `toYaml VALUE`: block YAML without a trailing newline.
-fn to_yaml(p: &[&PathAndJson]) -> Result<Value, String> {
+fn to_yaml(p: &[&PathAndJson], _max: usize) -> Result<Value, String> {
     let v = present(p, 0, "a value")?;
     let y = serde_saphyr::to_string(v).map_err(|e| e.to_string())?;
     Ok(Value::String(y.trim_end_matches('\n').to_string()))
 }
 
 /// `toJson VALUE`: compact JSON.
-fn to_json(p: &[&PathAndJson]) -> Result<Value, String> {
+fn to_json(p: &[&PathAndJson], _max: usize) -> Result<Value, String> {
     let v = present(p, 0, "a value")?;
     Ok(Value::String(
         serde_json::to_string(v).map_err(|e| e.to_string())?,
@@ -133,23 +192,24 @@ fn to_json(p: &[&PathAndJson]) -> Result<Value, String> {
 }
 
 /// `indent N TEXT`: every non-empty line indented by N spaces.
-fn indent(p: &[&PathAndJson]) -> Result<Value, String> {
+fn indent(p: &[&PathAndJson], max: usize) -> Result<Value, String> {
     let n = count(p, 0)?;
-    Ok(Value::String(indent_text(n, &text(present(p, 1, "text")?))))
+    let t = text(present(p, 1, "text")?);
+    within(indented_len(n, &t), max)?;
+    Ok(Value::String(indent_text(n, &t)))
 }
 
 /// `nindent N TEXT`: a newline, then `indent N TEXT`.
-fn nindent(p: &[&PathAndJson]) -> Result<Value, String> {
+fn nindent(p: &[&PathAndJson], max: usize) -> Result<Value, String> {
     let n = count(p, 0)?;
-    Ok(Value::String(format!(
-        "\n{}",
-        indent_text(n, &text(present(p, 1, "text")?))
-    )))
+    let t = text(present(p, 1, "text")?);
+    within(indented_len(n, &t).saturating_add(1), max)?;
+    Ok(Value::String(format!("\n{}", indent_text(n, &t))))
 }
 
 /// `quote VALUE`: a double-quoted string, escaped so that YAML and JSON
 /// read back exactly the value.
-fn quote(p: &[&PathAndJson]) -> Result<Value, String> {
+fn quote(p: &[&PathAndJson], _max: usize) -> Result<Value, String> {
     let v = present(p, 0, "a value")?;
     if v.is_object() || v.is_array() {
         return Err(format!("{} is not a single value", origin(p[0])));
@@ -161,7 +221,7 @@ fn quote(p: &[&PathAndJson]) -> Result<Value, String> {
 
 /// `squote VALUE`: a single-quoted POSIX shell word, safe whatever the
 /// value holds.
-fn squote(p: &[&PathAndJson]) -> Result<Value, String> {
+fn squote(p: &[&PathAndJson], _max: usize) -> Result<Value, String> {
     let v = present(p, 0, "a value")?;
     if v.is_object() || v.is_array() {
         return Err(format!("{} is not a single value", origin(p[0])));
@@ -173,12 +233,12 @@ fn squote(p: &[&PathAndJson]) -> Result<Value, String> {
 }
 
 /// `concat A B ...`: the texts of the values joined.
-fn concat(p: &[&PathAndJson]) -> Result<Value, String> {
-    let mut out = String::new();
-    for i in 0..p.len() {
-        out.push_str(&text(present(p, i, "a value")?));
-    }
-    Ok(Value::String(out))
+fn concat(p: &[&PathAndJson], max: usize) -> Result<Value, String> {
+    let parts = (0..p.len())
+        .map(|i| present(p, i, "a value").map(text))
+        .collect::<Result<Vec<String>, String>>()?;
+    within(parts.iter().map(String::len).sum(), max)?;
+    Ok(Value::String(parts.concat()))
 }
 
 /// `image "NAME"` (or `"NAME:TAG"`): the internal reference pinned by digest.
@@ -229,8 +289,8 @@ pub struct KnownImage {
 }
 
 /// A Handlebars registry in strict mode, without HTML escaping, with every
-/// helper registered.
-pub fn registry(images: &[KnownImage]) -> Handlebars<'static> {
+/// helper registered, each within `limits`.
+pub fn registry(images: &[KnownImage], limits: &HelperLimits) -> Handlebars<'static> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
@@ -246,7 +306,14 @@ pub fn registry(images: &[KnownImage]) -> Handlebars<'static> {
         ("quote", quote),
     ];
     for (name, f) in fns {
-        hb.register_helper(name, Box::new(FnHelper { name, f }));
+        hb.register_helper(
+            name,
+            Box::new(FnHelper {
+                name,
+                f,
+                limits: limits.clone(),
+            }),
+        );
     }
     let mut map: BTreeMap<String, Option<String>> = BTreeMap::new();
     for img in images {
@@ -268,24 +335,74 @@ mod tests {
     use serde_json::json;
 
     fn render(t: &str, data: &Value) -> Result<String, String> {
-        let hb = registry(&[
-            KnownImage {
-                name: "vendor/app".into(),
-                tag: "1.0".into(),
-                pinned: "reg/p/vendor/app@sha256:aa".into(),
-            },
-            KnownImage {
-                name: "vendor/two".into(),
-                tag: "1".into(),
-                pinned: "reg/p/vendor/two@sha256:01".into(),
-            },
-            KnownImage {
-                name: "vendor/two".into(),
-                tag: "2".into(),
-                pinned: "reg/p/vendor/two@sha256:02".into(),
-            },
-        ]);
+        render_within(
+            t,
+            data,
+            &HelperLimits::new(8 << 20, Duration::from_secs(60)),
+        )
+    }
+
+    fn render_within(t: &str, data: &Value, limits: &HelperLimits) -> Result<String, String> {
+        let hb = registry(
+            &[
+                KnownImage {
+                    name: "vendor/app".into(),
+                    tag: "1.0".into(),
+                    pinned: "reg/p/vendor/app@sha256:aa".into(),
+                },
+                KnownImage {
+                    name: "vendor/two".into(),
+                    tag: "1".into(),
+                    pinned: "reg/p/vendor/two@sha256:01".into(),
+                },
+                KnownImage {
+                    name: "vendor/two".into(),
+                    tag: "2".into(),
+                    pinned: "reg/p/vendor/two@sha256:02".into(),
+                },
+            ],
+            limits,
+        );
         hb.render_template(t, data).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn helper_values_are_bounded_before_they_are_made() {
+        // Found by review while writing the render fuzz target: each level
+        // doubles a value in memory, and nothing is written until the end,
+        // so the output budget never saw it (40 levels: 2^40 times "ab").
+        let doubling = format!(
+            "{{{{#with \"ab\"}}}}{}{{{{this}}}}{}{{{{/with}}}}",
+            "{{#with (concat this this)}}".repeat(40),
+            "{{/with}}".repeat(40)
+        );
+        let e = render(&doubling, &json!({})).unwrap_err();
+        assert!(
+            e.contains("concat: the result would be larger than 8388608 bytes"),
+            "{e}"
+        );
+        // indent multiplies by up to 65: refused before it is made.
+        let limits = HelperLimits::new(1000, Duration::from_secs(60));
+        let d = json!({"lines": "x\n".repeat(100)});
+        let e = render_within("{{indent 64 lines}}", &d, &limits).unwrap_err();
+        assert!(
+            e.contains("indent: the result would be larger than 1000 bytes"),
+            "{e}"
+        );
+        assert!(render_within("{{nindent 2 lines}}", &d, &limits).is_ok());
+        let e = render_within(
+            "{{quote (concat lines lines lines lines lines lines)}}",
+            &d,
+            &limits,
+        )
+        .unwrap_err();
+        assert!(e.contains("larger than 1000 bytes"), "{e}");
+        // And time is checked at every helper call, not only when writing.
+        let limits = HelperLimits::new(1000, Duration::ZERO);
+        limits.started.set(Instant::now()).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        let e = render_within("{{#with (concat \"a\")}}{{/with}}", &d, &limits).unwrap_err();
+        assert!(e.contains("concat: rendering took longer than 0 s"), "{e}");
     }
 
     #[test]

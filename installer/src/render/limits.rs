@@ -443,6 +443,11 @@ impl Budget {
         }
     }
 
+    /// When the budget started: the render's time counts from then.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
     /// The bounds.
     pub fn limits(&self) -> &RenderLimits {
         &self.limits

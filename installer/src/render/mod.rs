@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::out_dir::OutDir;
 use crate::relocation::RelocationMap;
-use crate::site::SiteFile;
+use crate::site::{SecretRef, Site, SiteFile};
 use airgap_format::display::escape;
 use helpers::KnownImage;
 use limits::{Analysis, Budget, RenderLimits};
@@ -207,20 +207,27 @@ pub struct RenderOptions<'a> {
 
 /// Stack of the thread that renders: template parsing and rendering
 /// recurse once per nesting level, which [`limits`] bounds.
-const RENDER_STACK_BYTES: usize = 64 << 20;
+pub const RENDER_STACK_BYTES: usize = 64 << 20;
 
 /// Renders the bundle at `bundle` (signature checked against `trusted`),
 /// within [`RenderLimits::default`], on a thread of its own with a stack
 /// large enough for the deepest nesting the limits allow.
 pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> Result<Plan> {
+    on_render_thread(|| render_here(bundle, trusted, options))?
+}
+
+/// Runs `f` on a thread of its own with a [`RENDER_STACK_BYTES`] stack, as
+/// every compiling and rendering of templates must run, and returns what
+/// it returned.
+pub fn on_render_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T> {
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("render".into())
             .stack_size(RENDER_STACK_BYTES)
-            .spawn_scoped(s, || render_here(bundle, trusted, options))
+            .spawn_scoped(s, f)
             .context("cannot start the render thread")?
             .join()
-            .map_err(|_| anyhow!("internal error: the render thread panicked"))?
+            .map_err(|_| anyhow!("internal error: the render thread panicked"))
     })
 }
 
@@ -271,18 +278,11 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
     // depends on a secret, however a template encoded it (quoted, escaped
     // for a shell, as YAML or JSON), and is written for its owner only.
     let base = site.base_dir();
-    let mut site_json = serde_json::to_value(s).context("site as JSON")?;
-    let mut stand_in = site_json.clone();
-    for (n, (field, r)) in s.secrets().into_iter().enumerate() {
-        let value = r
-            .resolve(&field, &base)
-            .map_err(|e| anyhow!("{}: {e}", site.path.display()))?;
-        let pointer = json_pointer(&field);
-        let missing = || anyhow!("internal error: no {pointer} in the site");
-        *site_json.pointer_mut(&pointer).ok_or_else(missing)? = Value::String(value);
-        *stand_in.pointer_mut(&pointer).ok_or_else(missing)? =
-            Value::String(format!("airgap-stand-in-secret-{n}"));
-    }
+    let mut site_json = site_data(s, |_, field, r| {
+        r.resolve(field, &base)
+            .map_err(|e| anyhow!("{}: {e}", site.path.display()))
+    })?;
+    let mut stand_in = site_data(s, |n, _, _| Ok(stand_in_secret(n)))?;
     if let Some(text) = options.license {
         // Not a secret, but handled like one: files holding it are the
         // owner's only, like the site file's own `license`.
@@ -312,14 +312,10 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
         "charts": d.charts.iter().map(|c| json!({"name": c.name, "version": c.version})).collect::<Vec<_>>(),
     });
 
-    let limits = RenderLimits::default();
-    let mut hb = helpers::registry(&images);
+    let mut templates = Templates::new(&images, RenderLimits::default());
     let mut register = |name: &str, text: String| -> Result<()> {
-        limits::check_nesting(&text, &limits)
-            .and_then(|()| {
-                hb.register_template_string(name, text)
-                    .map_err(|e| one_line(&e.to_string()))
-            })
+        templates
+            .register(name, text)
             .map_err(|e| anyhow!("template {name}: {e}"))
     };
     // Only `.hbs` files are templates; others (a README) travel as they are.
@@ -333,20 +329,8 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
     for (i, r) in spec.releases.iter().enumerate() {
         register(&name_template(i), r.name.clone())?;
     }
-    let analysis = Analysis::new(&hb, &limits).map_err(|e| anyhow!("{e}"))?;
-    let budget = Budget::new(limits.clone());
-    // Renders a registered template within the bounds; `counted` when the
-    // output is kept (a stand-in render is only compared).
-    let draw = |name: &str, ctx: &Value, counted: bool| -> std::result::Result<String, String> {
-        analysis.check(name, ctx, &limits)?;
-        let mut w = budget.writer(counted);
-        let rendered = hb.render_to_write(name, ctx, &mut w);
-        if let Some(why) = budget.stopped() {
-            return Err(why);
-        }
-        rendered.map_err(|e| one_line(&e.to_string()))?;
-        String::from_utf8(w.into_inner()).map_err(|_| "output is not UTF-8".to_string())
-    };
+    let renderer = templates.analyse().map_err(|e| anyhow!("{e}"))?;
+    let draw = |name: &str, ctx: &Value, counted: bool| renderer.draw(name, ctx, counted);
 
     let out = options.out;
     // Everything is rendered before anything is written, so a failure
@@ -374,16 +358,14 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
         };
         for workspace in scopes {
             let context = |site_json: &Value| {
-                let mut ctx = json!({
-                    "site": site_json,
-                    "bundle": bundle_ctx,
-                    "caBundle": ca_bundle,
-                    "release": {"namespace": s.namespace, "chart": chart.name, "chartVersion": chart.version},
-                });
-                if let Some(w) = workspace {
-                    ctx["workspace"] = site_json["workspaces"][w].clone();
-                }
-                ctx
+                release_context(
+                    site_json,
+                    &bundle_ctx,
+                    &ca_bundle,
+                    &s.namespace,
+                    (&chart.name, &chart.version),
+                    workspace,
+                )
             };
             let mut ctx = context(&site_json);
             let mut alt = context(&stand_in);
@@ -533,6 +515,124 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
     outputs.add("plan.json", plan_json, false, false);
     outputs.write_all(out)?;
     Ok(plan)
+}
+
+/// The site as templates see it: the site file as JSON, with each secret
+/// reference (the `n`th of [`Site::secrets`], at `field`) replaced by
+/// `value(n, field, reference)`.
+pub fn site_data(
+    s: &Site,
+    mut value: impl FnMut(usize, &str, &SecretRef) -> Result<String>,
+) -> Result<Value> {
+    let mut data = serde_json::to_value(s).context("site as JSON")?;
+    for (n, (field, r)) in s.secrets().into_iter().enumerate() {
+        let v = value(n, &field, r)?;
+        let pointer = json_pointer(&field);
+        *data
+            .pointer_mut(&pointer)
+            .ok_or_else(|| anyhow!("internal error: no {pointer} in the site"))? = Value::String(v);
+    }
+    Ok(data)
+}
+
+/// The stand-in for the `n`th secret in the probe render that finds which
+/// outputs depend on a secret.
+pub fn stand_in_secret(n: usize) -> String {
+    format!("airgap-stand-in-secret-{n}")
+}
+
+/// The data a release's templates (its name and values) render with: the
+/// site (as JSON, with secret values or stand-ins), the bundle, the CA
+/// bundle, the release's namespace, chart and chart version, and for a
+/// per-workspace release `workspace`, that workspace of the site.
+pub fn release_context(
+    site_json: &Value,
+    bundle_ctx: &Value,
+    ca_bundle: &str,
+    namespace: &str,
+    (chart, chart_version): (&str, &str),
+    workspace: Option<usize>,
+) -> Value {
+    let mut ctx = json!({
+        "site": site_json,
+        "bundle": bundle_ctx,
+        "caBundle": ca_bundle,
+        "release": {"namespace": namespace, "chart": chart, "chartVersion": chart_version},
+    });
+    if let Some(w) = workspace {
+        ctx["workspace"] = site_json["workspaces"][w].clone();
+    }
+    ctx
+}
+
+/// A render's templates being registered: each checked for nesting
+/// ([`limits::check_nesting`]) before it is compiled, in a registry with
+/// every helper ([`helpers::registry`]).
+pub struct Templates {
+    hb: handlebars::Handlebars<'static>,
+    limits: RenderLimits,
+    helper_limits: helpers::HelperLimits,
+}
+
+impl Templates {
+    /// An empty set with the helpers for `images`, within `limits`
+    /// (`render` uses [`RenderLimits::default`]).
+    pub fn new(images: &[KnownImage], limits: RenderLimits) -> Templates {
+        // A helper's value is at most what one file may hold.
+        let helper_limits = helpers::HelperLimits::new(limits.max_file_bytes, limits.max_time);
+        Templates {
+            hb: helpers::registry(images, &helper_limits),
+            limits,
+            helper_limits,
+        }
+    }
+
+    /// Checks and compiles the template `name`; the error is one line.
+    pub fn register(&mut self, name: &str, text: String) -> Result<(), String> {
+        limits::check_nesting(&text, &self.limits)?;
+        self.hb
+            .register_template_string(name, text)
+            .map_err(|e| one_line(&e.to_string()))
+    }
+
+    /// Analyses every template registered (partials, loops, work; see
+    /// [`Analysis`]) and starts the render's [`Budget`].
+    pub fn analyse(self) -> Result<Renderer, String> {
+        let analysis = Analysis::new(&self.hb, &self.limits)?;
+        let budget = Budget::new(self.limits.clone());
+        // The helpers' clock is the budget's.
+        let _ = self.helper_limits.started.set(budget.started());
+        Ok(Renderer {
+            budget,
+            hb: self.hb,
+            limits: self.limits,
+            analysis,
+        })
+    }
+}
+
+/// A render's analysed templates and its budget of time and output.
+pub struct Renderer {
+    hb: handlebars::Handlebars<'static>,
+    limits: RenderLimits,
+    analysis: Analysis,
+    budget: Budget,
+}
+
+impl Renderer {
+    /// Renders the registered template `name` with `ctx` within the
+    /// bounds; `counted` when the output is kept (a stand-in render is only
+    /// compared). The error is one line.
+    pub fn draw(&self, name: &str, ctx: &Value, counted: bool) -> Result<String, String> {
+        self.analysis.check(name, ctx, &self.limits)?;
+        let mut w = self.budget.writer(counted);
+        let rendered = self.hb.render_to_write(name, ctx, &mut w);
+        if let Some(why) = self.budget.stopped() {
+            return Err(why);
+        }
+        rendered.map_err(|e| one_line(&e.to_string()))?;
+        String::from_utf8(w.into_inner()).map_err(|_| "output is not UTF-8".to_string())
+    }
 }
 
 /// The files a render produces, held until every one rendered.
@@ -769,6 +869,45 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_are_checked_analysed_and_drawn_within_limits() {
+        let limits = RenderLimits {
+            max_file_bytes: 100,
+            ..RenderLimits::default()
+        };
+        let mut t = Templates::new(&[], limits);
+        let deep = "{{#if a}}".repeat(100) + &"{{/if}}".repeat(100);
+        let e = t.register("deep", deep).unwrap_err();
+        assert!(e.contains("blocks nest more than 64 deep"), "{e}");
+        t.register(
+            "main",
+            "{{> p1}}{{#each site.workspaces}}{{name}}{{/each}}".into(),
+        )
+        .unwrap();
+        t.register("p1", "{{site.name}}:".into()).unwrap();
+        t.register("big", "{{concat (toJson site) (toJson site)}}".into())
+            .unwrap();
+        let r = t.analyse().unwrap();
+        let site = json!({"name": "s", "pad": "x".repeat(40), "workspaces": [{"name": "a"}, {"name": "b"}]});
+        let ctx = release_context(&site, &json!({}), "", "ns", ("c", "1"), Some(1));
+        assert_eq!(ctx["workspace"]["name"], "b");
+        assert_eq!(ctx["release"]["chartVersion"], "1");
+        assert_eq!(r.draw("main", &ctx, true).unwrap(), "s:ab");
+        let e = r.draw("big", &ctx, true).unwrap_err();
+        assert!(e.contains("larger than 100 bytes"), "{e}");
+    }
+
+    #[test]
+    fn site_data_replaces_every_secret() {
+        let site = Site::parse(include_str!("../../../manifests/site.example.yaml")).unwrap();
+        let data = site_data(&site, |n, _, _| Ok(stand_in_secret(n))).unwrap();
+        assert_eq!(
+            data["workspaces"][1]["enrollmentToken"],
+            "airgap-stand-in-secret-5"
+        );
+        assert_eq!(data["license"], "airgap-stand-in-secret-6");
+    }
 
     #[test]
     fn pointers_and_words() {
