@@ -207,6 +207,14 @@ impl Client {
         }
     }
 
+    /// Whether `url` is on this registry (same scheme, host and port):
+    /// credentials and tokens go nowhere else. An upload `Location` may
+    /// name another host, which then gets no `Authorization`.
+    pub fn same_origin(&self, url: &str) -> bool {
+        url.strip_prefix(self.base.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+    }
+
     fn auth_header(&self, scope: &str) -> Result<Option<String>> {
         let scheme = self.scheme.lock().expect("lock").clone();
         match scheme {
@@ -345,7 +353,8 @@ impl Client {
         let shown = shown(url);
         loop {
             attempt += 1;
-            let auth = self.auth_header(scope)?;
+            let own = self.same_origin(url);
+            let auth = if own { self.auth_header(scope)? } else { None };
             let mut builder = ureq::http::Request::builder().method(method).uri(url);
             for (k, v) in headers {
                 builder = builder.header(*k, v.as_str());
@@ -373,6 +382,13 @@ impl Client {
             let retry_reason = match &result {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    if status == 401 && !own {
+                        bail!(
+                            "{method} {shown}: HTTP 401 from {}, which is not the registry {}; the registry sent this address (an upload Location), and credentials are only sent to the registry itself: check the registry's configured URL (its http.host setting)",
+                            airgap_format::display::quote(&origin_of(url)),
+                            self.host
+                        );
+                    }
                     if status == 401 && !challenged {
                         challenged = true;
                         // A cached bearer token may have expired: fetch anew.
@@ -485,6 +501,16 @@ impl Client {
 /// A URL without its query, which may carry tokens.
 fn shown(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
+}
+
+/// The `scheme://host[:port]` part of a URL, for messages.
+fn origin_of(url: &str) -> String {
+    let start = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let end = url[start..]
+        .find(['/', '?'])
+        .map(|i| i + start)
+        .unwrap_or(url.len());
+    url[..end].to_string()
 }
 
 /// Resolves a `Location` header against the URL that returned it.
@@ -669,6 +695,82 @@ pub fn basic(user: &str, password: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback HTTP server answering every request with `status`; the
+    /// receiver gets, per request, whether it carried `Authorization`.
+    fn recording_server(status: u16) -> (String, std::sync::mpsc::Receiver<bool>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let _ = tx.send(head.contains("\r\nauthorization:"));
+                let challenge = if status == 401 {
+                    "WWW-Authenticate: Basic realm=\"x\"\r\n"
+                } else {
+                    ""
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\n{challenge}Content-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        (addr, rx)
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_registry_itself() {
+        let (registry, at_registry) = recording_server(202);
+        let (other, at_other) = recording_server(202);
+        let transport = Transport {
+            plain_http: true,
+            ..Transport::default()
+        };
+        let creds = Credentials {
+            username: "deploy".into(),
+            password: "s3cret".into(),
+        };
+        let c = Client::new(&registry, &transport, Some(creds)).unwrap();
+        *c.scheme.lock().unwrap() = Scheme::Basic;
+        assert!(c.same_origin(&format!("http://{registry}/v2/")));
+        assert!(!c.same_origin(&format!("http://{registry}0/v2/")));
+        assert!(!c.same_origin(&format!("https://{registry}/v2/")));
+        assert!(!c.same_origin(&format!("http://{other}/v2/")));
+
+        c.send_once("PUT", &c.url("/v2/a/blobs/uploads/1"), "s", &[], None)
+            .unwrap();
+        assert!(
+            at_registry.recv().unwrap(),
+            "the registry gets the credentials"
+        );
+        // An upload Location naming another host (a registry may answer
+        // with any absolute URL) gets none.
+        let location = format!("http://{other}/v2/a/blobs/uploads/1?_state=x");
+        c.send_once("PUT", &location, "s", &[], None).unwrap();
+        assert!(!at_other.recv().unwrap(), "another host must not get them");
+
+        // And a 401 from it is not answered with credentials either.
+        let (asking, at_asking) = recording_server(401);
+        let e = c
+            .send_once("PUT", &format!("http://{asking}/v2/x"), "s", &[], None)
+            .unwrap_err()
+            .to_string();
+        assert!(!at_asking.recv().unwrap());
+        assert!(
+            at_asking.try_recv().is_err(),
+            "asked once, not again with credentials"
+        );
+        assert!(e.contains("which is not the registry"), "{e}");
+    }
 
     #[test]
     fn challenges() {
