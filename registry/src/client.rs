@@ -616,13 +616,19 @@ pub fn parse_www_authenticate(header: &str) -> Result<Challenge, String> {
 
 /// What a token service's reply gives: the `token` (or OAuth2
 /// `access_token`) of a 200 JSON reply; otherwise the reason, with the
-/// status and the body on one line.
+/// status and, for an error status, the body on one line (a 200 reply's
+/// body is never shown: it may hold a token).
 pub fn token_reply(status: u16, body: &str) -> Result<String, String> {
     if status != 200 {
         return Err(format!("HTTP {status}: {}", one_line(body)));
     }
-    let v: serde_json::Value = serde_json::from_str(body)
-        .map_err(|e| format!("the reply is not JSON ({e}): {}", one_line(body)))?;
+    // A successful reply holds a token, damaged or not: it is never shown.
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| {
+        format!(
+            "the reply ({} bytes, not shown: it may hold a token) is not JSON ({e})",
+            body.len()
+        )
+    })?;
     v.get("token")
         .or_else(|| v.get("access_token"))
         .and_then(|t| t.as_str())
@@ -834,6 +840,9 @@ mod tests {
         );
         assert!(token_reply(200, r#"{"token":""}"#).is_err());
         assert!(token_reply(200, "<html>").unwrap_err().contains("not JSON"));
+        // A damaged reply's token never reaches the error.
+        let e = token_reply(200, "X\"token\":\"SECRET-TOKEN\"}").unwrap_err();
+        assert!(e.contains("not JSON") && !e.contains("SECRET"), "{e}");
         assert_eq!(
             token_reply(401, "{\n \"errors\": []\n}").unwrap_err(),
             r#"HTTP 401: { "errors": [] }"#

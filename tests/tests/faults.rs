@@ -786,7 +786,11 @@ fn push_token_cases() -> Vec<Case> {
     vec![
         case(Fault::Status(503), Req::Token, Once, Completes),
         case(Fault::Drop, Req::Token, Once, Completes),
-        case(Fault::FlipResponse(2), Req::Token, Once, Fails),
+        // Byte 2 is in the key "token": the reply still names the token
+        // as "access_token", which the Docker token spec allows.
+        case(Fault::FlipResponse(2), Req::Token, Once, Completes),
+        // Byte 0 is the opening brace: the reply is not JSON.
+        case(Fault::FlipResponse(0), Req::Token, Once, Fails),
         case(Fault::Status(500), Req::Token, Always, Fails),
     ]
 }
@@ -1120,7 +1124,11 @@ fn pull_token_cases() -> Vec<Case> {
     vec![
         case(Fault::Status(503), Req::Token, Once, Completes),
         case(Fault::Drop, Req::Token, Once, Completes),
-        case(Fault::FlipResponse(2), Req::Token, Once, Fails),
+        // Byte 2 is in the key "token": the reply still names the token
+        // as "access_token", which the Docker token spec allows.
+        case(Fault::FlipResponse(2), Req::Token, Once, Completes),
+        // Byte 0 is the opening brace: the reply is not JSON.
+        case(Fault::FlipResponse(0), Req::Token, Once, Fails),
         case(Fault::Status(500), Req::Token, Always, Fails),
     ]
 }
