@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (fuzz/fuzz_targets/) for SECONDS each with libFuzzer
 # through cargo fuzz, from the seed corpora in fuzz/seeds/ (the repo's real
-# fixtures, see fuzz/README.md) plus what earlier runs kept in fuzz/corpus/.
+# fixtures; docs/reliability.md §3) plus what earlier runs kept in fuzz/corpus/.
 # Prints one row per target: executions, coverage, corpus size, crashes.
-# A crash, leak, timeout or out-of-memory stops with a non-zero exit and
+# A crash, leak, timeout or out-of-memory makes it exit non-zero and
 # names the input (fuzz/artifacts/TARGET/...) and the command to replay it.
 #
 # Usage: bash scripts/fuzz.sh [SECONDS] [TARGET...]   (default 60 s, all targets)
