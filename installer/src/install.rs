@@ -188,6 +188,7 @@ impl Journal {
             (Some("install"), _) => Some(Change::Install),
             (Some("upgrade"), Some(v)) => Some(Change::Upgrade(v)),
             (Some("downgrade"), Some(v)) => Some(Change::Downgrade(v)),
+            (Some("apply"), Some(v)) => Some(Change::Apply(v)),
             _ => None,
         }
     }
@@ -262,7 +263,8 @@ pub struct InstallReport {
     pub version: String,
     /// Bundle digest.
     pub bundle_digest: String,
-    /// `install`, `upgrade`, `downgrade` or `reinstall`.
+    /// `install`, `upgrade`, `downgrade`, `reinstall`, or `apply` (the
+    /// installed bundle, rendered by an earlier run without `--apply`).
     pub kind: String,
     /// The version it replaced, if any.
     pub from_version: Option<String>,
@@ -304,6 +306,9 @@ pub enum Change {
     Downgrade(String),
     /// Exactly this bundle is installed.
     Same(String),
+    /// Exactly this bundle was installed by a run without `--apply`
+    /// (rendered, not applied), and this run applies it.
+    Apply(String),
 }
 
 impl Change {
@@ -313,22 +318,34 @@ impl Change {
             Change::Upgrade(_) => "upgrade",
             Change::Downgrade(_) => "downgrade",
             Change::Same(_) => "reinstall",
+            Change::Apply(_) => "apply",
         }
     }
     fn from(&self) -> Option<String> {
         match self {
             Change::Install => None,
-            Change::Upgrade(v) | Change::Downgrade(v) | Change::Same(v) => Some(v.clone()),
+            Change::Upgrade(v) | Change::Downgrade(v) | Change::Same(v) | Change::Apply(v) => {
+                Some(v.clone())
+            }
         }
     }
 }
 
-/// Compares a bundle with the installed record of the same name.
-pub fn compare(d: &BundleDescriptor, digest: &str, current: Option<&InstallRecord>) -> Change {
+/// Compares a bundle with the installed record of the same name, for a
+/// run that applies (`apply`) or only renders.
+pub fn compare(
+    d: &BundleDescriptor,
+    digest: &str,
+    current: Option<&InstallRecord>,
+    apply: bool,
+) -> Change {
     let Some(cur) = current else {
         return Change::Install;
     };
     if cur.bundle_digest == digest {
+        if apply && !cur.applied {
+            return Change::Apply(cur.version.clone());
+        }
         return Change::Same(cur.version.clone());
     }
     match (
@@ -456,7 +473,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
     let change = existing
         .as_ref()
         .and_then(Journal::started_as)
-        .unwrap_or_else(|| compare(&d, &digest, current.as_ref()));
+        .unwrap_or_else(|| compare(&d, &digest, current.as_ref(), options.apply));
     let mut run = Run {
         state,
         journal: existing.clone().unwrap_or_else(|| Journal {
@@ -488,12 +505,20 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
 
     match &change {
         Change::Same(_) if existing.is_none() => {
-            run.audit("install", "skipped", Some("already installed".into()))?;
-            run.report(
-                "record",
-                "skipped",
-                format!("{label} is already installed; nothing to do"),
-            );
+            let applied = current.as_ref().is_some_and(|c| c.applied);
+            let (audit, shown) = if applied {
+                (
+                    "already installed".to_string(),
+                    format!("{label} is already installed; nothing to do"),
+                )
+            } else {
+                (
+                    "already installed (rendered, not applied)".to_string(),
+                    format!("{label} is already installed, rendered but not applied; nothing to do (run again with --apply to apply it)"),
+                )
+            };
+            run.audit("install", "skipped", Some(audit))?;
+            run.report("record", "skipped", shown);
             return Ok(report(run));
         }
         Change::Downgrade(old) if !options.allow_downgrade => {
@@ -722,7 +747,11 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         if d.templates.is_empty() {
             return Ok(("skipped".into(), "nothing rendered to apply".into()));
         }
-        if !matches!(change, Change::Install) {
+        // Backups protect what an earlier run applied: none when nothing
+        // was, a first install or the first apply of one.
+        let first_apply = matches!(&change, Change::Apply(_))
+            && current.as_ref().is_some_and(|c| c.previous.is_empty());
+        if !matches!(change, Change::Install) && !first_apply {
             run_backups(run, &config_dir)?;
         }
         if which("helm").is_none() {
@@ -1120,7 +1149,7 @@ pub fn plan(
     let d = &head.descriptor;
     let digest = head.bundle_digest.to_string();
     let current = state.read_json::<InstallRecord>(&format!("installs/{}.json", d.name))?;
-    let change = compare(d, &digest, current.as_ref());
+    let change = compare(d, &digest, current.as_ref(), false);
     let have: BTreeMap<String, u64> = current
         .as_ref()
         .map(|c| c.blobs.clone())

@@ -808,6 +808,34 @@ fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
             && steps.contains(&("health".to_string(), "failed".to_string())),
         "{steps:?}"
     );
+
+    // A run without --apply renders only; a later --apply of the same
+    // bundle applies it. It used to answer "already installed; nothing to
+    // do" and exit 0, leaving the plan never applied.
+    let c = site(&tmp.path().join("c"), &reg.addr());
+    let r = json(&ok(c.install(&v1, &public).arg("--json").env("PATH", &path)));
+    assert_eq!(step(&r, "apply")["outcome"], "skipped", "{r:#}");
+    assert_eq!(c.status()[0]["applied"], false);
+    let calls = |log: &Path| std::fs::read_to_string(log).unwrap().lines().count();
+    let before = calls(&log);
+    let again = |c: &Site| {
+        json(&ok(c
+            .install(&v1, &public)
+            .args(["--apply", "--skip-health", "--json"])
+            .env("PATH", &path)))
+    };
+    let r = again(&c);
+    assert_eq!(r["kind"], "apply", "{r:#}");
+    assert_eq!(step(&r, "apply")["outcome"], "ok", "{r:#}");
+    assert_eq!(step(&r, "record")["outcome"], "ok", "{r:#}");
+    assert_eq!(calls(&log), before + 1, "helm ran once more");
+    let status = c.status();
+    assert_eq!(status[0]["applied"], true, "{status:#?}");
+    assert_eq!(status[0]["version"], "1.0.0");
+    // Applied now: the same command has nothing left to do.
+    let r = again(&c);
+    assert_eq!(step(&r, "record")["outcome"], "skipped", "{r:#}");
+    assert_eq!(calls(&log), before + 1);
 }
 
 #[test]
