@@ -519,7 +519,18 @@ impl Ctx<'_> {
             Some(part_size) => Output::create_split(self.out, part_size)?,
             None => Output::create(self.out)?,
         };
-        let progress = Progress::bytes(descriptor.total_size, "build", self.options.progress);
+        // Every entry after the signature: the blobs, and `oci-layout` and
+        // `index.json`, which `totalSize` does not count.
+        let progress = Progress::bytes(
+            descriptor
+                .expected_entries()
+                .iter()
+                .skip(2)
+                .map(|e| e.size)
+                .sum(),
+            "build",
+            self.options.progress,
+        );
         let (mut writer, ends) =
             self.start(output, &bundle_json, &signature, head_len.is_some())?;
         tracing::debug!(blobs = descriptor.blobs.len(), bytes = descriptor.total_size, left_to_base = omit.len(), out = %self.out.display(), "writing bundle");
@@ -668,6 +679,9 @@ impl Ctx<'_> {
                     "internal error: an SBOM is also a blob stored earlier in the order"
                 )
             })?;
+        // The SBOMs (and what follows them) were not known when the bar
+        // began.
+        progress.grow(rest.iter().map(|e| e.size).sum());
         for e in rest {
             let blob = self.planned(&e.digest, &sbom_blobs)?;
             self.store(&mut writer, &e.digest, blob, &progress)?;

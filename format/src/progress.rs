@@ -65,8 +65,20 @@ impl Progress {
         self.bar.inc(n);
     }
 
+    /// The work turned out `n` bytes larger than the total it began with.
+    pub fn grow(&self, n: u64) {
+        self.bar.inc_length(n);
+    }
+
+    /// Bytes done so far, and the total.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.bar.position(), self.bar.length().unwrap_or(0))
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
+        let (done, total) = self.counts();
+        tracing::debug!(done, total, "progress at the end");
         self.bar.finish_and_clear();
     }
 }
