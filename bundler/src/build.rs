@@ -37,6 +37,11 @@ pub struct BuildOptions {
     pub level: i32,
     /// Creation time (from `SOURCE_DATE_EPOCH` when set).
     pub created: OffsetDateTime,
+    /// Whether `created` is only a fallback: without `SOURCE_DATE_EPOCH`
+    /// the build takes the newest modification time of its local inputs
+    /// ([`crate::inputs::newest_mtime`]), and `created` (the time now) only
+    /// when there is none or it lies in the future.
+    pub created_from_inputs: bool,
     /// Show progress bars (when stderr is a terminal).
     pub progress: bool,
     /// How to pull registry images and remote charts.
@@ -59,6 +64,7 @@ pub struct BuildOptions {
 impl BuildOptions {
     /// Defaults, with the time taken from `SOURCE_DATE_EPOCH` when set.
     pub fn from_env() -> Result<Self> {
+        let from_env = std::env::var_os("SOURCE_DATE_EPOCH").is_some();
         let created = match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(v) => {
                 let secs: i64 = v.trim().parse().ok().filter(|s| *s >= 0).with_context(|| {
@@ -78,6 +84,7 @@ impl BuildOptions {
         Ok(BuildOptions {
             level: airgap_format::writer::DEFAULT_LEVEL,
             created: created.replace_nanosecond(0).expect("0 is valid"),
+            created_from_inputs: !from_env,
             progress: true,
             pull: PullOptions::default(),
             lock_path: None,
@@ -143,6 +150,16 @@ fn build_inner(
     options: &BuildOptions,
 ) -> Result<BuildOutput> {
     let manifest = Manifest::load(manifest_path)?;
+    let mut options = options.clone();
+    if options.created_from_inputs {
+        let now = options.created.unix_timestamp().max(0) as u64;
+        if let Some(t) = crate::inputs::newest_mtime(&manifest, manifest_path)? {
+            let t = t.min(now).min(airgap_format::bundle_json::MAX_CREATED_UNIX);
+            options.created = OffsetDateTime::from_unix_timestamp(t as i64)
+                .context("the inputs' modification time is out of range")?;
+        }
+    }
+    let options = &options;
     let mtime = options.created.unix_timestamp().max(0) as u64;
     let (plan, puller) = if manifest.has_remote_sources() {
         let lock_path = options

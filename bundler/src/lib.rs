@@ -5,6 +5,7 @@ pub mod build;
 pub mod cache;
 pub mod chart;
 pub mod delta;
+pub mod inputs;
 pub mod lock;
 pub mod manifest;
 pub mod output;

@@ -137,6 +137,52 @@ fn builds_are_reproducible() {
     assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
 }
 
+/// Without `SOURCE_DATE_EPOCH` the build's time is the newest modification
+/// time of its inputs, so rebuilding the same chart folder gives the same
+/// chart digest (it used to take the time now: every build gave the chart a
+/// new digest, and the site's push then refused the tag).
+#[test]
+fn builds_without_source_date_epoch_take_their_inputs_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(tmp.path(), "k");
+    let demo = tmp.path().join("demo");
+    copy_dir(&repo_root().join("manifests"), &demo);
+    let manifest = demo.join("demo.yaml");
+    let build = |out: &str| {
+        let out = tmp.path().join(out);
+        ok(build_cmd(&manifest, &key, &out).env_remove("SOURCE_DATE_EPOCH"));
+        let r = airgap_format::ArchiveReader::open(&out, airgap_format::Limits::default()).unwrap();
+        let (_, d) = r.read_descriptor_unverified().unwrap();
+        (std::fs::read(&out).unwrap(), d)
+    };
+    // Every input at one time, then one chart file newest, at a known time.
+    fn age(path: &Path, secs: u64) {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        if path.is_dir() {
+            for e in std::fs::read_dir(path).unwrap() {
+                age(&e.unwrap().path(), secs);
+            }
+        }
+        std::fs::File::open(path).unwrap().set_modified(t).unwrap();
+    }
+    age(&demo, 1_700_000_000);
+    let newest = 1_750_000_000u64;
+    let chart_yaml = demo.join("demo/charts/hello/Chart.yaml");
+    assert!(chart_yaml.is_file(), "{}", chart_yaml.display());
+    std::fs::File::options()
+        .write(true)
+        .open(&chart_yaml)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(newest))
+        .unwrap();
+    let (a, da) = build("a.bundle");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (b, db) = build("b.bundle");
+    assert!(a == b, "the same inputs must give the same bytes");
+    assert_eq!(da.created_unix(), newest);
+    assert_eq!(da.charts[0].digest, db.charts[0].digest);
+}
+
 /// The build's progress bar ends exactly at its total, with SBOMs
 /// generated during the build and without. It used to run past it (42 KiB
 /// of 10.7 KiB for the demo): the SBOMs, written after the other blobs,
