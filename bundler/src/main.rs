@@ -233,20 +233,20 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 if result.parts.is_empty() {
                     println!(
-                        "wrote {} ({} bytes, {} blobs, signed by {})",
+                        "wrote {} ({} bytes, {}, signed by {})",
                         result.path.display(),
                         result.archive_size,
-                        result.blobs,
+                        airgap_format::display::count(result.blobs as u64, "blob"),
                         result.key_id,
                     );
                 } else {
                     let n = result.parts.len();
                     println!(
-                        "wrote {} as {n} {} ({} bytes, {} blobs, signed by {}):",
+                        "wrote {} as {} ({} bytes, {}, signed by {}):",
                         result.path.display(),
-                        if n == 1 { "part" } else { "parts" },
+                        airgap_format::display::count(n as u64, "part"),
                         result.archive_size,
-                        result.blobs,
+                        airgap_format::display::count(result.blobs as u64, "blob"),
                         result.key_id,
                     );
                     for p in &result.parts {
@@ -310,10 +310,10 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{}{name} {}\n    {}", c.source, c.version, c.digest);
                 }
                 println!(
-                    "wrote {} ({} images, {} charts pinned)",
+                    "wrote {} ({}, {} pinned)",
                     path.display(),
-                    lock.images.len(),
-                    lock.charts.len()
+                    airgap_format::display::count(lock.images.len() as u64, "image"),
+                    airgap_format::display::count(lock.charts.len() as u64, "chart")
                 );
             }
         }

@@ -171,3 +171,34 @@ mod tests {
         assert!(l.starts_with('é') && l.ends_with('é'), "{l}");
     }
 }
+
+/// `n` and a noun, singular for one: `count(1, "chart")` is `1 chart`,
+/// `count(2, "chart")` `2 charts`; a noun ending in a consonant and `y`
+/// takes `ies` (`2 entries`).
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    let consonant_y =
+        noun.ends_with('y') && !noun[..noun.len() - 1].ends_with(['a', 'e', 'i', 'o', 'u']);
+    if consonant_y {
+        format!("{n} {}ies", &noun[..noun.len() - 1])
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::count;
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(count(1, "chart"), "1 chart");
+        assert_eq!(count(0, "chart"), "0 charts");
+        assert_eq!(count(2, "release"), "2 releases");
+        assert_eq!(count(1, "entry"), "1 entry");
+        assert_eq!(count(3, "entry"), "3 entries");
+        assert_eq!(count(3, "key"), "3 keys");
+    }
+}

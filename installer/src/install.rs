@@ -9,7 +9,7 @@
 //! blobs already in the registry are not sent again. Every step's outcome
 //! goes to the audit log. The journal is removed when the run is recorded.
 
-use airgap_format::display::escape as e;
+use airgap_format::display::{count, escape as e};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -693,11 +693,11 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         Ok((
             "ok".into(),
             format!(
-                "{} images and {} charts to {target_text} ({} already in place): {} blobs uploaded ({} bytes), {} mounted, {} already there",
-                r.relocation.images.len(),
-                r.relocation.charts.len(),
+                "{} and {} to {target_text} ({} already in place): {} uploaded ({} bytes), {} mounted, {} already there",
+                count(r.relocation.images.len() as u64, "image"),
+                count(r.relocation.charts.len() as u64, "chart"),
                 unchanged,
-                r.blobs_uploaded,
+                count(r.blobs_uploaded, "blob"),
                 r.bytes_uploaded,
                 r.blobs_mounted,
                 r.blobs_present
@@ -723,9 +723,9 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
             },
         )?;
         let detail = format!(
-            "{} releases, {} files into {}",
-            p.releases.len(),
-            p.files.len(),
+            "{}, {} into {}",
+            count(p.releases.len() as u64, "release"),
+            count(p.files.len() as u64, "file"),
             config_dir.display()
         );
         run.journal.config_digest = Some(file_digest(&config_dir.join("plan.json"))?);
@@ -1500,7 +1500,7 @@ pub fn status_text(records: &[InstallRecord]) -> String {
     let mut s = String::new();
     for r in records {
         s.push_str(&format!(
-            "{} {}  {}\n  installed {} by {}, signed by {}\n  registry {}; {} images, {} charts; {}\n  configuration: {}\n",
+            "{} {}  {}\n  installed {} by {}, signed by {}\n  registry {}; {}, {}; {}\n  configuration: {}\n",
             e(&r.name),
             e(&r.version),
             e(&r.bundle_digest),
@@ -1508,8 +1508,8 @@ pub fn status_text(records: &[InstallRecord]) -> String {
             e(&r.operator),
             e(&r.signer),
             e(&r.registry),
-            r.images.len(),
-            r.charts.len(),
+            count(r.images.len() as u64, "image"),
+            count(r.charts.len() as u64, "chart"),
             if r.applied { "applied" } else { "rendered, not applied" },
             e(&r.config_dir)
         ));

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use airgap_format::display::escape as e;
+use airgap_format::display::{count, escape as e};
 use airgap_format::progress::{error_line, Progress};
 use airgap_format::{verify_archive, Limits};
 use airgap_install::push::{push, OnExistingTag, PushOptions};
@@ -449,15 +449,15 @@ fn run_command(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!(
-                    "OK {} {} {}: signed by {}, {} images, {} charts, {} files, {} blobs verified",
+                    "OK {} {} {}: signed by {}, {}, {}, {}, {} verified",
                     e(&report.file),
                     e(&report.name),
                     e(&report.version),
                     report.signer_key_id,
-                    report.images,
-                    report.charts,
-                    report.files,
-                    report.blobs
+                    count(report.images as u64, "image"),
+                    count(report.charts as u64, "chart"),
+                    count(report.files as u64, "file"),
+                    count(report.blobs as u64, "blob")
                 );
                 if report.parts > 0 {
                     println!("   media parts: {}, each checked on its own", report.parts);
