@@ -813,7 +813,10 @@ fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
     // bundle applies it. It used to answer "already installed; nothing to
     // do" and exit 0, leaving the plan never applied.
     let c = site(&tmp.path().join("c"), &reg.addr());
-    let r = json(&ok(c.install(&v1, &public).arg("--json").env("PATH", &path)));
+    let r = json(&ok(c
+        .install(&v1, &public)
+        .arg("--json")
+        .env("PATH", &path)));
     assert_eq!(step(&r, "apply")["outcome"], "skipped", "{r:#}");
     assert_eq!(c.status()[0]["applied"], false);
     let calls = |log: &Path| std::fs::read_to_string(log).unwrap().lines().count();
