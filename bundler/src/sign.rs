@@ -15,7 +15,7 @@ use ed25519_dalek::{Signer, SigningKey};
 
 const KDF_NONE: [u8; 2] = [0, 0];
 const CHK_B2: [u8; 2] = *b"B2";
-const SECRET_KEY_LEN: usize = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32;
+use airgap_format::signature::SECRET_KEY_LEN;
 
 /// An Ed25519 signing key with its minisign key id.
 pub struct SecretKey {
@@ -88,6 +88,9 @@ impl SecretKey {
         let raw = B64
             .decode(line.trim())
             .with_context(|| format!("{what}: not a minisign secret key (invalid base64)"))?;
+        if raw.len() == airgap_format::signature::PUBLIC_KEY_LEN {
+            bail!("{what}: this is a minisign public key, not a secret key: give the secret key (the .key file `airgap-bundle keygen` wrote beside it)");
+        }
         if raw.len() != SECRET_KEY_LEN {
             bail!("{what}: not a minisign secret key ({} bytes)", raw.len());
         }
@@ -236,6 +239,9 @@ mod tests {
             format!("untrusted comment: x\n{}\n", B64.encode(r))
         };
         let err = |t: String| SecretKey::parse(&t, "k.key").err().unwrap().to_string();
+        // A public key where the secret key belongs is named as such.
+        assert!(err(k.public().to_minisign_text())
+            .contains("this is a minisign public key, not a secret key"));
         assert!(err(edit(&|r| r[130] ^= 1)).ends_with("checksum mismatch (corrupted key)"));
         // Zeroed checksum (minisign -G -W): accepted while the pair matches.
         assert!(SecretKey::parse(&edit(&|r| r[126..158].fill(0)), "k").is_ok());

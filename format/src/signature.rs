@@ -97,10 +97,22 @@ fn malformed(what: &str, reason: impl Into<String>) -> SignatureError {
     }
 }
 
+/// Bytes of a minisign secret key's key line (signature algorithm, KDF,
+/// checksum algorithm, salt, KDF parameters, key id, key pair, checksum).
+pub const SECRET_KEY_LEN: usize = 158;
+/// Bytes of a minisign public key's key line.
+pub const PUBLIC_KEY_LEN: usize = 42;
+
 fn decode_line(what: &str, line: &str, len: usize) -> Result<Vec<u8>, SignatureError> {
     let bytes = B64
         .decode(line.trim_end_matches('\r').as_bytes())
         .map_err(|e| malformed(what, format!("invalid base64 ({e})")))?;
+    if len == PUBLIC_KEY_LEN && bytes.len() == SECRET_KEY_LEN {
+        return Err(malformed(
+            what,
+            "this is a minisign secret key, not a public key: give the public key (the .pub file made beside it), and keep the secret key off this machine",
+        ));
+    }
     if bytes.len() != len {
         return Err(malformed(
             what,
@@ -382,6 +394,15 @@ mod tests {
         assert!(err(&with_algorithm(&text, b"XX")).contains("unknown signature algorithm \"XX\""));
         let three: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
         assert!(err(&three).contains("expected 4 lines, found 3"));
+        // A secret key where a public key belongs is named as such.
+        let secret = format!(
+            "untrusted comment: minisign secret key\n{}\n",
+            B64.encode([0u8; SECRET_KEY_LEN])
+        );
+        assert!(PublicKey::parse(&secret, "k.pub")
+            .unwrap_err()
+            .to_string()
+            .contains("this is a minisign secret key, not a public key"));
         assert!(err(&text.replacen("untrusted comment: ", "comment: ", 1))
             .contains("first line is not an untrusted comment"));
         assert!(err(&text.replacen("trusted comment: c", "comment: c", 1))
