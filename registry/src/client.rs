@@ -211,8 +211,7 @@ impl Client {
     /// credentials and tokens go nowhere else. An upload `Location` may
     /// name another host, which then gets no `Authorization`.
     pub fn same_origin(&self, url: &str) -> bool {
-        url.strip_prefix(self.base.as_str())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+        origin_of(url) == self.base
     }
 
     fn auth_header(&self, scope: &str) -> Result<Option<String>> {
@@ -385,7 +384,7 @@ impl Client {
                     if status == 401 && !own {
                         bail!(
                             "{method} {shown}: HTTP 401 from {}, which is not the registry {}; the registry sent this address (an upload Location), and credentials are only sent to the registry itself: check the registry's configured URL (its http.host setting)",
-                            airgap_format::display::quote(&origin_of(url)),
+                            airgap_format::display::quote(origin_of(url)),
                             self.host
                         );
                     }
@@ -504,13 +503,13 @@ fn shown(url: &str) -> &str {
 }
 
 /// The `scheme://host[:port]` part of a URL, for messages.
-fn origin_of(url: &str) -> String {
+fn origin_of(url: &str) -> &str {
     let start = url.find("://").map(|i| i + 3).unwrap_or(0);
     let end = url[start..]
         .find(['/', '?'])
         .map(|i| i + start)
         .unwrap_or(url.len());
-    url[..end].to_string()
+    &url[..end]
 }
 
 /// Resolves a `Location` header against the URL that returned it.
@@ -518,11 +517,7 @@ pub fn resolve_location(base: &str, location: &str) -> String {
     if location.starts_with("http://") || location.starts_with("https://") {
         return location.to_string();
     }
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map(|i| i + scheme_end)
-        .unwrap_or(base.len());
+    let host_end = origin_of(base).len();
     if location.starts_with('/') {
         format!("{}{location}", &base[..host_end])
     } else {
