@@ -266,14 +266,15 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 if let Some(s) = &result.sbom {
                     println!(
-                        "SBOMs: {} image platforms scanned, {} packages, {} vendor SBOMs, {} warnings ({:.2} s)",
-                        s.images_scanned,
-                        s.packages,
-                        s.vendor_sboms,
-                        s.warnings.len(),
+                        "SBOMs: {} scanned, {}, {}, {} ({:.2} s)",
+                        airgap_format::display::count(s.images_scanned as u64, "image platform"),
+                        airgap_format::display::count(s.packages as u64, "package"),
+                        airgap_format::display::count(s.vendor_sboms as u64, "vendor SBOM"),
+                        airgap_format::display::count(s.warnings.len() as u64, "warning"),
                         s.seconds
                     );
-                    if s.layers_cached > 0 {
+                    // Every build that scanned says where its layer scans came from.
+                    if s.layers_read + s.layers_cached > 0 {
                         println!(
                             "layer scans: {} read, {} from the scan cache",
                             s.layers_read, s.layers_cached

@@ -188,9 +188,33 @@ pub fn count(n: u64, noun: &str) -> String {
     }
 }
 
+/// A byte count for people: `512 bytes`, `10.5 KiB`, `3.2 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return count(n, "byte");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod count_tests {
-    use super::count;
+    use super::{bytes, count};
+
+    #[test]
+    fn byte_counts_for_people() {
+        assert_eq!(bytes(1), "1 byte");
+        assert_eq!(bytes(1023), "1023 bytes");
+        assert_eq!(bytes(10752), "10.5 KiB");
+        assert_eq!(bytes(3 << 30), "3.0 GiB");
+        assert_eq!(bytes(u64::MAX), "16384.0 PiB");
+    }
 
     #[test]
     fn counts_are_singular_for_one() {
