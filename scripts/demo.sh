@@ -4,13 +4,17 @@
 # stock tools (zstd, tar, minisign, skopeo), push its images into a registry
 # started on loopback, render the configuration for a sample site and print
 # the install plan, list and extract its SBOMs, show a tampered copy refused,
-# then activate a demo licence offline (request -> issue -> bundle) and run
-# the one-command install that records it. Usage: bash scripts/demo.sh
+# then activate a demo licence offline (request -> issue -> bundle), check
+# the site with preflight, run the one-command install that records it and
+# an upgrade, install a delta from media parts, and roll back. There is no
+# Kubernetes cluster here: the rollback applies through the real Helm 3 in
+# template mode and a kubectl stand-in, and says so. Usage: bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_build_packages
 ensure_packages zstd tar skopeo minisign docker-registry
+helm_bin=$(bash scripts/install-helm.sh)
 cargo build --workspace --bins --locked --quiet
 bin=target/debug
 work=${DEMO_DIR:-target/demo}
@@ -123,10 +127,17 @@ echo "license: $PWD/$work/site.lic" >> "$work/demo-licensed.yaml"
 SOURCE_DATE_EPOCH=1700000000 $bin/airgap-bundle build "$work/demo-licensed.yaml" --key "$work/vendor.key" \
     --out "$work/demo-1.1.0.bundle"
 
-step "11. operator: one command installs 1.0.0, then upgrades to 1.1.0 and activates its licence"
+step "11. operator: preflight finds every problem at once, then one command installs 1.0.0, then upgrades to 1.1.0 and activates its licence"
+echo "preflight before the site's secrets are set (it reports, and changes nothing):"
+if env -u PLATFORM_OIDC_CLIENT_SECRET -u IMAGING_DB_PASSWORD \
+    $bin/airgap-install --state-dir "$state" preflight "$work/demo.bundle" --site "$work/site.yaml" --trust "$work/vendor.pub"; then
+    echo "preflight passed without the secrets" >&2
+    exit 1
+fi
 export PLATFORM_OIDC_CLIENT_SECRET=demo-oidc-secret IMAGING_DB_PASSWORD=demo-imaging-password
+$bin/airgap-install --state-dir "$state" preflight "$work/demo.bundle" --site "$work/site.yaml" --trust "$work/vendor.pub"
 $bin/airgap-install --state-dir "$state" install "$work/demo.bundle" --site "$work/site.yaml" --trust "$work/vendor.pub"
-$bin/airgap-install --state-dir "$state" plan "$work/demo-1.1.0.bundle" --trust "$work/vendor.pub"
+$bin/airgap-install --state-dir "$state" plan "$work/demo-1.1.0.bundle" --site "$work/site.yaml" --trust "$work/vendor.pub"
 $bin/airgap-install --state-dir "$state" install "$work/demo-1.1.0.bundle" --site "$work/site.yaml" --trust "$work/vendor.pub"
 echo "a downgrade is refused:"
 if $bin/airgap-install --state-dir "$state" install "$work/demo.bundle" --site "$work/site.yaml" --trust "$work/vendor.pub"; then
@@ -144,6 +155,28 @@ $bin/airgap-install verify "$work/demo-1.2.0.bundle" --trust "$work/vendor.pub"
 # The registry already holds what the delta leaves out; the parts are read in place.
 $bin/airgap-install --state-dir "$state" install "$work/demo-1.2.0.bundle.part-001" --site "$work/site.yaml" --trust "$work/vendor.pub"
 $bin/airgap-install --state-dir "$state" license status --trust "$work/vendor.pub"
+
+step "13. operator: roll back to 1.1.0 from its recorded configuration and the images in the registry"
+# No Kubernetes cluster here: helm is the real Helm 3 run as `helm template`
+# (so the chart is pulled from the registry and rendered with the recorded
+# values), and kubectl a stand-in that answers `kubectl version`.
+mkdir -p "$work/no-cluster"
+cat > "$work/no-cluster/helm" <<HELM
+#!/bin/sh
+[ "\$1" = version ] && exec '$helm_bin' version --template '{{.Version}}'
+[ "\$1 \$2" = "upgrade --install" ] || { echo "demo: no cluster here, only helm upgrade --install is run (as helm template)" >&2; exit 1; }
+shift 2
+echo "helm template \$1 \$2 (no cluster here)"
+exec '$helm_bin' template "\$@" --kube-version 1.30.0 > /dev/null
+HELM
+cat > "$work/no-cluster/kubectl" <<'KUBECTL'
+#!/bin/sh
+# A stand-in: no Kubernetes cluster here. It answers `kubectl version` only.
+[ "$1" = version ] || exit 1
+echo '{"clientVersion":{"gitVersion":"v1.30.0"},"serverVersion":{"gitVersion":"v1.30.0"}}'
+KUBECTL
+chmod +x "$work/no-cluster/helm" "$work/no-cluster/kubectl"
+PATH="$(cd "$work/no-cluster" && pwd):$PATH" $bin/airgap-install --state-dir "$state" rollback demo --site "$work/site.yaml" --skip-health
 $bin/airgap-install --state-dir "$state" status
 echo "audit log:"
 $bin/airgap-install --state-dir "$state" history

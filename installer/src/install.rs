@@ -1,15 +1,16 @@
 //! `airgap-install install`: one recorded, resumable run that takes a
 //! bundle from the media to a configured site, and the same for upgrades.
 //!
-//! Steps, in order: verify, license, push, render, apply (backups first
-//! when upgrading; only with `--apply`), health, record. Each finished step
+//! Steps, in order: preflight (see [`crate::preflight`]; run again on
+//! every start, never journaled), verify, license, push, render, apply
+//! (backups first when upgrading; only with `--apply`), health, record. Each finished step
 //! is written to a journal in the state folder (`runs/HEX.json`) before the
 //! next starts, so a run that was interrupted (Ctrl-C, SIGKILL, power loss)
 //! and is started again skips what it finished; within the push step,
 //! blobs already in the registry are not sent again. Every step's outcome
 //! goes to the audit log. The journal is removed when the run is recorded.
 
-use airgap_format::display::{count, escape as e};
+use airgap_format::display::{self, count, escape as e};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -28,10 +29,18 @@ use crate::push::{push, PushOptions};
 use crate::render::spec::FileRole;
 use crate::site::SiteFile;
 use crate::state::{operator, rfc3339, AuditRecord, State};
+use crate::survey::Transfer;
 
 /// The steps of a run, in order.
-pub const STEPS: [&str; 7] = [
-    "verify", "license", "push", "render", "apply", "health", "record",
+pub const STEPS: [&str; 8] = [
+    "preflight",
+    "verify",
+    "license",
+    "push",
+    "render",
+    "apply",
+    "health",
+    "record",
 ];
 
 /// Largest backup or install-plan output kept in the audit log (the tail).
@@ -43,6 +52,51 @@ pub struct RegistryAccess {
     pub transport: airgap_registry::Transport,
     /// Credentials, if any.
     pub credentials: Option<airgap_registry::credentials::Credentials>,
+}
+
+impl RegistryAccess {
+    /// The site file's registry settings (its internal CA, plain HTTP),
+    /// with `credentials`.
+    pub fn for_site(
+        site: &SiteFile,
+        credentials: Option<airgap_registry::credentials::Credentials>,
+    ) -> Self {
+        RegistryAccess {
+            transport: airgap_registry::Transport {
+                ca_files: site.internal_ca().into_iter().collect(),
+                plain_http: site.site.registry.plain_http,
+                user_agent: Some(format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))),
+            },
+            credentials,
+        }
+    }
+
+    /// Push settings for the site's registry: its target, and the images
+    /// the installed releases put there (where blobs can be mounted from).
+    pub fn push_options(
+        &self,
+        state: &State,
+        site: &SiteFile,
+        jobs: usize,
+        on_existing_tag: crate::push::OnExistingTag,
+        progress: bool,
+        base: Option<&Path>,
+    ) -> Result<PushOptions> {
+        let target = site_target(site)?;
+        let mut records = installed(state)?;
+        // The newest install first: its images are the likeliest homes.
+        records.sort_by(|a, b| b.installed_at.cmp(&a.installed_at));
+        Ok(PushOptions {
+            known: crate::survey::known_images(&records, &target),
+            target,
+            transport: self.transport.clone(),
+            credentials: self.credentials.clone(),
+            jobs,
+            on_existing_tag,
+            progress,
+            base: base.map(Path::to_path_buf),
+        })
+    }
 }
 
 /// Settings of an install or upgrade run.
@@ -73,6 +127,8 @@ pub struct InstallOptions<'a> {
     pub base: Option<&'a Path>,
     /// What to do when a tag already points at another image.
     pub on_existing_tag: crate::push::OnExistingTag,
+    /// Do not run the preflight checks (recorded in the audit log).
+    pub skip_preflight: bool,
 }
 
 /// The installed version of a bundle, as recorded (`installs/NAME.json`).
@@ -117,6 +173,18 @@ pub struct InstallRecord {
     /// Earlier versions, oldest first.
     #[serde(default)]
     pub previous: Vec<PreviousVersion>,
+    /// The backups the upgrade to this version took before it was applied
+    /// (`backups/STAMP` in the state folder): what `rollback` restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_dir: Option<String>,
+    /// When this version was made current again by `rollback`, the version
+    /// it replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_from: Option<String>,
+    /// When `uninstall` removed it (its Helm releases, and with
+    /// `--purge-images` its images): the record stays, marked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstalled_at: Option<String>,
 }
 
 /// One image in an install record.
@@ -159,26 +227,32 @@ pub struct PreviousVersion {
 /// The journal of an unfinished run (`runs/HEX.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Journal {
-    bundle_digest: String,
-    bundle: String,
-    started_at: String,
+pub(crate) struct Journal {
+    pub bundle_digest: String,
+    pub bundle: String,
+    pub started_at: String,
     /// Identity of the bundle file when it was verified: a changed file is
     /// verified again.
-    file: Option<FileIdentity>,
-    done: Vec<String>,
-    license_serial: Option<u64>,
-    config_digest: Option<String>,
-    applied: bool,
+    pub(crate) file: Option<FileIdentity>,
+    pub done: Vec<String>,
+    pub license_serial: Option<u64>,
+    pub config_digest: Option<String>,
+    pub applied: bool,
     /// What the run does (`install`, `upgrade`, `downgrade`), decided when
     /// it started, and the version it replaces. A resumed run goes on as
     /// what it started as, even when it was interrupted after writing the
     /// install record (which then already names this bundle). Absent in
     /// journals of older installers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    kind: Option<String>,
+    pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    from_version: Option<String>,
+    pub from_version: Option<String>,
+    /// The backups taken before this run applied (`backups/STAMP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_dir: Option<String>,
+    /// Items an uninstall or purge finished (Helm releases, images).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finished: Vec<String>,
 }
 
 impl Journal {
@@ -196,7 +270,7 @@ impl Journal {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FileIdentity {
+pub(crate) struct FileIdentity {
     path: String,
     dev: u64,
     ino: u64,
@@ -291,7 +365,7 @@ pub fn installed(state: &State) -> Result<Vec<InstallRecord>> {
 }
 
 /// Where a bundle version's relocation map and rendered configuration live.
-fn version_dir(state: &State, name: &str, version: &str) -> PathBuf {
+pub(crate) fn version_dir(state: &State, name: &str, version: &str) -> PathBuf {
     state.root().join("installs").join(name).join(version)
 }
 
@@ -339,7 +413,7 @@ pub fn compare(
     current: Option<&InstallRecord>,
     apply: bool,
 ) -> Change {
-    let Some(cur) = current else {
+    let Some(cur) = current.filter(|c| c.uninstalled_at.is_none()) else {
         return Change::Install;
     };
     if cur.bundle_digest == digest {
@@ -357,22 +431,28 @@ pub fn compare(
     }
 }
 
-struct Run<'s> {
-    state: &'s State,
-    journal: Journal,
-    journal_path: String,
-    bundle_digest: String,
-    bundle_label: String,
-    steps: Vec<StepReport>,
-    progress: bool,
+/// A recorded, resumable run of `install`, `rollback` or `uninstall`: its
+/// journal, audit records and step report.
+pub(crate) struct Run<'s> {
+    pub state: &'s State,
+    /// The command, as the audit log names it.
+    pub command: &'static str,
+    /// Its steps in order (for `[n/N]`).
+    pub order: &'static [&'static str],
+    pub journal: Journal,
+    pub journal_path: String,
+    pub bundle_digest: String,
+    pub bundle_label: String,
+    pub steps: Vec<StepReport>,
+    pub progress: bool,
 }
 
 impl Run<'_> {
-    fn audit(&self, step: &str, outcome: &str, detail: Option<String>) -> Result<()> {
+    pub fn audit(&self, step: &str, outcome: &str, detail: Option<String>) -> Result<()> {
         self.state.audit(&AuditRecord {
             time: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
             operator: operator(),
-            command: "install".into(),
+            command: self.command.into(),
             bundle_digest: Some(self.bundle_digest.clone()),
             bundle: Some(self.bundle_label.clone()),
             step: step.into(),
@@ -381,12 +461,12 @@ impl Run<'_> {
         })
     }
 
-    fn done(&self, step: &str) -> bool {
+    pub fn done(&self, step: &str) -> bool {
         self.journal.done.iter().any(|s| s == step)
     }
 
     /// Records a finished step: audit log, journal, report line.
-    fn finish(&mut self, step: &str, outcome: &str, detail: String) -> Result<()> {
+    pub fn finish(&mut self, step: &str, outcome: &str, detail: String) -> Result<()> {
         self.audit(step, outcome, Some(detail.clone()))?;
         if !self.done(step) {
             self.journal.done.push(step.to_string());
@@ -396,10 +476,14 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn report(&mut self, step: &str, outcome: &str, detail: String) {
+    pub fn report(&mut self, step: &str, outcome: &str, detail: String) {
         if self.progress {
-            let n = STEPS.iter().position(|s| *s == step).map_or(0, |i| i + 1);
-            println!("[{n}/{}] {step:<8} {outcome}: {detail}", STEPS.len());
+            let n = self
+                .order
+                .iter()
+                .position(|s| *s == step)
+                .map_or(0, |i| i + 1);
+            println!("[{n}/{}] {step:<9} {outcome}: {detail}", self.order.len());
         }
         self.steps.push(StepReport {
             step: step.into(),
@@ -414,7 +498,7 @@ impl Run<'_> {
 
     /// Runs `f` as step `step` unless the journal has it; a failure is
     /// logged and stops the run.
-    fn step(
+    pub fn step(
         &mut self,
         step: &str,
         f: impl FnOnce(&mut Self) -> Result<(String, String)>,
@@ -476,6 +560,8 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         .unwrap_or_else(|| compare(&d, &digest, current.as_ref(), options.apply));
     let mut run = Run {
         state,
+        command: "install",
+        order: &STEPS,
         journal: existing.clone().unwrap_or_else(|| Journal {
             bundle_digest: digest.clone(),
             bundle: label.clone(),
@@ -550,7 +636,6 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
                 None => change.kind().to_string(),
             }),
         )?;
-        state.write_json(&run.journal_path.clone(), &run.journal)?;
     } else {
         run.audit(
             "install",
@@ -559,26 +644,103 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         )?;
     }
 
+    // 1. preflight: every problem the run would meet, all at once, before
+    // anything changes. Run again when a run resumes (what it checks may
+    // have changed since); a run it stops leaves no journal behind.
+    if options.skip_preflight {
+        let detail = "--skip-preflight: nothing was checked before the run".to_string();
+        run.audit("preflight", "skipped", Some(detail.clone()))?;
+        run.report("preflight", "skipped", detail);
+        if existing.is_none() {
+            state.write_json(&run.journal_path.clone(), &run.journal)?;
+        }
+    }
+    let pre = if options.skip_preflight {
+        Ok(crate::preflight::PreflightReport::skipped())
+    } else {
+        crate::preflight::preflight(
+            state,
+            &crate::preflight::PreflightOptions {
+                bundle: options.bundle,
+                site: options.site,
+                trusted: options.trusted,
+                registry: &options.registry,
+                apply: options.apply,
+                allow_downgrade: options.allow_downgrade,
+                node: options.node.as_ref(),
+                base: options.base,
+                on_existing_tag: options.on_existing_tag,
+                jobs: options.jobs,
+                // Decided above.
+                skip_version: true,
+            },
+        )
+    };
+    let pre = match pre {
+        Ok(p) => p,
+        Err(err) => {
+            let line = error_line(err.as_ref());
+            run.audit("preflight", "failed", Some(line.clone()))?;
+            run.report("preflight", "failed", line);
+            return Err(err);
+        }
+    };
+    let failures = pre.failures();
+    if !failures.is_empty() {
+        if options.progress {
+            // With the step lines, on standard output; the error line
+            // below goes to standard error.
+            print!("{}", pre.to_table());
+        }
+        let line = failures
+            .iter()
+            .map(|f| format!("{}: {}", f.check, f.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        run.audit("preflight", "failed", Some(line.clone()))?;
+        run.report("preflight", "failed", line.clone());
+        bail!(
+            "preflight found {}, nothing was changed: {line} (airgap-install preflight shows each with its fix)",
+            count(failures.len() as u64, "problem")
+        );
+    }
+    let warnings = pre.checks.iter().filter(|c| c.outcome == "warning").count();
+    let detail = format!(
+        "{} passed{}",
+        count((pre.checks.len() - warnings) as u64, "check"),
+        if warnings > 0 {
+            format!(", {}", count(warnings as u64, "warning"))
+        } else {
+            String::new()
+        }
+    );
+    if !options.skip_preflight {
+        run.audit("preflight", "ok", Some(detail.clone()))?;
+        run.report("preflight", "ok", detail);
+        if existing.is_none() {
+            state.write_json(&run.journal_path.clone(), &run.journal)?;
+        }
+    }
+
     let target = site_target(options.site)?;
     let target_text = if target.prefix.is_empty() {
         target.host.clone()
     } else {
         format!("{}/{}", target.host, target.prefix)
     };
-    let push_options = PushOptions {
-        target,
-        transport: options.registry.transport.clone(),
-        credentials: options.registry.credentials.clone(),
-        jobs: options.jobs,
-        // A rerun after an interruption finds its own tags: same digest,
-        // nothing to do. A tag that points elsewhere stops the run unless
-        // the operator chose otherwise.
-        on_existing_tag: options.on_existing_tag,
-        progress: options.progress,
-        base: options.base.map(Path::to_path_buf),
-    };
+    // A rerun after an interruption finds its own tags: same digest,
+    // nothing to do. A tag that points elsewhere stops the run unless the
+    // operator chose otherwise.
+    let push_options = options.registry.push_options(
+        state,
+        options.site,
+        options.jobs,
+        options.on_existing_tag,
+        options.progress,
+        options.base,
+    )?;
 
-    // 1. verify. A journal entry counts only for the same, unchanged file.
+    // 2. verify. A journal entry counts only for the same, unchanged file.
     let identity = FileIdentity::of(options.bundle)?;
     if run.done("verify") && run.journal.file.as_ref() != Some(&identity) {
         run.journal.done.clear();
@@ -622,7 +784,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         ))
     })?;
 
-    // 2. license
+    // 3. license
     run.step("license", |run| {
         let Some(entry) = &d.license else {
             return Ok(("skipped".into(), "the bundle carries no licence".into()));
@@ -682,7 +844,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         ))
     })?;
 
-    // 3. push
+    // 4. push
     run.step("push", |_| {
         let r = push(options.bundle, options.trusted, &push_options)?;
         std::fs::create_dir_all(&vdir)
@@ -705,7 +867,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         ))
     })?;
 
-    // 4. render
+    // 5. render
     let mut plan: Option<crate::render::Plan> = None;
     run.step("render", |run| {
         if d.templates.is_empty() {
@@ -733,7 +895,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         Ok(("ok".into(), detail))
     })?;
 
-    // 5. apply (backups first when upgrading)
+    // 6. apply (backups first when upgrading)
     run.step("apply", |run| {
         if !options.apply {
             return Ok((
@@ -752,7 +914,8 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         let first_apply = matches!(&change, Change::Apply(_))
             && current.as_ref().is_some_and(|c| c.previous.is_empty());
         if !matches!(change, Change::Install) && !first_apply {
-            run_backups(run, &config_dir)?;
+            run.journal.backup_dir =
+                run_backups(run, &config_dir, FileRole::Backup)?.map(|p| p.display().to_string());
         }
         if which("helm").is_none() {
             bail!("helm is not on the PATH; install it, or run without --apply and apply install-plan.sh yourself");
@@ -769,7 +932,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         Ok(("ok".into(), format!("install-plan.sh finished: {}", last_line(&out))))
     })?;
 
-    // 6. health
+    // 7. health
     run.step("health", |_| {
         if !options.apply {
             return Ok(("skipped".into(), "nothing was applied".into()));
@@ -792,7 +955,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         Ok(("ok".into(), format!("{} checks passed", r.checks.len())))
     })?;
 
-    // 7. record
+    // 8. record
     let head_signer = head.signature.key_id.to_string();
     run.step("record", |run| {
         let mut previous = current
@@ -835,7 +998,15 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
             templates: recorded_templates(&d),
             blobs: registry_blobs(&d),
             previous,
+            backup_dir: run.journal.backup_dir.clone(),
+            rolled_back_from: None,
+            uninstalled_at: None,
         };
+        // Each version's record stays beside its configuration, for rollback.
+        state.write_json(
+            &format!("installs/{}/{}/record.json", d.name, d.version),
+            &record,
+        )?;
         state.write_json(&format!("installs/{}.json", d.name), &record)?;
         Ok((
             "ok".into(),
@@ -878,14 +1049,20 @@ fn registry_blobs(d: &BundleDescriptor) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn file_digest(path: &Path) -> Result<String> {
+pub(crate) fn file_digest(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     Ok(airgap_format::Digest::of(&bytes).to_string())
 }
 
-/// Runs every backup script the render produced, in plan order; their
+/// Runs every script of `role` the render produced, in plan order; their
 /// output and exit status go to the audit log, and a failure stops the run.
-fn run_backups(run: &mut Run, config_dir: &Path) -> Result<()> {
+/// Backups write into a new `backups/STAMP` folder in the state folder,
+/// returned; a restore reads the folder `run.journal.backup_dir` names.
+pub(crate) fn run_backups(
+    run: &mut Run,
+    config_dir: &Path,
+    role: FileRole,
+) -> Result<Option<PathBuf>> {
     #[derive(Deserialize)]
     struct PlanFiles {
         files: Vec<PlanFile>,
@@ -904,21 +1081,39 @@ fn run_backups(run: &mut Run, config_dir: &Path) -> Result<()> {
     let scripts: Vec<String> = plan
         .files
         .into_iter()
-        .filter(|f| f.role == Some(FileRole::Backup))
+        .filter(|f| f.role == Some(role))
         .map(|f| f.path)
         .collect();
+    let step = role.as_str();
     if scripts.is_empty() {
-        run.audit(
-            "backup",
-            "skipped",
-            Some("the bundle renders no backup script".into()),
-        )?;
-        return Ok(());
+        // A rollback's restore step records this itself.
+        if role == FileRole::Backup {
+            run.audit(
+                step,
+                "skipped",
+                Some("the bundle renders no backup script".into()),
+            )?;
+        }
+        return Ok(None);
     }
-    let stamp = OffsetDateTime::now_utc().unix_timestamp();
-    let backup_dir = run.state.root().join("backups").join(stamp.to_string());
-    std::fs::create_dir_all(&backup_dir)
-        .with_context(|| format!("{}: cannot create", backup_dir.display()))?;
+    let backup_dir = match role {
+        FileRole::Backup => {
+            // A new folder per upgrade: the nanoseconds keep two runs
+            // within one second apart.
+            let now = OffsetDateTime::now_utc();
+            let stamp = format!("{}-{:09}", now.unix_timestamp(), now.nanosecond());
+            let dir = run.state.root().join("backups").join(stamp);
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("{}: cannot create", dir.display()))?;
+            dir
+        }
+        FileRole::Restore => match &run.journal.backup_dir {
+            Some(dir) => PathBuf::from(dir),
+            None => return Ok(None),
+        },
+    };
+    let config_dir = &std::path::absolute(config_dir)
+        .with_context(|| format!("{}: cannot resolve", config_dir.display()))?;
     for s in scripts {
         let path = config_dir.join(&s);
         let mut cmd = Command::new(&path);
@@ -933,22 +1128,32 @@ fn run_backups(run: &mut Run, config_dir: &Path) -> Result<()> {
             .map_or("killed by a signal".into(), |c| format!("exit status {c}"));
         let ok = output.status.success();
         run.audit(
-            "backup",
+            step,
             if ok { "ok" } else { "failed" },
             Some(format!("{s}: {status}\n{text}")),
         )?;
         if !ok {
-            bail!(
-                "backup {s} failed ({status}); the upgrade was stopped before anything changed: {}",
-                last_line(&text)
-            );
+            match role {
+                FileRole::Backup => bail!(
+                    "backup {s} failed ({status}); the upgrade was stopped before anything changed: {}",
+                    last_line(&text)
+                ),
+                FileRole::Restore => bail!(
+                    "restore {s} failed ({status}); nothing was applied: {}",
+                    last_line(&text)
+                ),
+            }
         }
     }
-    Ok(())
+    Ok(Some(backup_dir))
 }
 
 /// Runs a script, its output kept (the tail) for the audit log.
-fn run_logged(script: &Path, dir: &Path, env: &[(String, String)]) -> Result<String> {
+pub(crate) fn run_logged(script: &Path, dir: &Path, env: &[(String, String)]) -> Result<String> {
+    // Run from `dir`: a relative script path (a relative state folder) is
+    // made absolute first.
+    let script = &std::path::absolute(script)
+        .with_context(|| format!("{}: cannot resolve", script.display()))?;
     let output = Command::new(script)
         .current_dir(dir)
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -979,7 +1184,7 @@ fn tail(stdout: &[u8], stderr: &[u8]) -> String {
     all
 }
 
-fn last_line(text: &str) -> String {
+pub(crate) fn last_line(text: &str) -> String {
     text.lines()
         .rev()
         .find(|l| !l.trim().is_empty())
@@ -1013,10 +1218,20 @@ pub struct UpgradePlan {
     pub charts: Vec<ArtifactChange>,
     /// Templates added, changed or removed.
     pub templates: Vec<ArtifactChange>,
-    /// Blobs the registry does not have yet (not in the installed bundle).
-    pub blobs_to_transfer: usize,
+    /// Image and chart blobs no repository of the registry has: what the
+    /// push uploads, once each.
+    pub blobs_to_transfer: u64,
     /// Their bytes.
     pub bytes_to_transfer: u64,
+    /// Blobs the push mounts from another repository of the registry.
+    pub blobs_to_mount: u64,
+    /// `registry` when the registry was asked (with `--site`), else
+    /// `install record`: an estimate from what the installed version sent.
+    pub transfer_from: String,
+    /// Why install would stop before pushing (a tag held by another
+    /// image, blobs a delta needs that are nowhere), if it would.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
     /// Rendered configuration files that would change (when a site is given).
     pub config: Vec<ConfigChange>,
     /// The licence the bundle carries, against the active one.
@@ -1047,8 +1262,34 @@ pub struct ConfigChange {
     pub path: String,
     /// `added`, `changed` or `removed`.
     pub change: String,
-    /// A unified diff (secret-holding files: only a note).
+    /// Lines added.
+    pub lines_added: usize,
+    /// Lines removed.
+    pub lines_removed: usize,
+    /// A unified diff (secret-holding files: only a note); empty for the
+    /// files of a first install unless `--diff` asked for them.
     pub diff: String,
+}
+
+/// Settings of `plan`.
+pub struct PlanOptions<'a> {
+    /// The bundle.
+    pub bundle: &'a Path,
+    /// Trusted signing keys.
+    pub trusted: &'a [PublicKey],
+    /// The site file: the registry it names is asked what it lacks, and
+    /// the configuration is rendered and compared.
+    pub site: Option<&'a SiteFile>,
+    /// How to reach the site's registry (with a site).
+    pub registry: Option<RegistryAccess>,
+    /// For a delta bundle: its base bundle.
+    pub base: Option<&'a Path>,
+    /// Requests at once.
+    pub jobs: usize,
+    /// The tag policy install will use.
+    pub on_existing_tag: crate::push::OnExistingTag,
+    /// Full diffs of every rendered file, also for a first install.
+    pub full_diff: bool,
 }
 
 /// The charts of `d` as an install record lists them.
@@ -1136,48 +1377,78 @@ fn artifact_changes(
     out
 }
 
-/// Compares `bundle` with what is installed. With a site, the configuration
-/// is rendered into a temporary folder and compared file by file with the
-/// installed version's.
-pub fn plan(
-    state: &State,
-    bundle: &Path,
-    trusted: &[PublicKey],
-    site: Option<&SiteFile>,
-) -> Result<UpgradePlan> {
+/// Compares a bundle with what is installed. With a site, the site's
+/// registry is asked what it lacks (HEAD and GET only, see
+/// [`crate::survey`]), giving the transfer the push will make, and the
+/// configuration is rendered into a temporary folder and compared file by
+/// file with the installed version's.
+pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
+    let (bundle, trusted, site) = (o.bundle, o.trusted, o.site);
     let head = verify_head(bundle, trusted, Limits::default())?;
     let d = &head.descriptor;
     let digest = head.bundle_digest.to_string();
     let current = state.read_json::<InstallRecord>(&format!("installs/{}.json", d.name))?;
     let change = compare(d, &digest, current.as_ref(), false);
-    let have: BTreeMap<String, u64> = current
-        .as_ref()
-        .map(|c| c.blobs.clone())
-        .unwrap_or_default();
-    let missing: BTreeMap<String, u64> = d
-        .blobs
-        .iter()
-        .chain(&d.base_blobs)
-        .map(|b| (b.digest.to_string(), b.size))
-        .filter(|(dg, _)| !have.contains_key(dg))
-        .collect();
-    // Bytes per image: its blobs the registry lacks, read from its manifests.
     let entries: std::collections::HashMap<_, _> = head
         .reader
         .entries()?
         .into_iter()
         .map(|e| (e.path.clone(), e))
         .collect();
+    // Bytes to upload per blob, and the totals.
+    let mut upload: BTreeMap<String, u64> = BTreeMap::new();
+    let (transfer, refused, transfer_from) = match (site, &o.registry) {
+        (Some(site), Some(access)) => {
+            let options =
+                access.push_options(state, site, o.jobs, o.on_existing_tag, false, o.base)?;
+            let prepared = crate::push::prepare(bundle, trusted, &options)?;
+            let survey = crate::survey::survey(&prepared, &options)?;
+            for b in &survey.blobs {
+                if !b.missing.is_empty() && b.home.is_none() {
+                    upload.insert(b.digest.to_string(), b.size);
+                }
+            }
+            let refused = survey
+                .require_complete(d, &options.target.host)
+                .err()
+                .map(|e| error_line(e.as_ref()));
+            (survey.transfer(), refused, "registry")
+        }
+        _ => {
+            // No registry to ask: the image and chart blobs the installed
+            // version did not send.
+            let have: BTreeMap<String, u64> = current
+                .as_ref()
+                .map(|c| c.blobs.clone())
+                .unwrap_or_default();
+            upload = registry_blobs(d)
+                .into_iter()
+                .filter(|(dg, _)| !have.contains_key(dg))
+                .collect();
+            let t = Transfer {
+                blobs_to_upload: upload.len() as u64,
+                bytes_to_upload: upload.values().sum(),
+                ..Transfer::default()
+            };
+            (t, None, "install record")
+        }
+    };
+    // Bytes per image: its blobs to upload, each counted for the first
+    // image that needs it (as push's progress bars count them).
+    let mut counted: BTreeSet<String> = BTreeSet::new();
     let mut image_bytes: BTreeMap<String, u64> = BTreeMap::new();
     for img in &d.images {
         let blobs = crate::push::image_blob_digests(&head.reader, d, &entries, img)?;
-        image_bytes.insert(
-            img.reference.clone(),
-            blobs
-                .iter()
-                .filter_map(|b| missing.get(&b.to_string()))
-                .sum(),
-        );
+        let mut sum = 0;
+        for b in blobs {
+            let b = b.to_string();
+            if let Some(size) = upload.get(&b) {
+                if counted.insert(b) {
+                    sum += size;
+                }
+            }
+        }
+        image_bytes.insert(img.reference.clone(), sum);
     }
     let old_images: Vec<(String, String, String)> = current
         .iter()
@@ -1227,7 +1498,7 @@ pub fn plan(
         .map(|c| {
             (
                 c.name.clone(),
-                missing.get(&c.digest.to_string()).copied().unwrap_or(0),
+                upload.get(&c.digest.to_string()).copied().unwrap_or(0),
             )
         })
         .collect();
@@ -1243,7 +1514,7 @@ pub fn plan(
     );
     let config = match (site, &current) {
         (Some(site), cur) if !d.templates.is_empty() => {
-            config_changes(state, bundle, trusted, site, cur.as_ref(), d, &digest)?
+            config_changes(state, o, site, cur.as_ref(), d, &digest)?
         }
         _ => Vec::new(),
     };
@@ -1283,15 +1554,18 @@ pub fn plan(
         images,
         charts,
         templates,
-        blobs_to_transfer: missing.len(),
-        bytes_to_transfer: missing.values().sum(),
+        blobs_to_transfer: transfer.blobs_to_upload,
+        bytes_to_transfer: transfer.bytes_to_upload,
+        blobs_to_mount: transfer.blobs_to_mount,
+        transfer_from: transfer_from.into(),
+        refused,
         config,
         license,
     })
 }
 
 /// Where the site file says images go.
-fn site_target(site: &SiteFile) -> Result<crate::target::Target> {
+pub(crate) fn site_target(site: &SiteFile) -> Result<crate::target::Target> {
     let r = &site.site.registry;
     crate::target::Target::parse(&if r.prefix.is_empty() {
         r.host.clone()
@@ -1302,8 +1576,7 @@ fn site_target(site: &SiteFile) -> Result<crate::target::Target> {
 
 fn config_changes(
     state: &State,
-    bundle: &Path,
-    trusted: &[PublicKey],
+    o: &PlanOptions,
     site: &SiteFile,
     current: Option<&InstallRecord>,
     d: &BundleDescriptor,
@@ -1326,8 +1599,8 @@ fn config_changes(
         .write(&map_path)?;
     let rendered = tmp.path().join("config");
     crate::render::render(
-        bundle,
-        trusted,
+        o.bundle,
+        o.trusted,
         &crate::render::RenderOptions {
             site,
             out: &rendered,
@@ -1368,20 +1641,34 @@ fn config_changes(
             (Some(_), None) => "removed",
             _ => "changed",
         };
+        let o_text = String::from_utf8_lossy(old.as_deref().unwrap_or_default()).into_owned();
+        let n_text = String::from_utf8_lossy(new.as_deref().unwrap_or_default()).into_owned();
+        let lines = similar::TextDiff::from_lines(&o_text, &n_text);
+        let (mut lines_added, mut lines_removed) = (0, 0);
+        for c in lines.iter_all_changes() {
+            match c.tag() {
+                similar::ChangeTag::Insert => lines_added += 1,
+                similar::ChangeTag::Delete => lines_removed += 1,
+                similar::ChangeTag::Equal => {}
+            }
+        }
         let diff = if secret {
             "(holds secrets: contents not shown)".to_string()
+        } else if current.is_none() && !o.full_diff {
+            // A first install adds every file: the summary says enough.
+            String::new()
         } else {
-            let o = String::from_utf8_lossy(old.as_deref().unwrap_or_default()).into_owned();
-            let n = String::from_utf8_lossy(new.as_deref().unwrap_or_default()).into_owned();
-            similar::TextDiff::from_lines(&o, &n)
+            lines
                 .unified_diff()
-                .context_radius(2)
+                .context_radius(if o.full_diff { usize::MAX / 2 } else { 2 })
                 .header(&format!("installed/{rel}"), &format!("new/{rel}"))
                 .to_string()
         };
         out.push(ConfigChange {
             path: rel,
             change: change.into(),
+            lines_added,
+            lines_removed,
             diff,
         });
     }
@@ -1446,19 +1733,44 @@ impl UpgradePlan {
         section(&mut s, "Images", &self.images);
         section(&mut s, "Charts", &self.charts);
         section(&mut s, "Templates", &self.templates);
-        s.push_str(&format!(
-            "Transfer: {} blobs, {} bytes not yet in the registry\n",
-            self.blobs_to_transfer, self.bytes_to_transfer
-        ));
+        if self.transfer_from == "registry" {
+            s.push_str(&format!(
+                "Transfer: {} ({}) to upload, {} to mount from other repositories of the registry\n",
+                count(self.blobs_to_transfer, "blob"),
+                display::bytes(self.bytes_to_transfer),
+                count(self.blobs_to_mount, "blob"),
+            ));
+        } else {
+            s.push_str(&format!(
+                "Transfer: at most {} ({}) the installed version did not send (give --site to ask the registry)\n",
+                count(self.blobs_to_transfer, "blob"),
+                display::bytes(self.bytes_to_transfer),
+            ));
+        }
+        if let Some(r) = &self.refused {
+            s.push_str(&format!(
+                "Refused: install would stop before pushing: {}\n",
+                e(r)
+            ));
+        }
         if self.config.is_empty() {
             s.push_str("Configuration: no changes (or no --site given)\n");
         } else {
             s.push_str("Configuration:\n");
             for c in &self.config {
-                s.push_str(&format!("  {:<8} {}\n", c.change, e(&c.path)));
+                s.push_str(&format!(
+                    "  {:<8} {}  (+{} -{})\n",
+                    c.change,
+                    e(&c.path),
+                    c.lines_added,
+                    c.lines_removed
+                ));
                 for line in c.diff.lines() {
                     s.push_str(&format!("    {}\n", e(line)));
                 }
+            }
+            if self.config.iter().all(|c| c.diff.is_empty()) {
+                s.push_str("  (--diff shows every file in full)\n");
             }
         }
         s.push_str(&format!(
@@ -1510,9 +1822,19 @@ pub fn status_text(records: &[InstallRecord]) -> String {
             e(&r.registry),
             count(r.images.len() as u64, "image"),
             count(r.charts.len() as u64, "chart"),
-            if r.applied { "applied" } else { "rendered, not applied" },
+            match (&r.uninstalled_at, r.applied) {
+                (Some(_), _) => "uninstalled",
+                (None, true) => "applied",
+                (None, false) => "rendered, not applied",
+            },
             e(&r.config_dir)
         ));
+        if let Some(when) = &r.uninstalled_at {
+            s.push_str(&format!("  uninstalled {}\n", e(when)));
+        }
+        if let Some(from) = &r.rolled_back_from {
+            s.push_str(&format!("  rolled back from {}\n", e(from)));
+        }
         if !r.previous.is_empty() {
             s.push_str(&format!(
                 "  earlier: {}\n",

@@ -179,6 +179,25 @@ fn context(state: &State, now: OffsetDateTime, product: Option<&str>) -> Result<
     })
 }
 
+/// Verifies `text` (named `what` in errors) for this node and `product`
+/// as [`activate`] would, without storing anything or moving the clock
+/// watermark: what `preflight` reports.
+pub fn check(
+    state: &State,
+    text: &str,
+    what: &str,
+    trusted: &[PublicKey],
+    node: &NodeIds,
+    product: Option<&str>,
+) -> Result<LicenseSummary> {
+    let ctx = context(state, OffsetDateTime::now_utc(), product)?;
+    let verified = airgap_licenses::verify::verify(text, what, trusted, node, &ctx)?;
+    Ok(LicenseSummary::new(
+        &verified.payload,
+        Ok(verified.standing),
+    ))
+}
+
 /// Verifies `text` (named `what` in errors) for this node and, when it
 /// passes, stores it as the active licence and moves the clock watermark.
 /// `product`, when given, is the product the licence must be for (the

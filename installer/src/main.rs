@@ -61,7 +61,76 @@ enum Command {
         /// blobs the registry does not already have.
         #[arg(long, value_name = "BASE_BUNDLE")]
         base: Option<PathBuf>,
+        /// Do not run the preflight checks first (recorded in the audit log).
+        #[arg(long)]
+        skip_preflight: bool,
         /// Print the result as JSON and draw no progress bars.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check everything an install will need, before anything changes; report every problem at once.
+    Preflight {
+        /// The bundle.
+        file: PathBuf,
+        /// The site file (site.yaml).
+        #[arg(long)]
+        site: PathBuf,
+        /// A trusted public key (minisign format); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        #[command(flatten)]
+        upload: UploadArgs,
+        /// Also check what `install --apply` needs: helm, kubectl, the cluster.
+        #[arg(long)]
+        apply: bool,
+        /// A downgrade would be accepted.
+        #[arg(long)]
+        allow_downgrade: bool,
+        /// The Kubernetes cluster's identity, when the licence is bound to it.
+        #[arg(long)]
+        cluster_uid: Option<String>,
+        /// For a delta bundle: the base bundle it was built against.
+        #[arg(long, value_name = "BASE_BUNDLE")]
+        base: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Go back to an earlier installed version: its recorded configuration, applied again with the images still in the registry.
+    Rollback {
+        /// The installed bundle's name (may be left out when only one is installed).
+        name: Option<String>,
+        /// The version to go back to (default: the one installed before the current).
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// The site file (the registry's TLS settings, the health checks).
+        #[arg(long)]
+        site: PathBuf,
+        #[command(flatten)]
+        login: LoginArgs,
+        /// Do not run the health checks after applying.
+        #[arg(long)]
+        skip_health: bool,
+        /// Seconds each health check may take.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+        health_timeout: u64,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an installed bundle's Helm releases (reverse install order) and mark its record.
+    Uninstall {
+        /// The installed bundle's name.
+        name: String,
+        /// Also delete its images and charts from the registry, by digest, where the registry allows deletes.
+        #[arg(long, requires = "site")]
+        purge_images: bool,
+        /// The site file (the registry's address and TLS settings, for --purge-images).
+        #[arg(long)]
+        site: Option<PathBuf>,
+        #[command(flatten)]
+        login: LoginArgs,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -72,9 +141,19 @@ enum Command {
         /// A trusted public key (minisign format); repeatable.
         #[arg(long)]
         trust: Vec<PathBuf>,
-        /// The site file: also compare the rendered configuration.
+        /// The site file: ask its registry what the push would send, and
+        /// compare the rendered configuration.
         #[arg(long)]
         site: Option<PathBuf>,
+        #[command(flatten)]
+        upload: UploadArgs,
+        /// For a delta bundle: the base bundle it was built against.
+        #[arg(long, value_name = "BASE_BUNDLE")]
+        base: Option<PathBuf>,
+        /// Show every rendered file in full (a first install otherwise
+        /// lists its files with their line counts).
+        #[arg(long)]
+        diff: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -292,6 +371,7 @@ fn run_command(cli: Cli) -> Result<()> {
             health_timeout,
             cluster_uid,
             base,
+            skip_preflight,
             json,
         } => {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
@@ -312,14 +392,7 @@ fn run_command(cli: Cli) -> Result<()> {
                 bundle: &file,
                 site: &site,
                 trusted: &trusted,
-                registry: install::RegistryAccess {
-                    transport: Transport {
-                        ca_files: site.internal_ca().into_iter().collect(),
-                        plain_http: site.site.registry.plain_http,
-                        user_agent: Some(format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))),
-                    },
-                    credentials,
-                },
+                registry: install::RegistryAccess::for_site(&site, credentials),
                 jobs: upload.jobs as usize,
                 apply,
                 allow_downgrade,
@@ -329,6 +402,7 @@ fn run_command(cli: Cli) -> Result<()> {
                 progress: !json,
                 base: base.as_deref(),
                 on_existing_tag: upload.on_existing_tag,
+                skip_preflight,
             };
             let result = install::install(&state, &options);
             if let Err(e) = &result {
@@ -360,18 +434,179 @@ fn run_command(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Preflight {
+            file,
+            site,
+            trust: keys,
+            upload,
+            apply,
+            allow_downgrade,
+            cluster_uid,
+            base,
+            json,
+        } => {
+            let trusted = trust::load_trusted(&keys, &config_dir)?;
+            let site = airgap_install::site::SiteFile::load(&site)?;
+            let access = install::RegistryAccess::for_site(
+                &site,
+                registry_credentials(
+                    &site.site.registry.host,
+                    upload.username,
+                    upload.password_stdin,
+                )?,
+            );
+            let node = airgap_install::license::node_ids(cluster_uid.as_deref()).ok();
+            let state = state::State::open_read_only(&state_dir);
+            let report = airgap_install::preflight::preflight(
+                &state,
+                &airgap_install::preflight::PreflightOptions {
+                    bundle: &file,
+                    site: &site,
+                    trusted: &trusted,
+                    registry: &access,
+                    apply,
+                    allow_downgrade,
+                    node: node.as_ref(),
+                    base: base.as_deref(),
+                    on_existing_tag: upload.on_existing_tag,
+                    jobs: upload.jobs as usize,
+                    skip_version: false,
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_table());
+            }
+            let failed = report.failures().len();
+            if failed > 0 {
+                anyhow::bail!(
+                    "preflight found {}; nothing was changed",
+                    count(failed as u64, "problem")
+                );
+            }
+        }
+        Command::Rollback {
+            name,
+            to,
+            site,
+            login,
+            skip_health,
+            health_timeout,
+            json,
+        } => {
+            let site = airgap_install::site::SiteFile::load(&site)?;
+            let registry = install::RegistryAccess::for_site(
+                &site,
+                registry_credentials(
+                    &site.site.registry.host,
+                    login.username,
+                    login.password_stdin,
+                )?,
+            );
+            let state = state::State::open(&state_dir)?;
+            let report = airgap_install::rollback::rollback(
+                &state,
+                &airgap_install::rollback::RollbackOptions {
+                    name: name.as_deref(),
+                    to: to.as_deref(),
+                    site: &site,
+                    registry,
+                    skip_health,
+                    health_timeout,
+                    progress: !json,
+                },
+            );
+            let report = json_failure(json, None, report)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "rollback {} {} -> {} ({})",
+                    e(&report.name),
+                    e(report.from_version.as_deref().unwrap_or("")),
+                    e(&report.version),
+                    report.bundle_digest
+                );
+            }
+        }
+        Command::Uninstall {
+            name,
+            purge_images,
+            site,
+            login,
+            json,
+        } => {
+            let registry = match &site {
+                Some(path) => {
+                    let site = airgap_install::site::SiteFile::load(path)?;
+                    let creds = registry_credentials(
+                        &site.site.registry.host,
+                        login.username,
+                        login.password_stdin,
+                    )?;
+                    Some(install::RegistryAccess::for_site(&site, creds))
+                }
+                None => None,
+            };
+            let state = state::State::open(&state_dir)?;
+            let report = airgap_install::uninstall::uninstall(
+                &state,
+                &airgap_install::uninstall::UninstallOptions {
+                    name: &name,
+                    purge_images,
+                    registry,
+                    progress: !json,
+                },
+            );
+            let report = json_failure(json, None, report)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("uninstalled {} {}", e(&report.name), e(&report.version));
+                for n in &report.not_deleted {
+                    println!("  not deleted: {}", e(n));
+                }
+            }
+        }
         Command::Plan {
             file,
             trust: keys,
             site,
+            upload,
+            base,
+            diff,
             json,
         } => {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let site = site
                 .map(|s| airgap_install::site::SiteFile::load(&s))
                 .transpose()?;
+            let registry = match &site {
+                Some(site) => Some(install::RegistryAccess::for_site(
+                    site,
+                    registry_credentials(
+                        &site.site.registry.host,
+                        upload.username,
+                        upload.password_stdin,
+                    )?,
+                )),
+                None => None,
+            };
             let state = state::State::open(&state_dir)?;
-            let plan = install::plan(&state, &file, &trusted, site.as_ref())?;
+            let plan = install::plan(
+                &state,
+                &install::PlanOptions {
+                    bundle: &file,
+                    trusted: &trusted,
+                    site: site.as_ref(),
+                    registry,
+                    base: base.as_deref(),
+                    jobs: upload.jobs as usize,
+                    on_existing_tag: upload.on_existing_tag,
+                    full_diff: diff,
+                },
+            )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
             } else {
@@ -488,7 +723,11 @@ fn run_command(cli: Cli) -> Result<()> {
             let target = Target::parse(&registry)?;
             let credentials =
                 registry_credentials(&target.host, upload.username, upload.password_stdin)?;
+            // Blobs a delta leaves to its base may be in the registry under
+            // the repositories an installed release used.
+            let records = install::installed(&state::State::open_read_only(&state_dir))?;
             let options = PushOptions {
+                known: airgap_install::survey::known_images(&records, &target),
                 target,
                 transport: Transport {
                     ca_files: ca_file.into_iter().collect(),
@@ -629,6 +868,31 @@ fn run_command(cli: Cli) -> Result<()> {
         } => health(&site, json, timeout)?,
     }
     Ok(())
+}
+
+/// A registry login: a user name, its password on standard input.
+#[derive(Args)]
+struct LoginArgs {
+    /// User name for the registry; the password is read from standard input (--password-stdin).
+    #[arg(long, requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the registry password from standard input.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+}
+
+/// With `--json`, a failure is printed as `{"ok": false, "file": …,
+/// "error": …}` on standard output too (the error line still goes to
+/// standard error).
+fn json_failure<T>(json: bool, file: Option<&std::path::Path>, result: Result<T>) -> Result<T> {
+    if let (true, Err(e)) = (json, &result) {
+        let mut v = serde_json::json!({"ok": false, "error": error_line(e.as_ref())});
+        if let Some(f) = file {
+            v["file"] = serde_json::Value::String(f.display().to_string());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    result
 }
 
 /// How `push` and `install` upload to the site registry.

@@ -6,7 +6,7 @@
 
 use airgap_format::bundle_json::{is_valid_repository, is_valid_tag};
 use airgap_format::display::quote;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -32,9 +32,9 @@ pub const MONOLITHIC_MAX: u64 = 32 << 20;
 /// Size of one chunk of a chunked upload.
 pub const CHUNK: u64 = 16 << 20;
 /// Largest manifest or index read from the bundle.
-const MAX_MANIFEST: u64 = 16 << 20;
+pub(crate) const MAX_MANIFEST: u64 = 16 << 20;
 /// Every manifest media type asked for when checking a tag.
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 /// What to do when a tag already points at another image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +64,9 @@ pub struct PushOptions {
     /// For a delta bundle: the base bundle that holds the blobs it leaves
     /// out (not needed for those already in the registry).
     pub base: Option<std::path::PathBuf>,
+    /// Images and charts already in the target registry (from the install
+    /// records): where a needed blob may be mounted from.
+    pub known: Vec<crate::survey::KnownImage>,
 }
 
 /// What a push did.
@@ -83,76 +86,41 @@ pub struct PushReport {
 }
 
 /// One image's (or chart's) content, read from the bundle.
-struct ImagePlan {
+pub(crate) struct ImagePlan {
     /// True for a Helm chart pushed as an OCI artifact.
-    chart: bool,
-    entry: ImageEntry,
-    repository: String,
+    pub chart: bool,
+    pub entry: ImageEntry,
+    pub repository: String,
     /// Manifests in push order: children before the index that lists them.
-    manifests: Vec<(Digest, String, Vec<u8>)>,
+    pub manifests: Vec<(Digest, String, Vec<u8>)>,
     /// Config and layer blobs.
-    blobs: Vec<Digest>,
+    pub blobs: Vec<Digest>,
 }
 
 /// Pushes the bundle at `path` after checking its signature against `trusted`.
 pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result<PushReport> {
+    let prepared = prepare(path, trusted, options)?;
     let Prepared {
         head,
         entries,
         base,
         plans,
         client,
-    } = prepare(path, trusted, options)?;
+    } = &prepared;
     let d = &head.descriptor;
     let reader = &head.reader;
-    // Pre-flight: where tags already stand. Nothing is written before this passes.
-    let mut statuses = Vec::new();
-    for p in &plans {
-        let current = tag_digest(&client, &p.repository, &p.entry.tag)?;
-        let status = match current {
-            Some(cur) if cur == p.entry.digest => "unchanged",
-            Some(cur) => match options.on_existing_tag {
-                OnExistingTag::Fail => bail!(
-                    "{}:{} already points at {cur}, not {} (use --on-existing-tag skip or overwrite)",
-                    p.repository,
-                    p.entry.tag,
-                    p.entry.digest
-                ),
-                OnExistingTag::Skip => "tag-kept",
-                OnExistingTag::Overwrite => "pushed",
-            },
-            None => "pushed",
-        };
-        statuses.push(status);
-    }
-
-    // Blobs: each distinct digest once, into every repository that needs it.
-    let mut wanted: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
-    for (p, status) in plans.iter().zip(&statuses) {
-        if *status == "unchanged" {
-            continue;
-        }
-        for b in &p.blobs {
-            let repos = wanted.entry(*b).or_default();
-            if !repos.contains(&p.repository) {
-                repos.push(p.repository.clone());
-            }
-        }
-    }
-    // A delta's blobs left to its base come from the registry (mounted
-    // where needed) or from the base bundle; nothing is written unless every
-    // one of them is found.
-    let homes = find_base_blobs(&client, d, &wanted, &entries, base.as_ref())?;
-    let total: u64 = wanted
-        .keys()
-        .map(|b| d.any_blob(b).map(|e| e.size).unwrap_or(0))
-        .sum();
+    // Where tags stand and what the registry has: nothing is written before
+    // this passes, nor when a delta's left-out blobs are nowhere.
+    let survey = crate::survey::survey(&prepared, options)?;
+    survey.require_complete(d, &options.target.host)?;
+    let statuses = &survey.statuses;
+    let total: u64 = survey.blobs.iter().map(|b| b.size).sum();
     // One bar per image (a shared blob counts for the first image that needs
     // it) and one for the whole push.
     let group = ProgressGroup::new(options.progress);
     let mut first_owner: HashMap<Digest, usize> = HashMap::new();
     let mut owned = vec![0u64; plans.len()];
-    for (i, (p, status)) in plans.iter().zip(&statuses).enumerate() {
+    for (i, (p, status)) in plans.iter().zip(statuses).enumerate() {
         if *status == "unchanged" {
             continue;
         }
@@ -170,8 +138,8 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
         .collect();
     let overall = group.add(total, "total");
     let counters = Counters::default();
-    let tasks: Vec<(Digest, Vec<String>)> = wanted.into_iter().collect();
-    let next = Mutex::new(tasks.iter());
+    counters.present.store(survey.present, Ordering::Relaxed);
+    let next = Mutex::new(survey.blobs.iter());
     let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.max(1) {
@@ -179,35 +147,24 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
                 if failure.lock().expect("lock").is_some() {
                     return;
                 }
-                let Some((digest, repos)) = next.lock().expect("lock").next() else {
+                let Some(work) = next.lock().expect("lock").next() else {
                     return;
                 };
-                let size = d.any_blob(digest).map(|e| e.size).unwrap_or(0);
-                let bar = first_owner.get(digest).map(|i| &bars[*i]);
+                let bar = first_owner.get(&work.digest).map(|i| &bars[*i]);
                 let tick = |n: u64| {
                     overall.inc(n);
                     if let Some(b) = bar {
                         b.inc(n);
                     }
                 };
-                let path = digest.blob_path();
+                let path = work.digest.blob_path();
                 let source = match entries.get(&path) {
                     Some(e) => Some((reader, e)),
                     None => base
                         .as_ref()
                         .and_then(|b| b.entries.get(&path).map(|e| (&b.head.reader, e))),
                 };
-                let result = push_blob_to_all(
-                    &client,
-                    source,
-                    homes.get(digest).map(String::as_str),
-                    digest,
-                    size,
-                    repos,
-                    &counters,
-                    &tick,
-                );
-                if let Err(e) = result {
+                if let Err(e) = push_blob(client, source, work, &counters, &tick) {
                     failure.lock().expect("lock").get_or_insert(e);
                     return;
                 }
@@ -224,11 +181,11 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
     // Manifests, children first, then tags.
     let mut images = Vec::new();
     let mut charts = Vec::new();
-    for (p, status) in plans.iter().zip(&statuses) {
+    for (p, status) in plans.iter().zip(statuses) {
         if *status != "unchanged" {
             for (digest, media_type, bytes) in &p.manifests {
                 put_manifest(
-                    &client,
+                    client,
                     &p.repository,
                     &digest.to_string(),
                     media_type,
@@ -240,7 +197,7 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
             if *status == "pushed" {
                 let (digest, media_type, bytes) = p.manifests.last().expect("top manifest");
                 put_manifest(
-                    &client,
+                    client,
                     &p.repository,
                     &p.entry.tag,
                     media_type,
@@ -390,12 +347,12 @@ fn plan_image(
     })
 }
 
-fn scope(repo: &str) -> String {
+pub(crate) fn scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
 }
 
 /// The digest a tag points at, if it exists.
-fn tag_digest(client: &Client, repo: &str, tag: &str) -> Result<Option<Digest>> {
+pub(crate) fn tag_digest(client: &Client, repo: &str, tag: &str) -> Result<Option<Digest>> {
     let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
     let resp = client.send(
         "HEAD",
@@ -420,30 +377,17 @@ fn tag_digest(client: &Client, repo: &str, tag: &str) -> Result<Option<Digest>> 
     }
 }
 
-/// A bundle read for pushing: its verified head and entries, the base of a
-/// delta, what each image and chart needs, and a client for the registry.
-struct Prepared {
-    head: airgap_format::verify::VerifiedHead,
-    entries: HashMap<String, EntryHeader>,
-    base: Option<BaseBundle>,
-    plans: Vec<ImagePlan>,
-    client: Client,
-}
-
-fn prepare(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result<Prepared> {
-    let head = verify_head(path, trusted, Limits::default())?;
-    let d = &head.descriptor;
-    let reader = &head.reader;
-    let entries: HashMap<String, EntryHeader> = reader
-        .entries()?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
-    let base = open_base(d, trusted, options.base.as_deref())?;
+/// What each image and chart of bundle `d` needs, pushed to `target`.
+fn plans_of(
+    reader: &ArchiveReader,
+    d: &BundleDescriptor,
+    entries: &HashMap<String, EntryHeader>,
+    target: &Target,
+) -> Result<Vec<ImagePlan>> {
     let mut plans = d
         .images
         .iter()
-        .map(|img| plan_image(reader, d, &entries, img, &options.target))
+        .map(|img| plan_image(reader, d, entries, img, target))
         .collect::<Result<Vec<_>>>()?;
     for c in &d.charts {
         let (name, tag) = crate::relocation::chart_name_tag(&c.name, &c.version);
@@ -458,11 +402,56 @@ fn prepare(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result<
             total_size: size + c.size,
             platforms: Vec::new(),
         };
-        let mut plan = plan_image(reader, d, &entries, &entry, &options.target)
+        let mut plan = plan_image(reader, d, entries, &entry, target)
             .with_context(|| format!("chart {} {}", c.name, c.version))?;
         plan.chart = true;
         plans.push(plan);
     }
+    Ok(plans)
+}
+
+/// Whether the registry has the manifest `reference` (tag or digest) in `repo`.
+pub fn manifest_exists(client: &Client, repo: &str, reference: &str) -> Result<bool> {
+    let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
+    let resp = client.send(
+        "HEAD",
+        &url,
+        &format!("repository:{repo}:pull"),
+        &[("Accept", ACCEPT.to_string())],
+        None,
+    )?;
+    match resp.status().as_u16() {
+        200 => Ok(true),
+        404 => Ok(false),
+        s => bail!("HEAD manifest: HTTP {s}"),
+    }
+}
+
+/// A bundle read for pushing: its verified head and entries, the base of a
+/// delta, what each image and chart needs, and a client for the registry.
+pub(crate) struct Prepared {
+    pub head: airgap_format::verify::VerifiedHead,
+    pub entries: HashMap<String, EntryHeader>,
+    pub base: Option<BaseBundle>,
+    pub plans: Vec<ImagePlan>,
+    pub client: Client,
+}
+
+pub(crate) fn prepare(
+    path: &Path,
+    trusted: &[PublicKey],
+    options: &PushOptions,
+) -> Result<Prepared> {
+    let head = verify_head(path, trusted, Limits::default())?;
+    let d = &head.descriptor;
+    let reader = &head.reader;
+    let entries: HashMap<String, EntryHeader> = reader
+        .entries()?
+        .into_iter()
+        .map(|e| (e.path.clone(), e))
+        .collect();
+    let base = open_base(d, trusted, options.base.as_deref(), &options.target)?;
+    let plans = plans_of(reader, d, &entries, &options.target)?;
     // Every repository and tag is checked before the first request: a
     // name a registry or proxy might normalise (`..`) never leaves here.
     for p in &plans {
@@ -501,8 +490,9 @@ pub struct DeltaSources {
 }
 
 /// For a delta bundle, checks before anything is written that every blob it
-/// leaves to its base is in the target registry or the `--base` bundle, and
-/// fails with the list of those that are not. `None` for a full bundle.
+/// leaves to its base is in the target registry (see [`crate::survey`]) or
+/// the `--base` bundle, and fails with the list of those that are not.
+/// `None` for a full bundle.
 pub fn check_delta(
     path: &Path,
     trusted: &[PublicKey],
@@ -513,30 +503,38 @@ pub fn check_delta(
     if d.base.is_none() {
         return Ok(None);
     }
-    let mut wanted: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
-    for plan in &p.plans {
-        for b in &plan.blobs {
-            let repos = wanted.entry(*b).or_default();
-            if !repos.contains(&plan.repository) {
-                repos.push(plan.repository.clone());
-            }
-        }
-    }
-    let homes = find_base_blobs(&p.client, d, &wanted, &p.entries, p.base.as_ref())?;
-    let left = wanted
-        .keys()
-        .filter(|b| !p.entries.contains_key(&b.blob_path()))
-        .count();
+    let survey = crate::survey::survey(&p, options)?;
+    survey.require_complete(d, &options.target.host)?;
     Ok(Some(DeltaSources {
-        in_registry: homes.len(),
-        from_base: left - homes.len(),
+        in_registry: survey.left_in_registry,
+        from_base: survey.left_from_base,
     }))
 }
 
+/// What a push of the bundle at `path` would send, asked of the registry
+/// (HEAD and GET only): the figure `plan` shows, and the one `push` then
+/// sends, unless the registry changes in between.
+pub fn transfer(
+    path: &Path,
+    trusted: &[PublicKey],
+    options: &PushOptions,
+) -> Result<(crate::survey::Transfer, Option<String>)> {
+    let p = prepare(path, trusted, options)?;
+    let survey = crate::survey::survey(&p, options)?;
+    let refused = survey
+        .require_complete(&p.head.descriptor, &options.target.host)
+        .err()
+        .map(|e| e.to_string());
+    Ok((survey.transfer(), refused))
+}
+
 /// A verified base bundle of a delta, with its entries.
-struct BaseBundle {
-    head: airgap_format::verify::VerifiedHead,
-    entries: HashMap<String, EntryHeader>,
+pub(crate) struct BaseBundle {
+    pub head: airgap_format::verify::VerifiedHead,
+    pub entries: HashMap<String, EntryHeader>,
+    /// Its images and charts, pushed to this push's target: where its
+    /// blobs are in the registry when it was installed there.
+    pub plans: Vec<ImagePlan>,
 }
 
 /// Opens `--base` for a delta bundle `d`: it must be signed by a trusted key
@@ -545,6 +543,7 @@ fn open_base(
     d: &BundleDescriptor,
     trusted: &[PublicKey],
     path: Option<&Path>,
+    target: &Target,
 ) -> Result<Option<BaseBundle>> {
     let Some(path) = path else {
         return Ok(None);
@@ -578,94 +577,30 @@ fn open_base(
         .into_iter()
         .map(|e| (e.path.clone(), e))
         .collect();
-    Ok(Some(BaseBundle { head, entries }))
+    let plans = plans_of(&head.reader, &head.descriptor, &entries, target)
+        .with_context(|| format!("--base {}", path.display()))?;
+    Ok(Some(BaseBundle {
+        head,
+        entries,
+        plans,
+    }))
 }
 
-/// For every wanted blob the bundle does not store: a repository of the
-/// target registry that has it (checked with HEAD), or else the base bundle
-/// must store it. Fails, listing them, when some are in neither.
-fn find_base_blobs(
-    client: &Client,
-    d: &BundleDescriptor,
-    wanted: &BTreeMap<Digest, Vec<String>>,
-    entries: &HashMap<String, EntryHeader>,
-    base: Option<&BaseBundle>,
-) -> Result<HashMap<Digest, String>> {
-    let mut homes = HashMap::new();
-    let mut missing = Vec::new();
-    for (digest, repos) in wanted {
-        let path = digest.blob_path();
-        if entries.contains_key(&path) {
-            continue;
-        }
-        let mut home = None;
-        for repo in repos {
-            if blob_exists(client, repo, digest)
-                .with_context(|| format!("blob {digest} in {repo}"))?
-            {
-                home = Some(repo.clone());
-                break;
-            }
-        }
-        let size = d.any_blob(digest).map_or(0, |b| b.size);
-        match home {
-            Some(repo) => {
-                homes.insert(*digest, repo);
-            }
-            None if base.is_some_and(|b| b.entries.contains_key(&path)) => {
-                // The base is signed, but by its own bundle.json: its entry
-                // must be the size this delta says.
-                let b = base.expect("checked");
-                let in_base = b.entries[&path].size;
-                if in_base != size || b.head.descriptor.blob(digest).map(|e| e.size) != Some(size) {
-                    bail!(
-                        "--base: blob {digest} is {in_base} bytes in the base bundle, but the delta says {size}"
-                    );
-                }
-            }
-            None => missing.push(format!("{digest} ({size} bytes, for {})", repos.join(", "))),
-        }
-    }
-    if !missing.is_empty() {
-        let base = d
-            .base
-            .as_ref()
-            .map(|b| format!("{} {} ({})", b.name, b.version, b.digest))
-            .unwrap_or_else(|| "none named".into());
-        bail!(
-            "delta bundle {} {}: {} blobs it leaves to its base ({base}) are neither in the registry nor in a --base bundle: {}; install the base first or give --base BASE_BUNDLE",
-            d.name,
-            d.version,
-            missing.len(),
-            missing.join(", ")
-        );
-    }
-    Ok(homes)
-}
-
-/// Pushes one blob into every repository that needs it. `source` is where
-/// its bytes are (this bundle or the base); `None` for a blob already in
-/// repository `known_home`, which is mounted into the others.
-#[allow(clippy::too_many_arguments)]
-fn push_blob_to_all(
+/// Puts one blob into every repository of the survey that lacks it:
+/// mounted from its home in the registry when it has one, else uploaded
+/// (from this bundle or the base) into the first and mounted into the rest.
+fn push_blob(
     client: &Client,
     source: Option<(&ArchiveReader, &EntryHeader)>,
-    known_home: Option<&str>,
-    digest: &Digest,
-    size: u64,
-    repos: &[String],
+    work: &crate::survey::BlobWork,
     counters: &Counters,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
-    let mut home: Option<&str> = known_home;
+    let (digest, size) = (&work.digest, work.size);
+    let mut home: Option<&str> = work.home.as_deref();
     let mut sent = false;
-    for repo in repos {
+    for repo in &work.missing {
         let ctx = || format!("blob {digest} ({size} bytes) to {repo}");
-        if blob_exists(client, repo, digest).with_context(ctx)? {
-            counters.present.fetch_add(1, Ordering::Relaxed);
-            home.get_or_insert(repo);
-            continue;
-        }
         let location = match home {
             Some(from) => match mount(client, repo, digest, from).with_context(ctx)? {
                 None => {
@@ -697,7 +632,7 @@ fn push_blob_to_all(
     Ok(())
 }
 
-fn blob_exists(client: &Client, repo: &str, digest: &Digest) -> Result<bool> {
+pub(crate) fn blob_exists(client: &Client, repo: &str, digest: &Digest) -> Result<bool> {
     let url = client.url(&format!("/v2/{repo}/blobs/{digest}"));
     let resp = client.send("HEAD", &url, &scope(repo), &[], None)?;
     match resp.status().as_u16() {

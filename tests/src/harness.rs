@@ -259,3 +259,26 @@ impl Drop for SmallFs {
         let _ = self.holder.wait();
     }
 }
+
+/// Puts a `kubectl` stand-in into `dir` (created if needed), for tests of
+/// `install --apply` and `preflight --apply`, whose preflight asks kubectl
+/// for its version and the cluster's. There is no Kubernetes cluster on
+/// these machines: the stand-in answers `kubectl version` (client and
+/// server, as kubectl 1.30 prints them with `-o json`) and refuses anything
+/// else. Returns `dir`.
+pub fn kubectl_stand_in(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("kubectl");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\n# A stand-in: no Kubernetes cluster on the test machines.\n[ \"$1\" = version ] || { echo \"kubectl stand-in: only 'version' is answered\" >&2; exit 1; }\nfor a in \"$@\"; do [ \"$a\" = --client ] && { echo '{\"clientVersion\":{\"gitVersion\":\"v1.30.0\"}}'; exit 0; }; done\necho '{\"clientVersion\":{\"gitVersion\":\"v1.30.0\"},\"serverVersion\":{\"gitVersion\":\"v1.30.0\"}}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir.to_path_buf()
+}
+
+/// The first line of a `helm` wrapper script: answers `helm version` (as
+/// preflight asks it) as Helm 3.14 would, before the wrapper does its own work.
+pub const HELM_VERSION_LINE: &str = "[ \"$1\" = version ] && { echo v3.14.0; exit 0; }\n";

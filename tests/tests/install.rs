@@ -39,10 +39,14 @@ struct Release<'a> {
     chart_version: &'a str,
     /// The backup script's body (`None`: the render makes no backup).
     backup: Option<&'a str>,
+    /// The restore script's body (`None`: the render makes none).
+    restore: Option<&'a str>,
     license: Option<&'a Path>,
     /// Base layers of both images (size each).
     base_layers: usize,
     base_size: usize,
+    /// Also ship `app/legacy`, built on the same base layers as the others.
+    legacy: bool,
 }
 
 impl Default for Release<'_> {
@@ -52,9 +56,11 @@ impl Default for Release<'_> {
             api_top: 1,
             chart_version: "0.1.0",
             backup: None,
+            restore: None,
             license: None,
             base_layers: 2,
             base_size: 1 << 20,
+            legacy: false,
         }
     }
 }
@@ -67,22 +73,27 @@ fn product(dir: &Path, r: &Release) -> PathBuf {
         .collect();
     let mut api = base.clone();
     api.push(layer("api/app.bin", 512 << 10, r.api_top));
+    let mut legacy = base.clone();
+    legacy.push(layer("legacy/app.bin", 64 << 10, 9));
     let mut web = base;
     web.push(layer("web/app.bin", 256 << 10, 7));
-    write_oci_layout(
-        &root.join("images"),
-        &[
-            ImageSpec {
-                ref_name: format!("app/api:{}", r.version),
-                platforms: vec![PlatformImage::linux("amd64", api, &["/api"])],
-            },
-            ImageSpec {
-                ref_name: format!("app/web:{}", r.version),
-                platforms: vec![PlatformImage::linux("amd64", web, &["/web"])],
-            },
-        ],
-    )
-    .unwrap();
+    let mut images = vec![
+        ImageSpec {
+            ref_name: format!("app/api:{}", r.version),
+            platforms: vec![PlatformImage::linux("amd64", api, &["/api"])],
+        },
+        ImageSpec {
+            ref_name: format!("app/web:{}", r.version),
+            platforms: vec![PlatformImage::linux("amd64", web, &["/web"])],
+        },
+    ];
+    if r.legacy {
+        images.push(ImageSpec {
+            ref_name: format!("app/legacy:{}", r.version),
+            platforms: vec![PlatformImage::linux("amd64", legacy, &["/legacy"])],
+        });
+    }
+    write_oci_layout(&root.join("images"), &images).unwrap();
     // The demo's chart, at this release's version.
     let chart = root.join("charts/hello");
     copy_dir(&repo_root().join("manifests/demo/charts/hello"), &chart);
@@ -102,15 +113,33 @@ fn product(dir: &Path, r: &Release) -> PathBuf {
     let mut spec = String::from(
         "renderVersion: 1\nreleases:\n  - name: hello\n    chart: hello\n    values: hello.values.yaml.hbs\n",
     );
-    if let Some(body) = r.backup {
-        std::fs::write(t.join("backup.sh.hbs"), format!("#!/bin/sh\n{body}\n")).unwrap();
-        spec.push_str(
-            "files:\n  - template: backup.sh.hbs\n    output: backup.sh\n    executable: true\n    role: backup\n",
-        );
+    if r.backup.is_some() || r.restore.is_some() {
+        spec.push_str("files:\n");
+    }
+    for (role, body) in [("backup", r.backup), ("restore", r.restore)] {
+        if let Some(body) = body {
+            std::fs::write(
+                t.join(format!("{role}.sh.hbs")),
+                format!("#!/bin/sh\n{body}\n"),
+            )
+            .unwrap();
+            spec.push_str(&format!(
+                "  - template: {role}.sh.hbs\n    output: {role}.sh\n    executable: true\n    role: {role}\n"
+            ));
+        }
     }
     std::fs::write(t.join("render.yaml"), spec).unwrap();
+    let legacy = if r.legacy {
+        format!(
+            "  - source: oci-layout:{}:app/legacy:{}\n",
+            root.join("images").display(),
+            r.version
+        )
+    } else {
+        String::new()
+    };
     let mut manifest = format!(
-        "name: platform\nversion: {v}\nimages:\n  - source: oci-layout:{img}:app/api:{v}\n  - source: oci-layout:{img}:app/web:{v}\ncharts:\n  - source: {chart}\ntemplates:\n  - source: {t}\n",
+        "name: platform\nversion: {v}\nimages:\n  - source: oci-layout:{img}:app/api:{v}\n  - source: oci-layout:{img}:app/web:{v}\n{legacy}charts:\n  - source: {chart}\ntemplates:\n  - source: {t}\n",
         v = r.version,
         img = root.join("images").display(),
         chart = chart.display(),
@@ -295,6 +324,7 @@ fn licence(dir: &Path, s: &Site, key: &Path) -> PathBuf {
 
 const FULL_RUN: &[(&str, &str)] = &[
     ("install", "started"),
+    ("preflight", "ok"),
     ("verify", "ok"),
     ("license", "skipped"),
     ("push", "ok"),
@@ -481,7 +511,7 @@ fn install_upgrade_refused_downgrade_and_allowed_downgrade_are_recorded() {
     assert_eq!(st[0]["previous"][0]["version"], "1.0.0");
     let audit = s.audit();
     let mut want = FULL_RUN.to_vec();
-    want[2] = ("license", "ok");
+    want[3] = ("license", "ok");
     assert_eq!(steps_since(&audit, before), pairs(&want));
     // The configuration gets the active licence.
     let active = std::fs::read_to_string(s.state.join("license/active.lic")).unwrap();
@@ -635,7 +665,7 @@ fn delta_bundles_install_from_the_registry_or_the_base_and_are_refused_otherwise
     let audit = a.audit();
     assert_eq!(
         steps_since(&audit, 0),
-        pairs(&[("install", "started"), ("verify", "failed")])
+        pairs(&[("install", "started"), ("preflight", "failed")])
     );
     // The wrong base is refused by digest.
     let err = fails(a.install(&delta_path, &public).arg("--base").arg(&full));
@@ -744,6 +774,162 @@ fn delta_bundles_install_from_the_registry_or_the_base_and_are_refused_otherwise
     )));
 }
 
+/// `N uploaded (B bytes), M mounted` from an install's push step.
+fn pushed(report: &Value) -> (u64, u64, u64) {
+    let detail = step(report, "push")["detail"].as_str().unwrap().to_string();
+    let num = |after: &str| -> u64 {
+        let at = detail
+            .find(after)
+            .unwrap_or_else(|| panic!("{after}: {detail}"));
+        detail[..at]
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .find(|w| !w.is_empty())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (num(" uploaded"), num(" bytes)"), num(" mounted"))
+}
+
+fn plan_json(s: &Site, bundle: &Path, public: &Path) -> Value {
+    json(&ok(s
+        .installer()
+        .arg("plan")
+        .arg(bundle)
+        .arg("--trust")
+        .arg(public)
+        .arg("--site")
+        .arg(&s.file)
+        .arg("--json")))
+}
+
+/// Issue 16, defects 1 and 3. A delta whose new image (`app/legacy`) is
+/// built on layers the base delivered under other repositories
+/// (`site/app/api`, `site/app/web`) used to be refused as "neither in the
+/// registry nor in a --base bundle"; and `plan` counted SBOMs, files and
+/// templates without asking the registry. Now the layers are mounted from
+/// where the installed release put them, and plan's transfer is what the
+/// push then uploads.
+#[test]
+fn a_delta_reuses_layers_from_other_repositories_and_plan_counts_what_push_sends() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public, v1) = first_release(tmp.path());
+    let m2 = product(
+        tmp.path(),
+        &Release {
+            version: "1.1.0",
+            legacy: true,
+            ..Release::default()
+        },
+    );
+    let delta = tmp.path().join("platform-1.1.0-delta.bundle");
+    build_delta(&m2, &key, &v1, &delta);
+    let reg = Registry::start_plain();
+    let s = site(&tmp.path().join("a"), &reg.addr());
+
+    // A first install: plan's transfer is exactly what the push uploads.
+    let plan = plan_json(&s, &v1, &public);
+    // Its configuration: every file added, listed with its line count; the
+    // contents only with --diff.
+    let config = plan["config"].as_array().unwrap();
+    assert!(!config.is_empty(), "{plan:#}");
+    for c in config {
+        assert_eq!(c["change"], "added", "{plan:#}");
+        assert!(c["linesAdded"].as_u64().unwrap() > 0, "{plan:#}");
+        assert!(
+            c["diff"] == "" || c["diff"] == "(holds secrets: contents not shown)",
+            "{plan:#}"
+        );
+    }
+    let full = json(&ok(s
+        .installer()
+        .arg("plan")
+        .arg(&v1)
+        .arg("--trust")
+        .arg(&public)
+        .arg("--site")
+        .arg(&s.file)
+        .args(["--diff", "--json"])));
+    let script = full["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == "install-plan.sh")
+        .unwrap_or_else(|| panic!("{full:#}"));
+    assert!(
+        script["diff"]
+            .as_str()
+            .unwrap()
+            .starts_with("--- installed/install-plan.sh"),
+        "{full:#}"
+    );
+    assert_eq!(
+        script["diff"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+            .count() as u64,
+        script["linesAdded"].as_u64().unwrap()
+    );
+    let r = json(&ok(s.install(&v1, &public).arg("--json")));
+    let (uploaded, bytes, mounted) = pushed(&r);
+    assert_eq!(plan["blobsToTransfer"], uploaded, "{plan:#}");
+    assert_eq!(plan["bytesToTransfer"], bytes, "{plan:#}");
+    assert_eq!(plan["blobsToMount"], mounted, "{plan:#}");
+    // The shared base layers go up once and are mounted into the other image.
+    assert!(mounted >= 2, "{r:#}");
+
+    // The delta: its legacy image's base layers are in site/app/api.
+    let plan = plan_json(&s, &delta, &public);
+    let r = json(&ok(s.install(&delta, &public).arg("--json")));
+    assert_eq!(r["kind"], "upgrade");
+    let (uploaded, bytes, mounted) = pushed(&r);
+    assert_eq!(plan["blobsToTransfer"], uploaded, "{plan:#}");
+    assert_eq!(plan["bytesToTransfer"], bytes, "{plan:#}");
+    assert_eq!(plan["blobsToMount"], mounted, "{plan:#}");
+    // Only legacy's own layer, its config and nothing else is uploaded;
+    // less than the 1 MiB of one base layer.
+    assert_eq!(uploaded, 2, "{r:#}");
+    assert!(bytes < 1 << 20, "{r:#}");
+    assert!(mounted >= 2, "{r:#}");
+    // skopeo reads every layer back (a missing blob would fail the copy).
+    let mut args = vec!["copy".to_string()];
+    args.extend(reg.skopeo_src_args());
+    args.push(reg.docker_ref("site/app/legacy:1.1.0"));
+    args.push(format!(
+        "oci:{}:legacy",
+        tmp.path().join("copied").display()
+    ));
+    ok(Command::new("skopeo").args(&args));
+
+    // A push of the delta alone to another prefix of the same registry
+    // finds the layers through the installed records, and mounts them.
+    let out = ok(s
+        .installer()
+        .arg("push")
+        .arg(&delta)
+        .arg("--trust")
+        .arg(&public)
+        .arg("--registry")
+        .arg(format!("{}/other", reg.addr()))
+        .arg("--plain-http")
+        .arg("--relocation-map")
+        .arg(tmp.path().join("map.json"))
+        .arg("--json"));
+    let p = json(&out);
+    assert!(p["blobsMounted"].as_u64().unwrap() >= 2, "{p:#}");
+    let mut args = vec!["copy".to_string()];
+    args.extend(reg.skopeo_src_args());
+    args.push(reg.docker_ref("other/app/legacy:1.1.0"));
+    args.push(format!(
+        "oci:{}:legacy2",
+        tmp.path().join("copied").display()
+    ));
+    ok(Command::new("skopeo").args(&args));
+}
+
 #[test]
 fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
     require_tool("skopeo");
@@ -760,7 +946,7 @@ fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\necho \"$@\" >> '{log}'\n[ \"$1 $2\" = \"upgrade --install\" ] || exit 9\nshift 2\nexec '{helm}' template \"$@\" --kube-version 1.30.0\n",
+            "#!/bin/sh\n{HELM_VERSION_LINE}echo \"$@\" >> '{log}'\n[ \"$1 $2\" = \"upgrade --install\" ] || exit 9\nshift 2\nexec '{helm}' template \"$@\" --kube-version 1.30.0\n",
             log = log.display(),
             helm = helm().display()
         ),
@@ -768,6 +954,7 @@ fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    kubectl_stand_in(&wrap);
     let path = format!(
         "{}:{}",
         wrap.display(),
@@ -789,7 +976,7 @@ fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
         "{calls}"
     );
     let mut want = FULL_RUN.to_vec();
-    want[5] = ("apply", "ok");
+    want[6] = ("apply", "ok");
     assert_eq!(steps_since(&a.audit(), 0), pairs(&want));
     assert_eq!(a.status()[0]["applied"], true);
 
@@ -1079,8 +1266,23 @@ fn backups_run_before_an_upgrade_is_applied_and_a_failure_stops_it() {
         &key,
         &tmp.path().join("v2.bundle"),
     );
+    // helm is the real one (it fails: there is no cluster here), kubectl a
+    // stand-in that answers preflight's version questions.
+    let tools = kubectl_stand_in(&tmp.path().join("tools"));
+    let helm_dir = helm().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}:{}",
+        helm_dir.display(),
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let before = s.audit().len();
-    let err = fails(s.install(&failing, &public).arg("--apply"));
+    let err = fails(
+        s.install(&failing, &public)
+            .arg("--apply")
+            .env("PATH", &path)
+            .env("KUBECONFIG", tmp.path().join("no-cluster.yaml")),
+    );
     assert!(
         err.contains("backup backup.sh failed (exit status 3)"),
         "{err}"
@@ -1122,17 +1324,11 @@ fn backups_run_before_an_upgrade_is_applied_and_a_failure_stops_it() {
         &key,
         &tmp.path().join("v3.bundle"),
     );
-    let helm_dir = helm().parent().unwrap().to_path_buf();
-    let path = format!(
-        "{}:{}",
-        helm_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let before = s.audit().len();
     let out = run(s
         .install(&working, &public)
         .arg("--apply")
-        .env("PATH", path)
+        .env("PATH", &path)
         .env("KUBECONFIG", tmp.path().join("no-cluster.yaml")));
     let audit = s.audit();
     let order: Vec<(String, String)> = steps_since(&audit, before)
@@ -1198,4 +1394,243 @@ fn a_second_run_waits_for_the_state_lock_then_gives_up() {
     drop(lock);
     let err = fails(&mut activate());
     assert!(err.contains("garbled.lic"), "{err}");
+}
+
+/// `helm` that runs the real Helm as `helm template` for `upgrade --install`
+/// (so the chart is pulled from the site registry and rendered with the
+/// values for real) and answers `uninstall` with success, logging every
+/// call to `log`; and the kubectl stand-in beside it. There is no
+/// Kubernetes cluster on these machines: what the installer asks Helm to do
+/// is what these tests check. Returns a `PATH` with both first.
+fn helm_without_cluster(dir: &Path, log: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let wrap = dir.join("wrap");
+    std::fs::create_dir_all(&wrap).unwrap();
+    let script = wrap.join("helm");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n{HELM_VERSION_LINE}echo \"$@\" >> '{log}'\n[ \"$1\" = uninstall ] && exit 0\n[ \"$1 $2\" = \"upgrade --install\" ] || exit 9\n[ -z \"$HELM_FAILS\" ] || {{ echo 'Error: UPGRADE FAILED: timed out' >&2; exit 1; }}\nshift 2\nexec '{helm}' template \"$@\" --kube-version 1.30.0 > /dev/null\n",
+            log = log.display(),
+            helm = helm().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    kubectl_stand_in(&wrap);
+    format!(
+        "{}:{}",
+        wrap.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Issue 16: rollback re-applies an earlier recorded version (its restore
+/// script first, with the backup the upgrade took) from its recorded
+/// configuration and the images still in the registry, and refuses, naming
+/// them, when images are gone; uninstall removes the Helm releases and,
+/// with --purge-images, the images, reporting what the registry would not
+/// delete.
+#[test]
+fn rollback_reapplies_an_earlier_version_and_uninstall_removes_it() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "vendor");
+    let restore = "set -eu\necho \"restoring {{site.name}} from $BACKUP_DIR\"\ncp \"$BACKUP_DIR/site.dump\" \"$BACKUP_DIR/restored\"";
+    let backup =
+        "set -eu\necho \"data before {{site.name}} was upgraded\" > \"$BACKUP_DIR/site.dump\"";
+    let v1 = build(
+        &product(
+            tmp.path(),
+            &Release {
+                restore: Some(restore),
+                backup: Some(backup),
+                ..Release::default()
+            },
+        ),
+        &key,
+        &tmp.path().join("v1.bundle"),
+    );
+    let v2 = build(
+        &product(
+            tmp.path(),
+            &Release {
+                version: "1.1.0",
+                api_top: 2,
+                chart_version: "0.2.0",
+                restore: Some(restore),
+                backup: Some(backup),
+                ..Release::default()
+            },
+        ),
+        &key,
+        &tmp.path().join("v2.bundle"),
+    );
+    let reg = Registry::start_plain();
+    let s = site(&tmp.path().join("a"), &reg.addr());
+    let log = tmp.path().join("helm.log");
+    let path = helm_without_cluster(tmp.path(), &log);
+    let apply = |b: &Path| {
+        ok(s.install(b, &public)
+            .args(["--apply", "--skip-health"])
+            .env("PATH", &path));
+    };
+    apply(&v1);
+    apply(&v2);
+    let backup_dir = s.status()[0]["backupDir"].as_str().unwrap().to_string();
+    assert!(Path::new(&backup_dir).join("site.dump").is_file());
+
+    // Nothing to roll back to is refused by name.
+    let err = fails(
+        s.installer()
+            .args(["rollback", "--to", "0.9.0", "--site"])
+            .arg(&s.file),
+    );
+    assert!(
+        err.contains("platform 0.9.0 was never installed here (earlier versions: 1.0.0)"),
+        "{err}"
+    );
+
+    // Back to 1.0.0: restore with 1.1.0's backup, then 1.0.0's plan. Helm
+    // fails the first time: the rollback stops, keeps its journal, and the
+    // same command resumes it without restoring twice.
+    let audit_before = s.audit().len();
+    let err = fails(
+        s.installer()
+            .args(["rollback", "--skip-health", "--site"])
+            .arg(&s.file)
+            .env("PATH", &path)
+            .env("HELM_FAILS", "1"),
+    );
+    assert!(err.contains("UPGRADE FAILED"), "{err}");
+    assert_eq!(s.status()[0]["version"], "1.1.0");
+    assert!(s.state.join("runs/rollback-platform.json").is_file());
+    let calls_before = std::fs::read_to_string(&log).unwrap().lines().count();
+    let r = json(&ok(s
+        .installer()
+        .args(["rollback", "--skip-health", "--json", "--site"])
+        .arg(&s.file)
+        .env("PATH", &path)));
+    assert_eq!(r["kind"], "rollback", "{r:#}");
+    assert_eq!(r["version"], "1.0.0");
+    assert_eq!(r["fromVersion"], "1.1.0");
+    assert_eq!(step(&r, "check")["outcome"], "resumed", "{r:#}");
+    assert_eq!(step(&r, "restore")["outcome"], "resumed", "{r:#}");
+    assert!(!s.state.join("runs/rollback-platform.json").exists());
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&backup_dir).join("restored")).unwrap(),
+        "data before example-research was upgraded\n"
+    );
+    let calls: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .skip(calls_before)
+        .map(str::to_string)
+        .collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].starts_with("upgrade --install hello oci://")
+            && calls[0].contains("--version 0.1.0"),
+        "{calls:?}"
+    );
+    let st = s.status();
+    assert_eq!(st[0]["version"], "1.0.0");
+    assert_eq!(st[0]["rolledBackFrom"], "1.1.0");
+    assert_eq!(st[0]["previous"][0]["version"], "1.1.0", "{st:#?}");
+    assert_eq!(
+        steps_since(&s.audit(), audit_before),
+        pairs(&[
+            ("rollback", "started"),
+            ("check", "ok"),
+            // The script's own record (its output), then the step's.
+            ("restore", "ok"),
+            ("restore", "ok"),
+            ("apply", "failed"),
+            ("rollback", "started"),
+            ("apply", "ok"),
+            ("health", "skipped"),
+            ("record", "ok"),
+            ("rollback", "ok"),
+        ])
+    );
+
+    // Forward again to 1.1.0 is refused once one of its images is gone
+    // from the registry, naming it.
+    let mut args = vec!["delete".to_string()];
+    args.extend(reg.skopeo_args());
+    args.push(reg.docker_ref("site/app/api:1.1.0"));
+    ok(Command::new("skopeo").args(&args));
+    let err = fails(
+        s.installer()
+            .args(["rollback", "--to", "1.1.0", "--site"])
+            .arg(&s.file)
+            .env("PATH", &path),
+    );
+    assert!(
+        err.contains("cannot roll back to platform 1.1.0: site/app/api@sha256:")
+            && err.contains("is no longer in")
+            && err.contains("push its bundle again"),
+        "{err}"
+    );
+    assert_eq!(s.status()[0]["version"], "1.0.0");
+
+    // Uninstall: the releases go, then the images.
+    let r = json(&ok(s
+        .installer()
+        .args([
+            "uninstall",
+            "platform",
+            "--purge-images",
+            "--json",
+            "--site",
+        ])
+        .arg(&s.file)
+        .env("PATH", &path)));
+    assert_eq!(step(&r, "helm")["outcome"], "ok", "{r:#}");
+    assert_eq!(step(&r, "images")["outcome"], "ok", "{r:#}");
+    let last = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        last.lines()
+            .last()
+            .unwrap()
+            .starts_with("uninstall hello --namespace "),
+        "{last}"
+    );
+    assert_eq!(reg.skopeo_inspect_raw_digest("site/app/web:1.0.0"), None);
+    let st = s.status();
+    assert!(st[0]["uninstalledAt"].is_string(), "{st:#?}");
+    let err = fails(s.installer().args(["uninstall", "platform"]));
+    assert!(err.contains("platform 1.0.0 was uninstalled on "), "{err}");
+    // And installing again is a first install.
+    let r = json(&ok(s.install(&v1, &public).arg("--json")));
+    assert_eq!(r["kind"], "install", "{r:#}");
+
+    // A registry that does not allow deletes: the images stay, each named.
+    let proxy = FaultProxy::start(
+        &reg.addr(),
+        Box::new(|_, method, _| {
+            if method == "DELETE" {
+                Fault::Status(405)
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let b = site(&tmp.path().join("b"), &proxy.addr());
+    ok(&mut b.install(&v1, &public));
+    let r = json(&ok(b
+        .installer()
+        .args([
+            "uninstall",
+            "platform",
+            "--purge-images",
+            "--json",
+            "--site",
+        ])
+        .arg(&b.file)));
+    assert_eq!(step(&r, "helm")["outcome"], "skipped", "{r:#}");
+    assert_eq!(step(&r, "images")["outcome"], "warning", "{r:#}");
+    let not = r["notDeleted"].as_array().unwrap();
+    assert_eq!(not.len(), 3, "{r:#}");
+    assert!(not[0].as_str().unwrap().contains("HTTP 405"), "{r:#}");
 }

@@ -316,17 +316,32 @@ fn push_completes_through_injected_faults() {
     let (bundle, key, public) = demo_bundle(tmp.path());
     let big = large_bundle(tmp.path(), &key, "40M");
     let reg = Registry::start_plain();
-    // 500s, 429s, resets and a stall, spread so that no request fails more
-    // often than the installer retries.
+    // 500s, 429s, resets and a stall, spread over the requests; no request
+    // (method and path, whatever the query) fails more than twice, fewer
+    // than the installer retries, however the parallel requests interleave.
+    let seen = std::sync::Mutex::new(std::collections::HashMap::<String, u32>::new());
     let proxy = FaultProxy::start(
         &reg.addr(),
-        Box::new(|n, _, _| match n % 10 {
-            1 => Fault::Status(500),
-            3 => Fault::Status(429),
-            5 => Fault::Reset,
-            7 if n < 20 => Fault::Stall(Duration::from_millis(1500)),
-            8 => Fault::Status(503),
-            _ => Fault::Pass,
+        Box::new(move |n, method, path| {
+            let fault = match n % 10 {
+                1 => Fault::Status(500),
+                3 => Fault::Status(429),
+                5 => Fault::Reset,
+                7 if n < 20 => Fault::Stall(Duration::from_millis(1500)),
+                8 => Fault::Status(503),
+                _ => Fault::Pass,
+            };
+            if fault == Fault::Pass {
+                return fault;
+            }
+            let key = format!("{method} {}", path.split('?').next().unwrap_or(path));
+            let mut seen = seen.lock().unwrap();
+            let times = seen.entry(key).or_default();
+            if *times >= 2 {
+                return Fault::Pass;
+            }
+            *times += 1;
+            fault
         }),
     );
     let map = tmp.path().join("map.json");

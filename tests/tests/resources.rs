@@ -143,7 +143,22 @@ fn a_full_state_folder_loses_nothing_recorded() {
     let snapshot = tmp.path().join("snapshot");
     copy_dir(&state, &snapshot);
 
-    // The upgrade with 0, 4, 8 … KiB free, until it has room.
+    // Preflight refuses the upgrade on the full disk before anything
+    // changes, naming the room it needs.
+    small.fill(0);
+    let err = fails(&mut s.install(&v2, &public));
+    assert!(
+        err.contains("preflight found 1 problem, nothing was changed: space: state folder:")
+            && err.contains("0 bytes free, needs "),
+        "{err}"
+    );
+    eprintln!("preflight on the full disk: {err}");
+    std::fs::remove_file(small.path().join("filler")).unwrap();
+    assert_eq!(recorded(&s, &public).status, before.status);
+
+    // The upgrade with 0, 4, 8 … KiB free, until it has room: with
+    // --skip-preflight, so that every step meets the full disk (as when the
+    // disk fills while a run goes on).
     let mut rows = Vec::new();
     let mut completed = 0;
     for kib in (0..).step_by(4) {
@@ -151,7 +166,7 @@ fn a_full_state_folder_loses_nothing_recorded() {
         copy_dir(&snapshot, &state);
         let filler = small.fill(kib << 10);
         let free = small.free();
-        let out = run(&mut s.install(&v2, &public));
+        let out = run(s.install(&v2, &public).arg("--skip-preflight"));
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let line = stderr.lines().last().unwrap_or("").to_string();
         let succeeded = out.status.success();
@@ -283,6 +298,7 @@ fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
 /// that carries no licence.
 const FULL_RUN: &[(&str, &str)] = &[
     ("install", "started"),
+    ("preflight", "ok"),
     ("verify", "ok"),
     ("license", "skipped"),
     ("push", "ok"),
@@ -338,7 +354,7 @@ fn installers_on_one_state_folder_are_serialised_by_its_lock() {
     sorted.sort();
     assert_eq!(
         sorted,
-        ["\"install\" 7", "\"reinstall\" 1", "\"reinstall\" 1"],
+        ["\"install\" 8", "\"reinstall\" 1", "\"reinstall\" 1"],
         "{kinds:?}"
     );
     let mut want = FULL_RUN.to_vec();
@@ -361,9 +377,11 @@ fn installers_on_one_state_folder_are_serialised_by_its_lock() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let journal = s.state.join("runs");
+    // Started: its `install started` record is in the audit log (its
+    // preflight then waits on the stalled tag check, holding the lock).
+    let log = s.state.join("audit.log");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_dir(&journal).map_or(0, |d| d.count()) == 0 {
+    while std::fs::read_to_string(&log).map_or(0, |t| t.lines().count()) <= before_upgrade {
         assert!(Instant::now() < deadline, "the upgrade never started");
         std::thread::sleep(Duration::from_millis(20));
     }

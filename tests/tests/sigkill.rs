@@ -43,7 +43,14 @@ use serde_json::Value;
 
 /// The steps of a run, in order, as the audit log names them.
 const STEPS: &[&str] = &[
-    "verify", "license", "push", "render", "apply", "health", "record",
+    "preflight",
+    "verify",
+    "license",
+    "push",
+    "render",
+    "apply",
+    "health",
+    "record",
 ];
 
 /// Where a kill landed, from the audit records the killed run left:
@@ -172,13 +179,14 @@ fn sigkill_at_random_points_then_rerun() {
     std::fs::write(
         wrap.join("helm"),
         format!(
-            "#!/bin/sh\necho \"$@\" >> '{}'\nsleep \"${{HELM_TAKES:-0.2}}\"\n",
+            "#!/bin/sh\n{HELM_VERSION_LINE}echo \"$@\" >> '{}'\nsleep \"${{HELM_TAKES:-0.2}}\"\n",
             helm_log.display()
         ),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(wrap.join("helm"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    kubectl_stand_in(&wrap);
     let path_env = format!(
         "{}:{}",
         wrap.display(),
@@ -436,9 +444,14 @@ fn a_run_killed_after_writing_its_record_resumes_as_what_it_started_as() {
     // helm takes 2 s: a run is killed while it applies.
     let wrap = tmp.path().join("bin");
     std::fs::create_dir_all(&wrap).unwrap();
-    std::fs::write(wrap.join("helm"), "#!/bin/sh\nsleep 2\n").unwrap();
+    std::fs::write(
+        wrap.join("helm"),
+        format!("#!/bin/sh\n{HELM_VERSION_LINE}sleep 2\n"),
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(wrap.join("helm"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    kubectl_stand_in(&wrap);
     let path_env = format!(
         "{}:{}",
         wrap.display(),

@@ -73,8 +73,23 @@ pub struct FileSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileRole {
-    /// Run before an upgrade is applied; must be executable.
+    /// Run before an upgrade is applied, with `BACKUP_DIR` set to a new
+    /// folder; must be executable.
     Backup,
+    /// Run by `rollback` before the earlier version is applied again, with
+    /// `BACKUP_DIR` set to the folder the upgrade's backups wrote; must be
+    /// executable.
+    Restore,
+}
+
+impl FileRole {
+    /// The role as `render.yaml` and the audit log name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileRole::Backup => "backup",
+            FileRole::Restore => "restore",
+        }
+    }
 }
 
 impl RenderSpec {
@@ -111,9 +126,10 @@ impl RenderSpec {
                     f.template
                 ));
             }
-            if f.role == Some(FileRole::Backup) && !f.executable {
+            if let Some(role) = f.role.filter(|_| !f.executable) {
                 return Err(format!(
-                    "files[{i}].role: a backup script must be executable (add executable: true)"
+                    "files[{i}].role: a {} script must be executable (add executable: true)",
+                    role.as_str()
                 ));
             }
         }

@@ -1,0 +1,305 @@
+//! `airgap-install uninstall NAME`: removes an installed bundle's Helm
+//! releases in the reverse of their install order and marks its record,
+//! and with `--purge-images` deletes its images and charts from the
+//! registry by digest.
+//!
+//! Steps, each in the audit log and journaled (`runs/uninstall-NAME.json`,
+//! with every release and image done so far, so an interrupted uninstall
+//! resumes where it stopped): helm, images, record.
+
+use airgap_format::display::count;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::install::{InstallRecord, Journal, RegistryAccess, Run, StepReport};
+use crate::state::{rfc3339, State};
+use crate::target::Target;
+
+/// The steps of an uninstall, in order.
+pub const STEPS: [&str; 3] = ["helm", "images", "record"];
+
+/// Settings of an uninstall.
+pub struct UninstallOptions<'a> {
+    /// The installed bundle's name.
+    pub name: &'a str,
+    /// Delete its images and charts from the registry.
+    pub purge_images: bool,
+    /// How to reach the registry (needed with `purge_images`).
+    pub registry: Option<RegistryAccess>,
+    /// Print each step.
+    pub progress: bool,
+}
+
+/// What an uninstall did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UninstallReport {
+    /// Bundle name.
+    pub name: String,
+    /// The version that was installed.
+    pub version: String,
+    /// Each step.
+    pub steps: Vec<StepReport>,
+    /// Images and charts the registry would not delete, with why.
+    pub not_deleted: Vec<String>,
+}
+
+/// One Helm release of a rendered configuration.
+#[derive(serde::Deserialize)]
+struct Release {
+    name: String,
+    namespace: String,
+}
+
+#[derive(serde::Deserialize)]
+struct PlanReleases {
+    releases: Vec<Release>,
+}
+
+/// Uninstalls. See the module documentation.
+pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport> {
+    let record: InstallRecord = state
+        .read_json(&format!("installs/{}.json", o.name))?
+        .ok_or_else(|| {
+            anyhow!(
+                "{} is not installed (airgap-install status lists what is)",
+                o.name
+            )
+        })?;
+    let journal_path = format!("runs/uninstall-{}.json", o.name);
+    let existing = state.read_json::<Journal>(&journal_path)?;
+    if let (Some(when), None) = (&record.uninstalled_at, &existing) {
+        bail!(
+            "{} {} was uninstalled on {when}",
+            record.name,
+            record.version
+        );
+    }
+    if o.purge_images && o.registry.is_none() {
+        bail!("--purge-images needs --site (the registry's address and TLS settings)");
+    }
+    let label = format!("{}@{}", record.name, record.version);
+    let mut run = Run {
+        state,
+        command: "uninstall",
+        order: &STEPS,
+        journal: existing.clone().unwrap_or_else(|| Journal {
+            bundle_digest: record.bundle_digest.clone(),
+            bundle: label.clone(),
+            started_at: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
+            kind: Some("uninstall".into()),
+            ..Journal::default()
+        }),
+        journal_path: journal_path.clone(),
+        bundle_digest: record.bundle_digest.clone(),
+        bundle_label: label.clone(),
+        steps: Vec::new(),
+        progress: o.progress,
+    };
+    run.audit(
+        "uninstall",
+        "started",
+        Some(if existing.is_some() {
+            "resuming an interrupted uninstall".into()
+        } else {
+            format!(
+                "{}{}",
+                label,
+                if o.purge_images {
+                    ", --purge-images"
+                } else {
+                    ""
+                }
+            )
+        }),
+    )?;
+    if existing.is_none() {
+        state.write_json(&journal_path, &run.journal)?;
+    }
+
+    run.step("helm", |run| {
+        if !record.applied {
+            return Ok((
+                "skipped".into(),
+                "never applied: there are no Helm releases to remove".into(),
+            ));
+        }
+        let plan = std::path::Path::new(&record.config_dir).join("plan.json");
+        let bytes =
+            crate::state::read_bounded(&plan, crate::state::MAX_STATE_FILE)?.ok_or_else(|| {
+                anyhow!(
+                    "{}: missing; cannot tell which Helm releases to remove",
+                    plan.display()
+                )
+            })?;
+        let releases: PlanReleases = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a render plan", plan.display()))?;
+        if crate::install::which("helm").is_none() {
+            bail!("helm is not on the PATH; install it to remove the releases");
+        }
+        let (mut removed, mut gone) = (0, 0);
+        for r in releases.releases.iter().rev() {
+            let key = format!("release {}/{}", r.namespace, r.name);
+            if run.journal.finished.contains(&key) {
+                continue;
+            }
+            let out = std::process::Command::new("helm")
+                .args(["uninstall", &r.name, "--namespace", &r.namespace, "--wait"])
+                .output()
+                .context("helm: cannot run")?;
+            let text = String::from_utf8_lossy(&out.stderr).into_owned();
+            if out.status.success() {
+                removed += 1;
+            } else if text.contains("not found") {
+                gone += 1;
+            } else {
+                bail!(
+                    "helm uninstall {} --namespace {} failed ({}): {}",
+                    r.name,
+                    r.namespace,
+                    out.status,
+                    crate::install::last_line(&text)
+                );
+            }
+            run.audit("helm", "ok", Some(format!("{key} removed")))?;
+            run.journal.finished.push(key);
+            run.state.write_json(&run.journal_path, &run.journal)?;
+        }
+        Ok((
+            "ok".into(),
+            format!(
+                "{} removed{}",
+                count(removed, "release"),
+                if gone > 0 {
+                    format!(", {gone} already gone")
+                } else {
+                    String::new()
+                }
+            ),
+        ))
+    })?;
+
+    let mut not_deleted = Vec::new();
+    run.step("images", |run| {
+        let Some(access) = o.registry.as_ref().filter(|_| o.purge_images) else {
+            return Ok((
+                "skipped".into(),
+                "kept in the registry (--purge-images deletes them)".into(),
+            ));
+        };
+        let target = Target::parse(&record.registry)?;
+        let client = airgap_registry::client::Client::new(
+            &target.host,
+            &access.transport,
+            access.credentials.clone(),
+        )?;
+        // What other installed bundles still use stays.
+        let others: Vec<InstallRecord> = crate::install::installed(state)?
+            .into_iter()
+            .filter(|r| r.name != record.name && r.uninstalled_at.is_none())
+            .collect();
+        let in_use = |digest: &str| {
+            others
+                .iter()
+                .any(|r| r.images.iter().any(|i| i.digest == digest))
+        };
+        let mut items: Vec<(String, String)> = Vec::new();
+        for i in &record.images {
+            let name = i.reference.rsplit_once(':').map_or(&*i.reference, |x| x.0);
+            items.push((target.repository(name), i.digest.clone()));
+        }
+        for c in &record.charts {
+            let (name, tag) = crate::relocation::chart_name_tag(&c.name, &c.version);
+            items.push((target.repository(&name), tag));
+        }
+        let (mut deleted, mut kept) = (0, 0);
+        for (repo, reference) in items {
+            let key = format!("image {repo}@{reference}");
+            if run.journal.finished.contains(&key) {
+                continue;
+            }
+            if in_use(&reference) {
+                kept += 1;
+            } else {
+                match delete_manifest(&client, &repo, &reference)? {
+                    Deleted::Yes | Deleted::AlreadyGone => deleted += 1,
+                    Deleted::Refused(why) => not_deleted.push(format!("{repo}@{reference}: {why}")),
+                }
+            }
+            run.journal.finished.push(key);
+            run.state.write_json(&run.journal_path, &run.journal)?;
+        }
+        let mut detail = format!("{} deleted from {}", count(deleted, "manifest"), target.host);
+        if kept > 0 {
+            detail.push_str(&format!(", {kept} kept (another installed bundle uses them)"));
+        }
+        if not_deleted.is_empty() {
+            detail.push_str("; the registry frees their blobs at its next garbage collection");
+            Ok(("ok".into(), detail))
+        } else {
+            detail.push_str(&format!(
+                "; {} the registry would not delete: {} (a registry must allow deletes, e.g. distribution's storage.delete.enabled: true)",
+                not_deleted.len(),
+                not_deleted.join("; ")
+            ));
+            Ok(("warning".into(), detail))
+        }
+    })?;
+
+    run.step("record", |_| {
+        let mut r = record.clone();
+        r.uninstalled_at = Some(rfc3339(
+            OffsetDateTime::now_utc().replace_nanosecond(0).expect("0"),
+        ));
+        state.write_json(&format!("installs/{}.json", record.name), &r)?;
+        Ok(("ok".into(), format!("{label} marked uninstalled")))
+    })?;
+    run.audit("uninstall", "ok", Some(label))?;
+    state.remove(&journal_path)?;
+    Ok(UninstallReport {
+        name: record.name.clone(),
+        version: record.version.clone(),
+        steps: run.steps,
+        not_deleted,
+    })
+}
+
+enum Deleted {
+    Yes,
+    AlreadyGone,
+    Refused(String),
+}
+
+/// Deletes a manifest by digest (a tag is resolved to its digest first:
+/// the distribution API deletes by digest only).
+fn delete_manifest(
+    client: &airgap_registry::client::Client,
+    repo: &str,
+    reference: &str,
+) -> Result<Deleted> {
+    let scope = format!("repository:{repo}:pull,push,delete");
+    let digest = if reference.starts_with("sha256:") {
+        reference.to_string()
+    } else {
+        match crate::push::tag_digest(client, repo, reference)? {
+            Some(d) => d.to_string(),
+            None => return Ok(Deleted::AlreadyGone),
+        }
+    };
+    let url = client.url(&format!("/v2/{repo}/manifests/{digest}"));
+    let mut resp = client.send("DELETE", &url, &scope, &[], None)?;
+    Ok(match resp.status().as_u16() {
+        200 | 202 => Deleted::Yes,
+        404 => Deleted::AlreadyGone,
+        s => Deleted::Refused(format!(
+            "HTTP {s}{}",
+            match airgap_registry::client::one_line(&airgap_registry::client::read_small(
+                resp.body_mut()
+            )) {
+                b if b.is_empty() => String::new(),
+                b => format!(": {b}"),
+            }
+        )),
+    })
+}
