@@ -9,6 +9,8 @@
 pub mod atomic_file;
 pub mod bundle_json;
 pub mod canonical_json;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod digest;
 pub mod display;
 pub mod fields;

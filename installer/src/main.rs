@@ -1,18 +1,19 @@
 //! `airgap-install`: the operator's command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use airgap_format::cli::Shell;
 use airgap_format::display::{count, escape as e};
-use airgap_format::progress::{error_line, Progress};
-use airgap_format::{verify_archive, Limits};
+use airgap_format::progress::{error_line, Progress, UsageError};
+use airgap_format::{verify_archive, Digest, Limits};
 use airgap_install::push::{push, OnExistingTag, PushOptions};
 use airgap_install::target::Target;
 use airgap_install::{install, state, trust};
 use airgap_registry::credentials::{self, Credentials};
 use airgap_registry::Transport;
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Verifies and installs air-gap bundles.
 #[derive(Parser)]
@@ -31,6 +32,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Install or upgrade: verify, activate the licence, push, render, apply, check health, record.
+    #[command(
+        after_help = "Example:\n  airgap-install install /media/usb/demo-1.1.0.bundle --site /etc/airgap-install/site.yaml --apply\n\nAn interrupted run is resumed by running the same command again."
+    )]
     Install {
         /// The bundle.
         file: PathBuf,
@@ -97,17 +101,26 @@ enum Command {
         command: LicenseCommand,
     },
     /// Check a bundle's signature, then every entry against it.
+    #[command(
+        after_help = "Example:\n  airgap-install verify /media/usb/demo-1.0.0.bundle --trust vendor.pub \\\n      --expect-digest sha256:6643c7c002edf162be63565a09bfc8d95211a534f5c08251b19f7ab0a3c78b4f"
+    )]
     Verify {
         /// The bundle.
         file: PathBuf,
         /// A trusted public key (minisign format); repeatable.
         #[arg(long)]
         trust: Vec<PathBuf>,
+        /// The bundle digest the vendor published (sha256:…): fail unless the bundle has it.
+        #[arg(long, value_name = "DIGEST")]
+        expect_digest: Option<String>,
         /// Print the result as JSON and draw no progress bar.
         #[arg(long)]
         json: bool,
     },
     /// Put the bundle's images into the site's registry (signature checked first).
+    #[command(
+        after_help = "Example:\n  airgap-install push /media/usb/demo-1.0.0.bundle --registry registry.internal.example:5000/platform \\\n      --ca-file internal-ca.pem --relocation-map relocation-map.json"
+    )]
     Push {
         /// The bundle.
         file: PathBuf,
@@ -145,6 +158,9 @@ enum Command {
         json: bool,
     },
     /// Render the site's configuration from the bundle's templates: values per release, install-plan.sh, plan.json.
+    #[command(
+        after_help = "Example:\n  airgap-install render /media/usb/demo-1.0.0.bundle --site site.yaml --relocation relocation-map.json --out rendered/"
+    )]
     Render {
         /// The bundle.
         file: PathBuf,
@@ -201,6 +217,21 @@ enum Command {
         /// Seconds each check may take (connection, TLS, response and body).
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
         timeout: u64,
+    },
+    /// Print the shell completion script for bash, zsh or fish.
+    #[command(
+        after_help = "Example:\n  airgap-install completion bash > /etc/bash_completion.d/airgap-install"
+    )]
+    Completion {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Write the man pages, one per command, into a folder.
+    #[command(after_help = "Example:\n  airgap-install man --out /usr/local/share/man/man1")]
+    Man {
+        /// The folder (created if missing), such as /usr/local/share/man/man1.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -271,6 +302,35 @@ struct VerifyReport {
     base_blobs: usize,
     /// Media parts checked, when split.
     parts: usize,
+    /// The digest given with --expect-digest (the bundle has it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected_digest: Option<String>,
+}
+
+/// Runs a command's `body`; with `--json`, a failure is also printed on
+/// stdout as `{"ok": false, "file": FILE, "error": LINE}` plus `extra`
+/// fields, before the usual `error:` line on stderr.
+fn json_failure(
+    json: bool,
+    file: &Path,
+    extra: &[(&str, Option<&str>)],
+    body: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let result = body();
+    if let (true, Err(err)) = (json, &result) {
+        let mut failure = serde_json::json!({
+            "ok": false,
+            "file": file.display().to_string(),
+            "error": error_line(err.as_ref()),
+        });
+        for (key, value) in extra {
+            if let Some(v) = value {
+                failure[*key] = serde_json::Value::from(*v);
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&failure)?);
+    }
+    result
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -293,7 +353,7 @@ fn run_command(cli: Cli) -> Result<()> {
             cluster_uid,
             base,
             json,
-        } => {
+        } => json_failure(json, &file, &[], || {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let site = airgap_install::site::SiteFile::load(&site)?;
             let credentials = registry_credentials(
@@ -330,20 +390,7 @@ fn run_command(cli: Cli) -> Result<()> {
                 base: base.as_deref(),
                 on_existing_tag: upload.on_existing_tag,
             };
-            let result = install::install(&state, &options);
-            if let Err(e) = &result {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&serde_json::json!({
-                            "ok": false,
-                            "file": file.display().to_string(),
-                            "error": error_line(e.as_ref()),
-                        }))?
-                    );
-                }
-            }
-            let report = result?;
+            let report = install::install(&state, &options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -359,13 +406,14 @@ fn run_command(cli: Cli) -> Result<()> {
                     }
                 );
             }
-        }
+            Ok(())
+        })?,
         Command::Plan {
             file,
             trust: keys,
             site,
             json,
-        } => {
+        } => json_failure(json, &file, &[], || {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let site = site
                 .map(|s| airgap_install::site::SiteFile::load(&s))
@@ -377,7 +425,8 @@ fn run_command(cli: Cli) -> Result<()> {
             } else {
                 print!("{}", plan.to_text());
             }
-        }
+            Ok(())
+        })?,
         Command::Status { json } => {
             let state = state::State::open_read_only(&state_dir);
             let records = install::installed(&state)?;
@@ -401,77 +450,25 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::Verify {
             file,
             trust: keys,
+            expect_digest,
             json,
         } => {
-            let size = airgap_format::parts::Source::open(&file)
-                .and_then(|s| s.len())
-                .unwrap_or(0);
-            let progress = Progress::bytes(size, "verify", !json);
-            let result = trust::load_trusted(&keys, &config_dir).and_then(|trusted| {
-                Ok(verify_archive(&file, &trusted, Limits::default(), &|n| {
-                    progress.inc(n)
-                })?)
-            });
-            progress.finish();
-            let v = match result {
-                Ok(v) => v,
-                Err(e) => {
-                    if json {
-                        let failure = serde_json::json!({
-                            "ok": false,
-                            "file": file.display().to_string(),
-                            "error": error_line(e.as_ref()),
-                        });
-                        println!("{}", serde_json::to_string_pretty(&failure)?);
-                    }
-                    return Err(e);
-                }
-            };
-            let d = &v.descriptor;
-            let report = VerifyReport {
-                ok: true,
-                file: file.display().to_string(),
-                name: d.name.clone(),
-                version: d.version.clone(),
-                bundle_digest: v.bundle_digest.to_string(),
-                signer_key_id: v.signer.to_string(),
-                images: d.images.len(),
-                charts: d.charts.len(),
-                files: d.files.len(),
-                blobs: d.blobs.len(),
-                total_size: d.total_size,
-                archive_size: v.archive_size,
-                base: d.base.clone(),
-                base_blobs: d.base_blobs.len(),
-                parts: d.split.as_ref().map_or(0, |s| s.parts.len()),
-            };
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!(
-                    "OK {} {} {}: signed by {}, {}, {}, {}, {} verified",
-                    e(&report.file),
-                    e(&report.name),
-                    e(&report.version),
-                    report.signer_key_id,
-                    count(report.images as u64, "image"),
-                    count(report.charts as u64, "chart"),
-                    count(report.files as u64, "file"),
-                    count(report.blobs as u64, "blob")
-                );
-                if report.parts > 0 {
-                    println!("   media parts: {}, each checked on its own", report.parts);
-                }
-                if let Some(b) = &report.base {
-                    println!(
-                        "   delta bundle: {} blobs are left to its base {} {} ({}); install needs them in the registry or --base",
-                        report.base_blobs,
-                        e(&b.name),
-                        e(&b.version),
-                        b.digest
-                    );
-                }
-            }
+            let expected = expect_digest
+                .as_deref()
+                .map(|d| {
+                    d.parse::<Digest>().map_err(|err| {
+                        UsageError(format!(
+                            "--expect-digest: {err}; give the bundle digest as the vendor published it (sha256: and 64 hex characters)"
+                        ))
+                    })
+                })
+                .transpose()?;
+            json_failure(
+                json,
+                &file,
+                &[("expectedDigest", expect_digest.as_deref())],
+                || verify(&file, &keys, &config_dir, expected, json),
+            )?
         }
         Command::Push {
             file,
@@ -483,9 +480,10 @@ fn run_command(cli: Cli) -> Result<()> {
             relocation_map,
             base,
             json,
-        } => {
+        } => json_failure(json, &file, &[], || {
+            let target =
+                Target::parse(&registry).map_err(|err| UsageError(error_line(err.as_ref())))?;
             let trusted = trust::load_trusted(&keys, &config_dir)?;
-            let target = Target::parse(&registry)?;
             let credentials =
                 registry_credentials(&target.host, upload.username, upload.password_stdin)?;
             let options = PushOptions {
@@ -523,7 +521,8 @@ fn run_command(cli: Cli) -> Result<()> {
                     e(&relocation_map.display().to_string())
                 );
             }
-        }
+            Ok(())
+        })?,
         Command::Inspect { file, json } => {
             print!(
                 "{}",
@@ -537,7 +536,7 @@ fn run_command(cli: Cli) -> Result<()> {
             relocation,
             trust: keys,
             json,
-        } => {
+        } => json_failure(json, &file, &[], || {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let site = airgap_install::site::SiteFile::load(&site)?;
             let license = airgap_install::license::active_text(&state_dir)?;
@@ -553,7 +552,8 @@ fn run_command(cli: Cli) -> Result<()> {
             } else {
                 print!("{}", plan.to_text(&out));
             }
-        }
+            Ok(())
+        })?,
         Command::Sbom {
             file,
             trust: keys,
@@ -563,7 +563,7 @@ fn run_command(cli: Cli) -> Result<()> {
             image,
             format,
             json,
-        } => {
+        } => json_failure(json, &file, &[], || {
             use airgap_install::sbom;
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let selection = sbom::SbomSelection {
@@ -621,12 +621,110 @@ fn run_command(cli: Cli) -> Result<()> {
                     print!("{}", sbom::list_table(&entries));
                 }
             }
-        }
+            Ok(())
+        })?,
         Command::Health {
             site,
             json,
             timeout,
         } => health(&site, json, timeout)?,
+        Command::Completion { shell } => {
+            airgap_format::cli::write_completions(Cli::command(), shell, &mut std::io::stdout())
+                .map_err(|err| anyhow::anyhow!("cannot write the completion script: {err}"))?
+        }
+        Command::Man { out } => {
+            for page in airgap_format::cli::write_man_pages(Cli::command(), &out)? {
+                println!("{}", page.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `airgap-install verify`: checks the bundle, compares its digest with
+/// `expected`, prints the report.
+fn verify(
+    file: &Path,
+    keys: &[PathBuf],
+    config_dir: &Path,
+    expected: Option<Digest>,
+    json: bool,
+) -> Result<()> {
+    let size = airgap_format::parts::Source::open(file)
+        .and_then(|s| s.len())
+        .unwrap_or(0);
+    let progress = Progress::bytes(size, "verify", !json);
+    let result = trust::load_trusted(keys, config_dir).and_then(|trusted| {
+        Ok(verify_archive(file, &trusted, Limits::default(), &|n| {
+            progress.inc(n)
+        })?)
+    });
+    progress.finish();
+    let v = result?;
+    if let Some(want) = expected {
+        if v.bundle_digest != want {
+            anyhow::bail!(
+                "{}: the bundle digest is {}, not {} as given with --expect-digest: this is not the bundle the vendor published; do not use it, get it again and check the digest with the vendor",
+                e(&file.display().to_string()),
+                v.bundle_digest,
+                want
+            );
+        }
+    }
+    let d = &v.descriptor;
+    let report = VerifyReport {
+        ok: true,
+        file: file.display().to_string(),
+        name: d.name.clone(),
+        version: d.version.clone(),
+        bundle_digest: v.bundle_digest.to_string(),
+        signer_key_id: v.signer.to_string(),
+        images: d.images.len(),
+        charts: d.charts.len(),
+        files: d.files.len(),
+        blobs: d.blobs.len(),
+        total_size: d.total_size,
+        archive_size: v.archive_size,
+        base: d.base.clone(),
+        base_blobs: d.base_blobs.len(),
+        parts: d.split.as_ref().map_or(0, |s| s.parts.len()),
+        expected_digest: expected.map(|d| d.to_string()),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "OK {} {} {}: signed by {}, {}, {}, {}, {} verified",
+        e(&report.file),
+        e(&report.name),
+        e(&report.version),
+        report.signer_key_id,
+        count(report.images as u64, "image"),
+        count(report.charts as u64, "chart"),
+        count(report.files as u64, "file"),
+        count(report.blobs as u64, "blob")
+    );
+    println!(
+        "   bundle digest: {}{}",
+        report.bundle_digest,
+        if expected.is_some() {
+            " (as expected)"
+        } else {
+            ""
+        }
+    );
+    if report.parts > 0 {
+        println!("   media parts: {}, each checked on its own", report.parts);
+    }
+    if let Some(b) = &report.base {
+        println!(
+            "   delta bundle: {} blobs are left to its base {} {} ({}); install needs them in the registry or --base",
+            report.base_blobs,
+            e(&b.name),
+            e(&b.version),
+            b.digest
+        );
     }
     Ok(())
 }
