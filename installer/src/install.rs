@@ -159,26 +159,26 @@ pub struct PreviousVersion {
 /// The journal of an unfinished run (`runs/HEX.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Journal {
-    bundle_digest: String,
-    bundle: String,
-    started_at: String,
+pub(crate) struct Journal {
+    pub(crate) bundle_digest: String,
+    pub(crate) bundle: String,
+    pub(crate) started_at: String,
     /// Identity of the bundle file when it was verified: a changed file is
     /// verified again.
-    file: Option<FileIdentity>,
-    done: Vec<String>,
-    license_serial: Option<u64>,
-    config_digest: Option<String>,
-    applied: bool,
+    pub(crate) file: Option<FileIdentity>,
+    pub(crate) done: Vec<String>,
+    pub(crate) license_serial: Option<u64>,
+    pub(crate) config_digest: Option<String>,
+    pub(crate) applied: bool,
     /// What the run does (`install`, `upgrade`, `downgrade`), decided when
     /// it started, and the version it replaces. A resumed run goes on as
     /// what it started as, even when it was interrupted after writing the
     /// install record (which then already names this bundle). Absent in
     /// journals of older installers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    from_version: Option<String>,
+    pub(crate) from_version: Option<String>,
 }
 
 impl Journal {
@@ -196,8 +196,9 @@ impl Journal {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FileIdentity {
-    path: String,
+pub(crate) struct FileIdentity {
+    /// The file's path (for media parts: every part's, space-separated).
+    pub(crate) path: String,
     dev: u64,
     ino: u64,
     size: u64,

@@ -9,6 +9,7 @@ pub mod out_dir;
 pub mod push;
 pub mod relocation;
 pub mod render;
+pub mod runs;
 pub mod sbom;
 pub mod site;
 pub mod state;

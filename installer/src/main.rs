@@ -9,7 +9,7 @@ use airgap_format::progress::{error_line, Progress, UsageError};
 use airgap_format::{verify_archive, Digest, Limits};
 use airgap_install::push::{push, OnExistingTag, PushOptions};
 use airgap_install::target::Target;
-use airgap_install::{install, state, trust};
+use airgap_install::{install, runs, state, trust};
 use airgap_registry::credentials::{self, Credentials};
 use airgap_registry::Transport;
 use anyhow::Result;
@@ -83,11 +83,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show what is installed.
+    /// Show what is installed, and the unfinished install runs.
     Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Give up an unfinished install run: record it in the audit log and remove its journal.
+    #[command(
+        after_help = "Example:\n  airgap-install abandon demo@1.1.0\n  airgap-install abandon 0ec365e162ca"
+    )]
+    Abandon {
+        /// The run: its bundle as NAME@VERSION, or the start of its bundle digest (as `status` shows).
+        run: String,
     },
     /// Show the audit log.
     History {
@@ -430,11 +438,26 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::Status { json } => {
             let state = state::State::open_read_only(&state_dir);
             let records = install::installed(&state)?;
+            let unfinished = runs::unfinished(&state)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&records)?);
+                let status = serde_json::json!({
+                    "installed": records,
+                    "unfinished": unfinished,
+                });
+                println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 print!("{}", install::status_text(&records));
+                print!("{}", runs::unfinished_text(&unfinished));
             }
+        }
+        Command::Abandon { run } => {
+            let state = state::State::open(&state_dir)?;
+            let r = runs::abandon(&state, &run)?;
+            println!(
+                "abandoned the unfinished run of {} ({}); its journal is removed, and the audit log records it",
+                e(&r.bundle),
+                r.bundle_digest
+            );
         }
         Command::History { json } => {
             let records = state::read_audit_log(&state_dir.join("audit.log"))?;

@@ -37,7 +37,10 @@ fn usage_error(cmd: &mut Command) -> String {
 fn completions_and_man_pages_for_both_programs() {
     let tmp = tempfile::tempdir().unwrap();
     for (program, subcommands) in [
-        ("airgap-install", &["verify", "push", "install", "man"][..]),
+        (
+            "airgap-install",
+            &["verify", "push", "install", "abandon", "man"][..],
+        ),
         (
             "airgap-bundle",
             &["build", "lock", "keygen", "completion"][..],
@@ -140,6 +143,14 @@ fn usage_errors_the_programs_find_exit_with_2() {
     assert!(line.contains("without a scheme"), "{line}");
     let line = usage_error(installer().args(["verify", "b.bundle", "--expect-digest", "abc"]));
     assert!(line.contains("--expect-digest"), "{line}");
+    let state = tempfile::tempdir().unwrap();
+    let line = usage_error(
+        installer()
+            .arg("--state-dir")
+            .arg(state.path())
+            .args(["abandon", "x"]),
+    );
+    assert!(line.contains("NAME@VERSION"), "{line}");
     // Not usage errors: exit status 1.
     fails(installer().args([
         "verify",

@@ -206,8 +206,9 @@ impl Site {
     }
 
     fn status(&self) -> Vec<Value> {
-        serde_json::from_str::<Vec<Value>>(&ok(self.installer().args(["status", "--json"])))
-            .unwrap()
+        let v: Value =
+            serde_json::from_str(&ok(self.installer().args(["status", "--json"]))).unwrap();
+        serde_json::from_value(v["installed"].clone()).unwrap()
     }
 }
 
