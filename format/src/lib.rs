@@ -15,6 +15,8 @@ pub mod digest;
 pub mod display;
 pub mod fields;
 pub mod inspect;
+#[cfg(feature = "progress")]
+pub mod interrupt;
 pub mod limits;
 pub mod parts;
 #[cfg(feature = "progress")]

@@ -1,10 +1,11 @@
 //! Byte progress bars on stderr, shown only when stderr is a terminal;
 //! [`run_main`], which runs a command line's body: logging, the `error:`
-//! line, exit statuses.
+//! line, exit statuses, interruptions.
 
 use std::io::IsTerminal;
+use std::sync::{Mutex, OnceLock};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, WeakProgressBar};
 
 /// A byte-count progress bar; hidden when stderr is not a terminal or when
 /// output is machine-readable.
@@ -21,7 +22,47 @@ fn target(visible: bool) -> ProgressDrawTarget {
     }
 }
 
+/// Every bar made so far (dropped ones no longer upgrade), and the live
+/// groups: what [`clear_all`] clears.
+struct Live {
+    bars: Vec<WeakProgressBar>,
+    groups: Vec<(u64, MultiProgress)>,
+    next_group: u64,
+}
+
+fn live() -> std::sync::MutexGuard<'static, Live> {
+    static LIVE: OnceLock<Mutex<Live>> = OnceLock::new();
+    LIVE.get_or_init(|| {
+        Mutex::new(Live {
+            bars: Vec::new(),
+            groups: Vec::new(),
+            next_group: 0,
+        })
+    })
+    .lock()
+    .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Clears every progress bar from the terminal and draws none after that
+/// (the command is being interrupted).
+pub fn clear_all() {
+    let mut live = live();
+    for bar in live.bars.drain(..).filter_map(|w| w.upgrade()) {
+        bar.finish_and_clear();
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    for (_, group) in live.groups.drain(..) {
+        let _ = group.clear();
+        group.set_draw_target(ProgressDrawTarget::hidden());
+    }
+}
+
 fn styled(bar: ProgressBar, label: &str) -> Progress {
+    {
+        let mut live = live();
+        live.bars.retain(|w| w.upgrade().is_some());
+        live.bars.push(bar.downgrade());
+    }
     bar.set_style(
         ProgressStyle::with_template(
             "{msg:>24} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
@@ -36,19 +77,29 @@ fn styled(bar: ProgressBar, label: &str) -> Progress {
 /// Several bars drawn together (one per item and an overall one).
 pub struct ProgressGroup {
     multi: MultiProgress,
+    id: u64,
 }
 
 impl ProgressGroup {
     /// A group drawn only when `visible` and stderr is a terminal.
     pub fn new(visible: bool) -> Self {
-        ProgressGroup {
-            multi: MultiProgress::with_draw_target(target(visible)),
-        }
+        let multi = MultiProgress::with_draw_target(target(visible));
+        let mut live = live();
+        let id = live.next_group;
+        live.next_group += 1;
+        live.groups.push((id, multi.clone()));
+        ProgressGroup { multi, id }
     }
 
     /// Adds a bar for `total` bytes labelled `label`.
     pub fn add(&self, total: u64, label: &str) -> Progress {
         styled(self.multi.add(ProgressBar::new(total)), label)
+    }
+}
+
+impl Drop for ProgressGroup {
+    fn drop(&mut self) {
+        live().groups.retain(|(id, _)| *id != self.id);
     }
 }
 
@@ -137,12 +188,14 @@ fn paint(word: &str, sgr: &str, color: bool) -> String {
 
 /// Runs a command-line program's body: logs to stderr (`RUST_LOG`,
 /// default warn), and on error prints one `error: …` line and exits with
-/// status 1 (2 for a [`UsageError`]).
+/// status 1 (2 for a [`UsageError`]). SIGINT and SIGTERM end it as
+/// [`crate::interrupt`] says.
 ///
 /// On a terminal a log line is `warning: MESSAGE`, its level word in
 /// colour unless `NO_COLOR` is set; elsewhere (a pipe, a file, a service's
 /// journal) it keeps its time and module: `2026-…Z  WARN module: MESSAGE`.
 pub fn run_main(run: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    crate::interrupt::install();
     let color = stderr_color();
     let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     // Log lines carry untrusted names: they are escaped like every other
@@ -161,6 +214,9 @@ pub fn run_main(run: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitC
             .init();
     }
     let result = run();
+    // A failure the signal caused (a child killed by the same Ctrl-C), or
+    // an end that came with it, is the signal thread's to report.
+    crate::interrupt::wait_if_interrupted();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -313,6 +369,17 @@ mod tests {
         assert!(is_usage_error(&e));
         assert!(is_usage_error(&e.context("parsing")));
         assert!(!is_usage_error(&anyhow::anyhow!("plain")));
+    }
+
+    #[test]
+    fn interrupted_bars_are_cleared() {
+        let bar = Progress::bytes(10, "x", false);
+        let group = ProgressGroup::new(false);
+        let member = group.add(5, "y");
+        clear_all();
+        assert!(bar.bar.is_finished());
+        assert!(member.bar.is_finished());
+        assert!(live().groups.is_empty());
     }
 
     #[test]

@@ -71,8 +71,8 @@ pub struct AuditRecord {
     pub bundle: Option<String>,
     /// The step (`verify`, `push`, `activate`, …).
     pub step: String,
-    /// `ok`, `failed`, `refused`, `warning`, `skipped`, `started` or
-    /// `abandoned` (`abandon`).
+    /// `ok`, `failed`, `refused`, `warning`, `skipped`, `started`,
+    /// `interrupted` (SIGINT, SIGTERM) or `abandoned` (`abandon`).
     pub outcome: String,
     /// One line of detail (an error, a count, a flag such as --allow-downgrade).
     #[serde(default, skip_serializing_if = "Option::is_none")]
