@@ -7,9 +7,11 @@ use airgap_bundle::build::{build, BuildOptions};
 use airgap_bundle::lock::lock_manifest;
 use airgap_bundle::pull::PullOptions;
 use airgap_bundle::sign::{keygen, SecretKey};
+use airgap_format::cli::Shell;
+use airgap_format::progress::UsageError;
 use airgap_registry::credentials::{password_from_stdin, Credentials};
-use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use anyhow::{bail, Result};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Builds signed, content-addressed air-gap bundles.
 #[derive(Parser)]
@@ -31,6 +33,9 @@ enum Command {
         force: bool,
     },
     /// Build a bundle from a manifest.
+    #[command(
+        after_help = "Example:\n  airgap-bundle build manifests/demo.yaml --key vendor.key --out demo-1.0.0.bundle\n  airgap-bundle build release.yaml --key vendor.key --out release.bundle --locked --split 4GiB"
+    )]
     Build {
         /// The bundle manifest (YAML).
         manifest: PathBuf,
@@ -95,6 +100,21 @@ enum Command {
     License {
         #[command(subcommand)]
         command: LicenseCommand,
+    },
+    /// Print the shell completion script for bash, zsh or fish.
+    #[command(
+        after_help = "Example:\n  airgap-bundle completion bash > /etc/bash_completion.d/airgap-bundle"
+    )]
+    Completion {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Write the man pages, one per command, into a folder.
+    #[command(after_help = "Example:\n  airgap-bundle man --out /usr/local/share/man/man1")]
+    Man {
+        /// The folder (created if missing), such as /usr/local/share/man/man1.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -173,7 +193,7 @@ impl PullArgs {
                 .split_once('=')
                 .filter(|(h, u)| !h.is_empty() && !u.is_empty())
             else {
-                bail!("--username {hu:?}: expected HOST=USER");
+                return Err(UsageError(format!("--username {hu:?}: expected HOST=USER")).into());
             };
             let host = airgap_bundle::sources::reference::api_host(host).to_string();
             o.login = Some((
@@ -212,6 +232,15 @@ fn run(cli: Cli) -> Result<()> {
             level,
             json,
         } => {
+            // Option values first: a malformed one is a usage error (exit
+            // 2), whatever the files hold.
+            let split = split
+                .as_deref()
+                .map(|s| {
+                    airgap_bundle::output::parse_size(s)
+                        .map_err(|e| UsageError(format!("--split: {e:#}")))
+                })
+                .transpose()?;
             let key = SecretKey::from_file(&key)?;
             let mut options = BuildOptions::from_env()?;
             options.level = level;
@@ -222,11 +251,7 @@ fn run(cli: Cli) -> Result<()> {
             options.skip_sbom = skip_sbom;
             options.scan_cache = !no_scan_cache;
             options.base = base;
-            options.split = split
-                .as_deref()
-                .map(airgap_bundle::output::parse_size)
-                .transpose()
-                .context("--split")?;
+            options.split = split;
             let result = build(&manifest, &key, &out, &options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);
@@ -340,22 +365,35 @@ fn run(cli: Cli) -> Result<()> {
                 },
         } => {
             use airgap_licenses::{issue, ledger::Ledger, Request, Terms};
-            let request = Request::from_file(&request)?;
+            // Option values first: a malformed one is a usage error (exit
+            // 2), whatever the files hold.
             let mut parsed_limits = std::collections::BTreeMap::new();
+            let usage = |option: &str, e: airgap_licenses::LicenseError| {
+                UsageError(format!("{option}: {e}"))
+            };
             for l in &limits {
-                let (name, value) = issue::parse_limit(l)?;
+                let (name, value) = issue::parse_limit(l).map_err(|e| usage("--limit", e))?;
                 if parsed_limits.insert(name.clone(), value).is_some() {
-                    anyhow::bail!("--limit {name} is given twice");
+                    return Err(UsageError(format!(
+                        "--limit {name} is given twice; give each limit once"
+                    ))
+                    .into());
                 }
             }
             let terms = Terms {
                 customer,
-                expires: issue::parse_date(&expires)?,
-                not_before: not_before.as_deref().map(issue::parse_date).transpose()?,
+                expires: issue::parse_date(&expires).map_err(|e| usage("--expires", e))?,
+                not_before: not_before
+                    .as_deref()
+                    .map(issue::parse_date)
+                    .transpose()
+                    .map_err(|e| usage("--not-before", e))?,
                 grace_days,
-                features: issue::parse_features(&features.join(","))?,
+                features: issue::parse_features(&features.join(","))
+                    .map_err(|e| usage("--features", e))?,
                 limits: parsed_limits,
             };
+            let request = Request::from_file(&request)?;
             let secret = SecretKey::from_file(&key)?;
             let ledger = ledger.unwrap_or_else(|| {
                 key.parent()
@@ -392,6 +430,15 @@ fn run(cli: Cli) -> Result<()> {
                 expires,
                 ledger.display()
             );
+        }
+        Command::Completion { shell } => {
+            airgap_format::cli::write_completions(Cli::command(), shell, &mut std::io::stdout())
+                .map_err(|err| anyhow::anyhow!("cannot write the completion script: {err}"))?
+        }
+        Command::Man { out } => {
+            for page in airgap_format::cli::write_man_pages(Cli::command(), &out)? {
+                println!("{}", page.display());
+            }
         }
     }
     Ok(())

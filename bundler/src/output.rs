@@ -4,11 +4,19 @@
 //! go to one temp file per media part instead, each renamed to
 //! `FILE.part-NNN` at the end, while the body-region digest of each part is
 //! computed as it is written.
+//!
+//! The temp files are named `.FILE.XXXXXX.partial` and held under an
+//! exclusive `flock(2)` while the build runs. A build that is interrupted
+//! (SIGINT, SIGTERM) removes them; one that is killed (SIGKILL, a power
+//! loss) cannot, so every build first removes the partial files of its own
+//! output name that no live build holds locked ([`sweep_stale_partials`]).
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use airgap_format::parts::{part_path, PartHasher};
 use airgap_format::Digest;
@@ -88,6 +96,9 @@ pub struct Output {
     written: u64,
     flushed_to: u64,
     split: Option<(u64, PartHasher)>,
+    /// The temp files' paths, which an interruption removes.
+    partials: Arc<Mutex<Vec<PathBuf>>>,
+    _on_interrupt: airgap_format::interrupt::OnInterrupt,
 }
 
 /// What [`Output::commit`] left on disk.
@@ -102,14 +113,28 @@ pub struct Committed {
 }
 
 impl Output {
-    /// Creates the temp file in `dest`'s folder.
+    /// Creates the temp file in `dest`'s folder, after removing the stale
+    /// partial files of earlier builds of `dest` there.
     pub fn create(dest: &Path) -> Result<Output> {
+        sweep_stale_partials(dest);
+        let partials: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+        let on_interrupt = {
+            let partials = partials.clone();
+            airgap_format::interrupt::on_interrupt(move |_| {
+                let paths = partials.lock().map(|p| p.clone()).unwrap_or_default();
+                for p in paths {
+                    let _ = std::fs::remove_file(p);
+                }
+            })
+        };
         let mut out = Output {
             files: Vec::new(),
             dest: dest.to_path_buf(),
             written: 0,
             flushed_to: 0,
             split: None,
+            partials,
+            _on_interrupt: on_interrupt,
         };
         out.new_file()?;
         Ok(out)
@@ -148,6 +173,14 @@ impl Output {
             .tempfile_in(dir)
             .map_err(|e| self.failed(e))
             .with_context(|| format!("{}: cannot create a file in this folder", dir.display()))?;
+        // Held until the process ends: a later build leaves the file alone
+        // while this one lives. Where locks are not supported, neither can
+        // a later build lock it, so it is left alone too.
+        // SAFETY: a valid open descriptor.
+        unsafe { libc::flock(tmp.as_file().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if let Ok(mut p) = self.partials.lock() {
+            p.push(tmp.path().to_path_buf());
+        }
         self.files.push(tmp);
         Ok(())
     }
@@ -285,6 +318,62 @@ impl Output {
     }
 }
 
+/// Whether `file_name` is a partial file of a build of `dest_name`:
+/// `.DEST.XXXXXX.partial`, with a random alphanumeric middle.
+fn is_partial_of(file_name: &str, dest_name: &str) -> bool {
+    file_name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_prefix(dest_name))
+        .and_then(|n| n.strip_prefix('.'))
+        .and_then(|n| n.strip_suffix(".partial"))
+        .is_some_and(|mid| !mid.is_empty() && mid.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Removes the partial files of `dest` (`.NAME.XXXXXX.partial` beside it)
+/// that no live build holds: a build holds an exclusive `flock` on each of
+/// its partial files until it ends, however it ends, so a file this
+/// process can lock belongs to a build that was killed. Best effort;
+/// returns the files removed, each named in a warning.
+pub fn sweep_stale_partials(dest: &Path) -> Vec<PathBuf> {
+    let Some(name) = dest.file_name().and_then(|n| n.to_str()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(parent_dir(dest)) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        if !file_name.to_str().is_some_and(|n| is_partial_of(n, name)) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else {
+            continue;
+        };
+        // SAFETY: a valid open descriptor.
+        let free = meta.is_file()
+            && unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if free && std::fs::remove_file(&path).is_ok() {
+            tracing::warn!(
+                "{}: removed the partial file ({} bytes) of an earlier build of {} that was killed",
+                path.display(),
+                meta.len(),
+                dest.display()
+            );
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 fn parent_dir(p: &Path) -> &Path {
     p.parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -401,6 +490,47 @@ pub fn parse_size(s: &str) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_partials_are_swept_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("demo.bundle");
+        let stale = dir.path().join(".demo.bundle.Ab12Cd.partial");
+        let live = dir.path().join(".demo.bundle.Zz99Yy.partial");
+        let others = [
+            ".other.bundle.Ab12Cd.partial",
+            "demo.bundle.Ab12Cd.partial",
+            ".demo.bundle..partial",
+            ".demo.bundle.A-b.partial",
+            "demo.bundle",
+        ];
+        for f in others {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        std::fs::write(&stale, b"stale").unwrap();
+        std::fs::write(&live, b"live").unwrap();
+        // A live build's lock (another open file description conflicts
+        // like another process would).
+        let held = File::open(&live).unwrap();
+        assert_eq!(
+            unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+            0
+        );
+        assert_eq!(sweep_stale_partials(&dest), std::slice::from_ref(&stale));
+        assert!(!stale.exists());
+        assert!(live.exists());
+        for f in others {
+            assert!(dir.path().join(f).exists(), "{f}");
+        }
+        // The build's own partial files are locked while it writes.
+        let mut out = Output::create(&dest).unwrap();
+        out.write_all(b"bundle").unwrap();
+        assert!(sweep_stale_partials(&dest).is_empty());
+        drop(held);
+        assert_eq!(sweep_stale_partials(&dest), [live]);
+        out.commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"bundle");
+    }
 
     #[test]
     fn human_sizes() {

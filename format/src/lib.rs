@@ -9,10 +9,14 @@
 pub mod atomic_file;
 pub mod bundle_json;
 pub mod canonical_json;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod digest;
 pub mod display;
 pub mod fields;
 pub mod inspect;
+#[cfg(feature = "progress")]
+pub mod interrupt;
 pub mod limits;
 pub mod parts;
 #[cfg(feature = "progress")]

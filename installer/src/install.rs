@@ -271,7 +271,8 @@ impl Journal {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct FileIdentity {
-    path: String,
+    /// The file's path (for media parts: every part's, space-separated).
+    pub(crate) path: String,
     dev: u64,
     ino: u64,
     size: u64,
@@ -445,6 +446,8 @@ pub(crate) struct Run<'s> {
     pub bundle_label: String,
     pub steps: Vec<StepReport>,
     pub progress: bool,
+    /// The step under way, for the record of an interruption.
+    pub current: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Run<'_> {
@@ -507,9 +510,15 @@ impl Run<'_> {
             self.resumed(step);
             return Ok(());
         }
+        if let Ok(mut current) = self.current.lock() {
+            *current = step.to_string();
+        }
         match f(self) {
             Ok((outcome, detail)) => self.finish(step, &outcome, detail),
             Err(e) => {
+                // A step that failed because of a signal (helm killed by
+                // the same Ctrl-C) is recorded as interrupted instead.
+                airgap_format::interrupt::wait_if_interrupted();
                 let line = error_line(e.as_ref());
                 // The step's error is the one to report, even when the log
                 // cannot take it (a full disk is often both).
@@ -575,6 +584,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         bundle_label: label.clone(),
         steps: Vec::new(),
         progress: options.progress,
+        current: Default::default(),
     };
     let vdir = version_dir(state, &d.name, &d.version);
     let config_dir = vdir.join("config");
@@ -643,6 +653,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
             Some("resuming an interrupted run".into()),
         )?;
     }
+    let _interrupted = record_interruption(&run, &label);
 
     // 1. preflight: every problem the run would meet, all at once, before
     // anything changes. Run again when a run resumes (what it checks may
@@ -1023,6 +1034,44 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
     state.remove(&run.journal_path)?;
     let _ = plan;
     Ok(report(run))
+}
+
+/// Registers the audit record of an interruption (SIGINT, SIGTERM) of
+/// `run`: outcome `interrupted`, in the step under way. A run that already
+/// finished (its journal removed) is not recorded as interrupted.
+pub(crate) fn record_interruption(run: &Run, label: &str) -> airgap_format::interrupt::OnInterrupt {
+    let root = run.state.root().to_path_buf();
+    let journal = root.join(&run.journal_path);
+    let current = run.current.clone();
+    let command = run.command;
+    let digest = run.bundle_digest.clone();
+    let label = label.to_string();
+    airgap_format::interrupt::on_interrupt(move |signal| {
+        if !journal.exists() {
+            return;
+        }
+        let step = current.lock().map(|s| s.clone()).unwrap_or_default();
+        let step = if step.is_empty() {
+            command.into()
+        } else {
+            step
+        };
+        let record = AuditRecord {
+            time: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
+            operator: operator(),
+            command: command.into(),
+            bundle_digest: Some(digest),
+            bundle: Some(label.clone()),
+            step: step.clone(),
+            outcome: "interrupted".into(),
+            detail: Some(format!(
+                "{} during step {step}; run the same command again to resume, or airgap-install abandon {label} to give the run up",
+                signal.name()
+            )),
+        };
+        // The run holds the state folder's lock; appending needs none.
+        let _ = State::open_read_only(&root).audit(&record);
+    })
 }
 
 /// The blobs that go to the registry (images and charts), by digest: the

@@ -11,6 +11,7 @@ pub mod push;
 pub mod relocation;
 pub mod render;
 pub mod rollback;
+pub mod runs;
 pub mod sbom;
 pub mod site;
 pub mod state;

@@ -1,18 +1,19 @@
 //! `airgap-install`: the operator's command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use airgap_format::cli::Shell;
 use airgap_format::display::{count, escape as e};
-use airgap_format::progress::{error_line, Progress};
-use airgap_format::{verify_archive, Limits};
+use airgap_format::progress::{error_line, Progress, UsageError};
+use airgap_format::{verify_archive, Digest, Limits};
 use airgap_install::push::{push, OnExistingTag, PushOptions};
 use airgap_install::target::Target;
-use airgap_install::{install, state, trust};
+use airgap_install::{install, runs, state, trust};
 use airgap_registry::credentials::{self, Credentials};
 use airgap_registry::Transport;
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Verifies and installs air-gap bundles.
 #[derive(Parser)]
@@ -31,6 +32,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Install or upgrade: verify, activate the licence, push, render, apply, check health, record.
+    #[command(
+        after_help = "Example:\n  airgap-install install /media/usb/demo-1.1.0.bundle --site /etc/airgap-install/site.yaml --apply\n\nAn interrupted run is resumed by running the same command again."
+    )]
     Install {
         /// The bundle.
         file: PathBuf,
@@ -158,11 +162,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show what is installed.
+    /// Show what is installed, and the unfinished install runs.
     Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Give up an unfinished install run: record it in the audit log and remove its journal.
+    #[command(
+        after_help = "Example:\n  airgap-install abandon demo@1.1.0\n  airgap-install abandon 0ec365e162ca"
+    )]
+    Abandon {
+        /// The run: its bundle as NAME@VERSION, or the start of its bundle digest (as `status` shows).
+        run: String,
     },
     /// Show the audit log.
     History {
@@ -176,17 +188,26 @@ enum Command {
         command: LicenseCommand,
     },
     /// Check a bundle's signature, then every entry against it.
+    #[command(
+        after_help = "Example:\n  airgap-install verify /media/usb/demo-1.0.0.bundle --trust vendor.pub \\\n      --expect-digest sha256:6643c7c002edf162be63565a09bfc8d95211a534f5c08251b19f7ab0a3c78b4f"
+    )]
     Verify {
         /// The bundle.
         file: PathBuf,
         /// A trusted public key (minisign format); repeatable.
         #[arg(long)]
         trust: Vec<PathBuf>,
+        /// The bundle digest the vendor published (sha256:…): fail unless the bundle has it.
+        #[arg(long, value_name = "DIGEST")]
+        expect_digest: Option<String>,
         /// Print the result as JSON and draw no progress bar.
         #[arg(long)]
         json: bool,
     },
     /// Put the bundle's images into the site's registry (signature checked first).
+    #[command(
+        after_help = "Example:\n  airgap-install push /media/usb/demo-1.0.0.bundle --registry registry.internal.example:5000/platform \\\n      --ca-file internal-ca.pem --relocation-map relocation-map.json"
+    )]
     Push {
         /// The bundle.
         file: PathBuf,
@@ -224,6 +245,9 @@ enum Command {
         json: bool,
     },
     /// Render the site's configuration from the bundle's templates: values per release, install-plan.sh, plan.json.
+    #[command(
+        after_help = "Example:\n  airgap-install render /media/usb/demo-1.0.0.bundle --site site.yaml --relocation relocation-map.json --out rendered/"
+    )]
     Render {
         /// The bundle.
         file: PathBuf,
@@ -280,6 +304,21 @@ enum Command {
         /// Seconds each check may take (connection, TLS, response and body).
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
         timeout: u64,
+    },
+    /// Print the shell completion script for bash, zsh or fish.
+    #[command(
+        after_help = "Example:\n  airgap-install completion bash > /etc/bash_completion.d/airgap-install"
+    )]
+    Completion {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Write the man pages, one per command, into a folder.
+    #[command(after_help = "Example:\n  airgap-install man --out /usr/local/share/man/man1")]
+    Man {
+        /// The folder (created if missing), such as /usr/local/share/man/man1.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -350,6 +389,37 @@ struct VerifyReport {
     base_blobs: usize,
     /// Media parts checked, when split.
     parts: usize,
+    /// The digest given with --expect-digest (the bundle has it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected_digest: Option<String>,
+}
+
+/// Runs a command's `body`; with `--json`, a failure is also printed on
+/// stdout as `{"ok": false, "file": FILE, "error": LINE}` plus `extra`
+/// fields, before the usual `error:` line on stderr.
+fn json_failure(
+    json: bool,
+    file: Option<&Path>,
+    extra: &[(&str, Option<&str>)],
+    body: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let result = body();
+    if let (true, Err(err)) = (json, &result) {
+        let mut failure = serde_json::json!({
+            "ok": false,
+            "error": error_line(err.as_ref()),
+        });
+        if let Some(file) = file {
+            failure["file"] = serde_json::Value::from(file.display().to_string());
+        }
+        for (key, value) in extra {
+            if let Some(v) = value {
+                failure[*key] = serde_json::Value::from(*v);
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&failure)?);
+    }
+    result
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -373,7 +443,7 @@ fn run_command(cli: Cli) -> Result<()> {
             base,
             skip_preflight,
             json,
-        } => {
+        } => json_failure(json, Some(file.as_path()), &[], || {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let site = airgap_install::site::SiteFile::load(&site)?;
             let credentials = registry_credentials(
@@ -404,20 +474,7 @@ fn run_command(cli: Cli) -> Result<()> {
                 on_existing_tag: upload.on_existing_tag,
                 skip_preflight,
             };
-            let result = install::install(&state, &options);
-            if let Err(e) = &result {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&serde_json::json!({
-                            "ok": false,
-                            "file": file.display().to_string(),
-                            "error": error_line(e.as_ref()),
-                        }))?
-                    );
-                }
-            }
-            let report = result?;
+            let report = install::install(&state, &options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -433,7 +490,8 @@ fn run_command(cli: Cli) -> Result<()> {
                     }
                 );
             }
-        }
+            Ok(())
+        })?,
         Command::Preflight {
             file,
             site,
@@ -445,40 +503,46 @@ fn run_command(cli: Cli) -> Result<()> {
             base,
             json,
         } => {
-            let trusted = trust::load_trusted(&keys, &config_dir)?;
-            let site = airgap_install::site::SiteFile::load(&site)?;
-            let access = install::RegistryAccess::for_site(
-                &site,
-                registry_credentials(
-                    &site.site.registry.host,
-                    upload.username,
-                    upload.password_stdin,
-                )?,
-            );
-            let node = airgap_install::license::node_ids(cluster_uid.as_deref()).ok();
-            let state = state::State::open_read_only(&state_dir);
-            let report = airgap_install::preflight::preflight(
-                &state,
-                &airgap_install::preflight::PreflightOptions {
-                    bundle: &file,
-                    site: &site,
-                    trusted: &trusted,
-                    registry: &access,
-                    apply,
-                    allow_downgrade,
-                    node: node.as_ref(),
-                    base: base.as_deref(),
-                    on_existing_tag: upload.on_existing_tag,
-                    jobs: upload.jobs as usize,
-                    skip_version: false,
-                },
-            )?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.to_table());
-            }
-            let failed = report.failures().len();
+            // A report with problems is itself the JSON answer (`"ok":
+            // false`); only a failure before it is reported as such.
+            let mut failed = 0;
+            json_failure(json, Some(file.as_path()), &[], || {
+                let trusted = trust::load_trusted(&keys, &config_dir)?;
+                let site = airgap_install::site::SiteFile::load(&site)?;
+                let access = install::RegistryAccess::for_site(
+                    &site,
+                    registry_credentials(
+                        &site.site.registry.host,
+                        upload.username,
+                        upload.password_stdin,
+                    )?,
+                );
+                let node = airgap_install::license::node_ids(cluster_uid.as_deref()).ok();
+                let state = state::State::open_read_only(&state_dir);
+                let report = airgap_install::preflight::preflight(
+                    &state,
+                    &airgap_install::preflight::PreflightOptions {
+                        bundle: &file,
+                        site: &site,
+                        trusted: &trusted,
+                        registry: &access,
+                        apply,
+                        allow_downgrade,
+                        node: node.as_ref(),
+                        base: base.as_deref(),
+                        on_existing_tag: upload.on_existing_tag,
+                        jobs: upload.jobs as usize,
+                        skip_version: false,
+                    },
+                )?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    print!("{}", report.to_table());
+                }
+                failed = report.failures().len();
+                Ok(())
+            })?;
             if failed > 0 {
                 anyhow::bail!(
                     "preflight found {}; nothing was changed",
@@ -494,7 +558,7 @@ fn run_command(cli: Cli) -> Result<()> {
             skip_health,
             health_timeout,
             json,
-        } => {
+        } => json_failure(json, None, &[], || {
             let site = airgap_install::site::SiteFile::load(&site)?;
             let registry = install::RegistryAccess::for_site(
                 &site,
@@ -517,7 +581,7 @@ fn run_command(cli: Cli) -> Result<()> {
                     progress: !json,
                 },
             );
-            let report = json_failure(json, None, report)?;
+            let report = report?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -529,14 +593,15 @@ fn run_command(cli: Cli) -> Result<()> {
                     report.bundle_digest
                 );
             }
-        }
+            Ok(())
+        })?,
         Command::Uninstall {
             name,
             purge_images,
             site,
             login,
             json,
-        } => {
+        } => json_failure(json, None, &[], || {
             let registry = match &site {
                 Some(path) => {
                     let site = airgap_install::site::SiteFile::load(path)?;
@@ -559,7 +624,7 @@ fn run_command(cli: Cli) -> Result<()> {
                     progress: !json,
                 },
             );
-            let report = json_failure(json, None, report)?;
+            let report = report?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -568,7 +633,8 @@ fn run_command(cli: Cli) -> Result<()> {
                     println!("  not deleted: {}", e(n));
                 }
             }
-        }
+            Ok(())
+        })?,
         Command::Plan {
             file,
             trust: keys,
@@ -577,7 +643,7 @@ fn run_command(cli: Cli) -> Result<()> {
             base,
             diff,
             json,
-        } => {
+        } => json_failure(json, Some(file.as_path()), &[], || {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let site = site
                 .map(|s| airgap_install::site::SiteFile::load(&s))
@@ -612,15 +678,31 @@ fn run_command(cli: Cli) -> Result<()> {
             } else {
                 print!("{}", plan.to_text());
             }
-        }
+            Ok(())
+        })?,
         Command::Status { json } => {
             let state = state::State::open_read_only(&state_dir);
             let records = install::installed(&state)?;
+            let unfinished = runs::unfinished(&state)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&records)?);
+                let status = serde_json::json!({
+                    "installed": records,
+                    "unfinished": unfinished,
+                });
+                println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 print!("{}", install::status_text(&records));
+                print!("{}", runs::unfinished_text(&unfinished));
             }
+        }
+        Command::Abandon { run } => {
+            let state = state::State::open(&state_dir)?;
+            let r = runs::abandon(&state, &run)?;
+            println!(
+                "abandoned the unfinished run of {} ({}); its journal is removed, and the audit log records it",
+                e(&r.bundle),
+                r.bundle_digest
+            );
         }
         Command::History { json } => {
             let records = state::read_audit_log(&state_dir.join("audit.log"))?;
@@ -636,77 +718,25 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::Verify {
             file,
             trust: keys,
+            expect_digest,
             json,
         } => {
-            let size = airgap_format::parts::Source::open(&file)
-                .and_then(|s| s.len())
-                .unwrap_or(0);
-            let progress = Progress::bytes(size, "verify", !json);
-            let result = trust::load_trusted(&keys, &config_dir).and_then(|trusted| {
-                Ok(verify_archive(&file, &trusted, Limits::default(), &|n| {
-                    progress.inc(n)
-                })?)
-            });
-            progress.finish();
-            let v = match result {
-                Ok(v) => v,
-                Err(e) => {
-                    if json {
-                        let failure = serde_json::json!({
-                            "ok": false,
-                            "file": file.display().to_string(),
-                            "error": error_line(e.as_ref()),
-                        });
-                        println!("{}", serde_json::to_string_pretty(&failure)?);
-                    }
-                    return Err(e);
-                }
-            };
-            let d = &v.descriptor;
-            let report = VerifyReport {
-                ok: true,
-                file: file.display().to_string(),
-                name: d.name.clone(),
-                version: d.version.clone(),
-                bundle_digest: v.bundle_digest.to_string(),
-                signer_key_id: v.signer.to_string(),
-                images: d.images.len(),
-                charts: d.charts.len(),
-                files: d.files.len(),
-                blobs: d.blobs.len(),
-                total_size: d.total_size,
-                archive_size: v.archive_size,
-                base: d.base.clone(),
-                base_blobs: d.base_blobs.len(),
-                parts: d.split.as_ref().map_or(0, |s| s.parts.len()),
-            };
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!(
-                    "OK {} {} {}: signed by {}, {}, {}, {}, {} verified",
-                    e(&report.file),
-                    e(&report.name),
-                    e(&report.version),
-                    report.signer_key_id,
-                    count(report.images as u64, "image"),
-                    count(report.charts as u64, "chart"),
-                    count(report.files as u64, "file"),
-                    count(report.blobs as u64, "blob")
-                );
-                if report.parts > 0 {
-                    println!("   media parts: {}, each checked on its own", report.parts);
-                }
-                if let Some(b) = &report.base {
-                    println!(
-                        "   delta bundle: {} blobs are left to its base {} {} ({}); install needs them in the registry or --base",
-                        report.base_blobs,
-                        e(&b.name),
-                        e(&b.version),
-                        b.digest
-                    );
-                }
-            }
+            let expected = expect_digest
+                .as_deref()
+                .map(|d| {
+                    d.parse::<Digest>().map_err(|err| {
+                        UsageError(format!(
+                            "--expect-digest: {err}; give the bundle digest as the vendor published it (sha256: and 64 hex characters)"
+                        ))
+                    })
+                })
+                .transpose()?;
+            json_failure(
+                json,
+                Some(file.as_path()),
+                &[("expectedDigest", expect_digest.as_deref())],
+                || verify(&file, &keys, &config_dir, expected, json),
+            )?
         }
         Command::Push {
             file,
@@ -718,9 +748,10 @@ fn run_command(cli: Cli) -> Result<()> {
             relocation_map,
             base,
             json,
-        } => {
+        } => json_failure(json, Some(file.as_path()), &[], || {
+            let target =
+                Target::parse(&registry).map_err(|err| UsageError(error_line(err.as_ref())))?;
             let trusted = trust::load_trusted(&keys, &config_dir)?;
-            let target = Target::parse(&registry)?;
             let credentials =
                 registry_credentials(&target.host, upload.username, upload.password_stdin)?;
             // Blobs a delta leaves to its base may be in the registry under
@@ -762,7 +793,8 @@ fn run_command(cli: Cli) -> Result<()> {
                     e(&relocation_map.display().to_string())
                 );
             }
-        }
+            Ok(())
+        })?,
         Command::Inspect { file, json } => {
             print!(
                 "{}",
@@ -776,7 +808,7 @@ fn run_command(cli: Cli) -> Result<()> {
             relocation,
             trust: keys,
             json,
-        } => {
+        } => json_failure(json, Some(file.as_path()), &[], || {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let site = airgap_install::site::SiteFile::load(&site)?;
             let license = airgap_install::license::active_text(&state_dir)?;
@@ -792,7 +824,8 @@ fn run_command(cli: Cli) -> Result<()> {
             } else {
                 print!("{}", plan.to_text(&out));
             }
-        }
+            Ok(())
+        })?,
         Command::Sbom {
             file,
             trust: keys,
@@ -802,7 +835,7 @@ fn run_command(cli: Cli) -> Result<()> {
             image,
             format,
             json,
-        } => {
+        } => json_failure(json, Some(file.as_path()), &[], || {
             use airgap_install::sbom;
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let selection = sbom::SbomSelection {
@@ -860,12 +893,110 @@ fn run_command(cli: Cli) -> Result<()> {
                     print!("{}", sbom::list_table(&entries));
                 }
             }
-        }
+            Ok(())
+        })?,
         Command::Health {
             site,
             json,
             timeout,
         } => health(&site, json, timeout)?,
+        Command::Completion { shell } => {
+            airgap_format::cli::write_completions(Cli::command(), shell, &mut std::io::stdout())
+                .map_err(|err| anyhow::anyhow!("cannot write the completion script: {err}"))?
+        }
+        Command::Man { out } => {
+            for page in airgap_format::cli::write_man_pages(Cli::command(), &out)? {
+                println!("{}", page.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `airgap-install verify`: checks the bundle, compares its digest with
+/// `expected`, prints the report.
+fn verify(
+    file: &Path,
+    keys: &[PathBuf],
+    config_dir: &Path,
+    expected: Option<Digest>,
+    json: bool,
+) -> Result<()> {
+    let size = airgap_format::parts::Source::open(file)
+        .and_then(|s| s.len())
+        .unwrap_or(0);
+    let progress = Progress::bytes(size, "verify", !json);
+    let result = trust::load_trusted(keys, config_dir).and_then(|trusted| {
+        Ok(verify_archive(file, &trusted, Limits::default(), &|n| {
+            progress.inc(n)
+        })?)
+    });
+    progress.finish();
+    let v = result?;
+    if let Some(want) = expected {
+        if v.bundle_digest != want {
+            anyhow::bail!(
+                "{}: the bundle digest is {}, not {} as given with --expect-digest: this is not the bundle the vendor published; do not use it, get it again and check the digest with the vendor",
+                e(&file.display().to_string()),
+                v.bundle_digest,
+                want
+            );
+        }
+    }
+    let d = &v.descriptor;
+    let report = VerifyReport {
+        ok: true,
+        file: file.display().to_string(),
+        name: d.name.clone(),
+        version: d.version.clone(),
+        bundle_digest: v.bundle_digest.to_string(),
+        signer_key_id: v.signer.to_string(),
+        images: d.images.len(),
+        charts: d.charts.len(),
+        files: d.files.len(),
+        blobs: d.blobs.len(),
+        total_size: d.total_size,
+        archive_size: v.archive_size,
+        base: d.base.clone(),
+        base_blobs: d.base_blobs.len(),
+        parts: d.split.as_ref().map_or(0, |s| s.parts.len()),
+        expected_digest: expected.map(|d| d.to_string()),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "OK {} {} {}: signed by {}, {}, {}, {}, {} verified",
+        e(&report.file),
+        e(&report.name),
+        e(&report.version),
+        report.signer_key_id,
+        count(report.images as u64, "image"),
+        count(report.charts as u64, "chart"),
+        count(report.files as u64, "file"),
+        count(report.blobs as u64, "blob")
+    );
+    println!(
+        "   bundle digest: {}{}",
+        report.bundle_digest,
+        if expected.is_some() {
+            " (as expected)"
+        } else {
+            ""
+        }
+    );
+    if report.parts > 0 {
+        println!("   media parts: {}, each checked on its own", report.parts);
+    }
+    if let Some(b) = &report.base {
+        println!(
+            "   delta bundle: {} blobs are left to its base {} {} ({}); install needs them in the registry or --base",
+            report.base_blobs,
+            e(&b.name),
+            e(&b.version),
+            b.digest
+        );
     }
     Ok(())
 }
@@ -879,20 +1010,6 @@ struct LoginArgs {
     /// Read the registry password from standard input.
     #[arg(long, requires = "username")]
     password_stdin: bool,
-}
-
-/// With `--json`, a failure is printed as `{"ok": false, "file": …,
-/// "error": …}` on standard output too (the error line still goes to
-/// standard error).
-fn json_failure<T>(json: bool, file: Option<&std::path::Path>, result: Result<T>) -> Result<T> {
-    if let (true, Err(e)) = (json, &result) {
-        let mut v = serde_json::json!({"ok": false, "error": error_line(e.as_ref())});
-        if let Some(f) = file {
-            v["file"] = serde_json::Value::String(f.display().to_string());
-        }
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    }
-    result
 }
 
 /// How `push` and `install` upload to the site registry.

@@ -155,6 +155,7 @@ pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
         bundle_label: label.clone(),
         steps: Vec::new(),
         progress: o.progress,
+        current: Default::default(),
     };
     run.audit(
         "rollback",
@@ -168,6 +169,8 @@ pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
     if existing.is_none() {
         state.write_json(&journal_path, &run.journal)?;
     }
+    // Ctrl-C or SIGTERM: an `interrupted` record; the journal stays.
+    let _interrupted = crate::install::record_interruption(&run, &label);
     let config_dir = vdir.join("config");
 
     run.step("check", |_| {

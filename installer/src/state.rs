@@ -61,7 +61,7 @@ pub struct AuditRecord {
     pub time: String,
     /// Who ran the command (the login name; `SUDO_USER` when run through sudo).
     pub operator: String,
-    /// The command (`install`, `license activate`, …).
+    /// The command (`install`, `abandon`, `license activate`).
     pub command: String,
     /// Digest of the bundle's `bundle.json`, when a bundle is involved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,7 +71,8 @@ pub struct AuditRecord {
     pub bundle: Option<String>,
     /// The step (`verify`, `push`, `activate`, …).
     pub step: String,
-    /// `ok`, `failed`, `refused`, `warning`, `skipped` or `started`.
+    /// `ok`, `failed`, `refused`, `warning`, `skipped`, `started`,
+    /// `interrupted` (SIGINT, SIGTERM) or `abandoned` (`abandon`).
     pub outcome: String,
     /// One line of detail (an error, a count, a flag such as --allow-downgrade).
     #[serde(default, skip_serializing_if = "Option::is_none")]

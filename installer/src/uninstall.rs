@@ -96,6 +96,7 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
         bundle_label: label.clone(),
         steps: Vec::new(),
         progress: o.progress,
+        current: Default::default(),
     };
     run.audit(
         "uninstall",
@@ -117,6 +118,8 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
     if existing.is_none() {
         state.write_json(&journal_path, &run.journal)?;
     }
+    // Ctrl-C or SIGTERM: an `interrupted` record; the journal stays.
+    let _interrupted = crate::install::record_interruption(&run, &label);
 
     run.step("helm", |run| {
         if !record.applied {

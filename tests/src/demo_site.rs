@@ -127,8 +127,14 @@ impl DemoSite {
             .collect()
     }
 
-    /// `status --json`, parsed.
+    /// `status --json`'s install records, parsed.
     pub fn status(&self) -> Vec<serde_json::Value> {
+        let v = self.status_json();
+        serde_json::from_value(v["installed"].clone()).unwrap()
+    }
+
+    /// `status --json`, parsed: `installed` and `unfinished`.
+    pub fn status_json(&self) -> serde_json::Value {
         serde_json::from_str(&ok(self.installer().args(["status", "--json"]))).unwrap()
     }
 

@@ -235,8 +235,9 @@ impl Site {
     }
 
     fn status(&self) -> Vec<Value> {
-        serde_json::from_str::<Vec<Value>>(&ok(self.installer().args(["status", "--json"])))
-            .unwrap()
+        let v: Value =
+            serde_json::from_str(&ok(self.installer().args(["status", "--json"]))).unwrap();
+        serde_json::from_value(v["installed"].clone()).unwrap()
     }
 }
 
@@ -1505,6 +1506,14 @@ fn rollback_reapplies_an_earlier_version_and_uninstall_removes_it() {
     assert!(err.contains("UPGRADE FAILED"), "{err}");
     assert_eq!(s.status()[0]["version"], "1.1.0");
     assert!(s.state.join("runs/rollback-platform.json").is_file());
+    let st: Value = json(&ok(s.installer().args(["status", "--json"])));
+    assert_eq!(st["unfinished"][0]["command"], "rollback", "{st:#}");
+    assert_eq!(st["unfinished"][0]["nextStep"], "apply", "{st:#}");
+    let text = ok(s.installer().arg("status"));
+    assert!(
+        text.contains("to resume: run the same airgap-install rollback command again"),
+        "{text}"
+    );
     let calls_before = std::fs::read_to_string(&log).unwrap().lines().count();
     let r = json(&ok(s
         .installer()
