@@ -9,6 +9,7 @@ use airgap_format::{verify_archive, Limits};
 use airgap_install::push::{push, OnExistingTag, PushOptions};
 use airgap_install::target::Target;
 use airgap_install::{install, state, trust};
+use airgap_registry::client::Fixes;
 use airgap_registry::credentials::{self, Credentials};
 use airgap_registry::Transport;
 use anyhow::Result;
@@ -313,11 +314,7 @@ fn run_command(cli: Cli) -> Result<()> {
                 site: &site,
                 trusted: &trusted,
                 registry: install::RegistryAccess {
-                    transport: Transport {
-                        ca_files: site.internal_ca().into_iter().collect(),
-                        plain_http: site.site.registry.plain_http,
-                        user_agent: Some(format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))),
-                    },
+                    transport: site.transport(user_agent()),
                     credentials,
                 },
                 jobs: upload.jobs as usize,
@@ -493,7 +490,14 @@ fn run_command(cli: Cli) -> Result<()> {
                 transport: Transport {
                     ca_files: ca_file.into_iter().collect(),
                     plain_http,
-                    user_agent: Some(format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))),
+                    user_agent: Some(user_agent()),
+                    fixes: Fixes {
+                        use_https: "drop --plain-http".into(),
+                        use_plain_http:
+                            "pass --plain-http if the registry is meant to speak plain HTTP".into(),
+                        trust_ca: "pass the CA certificate (PEM) that issued it with --ca-file"
+                            .into(),
+                    },
                 },
                 credentials,
                 jobs: upload.jobs as usize,
@@ -629,6 +633,11 @@ fn run_command(cli: Cli) -> Result<()> {
         } => health(&site, json, timeout)?,
     }
     Ok(())
+}
+
+/// The `User-Agent` sent to registries.
+fn user_agent() -> String {
+    format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// How `push` and `install` upload to the site registry.

@@ -481,6 +481,26 @@ impl SiteFile {
         }
     }
 
+    /// How to reach the site's registry: its internal CA, plain HTTP when
+    /// the file says so, and fixes that name the file's fields.
+    pub fn transport(&self, user_agent: String) -> airgap_registry::Transport {
+        let file = self.path.display();
+        airgap_registry::Transport {
+            ca_files: self.internal_ca().into_iter().collect(),
+            plain_http: self.site.registry.plain_http,
+            user_agent: Some(user_agent),
+            fixes: airgap_registry::client::Fixes {
+                use_https: format!("set plainHttp: false under registry: in {file}"),
+                use_plain_http: format!(
+                    "set plainHttp: true under registry: in {file} if the registry is meant to speak plain HTTP"
+                ),
+                trust_ca: format!(
+                    "name the CA certificate (PEM) that issued it in internalCa: of {file}"
+                ),
+            },
+        }
+    }
+
     /// The internal CA file, resolved.
     pub fn internal_ca(&self) -> Option<PathBuf> {
         self.site.internal_ca.as_ref().map(|p| {

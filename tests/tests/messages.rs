@@ -1,0 +1,210 @@
+//! Messages that name the fix (issue 16): each case reproduces a mistake
+//! an operator or a release engineer makes, and checks that the one error
+//! line names what is wrong and how to fix it, in the words of the
+//! command used (a flag for `push`, a site-file field for `install`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use airgap_e2e::demo_site::{demo_site, DemoSite};
+use airgap_e2e::harness::*;
+use airgap_e2e::registry::Registry;
+
+/// `airgap-install push BUNDLE --trust PUB --registry REGISTRY`, no stored
+/// credentials, the relocation map in `dir`.
+fn push_cmd(dir: &Path, bundle: &Path, public: &Path, registry: &str) -> Command {
+    let mut c = Command::new(bin("airgap-install"));
+    c.arg("push")
+        .arg(bundle)
+        .arg("--trust")
+        .arg(public)
+        .arg("--registry")
+        .arg(registry)
+        .arg("--relocation-map")
+        .arg(dir.join("map.json"))
+        .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
+        .env("HOME", "/nonexistent-home")
+        .env_remove("RUST_LOG")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("XDG_RUNTIME_DIR");
+    c
+}
+
+/// The demo site in `dir` for `registry`, its site file rewritten by `edit`.
+fn site_for(dir: &Path, registry: &str, edit: impl FnOnce(String) -> String) -> DemoSite {
+    let site = demo_site(&dir.join("site"), registry, &dir.join("state"), None);
+    let text = std::fs::read_to_string(&site.file).unwrap();
+    std::fs::write(&site.file, edit(text)).unwrap();
+    site
+}
+
+#[test]
+fn plain_http_to_an_https_registry_says_to_drop_plain_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let reg = Registry::start_tls_auth("operator", "pw");
+    // Before: "demo/web:1.0.0: HEAD manifest: HTTP 400".
+    let line = fails(
+        push_cmd(tmp.path(), &bundle, &public, &reg.addr())
+            .arg("--plain-http")
+            .arg("--ca-file")
+            .arg(reg.ca_pem_path().unwrap()),
+    );
+    assert!(
+        line.contains("the registry speaks HTTPS") && line.ends_with("; drop --plain-http"),
+        "{line}"
+    );
+
+    // install: the site file's plainHttp.
+    let site = site_for(tmp.path(), &reg.addr(), |t| t);
+    let line = fails(&mut site.install(&bundle, &public));
+    assert!(
+        line.contains("the registry speaks HTTPS")
+            && line.ends_with(&format!(
+                "; set plainHttp: false under registry: in {}",
+                site.file.display()
+            )),
+        "{line}"
+    );
+}
+
+#[test]
+fn https_to_a_plain_http_registry_says_to_pass_plain_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let reg = Registry::start_plain();
+    // Before: "…: io: received corrupt message of type InvalidContentType (…)".
+    let line = fails(&mut push_cmd(tmp.path(), &bundle, &public, &reg.addr()));
+    assert!(
+        line.contains("it seems to speak plain HTTP; pass --plain-http")
+            && !line.contains("InvalidContentType"),
+        "{line}"
+    );
+
+    let site = site_for(tmp.path(), &reg.addr(), |t| {
+        t.replace("  plainHttp: true\n", "")
+    });
+    let line = fails(&mut site.install(&bundle, &public));
+    assert!(
+        line.contains(&format!(
+            "it seems to speak plain HTTP; set plainHttp: true under registry: in {}",
+            site.file.display()
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unknown_certificate_authority_names_ca_file_or_internal_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let reg = Registry::start_tls_auth("operator", "pw");
+    // Before: "…: io: invalid peer certificate: UnknownIssuer".
+    let line = fails(&mut push_cmd(tmp.path(), &bundle, &public, &reg.addr()));
+    assert!(
+        line.contains("the registry's certificate is not from a CA this machine trusts")
+            && line.ends_with("; pass the CA certificate (PEM) that issued it with --ca-file")
+            && !line.contains("UnknownIssuer"),
+        "{line}"
+    );
+
+    // install: the site file's internalCa, here a CA that did not issue it.
+    let site = site_for(tmp.path(), &reg.addr(), |t| {
+        t.replace("  plainHttp: true\n", "")
+    });
+    let line = fails(&mut site.install(&bundle, &public));
+    let ca: PathBuf = site
+        .file
+        .parent()
+        .unwrap()
+        .join("site-secrets/internal-ca.pem");
+    assert!(
+        line.contains(&format!(
+            "the registry's certificate is issued neither by \"{}\" nor by a system CA",
+            ca.display()
+        )) && line.ends_with(&format!(
+            "; name the CA certificate (PEM) that issued it in internalCa: of {}",
+            site.file.display()
+        )),
+        "{line}"
+    );
+
+    // airgap-bundle: the manifest's registries: entry.
+    let manifest = tmp.path().join("m.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "name: m\nversion: 1.0.0\nimages:\n  - source: {}/vendor/tool:1\n",
+            reg.addr()
+        ),
+    )
+    .unwrap();
+    let line = fails(
+        Command::new(bin("airgap-bundle"))
+            .arg("lock")
+            .arg(&manifest)
+            .env("AIRGAP_BUNDLE_CACHE", tmp.path().join("cache"))
+            .env("HOME", "/nonexistent-home")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("RUST_LOG"),
+    );
+    assert!(
+        line.ends_with(&format!(
+            "; list {} under registries: in the manifest with caFile: naming the CA certificate (PEM) that issued it",
+            reg.addr()
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn retries_of_a_refused_connection_are_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let registry = format!("127.0.0.1:{port}");
+
+    // Not on a terminal: one error line by default, the retries in the log.
+    fails(&mut push_cmd(tmp.path(), &bundle, &public, &registry));
+    let out = run(push_cmd(tmp.path(), &bundle, &public, &registry).env("RUST_LOG", "info"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for attempt in 2..=6 {
+        assert!(
+            stderr.contains(&format!(
+                "INFO airgap_registry::client: {registry}: connection refused; retrying in "
+            )) && stderr.contains(&format!("(attempt {attempt} of 6)")),
+            "{stderr}"
+        );
+    }
+
+    // On a terminal, without RUST_LOG: a warning per retry.
+    require_tool("script");
+    let cmd = push_cmd(tmp.path(), &bundle, &public, &registry);
+    let shown: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    let mut script = Command::new("script");
+    script.args(["-qec", &shown.join(" "), "/dev/null"]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let out = run(&mut script);
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        terminal.contains(&format!(
+            "WARN airgap_registry::client: {registry}: connection refused; retrying in 0.2 s (attempt 2 of 6)"
+        )) && terminal.contains("(attempt 6 of 6)"),
+        "{terminal}"
+    );
+}
