@@ -455,6 +455,14 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
                 options.trusted,
                 Limits::default(),
             )?)
+        })
+        .and_then(|head| {
+            // The secrets the render reads are read now, before anything
+            // changes: every one missing is named before the push, not after.
+            if !head.descriptor.templates.is_empty() {
+                options.site.resolve_secrets()?;
+            }
+            Ok(head)
         });
     let head = match early {
         Ok(h) => h,

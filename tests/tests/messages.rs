@@ -208,3 +208,69 @@ fn retries_of_a_refused_connection_are_said() {
         "{terminal}"
     );
 }
+
+/// The 1-based number of the line of `text` that holds `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in the text"))
+        + 1
+}
+
+#[test]
+fn site_file_errors_are_located_and_every_missing_secret_is_listed() {
+    require_tool("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, _, public) = demo_bundle(tmp.path());
+    let reg = Registry::start_plain();
+
+    // A secret written as its value: located, in words, the value unshown.
+    // Before: "…password: invalid type: string \"hunter2\", expected struct SecretRef".
+    let site = site_for(tmp.path(), &reg.addr(), |t| {
+        t.replace(
+            "    password:\n      file: site-secrets/control-plane-db.password",
+            "    password: hunter2",
+        )
+    });
+    let text = std::fs::read_to_string(&site.file).unwrap();
+    let line = fails(&mut site.install(&bundle, &public));
+    assert_eq!(
+        line,
+        format!(
+            "error: {}:{}:15: controlPlane.database.password: expected {{file: PATH}} or {{env: NAME}}; the value itself never goes in the site file (write it into a file, or set an environment variable)",
+            site.file.display(),
+            line_of(&text, "password: hunter2")
+        )
+    );
+
+    // Two secrets that cannot be read: both named at once, before the push.
+    let site = site_for(tmp.path(), &reg.addr(), |t| t);
+    let text = std::fs::read_to_string(&site.file).unwrap();
+    let token = site
+        .file
+        .parent()
+        .unwrap()
+        .join("site-secrets/genomics.token");
+    std::fs::remove_file(&token).unwrap();
+    let line = fails(
+        site.install(&bundle, &public)
+            .env_remove("IMAGING_DB_PASSWORD"),
+    );
+    let enrollment = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("enrollmentToken:"))
+        .map(|(i, _)| i + 1)
+        .next()
+        .unwrap();
+    assert!(
+        line.starts_with(&format!(
+            "error: {}: 2 secrets cannot be read: (1) line {enrollment}: workspaces[0].enrollmentToken: {}: cannot read",
+            site.file.display(),
+            token.display()
+        )) && line.contains("; write the value into that file, or correct file: (2) line ")
+            && line.ends_with(": workspaces[1].database.password: environment variable IMAGING_DB_PASSWORD is not set; set the variable in the environment airgap-install runs in"),
+        "{line}"
+    );
+    assert_eq!(reg.skopeo_inspect_raw_digest("site/demo/web:1.0.0"), None);
+}

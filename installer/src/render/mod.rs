@@ -277,11 +277,8 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
     // values and with stand-ins. An output that differs between the two
     // depends on a secret, however a template encoded it (quoted, escaped
     // for a shell, as YAML or JSON), and is written for its owner only.
-    let base = site.base_dir();
-    let mut site_json = site_data(s, |_, field, r| {
-        r.resolve(field, &base)
-            .map_err(|e| anyhow!("{}: {e}", site.path.display()))
-    })?;
+    let secrets = site.resolve_secrets()?;
+    let mut site_json = site_data(s, |n, _, _| Ok(secrets[n].clone()))?;
     let mut stand_in = site_data(s, |n, _, _| Ok(stand_in_secret(n)))?;
     if let Some(text) = options.license {
         // Not a secret, but handled like one: files holding it are the
