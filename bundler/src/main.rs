@@ -8,7 +8,7 @@ use airgap_bundle::lock::lock_manifest;
 use airgap_bundle::pull::PullOptions;
 use airgap_bundle::sign::{keygen, SecretKey};
 use airgap_registry::credentials::{password_from_stdin, Credentials};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 
 /// Builds signed, content-addressed air-gap bundles.
@@ -224,9 +224,8 @@ fn run(cli: Cli) -> Result<()> {
             options.base = base;
             options.split = split
                 .as_deref()
-                .map(airgap_bundle::output::parse_size)
-                .transpose()
-                .context("--split")?;
+                .map(airgap_bundle::output::PartSize::parse)
+                .transpose()?;
             let result = build(&manifest, &key, &out, &options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);

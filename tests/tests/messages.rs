@@ -274,3 +274,22 @@ fn site_file_errors_are_located_and_every_missing_secret_is_listed() {
     );
     assert_eq!(reg.skopeo_inspect_raw_digest("site/demo/web:1.0.0"), None);
 }
+
+#[test]
+fn a_refused_split_size_is_echoed_with_the_accepted_forms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(tmp.path(), "vendor");
+    let manifest = repo_root().join("manifests/demo.yaml");
+    let out = tmp.path().join("x.bundle");
+    // Before: "--split 10240: parts must be at least 65536 bytes".
+    let line = fails(build_cmd(&manifest, &key, &out).args(["--split", "10KiB"]));
+    assert_eq!(
+        line,
+        "error: --split \"10KiB\": parts must be at least 64KiB (65536 bytes), this is 10240 bytes; give a larger size, such as 4GiB or 4.7GB"
+    );
+    let line = fails(build_cmd(&manifest, &key, &out).args(["--split", "4.7 GBytes"]));
+    assert_eq!(
+        line,
+        "error: --split \"4.7 GBytes\": unknown unit \"GBytes\"; expected a number with an optional unit: B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), such as 4GiB or 4.7GB"
+    );
+}
