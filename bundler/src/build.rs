@@ -149,6 +149,8 @@ fn build_inner(
     out: &Path,
     options: &BuildOptions,
 ) -> Result<BuildOutput> {
+    // Before anything is pulled: a mistyped --out costs nothing.
+    airgap_format::atomic_file::check_output_folder(out)?;
     let manifest = Manifest::load(manifest_path)?;
     let mut options = options.clone();
     if options.created_from_inputs {

@@ -102,8 +102,10 @@ pub struct Committed {
 }
 
 impl Output {
-    /// Creates the temp file in `dest`'s folder.
+    /// Creates the temp file in `dest`'s folder, which must exist
+    /// ([`check_output_folder`](airgap_format::atomic_file::check_output_folder)).
     pub fn create(dest: &Path) -> Result<Output> {
+        airgap_format::atomic_file::check_output_folder(dest)?;
         let mut out = Output {
             files: Vec::new(),
             dest: dest.to_path_buf(),
@@ -130,7 +132,8 @@ impl Output {
             WriteError {
                 dest: self.dest.clone(),
                 written: self.written,
-                source: e,
+                // Never the temp file's name.
+                source: airgap_format::atomic_file::os_error(&e),
             },
         )
     }

@@ -720,6 +720,9 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
             return Ok(("skipped".into(), "the bundle carries no templates".into()));
         }
         let license = crate::license::active_text(state.root())?;
+        // Render creates its output folder, not the folders above it.
+        std::fs::create_dir_all(&vdir)
+            .with_context(|| format!("{}: cannot create", vdir.display()))?;
         let p = crate::render::render(
             options.bundle,
             options.trusted,

@@ -483,6 +483,9 @@ fn run_command(cli: Cli) -> Result<()> {
         } => {
             let trusted = trust::load_trusted(&keys, &config_dir)?;
             let target = Target::parse(&registry)?;
+            // Before the push: the map is written after it.
+            airgap_format::atomic_file::check_output_folder(&relocation_map)
+                .map_err(|e| anyhow::anyhow!("--relocation-map: {e}"))?;
             let credentials =
                 registry_credentials(&target.host, upload.username, upload.password_stdin)?;
             let options = PushOptions {

@@ -293,3 +293,72 @@ fn a_refused_split_size_is_echoed_with_the_accepted_forms() {
         "error: --split \"4.7 GBytes\": unknown unit \"GBytes\"; expected a number with an optional unit: B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), such as 4GiB or 4.7GB"
     );
 }
+
+#[test]
+fn a_missing_output_folder_is_named_not_a_temporary_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bundle, key, public) = demo_bundle(tmp.path());
+    let missing = tmp.path().join("no/such/dir");
+    let said = format!(
+        "error: {}: the output folder does not exist; create it first",
+        missing.display()
+    );
+    let manifest = repo_root().join("manifests/demo.yaml");
+    let bundler = || {
+        let mut c = Command::new(bin("airgap-bundle"));
+        c.env("AIRGAP_BUNDLE_CACHE", tmp.path().join("cache"));
+        c
+    };
+
+    // Before: "…/x.bundle: cannot write the bundle after 0 bytes: No such
+    // file or directory (os error 2) at path \"…/.x.bundle.salJBB.partial\" …".
+    let line = fails(&mut build_cmd(&manifest, &key, &missing.join("x.bundle")));
+    assert_eq!(line, said);
+    let line = fails(
+        bundler()
+            .arg("lock")
+            .arg(&manifest)
+            .arg("--out")
+            .arg(missing.join("x.lock.json")),
+    );
+    assert_eq!(line, said);
+    let line = fails(bundler().arg("keygen").arg("--out").arg(missing.join("k")));
+    assert_eq!(line, said);
+
+    // push says so before it pushes (no registry listens at port 1).
+    let line = fails(push_cmd(&missing, &bundle, &public, "127.0.0.1:1").arg("--plain-http"));
+    assert_eq!(
+        line,
+        format!(
+            "error: --relocation-map: {}: the output folder does not exist; create it first",
+            missing.display()
+        )
+    );
+
+    // sbom --out and render --out create their folder, not the one above.
+    let line = fails(
+        Command::new(bin("airgap-install"))
+            .args(["sbom"])
+            .arg(&bundle)
+            .arg("--trust")
+            .arg(&public)
+            .arg("--out")
+            .arg(missing.join("sboms"))
+            .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config"),
+    );
+    assert_eq!(line, said);
+    let site = site_for(tmp.path(), "127.0.0.1:1", |t| t);
+    let line = fails(
+        site.installer()
+            .arg("render")
+            .arg(&bundle)
+            .arg("--site")
+            .arg(&site.file)
+            .arg("--trust")
+            .arg(&public)
+            .arg("--out")
+            .arg(missing.join("out")),
+    );
+    assert_eq!(line, said);
+    assert!(!tmp.path().join("no").exists());
+}
