@@ -362,3 +362,107 @@ fn a_missing_output_folder_is_named_not_a_temporary_file() {
     assert_eq!(line, said);
     assert!(!tmp.path().join("no").exists());
 }
+
+/// The demo manifest in `dir` with absolute sources, its templates those of
+/// `templates`, plus `extra` lines.
+fn demo_manifest(dir: &Path, templates: &Path, extra: &str) -> PathBuf {
+    let demo = repo_root().join("manifests/demo");
+    let text = std::fs::read_to_string(repo_root().join("manifests/demo.yaml"))
+        .unwrap()
+        .replace(
+            "source: demo/templates",
+            &format!("source: {}", templates.display()),
+        )
+        .replace(
+            "source: oci-layout:demo/",
+            &format!("source: oci-layout:{}/", demo.display()),
+        )
+        .replace(
+            "source: docker-archive:demo/",
+            &format!("source: docker-archive:{}/", demo.display()),
+        )
+        .replace("source: demo/", &format!("source: {}/", demo.display()));
+    let path = dir.join("m.yaml");
+    std::fs::write(&path, format!("{text}{extra}")).unwrap();
+    path
+}
+
+#[test]
+fn the_vendors_mistakes_are_caught_when_the_bundle_is_built() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(tmp.path(), "vendor");
+    let templates = tmp.path().join("templates");
+    airgap_e2e::demo_site::copy_dir(&repo_root().join("manifests/demo/templates"), &templates);
+    let out = tmp.path().join("demo.bundle");
+    let manifest = demo_manifest(tmp.path(), &templates, "");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let at = format!(
+        "error: {}:{}:",
+        manifest.display(),
+        line_of(&text, &format!("source: {}", templates.display()))
+    );
+    ok(build_cmd(&manifest, &key, &out).arg("--skip-sbom"));
+
+    // render.yaml names a chart the bundle lacks. Before: the bundle built,
+    // and render failed at the site after the push.
+    let spec = templates.join("render.yaml");
+    let good = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, good.replace("chart: hello", "chart: helo")).unwrap();
+    let line = fails(build_cmd(&manifest, &key, &out).arg("--skip-sbom"));
+    assert!(
+        line.starts_with(&at)
+            && line.ends_with(": templates[0].source: template render.yaml: releases[0].chart: no chart helo in the bundle (its charts: hello); add the chart under charts: in the manifest, or name one of those"),
+        "{line}"
+    );
+    std::fs::write(&spec, &good).unwrap();
+
+    // A template that does not compile.
+    let values = templates.join("hello.values.yaml.hbs");
+    let good = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(&values, format!("{good}{{{{#if site.name}}}}\n")).unwrap();
+    let line = fails(build_cmd(&manifest, &key, &out).arg("--skip-sbom"));
+    assert!(
+        line.starts_with(&at)
+            && line.contains(": templates[0].source: template hello.values.yaml.hbs: ")
+            && line.ends_with("; fix the template (templates.md)"),
+        "{line}"
+    );
+    std::fs::write(&values, &good).unwrap();
+
+    // A licence for another product than the bundle's name.
+    let site = demo_site(
+        &tmp.path().join("site"),
+        "127.0.0.1:1",
+        &tmp.path().join("state"),
+        None,
+    );
+    let request = tmp.path().join("request.json");
+    ok(site
+        .installer()
+        .args(["license", "request", "--product", "other-product", "--out"])
+        .arg(&request));
+    let licence = tmp.path().join("other.lic");
+    ok(Command::new(bin("airgap-bundle"))
+        .args(["license", "issue", "--request"])
+        .arg(&request)
+        .arg("--key")
+        .arg(&key)
+        .args(["--customer", "Example", "--expires", "2099-01-01", "--out"])
+        .arg(&licence));
+    let manifest = demo_manifest(
+        tmp.path(),
+        &templates,
+        &format!("license: {}\n", licence.display()),
+    );
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let line = fails(build_cmd(&manifest, &key, &out).arg("--skip-sbom"));
+    assert_eq!(
+        line,
+        format!(
+            "error: {}:{}:10: license: the licence is for product \"other-product\", not this bundle's \"demo\"; issue one from a licence request made with --product demo (airgap-install license request), or correct name:",
+            manifest.display(),
+            line_of(&text, "license: ")
+        )
+    );
+    assert!(partial_files(tmp.path()).is_empty());
+}
