@@ -58,7 +58,7 @@ pub struct BuildOptions {
     /// Build a delta against this base bundle.
     pub base: Option<PathBuf>,
     /// Write media parts of this many bytes instead of one file.
-    pub split: Option<u64>,
+    pub split: Option<crate::output::PartSize>,
 }
 
 impl BuildOptions {
@@ -149,6 +149,8 @@ fn build_inner(
     out: &Path,
     options: &BuildOptions,
 ) -> Result<BuildOutput> {
+    // Before anything is pulled: a mistyped --out costs nothing.
+    airgap_format::atomic_file::check_output_folder(out)?;
     let manifest = Manifest::load(manifest_path)?;
     let mut options = options.clone();
     if options.created_from_inputs {
@@ -520,7 +522,7 @@ impl Ctx<'_> {
         let sbom_blobs = docs.blobs();
         let entries: Vec<BlobEntry> = sbom_blobs.iter().map(|(d, b)| blob_entry(d, b)).collect();
         let mut descriptor = self.describe(docs.entries(), &entries, omit)?;
-        let head_len = match self.options.split {
+        let head_len = match &self.options.split {
             Some(part_size) => Some(reserve_head(&mut descriptor, part_size)?),
             None => None,
         };
@@ -532,8 +534,8 @@ impl Ctx<'_> {
             bundle_json.resize(len, b' ');
         }
         let signature = self.sign(&bundle_json);
-        let output = match self.options.split {
-            Some(part_size) => Output::create_split(self.out, part_size)?,
+        let output = match &self.options.split {
+            Some(part_size) => Output::create_split(self.out, part_size.bytes)?,
             None => Output::create(self.out)?,
         };
         // Every entry after the signature: the blobs, and `oci-layout` and
@@ -557,7 +559,9 @@ impl Ctx<'_> {
         }
         writer.get_mut().flush()?;
         writer.get_mut().get_mut().body_ends();
-        if let (Some(part_size), Some(len)) = (self.options.split, head_len) {
+        if let (Some(part_size), Some(len)) =
+            (self.options.split.as_ref().map(|p| p.bytes), head_len)
+        {
             // The whole size is known now: the tail's length does not
             // depend on the digests it will hold.
             let (dummy_seal, dummy_sig) =
@@ -723,9 +727,16 @@ impl Ctx<'_> {
 /// bundle could possibly need, each at its largest, and returns the length
 /// of that `bundle.json`: the space the head reserves. The real part list
 /// is never longer.
-fn reserve_head(descriptor: &mut BundleDescriptor, part_size: u64) -> Result<usize> {
+fn reserve_head(
+    descriptor: &mut BundleDescriptor,
+    size: &crate::output::PartSize,
+) -> Result<usize> {
+    let part_size = size.bytes;
     if part_size < MIN_PART_SIZE {
-        bail!("--split {part_size}: parts must be at least {MIN_PART_SIZE} bytes");
+        bail!(
+            "--split {:?}: parts must be at least {MIN_PART_SIZE} bytes",
+            size.given
+        );
     }
     descriptor.format_version = DELTA_FORMAT_VERSION;
     let body: u64 = descriptor
@@ -755,7 +766,8 @@ fn reserve_head(descriptor: &mut BundleDescriptor, part_size: u64) -> Result<usi
         }
         if needed > MAX_PARTS {
             bail!(
-                "--split {part_size}: the bundle could need up to {needed} parts, more than the {MAX_PARTS} allowed; use larger parts"
+                "--split {:?}: the bundle could need up to {needed} parts of {part_size} bytes, more than the {MAX_PARTS} allowed; give a larger size",
+                size.given
             );
         }
         parts = needed;

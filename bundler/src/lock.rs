@@ -170,6 +170,8 @@ pub fn lock_manifest(
     let out = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| LockFile::default_path(manifest_path));
+    // Before anything is pulled.
+    airgap_format::atomic_file::check_output_folder(&out)?;
     pull.hosts.extend(manifest.host_settings());
     let puller = crate::pull::Puller::new(pull)?;
     let mut remote = crate::plan::Remote {

@@ -237,8 +237,8 @@ fn run(cli: Cli) -> Result<()> {
             let split = split
                 .as_deref()
                 .map(|s| {
-                    airgap_bundle::output::parse_size(s)
-                        .map_err(|e| UsageError(format!("--split: {e:#}")))
+                    airgap_bundle::output::PartSize::parse(s)
+                        .map_err(|e| UsageError(format!("{e:#}")))
                 })
                 .transpose()?;
             let key = SecretKey::from_file(&key)?;

@@ -113,9 +113,11 @@ pub struct Committed {
 }
 
 impl Output {
-    /// Creates the temp file in `dest`'s folder, after removing the stale
-    /// partial files of earlier builds of `dest` there.
+    /// Creates the temp file in `dest`'s folder, which must exist
+    /// ([`check_output_folder`](airgap_format::atomic_file::check_output_folder)),
+    /// after removing the stale partial files of earlier builds of `dest` there.
     pub fn create(dest: &Path) -> Result<Output> {
+        airgap_format::atomic_file::check_output_folder(dest)?;
         sweep_stale_partials(dest);
         let partials: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
         let on_interrupt = {
@@ -155,7 +157,8 @@ impl Output {
             WriteError {
                 dest: self.dest.clone(),
                 written: self.written,
-                source: e,
+                // Never the temp file's name.
+                source: airgap_format::atomic_file::os_error(&e),
             },
         )
     }
@@ -433,10 +436,15 @@ impl Write for Output {
     }
 }
 
+/// The sizes [`parse_size`] reads, for messages.
+pub const SIZE_FORMS: &str = "a number with an optional unit: B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), such as 4GiB or 4.7GB";
+
 /// Parses a human size: a number with an optional unit, `B`, `kB`/`KB`,
 /// `MB`, `GB`, `TB` (powers of 1000) or `KiB`, `MiB`, `GiB`, `TiB` (powers
-/// of 1024); `4GiB`, `4.7GB`, `650MB`, `1048576`.
+/// of 1024); `4GiB`, `4.7GB`, `650MB`, `1048576`. Errors quote `s` and
+/// name the accepted forms ([`SIZE_FORMS`]).
 pub fn parse_size(s: &str) -> Result<u64> {
+    let refused = |why: &str| anyhow::anyhow!("{s:?}: {why}; expected {SIZE_FORMS}");
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -453,38 +461,62 @@ pub fn parse_size(s: &str) -> Result<u64> {
         "mib" => 1 << 20,
         "gib" => 1 << 30,
         "tib" => 1 << 40,
-        _ => {
-            bail!("size {s:?}: unknown unit {unit:?} (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)")
-        }
+        _ => return Err(refused(&format!("unknown unit {unit:?}"))),
     };
     let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
     if whole.is_empty() && frac.is_empty() || frac.contains('.') {
-        bail!("size {s:?}: expected a number with an optional unit, like 4GiB or 4.7GB");
+        return Err(refused("not a number"));
     }
     let whole: u64 = if whole.is_empty() {
         0
     } else {
-        whole
-            .parse()
-            .with_context(|| format!("size {s:?}: not a number"))?
+        whole.parse().map_err(|_| refused("too large"))?
     };
     let mut value = whole
         .checked_mul(mult)
-        .with_context(|| format!("size {s:?}: too large"))?;
+        .ok_or_else(|| refused("too large"))?;
     // The fraction in exact integer arithmetic: digits / 10^len × mult.
     if !frac.is_empty() {
         if frac.len() > 12 {
-            bail!("size {s:?}: too many decimals");
+            return Err(refused("too many decimals"));
         }
-        let digits: u128 = frac
-            .parse()
-            .with_context(|| format!("size {s:?}: not a number"))?;
+        let digits: u128 = frac.parse().map_err(|_| refused("not a number"))?;
         let scale = 10u128.pow(frac.len() as u32);
         value = value
             .checked_add((digits * mult as u128 / scale) as u64)
-            .with_context(|| format!("size {s:?}: too large"))?;
+            .ok_or_else(|| refused("too large"))?;
     }
     Ok(value)
+}
+
+/// The size of `--split` parts: the bytes, and the text given, which
+/// messages echo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartSize {
+    /// Bytes per part.
+    pub bytes: u64,
+    /// What was given (`4GiB`).
+    pub given: String,
+}
+
+impl PartSize {
+    /// Parses `--split SIZE` ([`parse_size`]): at least
+    /// [`MIN_PART_SIZE`](airgap_format::bundle_json::MIN_PART_SIZE). Errors
+    /// start `--split SIZE:` with `SIZE` as given.
+    pub fn parse(s: &str) -> Result<PartSize> {
+        use airgap_format::bundle_json::MIN_PART_SIZE;
+        let bytes = parse_size(s).map_err(|e| anyhow::anyhow!("--split {e}"))?;
+        if bytes < MIN_PART_SIZE {
+            bail!(
+                "--split {s:?}: parts must be at least {}KiB ({MIN_PART_SIZE} bytes), this is {bytes} bytes; give a larger size, such as 4GiB or 4.7GB",
+                MIN_PART_SIZE >> 10
+            );
+        }
+        Ok(PartSize {
+            bytes,
+            given: s.to_string(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -540,8 +572,28 @@ mod tests {
         assert_eq!(parse_size("1.5KiB").unwrap(), 1536);
         assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
         for bad in ["", "GB", "4XB", "1.2.3GB", "-1GB", "99999999999TiB"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
+            let e = parse_size(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{bad:?}: ")) && e.ends_with(SIZE_FORMS),
+                "{e}"
+            );
         }
+    }
+
+    #[test]
+    fn part_sizes_echo_what_was_given() {
+        assert_eq!(PartSize::parse("64KiB").unwrap().bytes, 64 << 10);
+        // Before: "--split 10240: parts must be at least 65536 bytes".
+        let e = PartSize::parse("10KiB").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--split \"10KiB\": parts must be at least 64KiB (65536 bytes), this is 10240 bytes; give a larger size, such as 4GiB or 4.7GB"
+        );
+        let e = PartSize::parse("4 GiBs").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("--split \"4 GiBs\": unknown unit \"GiBs\"; expected {SIZE_FORMS}")
+        );
     }
 
     #[test]

@@ -328,6 +328,10 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
             size,
         });
     }
+    // Every template's name, its `templates` entry and, for the ones render
+    // reads, its text (None: not UTF-8), to check them before they ship.
+    let mut texts: Vec<(String, Option<String>)> = Vec::new();
+    let mut entry_of: BTreeMap<String, usize> = BTreeMap::new();
     for (i, spec) in manifest.doc.templates.iter().enumerate() {
         let at = |e: anyhow::Error| {
             manifest.error_at(&spec.source, format!("templates[{i}].source: {e:#}"))
@@ -338,6 +342,16 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
             if plan.templates.iter().any(|t| t.name == name) {
                 return Err(at(anyhow::anyhow!("template name {name} is listed twice")).into());
             }
+            let text = if airgap_install::render::is_read_by_render(&name) {
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("{}: cannot read", path.display()))
+                    .map_err(at)?;
+                String::from_utf8(bytes).ok()
+            } else {
+                None
+            };
+            texts.push((name.clone(), text));
+            entry_of.insert(name.clone(), i);
             let (digest, size) = hash_file(&path).map_err(at)?;
             plan.add_blob(
                 digest,
@@ -356,6 +370,21 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
         }
     }
     plan.templates.sort_by(|a, b| a.name.cmp(&b.name));
+    if !texts.is_empty() {
+        // What render would refuse at the site, refused here.
+        let charts: Vec<String> = plan.charts.iter().map(|c| c.name.clone()).collect();
+        airgap_install::render::check_templates(&texts, &charts).map_err(|p| {
+            let i = entry_of
+                .get(&p.template)
+                .or_else(|| entry_of.values().next())
+                .copied()
+                .unwrap_or(0);
+            manifest.error_at(
+                &manifest.doc.templates[i].source,
+                format!("templates[{i}].source: {p}"),
+            )
+        })?;
+    }
     if let Some(spec) = &manifest.doc.license {
         let at = |e: anyhow::Error| manifest.error_at(spec, format!("license: {e:#}"));
         let path = manifest.resolve(&spec.value);
@@ -363,8 +392,22 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
             .map_err(|e| at(anyhow::anyhow!("{e}")))?;
         // Only its form is checked here: the site checks the signature, its
         // node and its dates when it activates the licence.
-        airgap_licenses::license::ArmoredLicense::parse(&text, &spec.value)
+        let armored = airgap_licenses::license::ArmoredLicense::parse(&text, &spec.value)
             .map_err(|e| at(anyhow::anyhow!("{e}")))?;
+        // The site refuses a licence for another product than the bundle's
+        // name when it installs: refused here instead.
+        let payload =
+            airgap_licenses::license::LicensePayload::parse(&armored.payload, &spec.value)
+                .map_err(|e| at(anyhow::anyhow!("{e}")))?;
+        let name = &manifest.doc.name.value;
+        if &payload.product != name {
+            return Err(at(anyhow::anyhow!(
+                "the licence is for product {}, not this bundle's {}; issue one from a licence request made with --product {name} (airgap-install license request), or correct name:",
+                quote(&payload.product),
+                quote(name)
+            ))
+            .into());
+        }
         let (digest, size) = hash_file(&path).map_err(at)?;
         plan.add_blob(
             digest,

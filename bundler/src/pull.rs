@@ -68,6 +68,25 @@ impl Default for PullOptions {
     }
 }
 
+/// How the manifest changes the transport to `host` (`registries:`), for
+/// the fix a mismatch names; `listed_plain` when the manifest already
+/// says `plainHttp: true` for it (else an `http://` URL asked for it).
+fn manifest_fixes(host: &str, listed_plain: bool) -> airgap_registry::client::Fixes {
+    airgap_registry::client::Fixes {
+        use_https: if listed_plain {
+            format!("remove plainHttp: true from {host} under registries: in the manifest")
+        } else {
+            "use an https:// URL in the manifest".into()
+        },
+        use_plain_http: format!(
+            "list {host} under registries: in the manifest with plainHttp: true if it is meant to speak plain HTTP"
+        ),
+        trust_ca: format!(
+            "list {host} under registries: in the manifest with caFile: naming the CA certificate (PEM) that issued it"
+        ),
+    }
+}
+
 /// A blob waiting to be downloaded.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -226,6 +245,7 @@ impl Puller {
             ca_files: settings.ca_files.clone(),
             plain_http: plain_http || settings.plain_http,
             user_agent: Some(format!("airgap-bundle/{}", env!("CARGO_PKG_VERSION"))),
+            fixes: manifest_fixes(host, settings.plain_http),
         };
         let client = Arc::new(Client::new(host, &transport, credentials)?);
         self.clients
@@ -605,7 +625,14 @@ impl Puller {
                         )));
                     }
                     let delay = Duration::from_millis(200 * (1 << (failures - 1).min(5)));
-                    tracing::debug!(%url, error = %format!("{e:#}"), have = state.have, ?delay, "download retry");
+                    tracing::debug!(%url, have = state.have, "download retry");
+                    airgap_registry::client::report_retry(
+                        client.host(),
+                        &format!("{label}: {}", one_line(&format!("{e:#}"))),
+                        delay,
+                        failures + 1,
+                        ATTEMPTS,
+                    );
                     std::thread::sleep(delay);
                 }
             }

@@ -79,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
     let site = match Site::parse(text) {
         Ok(site) => site,
         Err(e) => {
-            assert!(!e.contains('\n'), "a multi-line error: {e:?}");
+            assert!(!e.message.contains('\n'), "a multi-line error: {e:?}");
             return;
         }
     };
@@ -110,6 +110,7 @@ fuzz_target!(|data: &[u8]| {
     let file = SiteFile {
         path: base.join("site.yaml"),
         site,
+        text: text.to_string(),
     };
     if let Some(ca) = file.internal_ca() {
         assert!(

@@ -284,22 +284,16 @@ impl Checker {
     /// One short line for a request that got no (complete) response.
     fn describe(&self, e: &ureq::Error, url: &str, during: &str) -> String {
         let host = host_of(url);
+        if let Some(t) = airgap_registry::client::tls_error(e) {
+            return describe_tls(t, self.extra_ca);
+        }
         match e {
             ureq::Error::Timeout(_) => {
                 format!("timed out after {}{during}", seconds(self.timeout))
             }
             ureq::Error::HostNotFound => format!("DNS: cannot resolve {host}"),
-            ureq::Error::Rustls(t) => describe_tls(t, self.extra_ca),
             ureq::Error::Tls(m) => format!("TLS: {m}"),
-            ureq::Error::Io(io) => {
-                if let Some(t) = io
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                {
-                    return describe_tls(t, self.extra_ca);
-                }
-                describe_io(io, &host, self.timeout, during)
-            }
+            ureq::Error::Io(io) => describe_io(io, &host, self.timeout, during),
             ureq::Error::Protocol(p) => format!("not an HTTP response ({p})"),
             ureq::Error::LargeResponseHeader(..) => "response headers too large".into(),
             ureq::Error::BadUri(_) => "not a valid URL".into(),
@@ -333,43 +327,19 @@ pub fn judge_body(body: &[u8]) -> Option<String> {
     Some(format!("reports status {shown}"))
 }
 
+/// A TLS failure in words; a certificate from an unknown CA names
+/// `internalCa`.
 fn describe_tls(e: &rustls::Error, extra_ca: bool) -> String {
-    use rustls::CertificateError as C;
     match e {
-        rustls::Error::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => {
-                if extra_ca {
-                    "TLS: certificate not trusted (issued neither by internalCa nor by a system CA)"
-                        .into()
-                } else {
-                    "TLS: certificate not trusted (is internalCa set?)".into()
-                }
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+            if extra_ca {
+                "TLS: certificate not trusted (issued neither by internalCa nor by a system CA)"
+                    .into()
+            } else {
+                "TLS: certificate not trusted (is internalCa set?)".into()
             }
-            C::NotValidForName | C::NotValidForNameContext { .. } => {
-                "TLS: certificate is for another host".into()
-            }
-            C::Expired | C::ExpiredContext { .. } => "TLS: certificate expired".into(),
-            C::NotValidYet | C::NotValidYetContext { .. } => {
-                "TLS: certificate not valid yet (check the clock)".into()
-            }
-            C::Revoked => "TLS: certificate revoked".into(),
-            C::BadSignature => "TLS: certificate has a bad signature".into(),
-            C::BadEncoding => "TLS: certificate is malformed".into(),
-            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
-                "TLS: certificate is not for server authentication".into()
-            }
-            other => one_line(&format!("TLS: certificate rejected ({other:?})")),
-        },
-        rustls::Error::InvalidMessage(_) => {
-            "TLS: the server does not speak TLS (plain HTTP?)".into()
         }
-        rustls::Error::AlertReceived(a) => {
-            one_line(&format!("TLS: the server refused the handshake ({a:?})"))
-        }
-        rustls::Error::PeerIncompatible(_) => {
-            "TLS: no TLS version or cipher in common with the server".into()
-        }
-        other => one_line(&format!("TLS: {other}")),
+        other => airgap_registry::client::describe_tls(other),
     }
 }
 

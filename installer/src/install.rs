@@ -62,11 +62,7 @@ impl RegistryAccess {
         credentials: Option<airgap_registry::credentials::Credentials>,
     ) -> Self {
         RegistryAccess {
-            transport: airgap_registry::Transport {
-                ca_files: site.internal_ca().into_iter().collect(),
-                plain_http: site.site.registry.plain_http,
-                user_agent: Some(format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))),
-            },
+            transport: site.transport(format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))),
             credentials,
         }
     }
@@ -548,6 +544,14 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
                 options.trusted,
                 Limits::default(),
             )?)
+        })
+        .and_then(|head| {
+            // The secrets the render reads are read now, before anything
+            // changes: every one missing is named before the push, not after.
+            if !head.descriptor.templates.is_empty() {
+                options.site.resolve_secrets()?;
+            }
+            Ok(head)
         });
     let head = match early {
         Ok(h) => h,
@@ -885,6 +889,9 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
             return Ok(("skipped".into(), "the bundle carries no templates".into()));
         }
         let license = crate::license::active_text(state.root())?;
+        // Render creates its output folder, not the folders above it.
+        std::fs::create_dir_all(&vdir)
+            .with_context(|| format!("{}: cannot create", vdir.display()))?;
         let p = crate::render::render(
             options.bundle,
             options.trusted,

@@ -10,6 +10,7 @@ use airgap_format::{verify_archive, Digest, Limits};
 use airgap_install::push::{push, OnExistingTag, PushOptions};
 use airgap_install::target::Target;
 use airgap_install::{install, runs, state, trust};
+use airgap_registry::client::Fixes;
 use airgap_registry::credentials::{self, Credentials};
 use airgap_registry::Transport;
 use anyhow::Result;
@@ -752,6 +753,9 @@ fn run_command(cli: Cli) -> Result<()> {
             let target =
                 Target::parse(&registry).map_err(|err| UsageError(error_line(err.as_ref())))?;
             let trusted = trust::load_trusted(&keys, &config_dir)?;
+            // Before the push: the map is written after it.
+            airgap_format::atomic_file::check_output_folder(&relocation_map)
+                .map_err(|e| anyhow::anyhow!("--relocation-map: {e}"))?;
             let credentials =
                 registry_credentials(&target.host, upload.username, upload.password_stdin)?;
             // Blobs a delta leaves to its base may be in the registry under
@@ -763,7 +767,14 @@ fn run_command(cli: Cli) -> Result<()> {
                 transport: Transport {
                     ca_files: ca_file.into_iter().collect(),
                     plain_http,
-                    user_agent: Some(format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))),
+                    user_agent: Some(user_agent()),
+                    fixes: Fixes {
+                        use_https: "drop --plain-http".into(),
+                        use_plain_http:
+                            "pass --plain-http if the registry is meant to speak plain HTTP".into(),
+                        trust_ca: "pass the CA certificate (PEM) that issued it with --ca-file"
+                            .into(),
+                    },
                 },
                 credentials,
                 jobs: upload.jobs as usize,
@@ -1010,6 +1021,11 @@ struct LoginArgs {
     /// Read the registry password from standard input.
     #[arg(long, requires = "username")]
     password_stdin: bool,
+}
+
+/// The `User-Agent` sent to registries.
+fn user_agent() -> String {
+    format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// How `push` and `install` upload to the site registry.

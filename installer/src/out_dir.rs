@@ -47,6 +47,12 @@ pub enum OutDirError {
         /// What must be there.
         expected: &'static str,
     },
+    /// The folder the output folder goes in is missing or not a folder.
+    #[error("{message}")]
+    Folder {
+        /// What is wrong and the fix, naming the folder.
+        message: String,
+    },
     /// The operating system refused.
     #[error("{path}: {source}")]
     Io {
@@ -79,15 +85,27 @@ fn type_name(t: FileType) -> &'static str {
 }
 
 impl OutDir {
-    /// Creates the folder the operator named (and its parents) when
-    /// missing, and opens it. The operator's own path may go through
-    /// symbolic links; names below it may not.
+    /// Creates the folder the operator named when missing (not its
+    /// parent, which must exist: `PARENT: the output folder does not
+    /// exist; create it first`), and opens it. The operator's own path may
+    /// go through symbolic links; names below it may not.
     pub fn create(root: &Path) -> Result<OutDir, OutDirError> {
         let io = |source| OutDirError::Io {
             path: escape(&root.display().to_string()).into_owned(),
             source,
         };
-        std::fs::create_dir_all(root).map_err(io)?;
+        if !root.is_dir() {
+            airgap_format::atomic_file::check_output_folder(root).map_err(|e| {
+                OutDirError::Folder {
+                    message: escape(&e.to_string()).into_owned(),
+                }
+            })?;
+            if let Err(e) = std::fs::create_dir(root) {
+                if e.kind() != std::io::ErrorKind::AlreadyExists {
+                    return Err(io(e));
+                }
+            }
+        }
         let fd = rustix::fs::open(
             root,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,

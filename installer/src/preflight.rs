@@ -619,25 +619,28 @@ fn registry_checks(
         Ok(resp) => resp,
         Err(err) => {
             let line = error_line(err.as_ref());
-            let (check, fix) = if line.contains("authentication failed")
-                || line.contains("user name and password")
-            {
-                c.ok("registry", format!("{scheme}://{host} answers"));
-                ("registry login", "check the user name and password (--username with --password-stdin, or the credentials file)".to_string())
-            } else if line.contains("UnknownIssuer") || line.contains("certificate") {
-                (
+            use airgap_registry::client::{mismatch, Mismatch};
+            let fixes = &o.registry.transport.fixes;
+            let (check, fix) = match mismatch(&err) {
+                Some(Mismatch::UnknownIssuer) => ("registry", fixes.trust_ca.clone()),
+                Some(Mismatch::SpeaksPlainHttp) => ("registry", fixes.use_plain_http.clone()),
+                Some(Mismatch::SpeaksHttps) => ("registry", fixes.use_https.clone()),
+                None if line.contains("authentication failed")
+                    || line.contains("user name and password") =>
+                {
+                    c.ok("registry", format!("{scheme}://{host} answers"));
+                    (
+                        "registry login",
+                        "check the user name and password (--username with --password-stdin, or the credentials file)"
+                            .to_string(),
+                    )
+                }
+                None => (
                     "registry",
-                    "give the site file's internalCa the CA that signed the registry's certificate"
-                        .to_string(),
-                )
-            } else if line.contains("InvalidContentType") || line.contains("plain HTTP") {
-                (
-                    "registry",
-                    "the registry speaks plain HTTP: set registry.plainHttp: true in the site file"
-                        .to_string(),
-                )
-            } else {
-                ("registry", format!("check registry.host ({host}) in the site file and that the registry is running"))
+                    format!(
+                        "check registry.host ({host}) in the site file and that the registry is running"
+                    ),
+                ),
             };
             c.failed(check, line, fix);
             return check == "registry login";

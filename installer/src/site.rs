@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
 
 /// The site file version this installer reads.
 pub const SITE_VERSION: u32 = 1;
@@ -27,7 +28,31 @@ pub struct SiteFile {
     pub path: PathBuf,
     /// The parsed, validated, defaulted content.
     pub site: Site,
+    /// The file's text, to point at a field's line in messages.
+    pub text: String,
 }
+
+/// Why a site file was refused: `FIELD.PATH: what is wrong and the fix`,
+/// and where in the text, when known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteError {
+    /// 1-based line and column of the field (or the YAML error).
+    pub position: Option<(u32, u32)>,
+    /// The message, on one line, never with a Rust type name or a
+    /// secret's value.
+    pub message: String,
+}
+
+impl std::fmt::Display for SiteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SiteError {}
+
+/// What the site file says a secret is when it is written as a value.
+pub const SECRET_FORM: &str = "expected {file: PATH} or {env: NAME}";
 
 /// The whole site file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -461,16 +486,56 @@ impl SecretRef {
 }
 
 impl SiteFile {
-    /// Reads, parses and validates `path`.
+    /// Reads, parses and validates `path`. Errors are
+    /// `FILE:LINE:COLUMN: FIELD.PATH: message`.
     pub fn load(path: &Path) -> Result<SiteFile> {
         let name = path.display().to_string();
         let bytes = read_regular(path, MAX_SITE_BYTES, "a site file")?;
         let text = String::from_utf8(bytes).map_err(|_| anyhow!("{name}: not UTF-8 text"))?;
-        let site = Site::parse(&text).map_err(|e| anyhow!("{name}: {e}"))?;
+        let site = Site::parse(&text).map_err(|e| match e.position {
+            Some((l, c)) => anyhow!("{name}:{l}:{c}: {}", e.message),
+            None => anyhow!("{name}: {}", e.message),
+        })?;
         Ok(SiteFile {
             path: path.to_path_buf(),
             site,
+            text,
         })
+    }
+
+    /// Every secret's value, in the order of [`Site::secrets`]. When any
+    /// cannot be read, one error lists each of them (its line, field path,
+    /// where it was looked for and the fix), never a value.
+    pub fn resolve_secrets(&self) -> Result<Vec<String>> {
+        let base = self.base_dir();
+        let mut values = Vec::new();
+        let mut failures = Vec::new();
+        for (field, r) in self.site.secrets() {
+            match r.resolve(&field, &base) {
+                Ok(v) => values.push(v),
+                Err(e) => {
+                    let fix = if r.env.is_some() {
+                        "set the variable in the environment airgap-install runs in"
+                    } else {
+                        "write the value into that file, or correct file:"
+                    };
+                    let at = match locate(&self.text, &field) {
+                        Some((l, _)) => format!("line {l}: "),
+                        None => String::new(),
+                    };
+                    failures.push(format!("({}) {at}{e}; {fix}", failures.len() + 1));
+                }
+            }
+        }
+        if !failures.is_empty() {
+            bail!(
+                "{}: {} cannot be read: {}",
+                self.path.display(),
+                airgap_format::display::count(failures.len() as u64, "secret"),
+                failures.join(" ")
+            );
+        }
+        Ok(values)
     }
 
     /// The folder relative paths in the file resolve against.
@@ -478,6 +543,26 @@ impl SiteFile {
         match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
+        }
+    }
+
+    /// How to reach the site's registry: its internal CA, plain HTTP when
+    /// the file says so, and fixes that name the file's fields.
+    pub fn transport(&self, user_agent: String) -> airgap_registry::Transport {
+        let file = self.path.display();
+        airgap_registry::Transport {
+            ca_files: self.internal_ca().into_iter().collect(),
+            plain_http: self.site.registry.plain_http,
+            user_agent: Some(user_agent),
+            fixes: airgap_registry::client::Fixes {
+                use_https: format!("set plainHttp: false under registry: in {file}"),
+                use_plain_http: format!(
+                    "set plainHttp: true under registry: in {file} if the registry is meant to speak plain HTTP"
+                ),
+                trust_ca: format!(
+                    "name the CA certificate (PEM) that issued it in internalCa: of {file}"
+                ),
+            },
         }
     }
 
@@ -494,18 +579,29 @@ impl SiteFile {
 }
 
 impl Site {
-    /// Parses and validates site YAML; errors are `FIELD.PATH: message`.
-    pub fn parse(text: &str) -> Result<Site, String> {
+    /// Parses and validates site YAML; errors are `FIELD.PATH: message`,
+    /// located in `text` when the field (or the YAML error) is found.
+    pub fn parse(text: &str) -> Result<Site, SiteError> {
         let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
+            let position = e.location().map(|l| (l.line() as u32, l.column() as u32));
             let msg = e.without_snippet().to_string();
             let line: Vec<&str> = msg
                 .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .collect();
-            format!("not valid YAML: {}", line.join("; "))
+            let message = format!("not valid YAML: {}", line.join("; "));
+            // The position goes in front of the message.
+            let message = match position {
+                Some((l, c)) => message.replace(&format!(" at line {l}, column {c}"), ""),
+                None => message,
+            };
+            SiteError { position, message }
         })?;
-        Site::from_value(&value)
+        Site::from_value(&value).map_err(|message| SiteError {
+            position: field_of(&message).and_then(|f| locate(text, f)),
+            message,
+        })
     }
 
     /// Reads and validates a site given as a JSON value (what
@@ -513,7 +609,7 @@ impl Site {
     pub fn from_value(value: &serde_json::Value) -> Result<Site, String> {
         let mut site: Site = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let message = plain_serde_message(&e.inner().to_string());
+            let message = plain_serde_message(&e.inner().to_string(), &path);
             match (path.as_str(), message) {
                 (".", (Some(field), m)) => format!("{field}: {m}"),
                 (".", (None, m)) => m,
@@ -658,8 +754,10 @@ impl Site {
 }
 
 /// Splits serde's message into the field it names (for missing and unknown
-/// fields) and a plain message listing allowed values without backticks.
-fn plain_serde_message(m: &str) -> (Option<String>, String) {
+/// fields) and a plain message listing allowed values without backticks,
+/// in words rather than Rust types (`u16`, `struct SecretRef`), and
+/// without the value found where a secret belongs.
+fn plain_serde_message(m: &str, path: &str) -> (Option<String>, String) {
     let unquote = |s: &str| s.replace('`', "");
     // serde says "expected `a` or `b`" for two values and "expected one of
     // `a`, `b`, `c`" for more: always say the latter.
@@ -684,7 +782,223 @@ fn plain_serde_message(m: &str) -> (Option<String>, String) {
         let (_, tail) = rest.split_once('`').unwrap_or((rest, ""));
         return (None, format!("unknown field; {}", one_of(tail)));
     }
+    let wrong = m
+        .strip_prefix("invalid type: ")
+        .or_else(|| m.strip_prefix("invalid value: "));
+    if let Some((found, expected)) = wrong.and_then(|w| w.rsplit_once(", expected ")) {
+        if expected == "struct SecretRef" {
+            // The value found may be the secret itself: never shown.
+            return (
+                None,
+                format!("{SECRET_FORM}; the value itself never goes in the site file (write it into a file, or set an environment variable)"),
+            );
+        }
+        let expected = match expected {
+            "a sequence" => "a list".to_string(),
+            "u16" => "a whole number from 0 to 65535".to_string(),
+            "u32" | "u64" => "a whole number".to_string(),
+            "a boolean" => "true or false".to_string(),
+            "path string" => "a path".to_string(),
+            "string or map" => "a name".to_string(),
+            _ if path == "." => "the site's fields (siteVersion:, name:, …)".to_string(),
+            e if e.starts_with("struct ") => "a mapping of fields (KEY: VALUE)".to_string(),
+            e => unquote(e),
+        };
+        let found = if let Some(s) = found.strip_prefix("string ") {
+            quote(&serde_json::from_str::<String>(s).unwrap_or_else(|_| s.to_string()))
+        } else {
+            match found {
+                "map" => "a mapping".to_string(),
+                "sequence" => "a list".to_string(),
+                "null" | "unit value" => "nothing".to_string(),
+                f => unquote(
+                    f.trim_start_matches("integer ")
+                        .trim_start_matches("floating point ")
+                        .trim_start_matches("boolean "),
+                ),
+            }
+        };
+        return (None, format!("expected {expected} (found {found})"));
+    }
     (None, unquote(m))
+}
+
+/// The field path an error message starts with (`workspaces[1].name` of
+/// `workspaces[1].name: …`), if it starts with one.
+fn field_of(message: &str) -> Option<&str> {
+    let (field, _) = message.split_once(": ")?;
+    let ok = !field.is_empty()
+        && field
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']' | '_' | '-'));
+    ok.then_some(field)
+}
+
+/// Where the field at `path` (`workspaces[1].database.sslMode`) is in the
+/// YAML `text`: its value when that is a scalar, else its key; the nearest
+/// field on the way that is there when it is not (a missing field is
+/// pointed at its parent). `None` when the text cannot be read so.
+pub fn locate(text: &str, path: &str) -> Option<(u32, u32)> {
+    let root: Spanned<Located> = serde_saphyr::from_str(text).ok()?;
+    let mut at = None;
+    let mut node = &root.value;
+    for part in path_parts(path) {
+        let next = match (part, node) {
+            (PathPart::Key(k), Located::Map(entries)) => entries
+                .iter()
+                .find(|(key, _)| key.value.0 == k)
+                .map(|(key, value)| {
+                    let place = match value.value {
+                        Located::Scalar => &value.referenced,
+                        _ => &key.referenced,
+                    };
+                    (place, &value.value)
+                }),
+            (PathPart::Index(i), Located::Seq(items)) => {
+                items.get(i).map(|item| (&item.referenced, &item.value))
+            }
+            _ => None,
+        };
+        let Some((place, value)) = next else { break };
+        if place.line() > 0 {
+            at = Some((place.line() as u32, place.column() as u32));
+        }
+        node = value;
+    }
+    at
+}
+
+/// One step of a field path.
+enum PathPart<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// `workspaces[1].name` → `workspaces`, `1`, `name`.
+fn path_parts(path: &str) -> Vec<PathPart<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let mut pieces = part.split('[');
+        if let Some(key) = pieces.next().filter(|k| !k.is_empty()) {
+            out.push(PathPart::Key(key));
+        }
+        for index in pieces {
+            match index.trim_end_matches(']').parse() {
+                Ok(i) => out.push(PathPart::Index(i)),
+                Err(_) => return out,
+            }
+        }
+    }
+    out
+}
+
+/// A YAML document's shape with where each node is, for [`locate`].
+enum Located {
+    Map(Vec<(Spanned<Key>, Spanned<Located>)>),
+    Seq(Vec<Spanned<Located>>),
+    Scalar,
+}
+
+/// A mapping key as text (a key that is not a scalar is empty).
+struct Key(String);
+
+impl<'de> Deserialize<'de> for Located {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Located;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any YAML")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Located, E> {
+                Ok(Located::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Located, E> {
+                Ok(Located::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Located, E> {
+                Ok(Located::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Located, E> {
+                Ok(Located::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Located, E> {
+                Ok(Located::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<Located, E> {
+                Ok(Located::Scalar)
+            }
+            fn visit_none<E>(self) -> Result<Located, E> {
+                Ok(Located::Scalar)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Located, D::Error> {
+                Located::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Located, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = a.next_element()? {
+                    items.push(item);
+                }
+                Ok(Located::Seq(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Located, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = a.next_key()? {
+                    entries.push((key, a.next_value()?));
+                }
+                Ok(Located::Map(entries))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping key")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Key, E> {
+                Ok(Key(String::new()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Key, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Key(String::new()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Key, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Key(String::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn check_label(field: &str, s: &str, max: usize) -> Result<(), String> {
@@ -998,9 +1312,197 @@ mod tests {
     }
 
     fn refused(text: &str, expected: &str) {
-        let e = Site::parse(text).expect_err(expected);
+        let e = Site::parse(text).expect_err(expected).message;
         assert!(e.contains(expected), "{e:?} should contain {expected:?}");
         assert!(!e.contains('\n'), "{e:?}");
+    }
+
+    /// The error and its line and column.
+    fn located(text: &str) -> (String, Option<(u32, u32)>) {
+        let e = Site::parse(text).unwrap_err();
+        (e.message, e.position)
+    }
+
+    #[test]
+    fn a_secret_written_as_its_value_says_where_it_goes() {
+        let text = with(
+            "    password:\n      file: site-secrets/control-plane-db.password",
+            "    password: hunter2",
+        );
+        let (e, at) = located(&text);
+        assert_eq!(
+            e,
+            "controlPlane.database.password: expected {file: PATH} or {env: NAME}; the value itself never goes in the site file (write it into a file, or set an environment variable)"
+        );
+        assert_eq!(at, Some((30, 15)));
+        // Before, serde's words: a Rust type, and the secret itself.
+        assert!(!e.contains("SecretRef") && !e.contains("hunter2"), "{e}");
+        let text = with(
+            "license:\n  file: site-secrets/platform.lic",
+            "license: 1234",
+        );
+        let (e, _) = located(&text);
+        assert!(
+            e.starts_with("license: expected {file: PATH} or {env: NAME};"),
+            "{e}"
+        );
+        assert!(!e.contains("1234"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_are_said_in_words_at_their_line() {
+        for (from, to, message, at) in [
+            (
+                "port: 5432",
+                "port: 99999",
+                "controlPlane.database.port: expected a whole number from 0 to 65535 (found 99999)",
+                (26, 11),
+            ),
+            (
+                "port: 5432",
+                "port: five",
+                "controlPlane.database.port: expected a whole number from 0 to 65535 (found \"five\")",
+                (26, 11),
+            ),
+            (
+                "  prefix: platform",
+                "  prefix: platform\n  plainHttp: yes please",
+                "registry.plainHttp: expected true or false (found \"yes please\")",
+                (19, 14),
+            ),
+            (
+                "siteVersion: 1",
+                "siteVersion: [1]",
+                "siteVersion: expected a whole number (found a list)",
+                (5, 1),
+            ),
+            (
+                "scenario: air-gapped",
+                "scenario: 7",
+                "scenario: expected a name (found 7)",
+                (10, 11),
+            ),
+            (
+                "registry:\n  host: registry.internal.example:5000\n  prefix: platform",
+                "registry: registry.internal.example:5000",
+                "registry: expected a mapping of fields (KEY: VALUE) (found \"registry.internal.example:5000\")",
+                (16, 11),
+            ),
+            (
+                "workspaces:\n  - name: genomics",
+                "workspaces: {}\nx:\n  - name: genomics",
+                "workspaces: expected a list (found a mapping)",
+                (67, 1),
+            ),
+            (
+                "internalCa: site-secrets/internal-ca.pem",
+                "internalCa: [a]",
+                "internalCa: expected a path (found a list)",
+                (13, 1),
+            ),
+        ] {
+            let (e, position) = located(&with(from, to));
+            assert_eq!(e, message);
+            assert_eq!(position, Some(at), "{e}");
+        }
+        let e = Site::parse("just text").unwrap_err().message;
+        assert_eq!(
+            e,
+            "expected the site's fields (siteVersion:, name:, …) (found \"just text\")"
+        );
+    }
+
+    #[test]
+    fn no_message_names_a_rust_type() {
+        // Every value of the example, replaced by values of other types.
+        for (n, line) in EXAMPLE.lines().enumerate() {
+            let Some((key, value)) = line.split_once(": ") else {
+                continue;
+            };
+            if key.trim_start().starts_with('#') || value.trim().is_empty() {
+                continue;
+            }
+            for other in ["[x]", "{a: 1}", "7", "true", "~", "-3", "1.5"] {
+                let mut lines: Vec<&str> = EXAMPLE.lines().collect();
+                let replaced = format!("{key}: {other}");
+                lines[n] = &replaced;
+                let Err(e) = Site::parse(&lines.join("\n")) else {
+                    continue;
+                };
+                for rust in [
+                    "struct",
+                    "enum ",
+                    "u16",
+                    "u32",
+                    "SecretRef",
+                    "sequence",
+                    "`",
+                ] {
+                    assert!(!e.message.contains(rust), "{replaced}: {}", e.message);
+                }
+                assert!(e.position.is_some(), "{replaced}: {}", e.message);
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_is_located() {
+        // A checked value: at the value.
+        let (e, at) = located(&with("sslMode: REQUIRED", "sslMode: require"));
+        assert!(e.starts_with("workspaces[1].database.sslMode: "), "{e}");
+        assert_eq!(at, Some((88, 16)));
+        // An unknown field: at its value.
+        let (e, at) = located(&with("  prefix: platform", "  prefx: platform"));
+        assert!(e.starts_with("registry.prefx: unknown field"), "{e}");
+        assert_eq!(at, Some((18, 10)));
+        // A missing field: at its parent.
+        let (e, at) = located(&with("    sslMode: verify-full      #", "    #"));
+        assert_eq!(e, "controlPlane.database.sslMode: required");
+        assert_eq!(at, Some((23, 3)));
+        // A YAML error, where the parser stopped.
+        let (e, at) = located("siteVersion: 1\nname: [\n");
+        assert!(e.starts_with("not valid YAML"), "{e}");
+        assert!(at.is_some_and(|(l, _)| l >= 2), "{e} {at:?}");
+        assert!(!e.contains("at line"), "{e}");
+        assert_eq!(locate("a:\n  - b: 1\n  - c: [x]\n", "a[1].c"), Some((3, 5)));
+        assert_eq!(locate("a: 1\n", "nothere.x"), None);
+    }
+
+    #[test]
+    fn every_unreadable_secret_is_listed_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.yaml");
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let site = SiteFile::load(&path).unwrap();
+        let text = EXAMPLE
+            .replace(
+                "env: PLATFORM_OIDC_CLIENT_SECRET",
+                "env: AIRGAP_TEST_UNSET_SECRET_VAR",
+            )
+            .replace(
+                "env: IMAGING_DB_PASSWORD",
+                "env: AIRGAP_TEST_UNSET_SECRET_VAR",
+            );
+        let site = SiteFile {
+            text: text.clone(),
+            site: Site::parse(&text).unwrap(),
+            ..site
+        };
+        // No site-secrets/ folder beside it: every file is missing. Before,
+        // only the first was named.
+        let e = site.resolve_secrets().unwrap_err().to_string();
+        let (file, dir) = (path.display(), dir.path().display());
+        assert!(
+            e.starts_with(&format!("{file}: 7 secrets cannot be read: (1) line 30: controlPlane.database.password: {dir}/site-secrets/control-plane-db.password: cannot read (No such file or directory (os error 2)); write the value into that file, or correct file: (2) line 38: identityProvider.oidc.clientSecret: environment variable AIRGAP_TEST_UNSET_SECRET_VAR is not set; set the variable in the environment airgap-install runs in (3) line 77: workspaces[0].database.password: ")),
+            "{e}"
+        );
+        assert!(
+            e.contains("(5) line 89: workspaces[1].database.password: environment variable")
+                && e.contains("(7) line 104: license: ")
+                && e.ends_with("; write the value into that file, or correct file:"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]

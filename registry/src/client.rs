@@ -1,9 +1,12 @@
 //! A client for one registry: TLS with extra CA certificates (or plain HTTP
 //! when asked), basic and bearer-token authentication, and retries with
-//! back-off on 429, 5xx and connection errors.
+//! back-off on 429, 5xx and connection errors (each retry said on a
+//! terminal, see [`report_retry`]). A transport that does not match the
+//! registry (plain HTTP to HTTPS, HTTPS to plain HTTP, a certificate from
+//! an unknown CA) is a [`MismatchError`] naming the caller's fix.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -95,6 +98,8 @@ pub struct Client {
     credentials: Option<Credentials>,
     scheme: Mutex<Scheme>,
     tokens: Mutex<HashMap<String, String>>,
+    ca_files: Vec<std::path::PathBuf>,
+    fixes: Fixes,
 }
 
 /// TLS and transport settings.
@@ -106,6 +111,172 @@ pub struct Transport {
     pub plain_http: bool,
     /// `User-Agent` sent (default: `airgap/VERSION`).
     pub user_agent: Option<String>,
+    /// How the user changes these settings, for the fix a
+    /// [`MismatchError`] names.
+    pub fixes: Fixes,
+}
+
+/// How the program's user changes the transport settings (a flag, a field
+/// of a site file or manifest), each a phrase that ends a message naming
+/// the fix: `drop --plain-http`.
+#[derive(Clone, Debug)]
+pub struct Fixes {
+    /// To speak HTTPS instead of plain HTTP.
+    pub use_https: String,
+    /// To speak plain HTTP instead of HTTPS.
+    pub use_plain_http: String,
+    /// To trust the CA that issued the registry's certificate.
+    pub trust_ca: String,
+}
+
+impl Default for Fixes {
+    fn default() -> Self {
+        Fixes {
+            use_https: "speak HTTPS to it".into(),
+            use_plain_http: "allow plain HTTP for this host if that is intended".into(),
+            trust_ca: "trust the CA certificate (PEM) that issued the registry's certificate"
+                .into(),
+        }
+    }
+}
+
+/// A transport setting that the registry's answer shows to be wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mismatch {
+    /// Plain HTTP was spoken to a registry that speaks HTTPS.
+    SpeaksHttps,
+    /// HTTPS was spoken to a registry that speaks plain HTTP.
+    SpeaksPlainHttp,
+    /// The registry's certificate is from a CA this side does not trust.
+    UnknownIssuer,
+}
+
+/// A request that failed because of a [`Mismatch`]; its text names the
+/// request, what the registry speaks and the fix ([`Fixes`]).
+#[derive(Debug)]
+pub struct MismatchError {
+    /// What does not match.
+    pub mismatch: Mismatch,
+    text: String,
+}
+
+impl std::fmt::Display for MismatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for MismatchError {}
+
+/// The [`Mismatch`] in `e`'s chain, if a request failed of one.
+pub fn mismatch(e: &anyhow::Error) -> Option<Mismatch> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<MismatchError>())
+        .map(|m| m.mismatch)
+}
+
+/// What Go's HTTP server (and so the CNCF distribution registry) answers,
+/// with a 400, to plain HTTP on a port that speaks HTTPS.
+pub const HTTPS_SERVER_REPLY: &str = "Client sent an HTTP request to an HTTPS server";
+
+/// Whether a response body is [`HTTPS_SERVER_REPLY`].
+fn says_https(body: &[u8]) -> bool {
+    String::from_utf8_lossy(body).contains(HTTPS_SERVER_REPLY)
+}
+
+/// The TLS error in a failed request, if it failed of one.
+pub fn tls_error(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(t) => Some(t),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        _ => None,
+    }
+}
+
+/// A TLS failure in words, `TLS: certificate expired`; a certificate from
+/// an unknown CA is `TLS: certificate not trusted`, which callers complete
+/// with where to name the CA.
+pub fn describe_tls(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "TLS: certificate not trusted".into(),
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "TLS: certificate is for another host".into()
+            }
+            C::Expired | C::ExpiredContext { .. } => "TLS: certificate expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "TLS: certificate not valid yet (check the clock)".into()
+            }
+            C::Revoked => "TLS: certificate revoked".into(),
+            C::BadSignature => "TLS: certificate has a bad signature".into(),
+            C::BadEncoding => "TLS: certificate is malformed".into(),
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                "TLS: certificate is not for server authentication".into()
+            }
+            // webpki's words for a CA certificate served as the server's own.
+            other if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                "TLS: the server presents a CA certificate as its own; give it a server certificate issued by that CA".into()
+            }
+            other => one_line(&format!("TLS: certificate rejected ({other:?})")),
+        },
+        rustls::Error::InvalidMessage(_) => {
+            "TLS: the server does not speak TLS (plain HTTP?)".into()
+        }
+        rustls::Error::AlertReceived(a) => {
+            one_line(&format!("TLS: the server refused the handshake ({a:?})"))
+        }
+        rustls::Error::PeerIncompatible(_) => {
+            "TLS: no TLS version or cipher in common with the server".into()
+        }
+        other => one_line(&format!("TLS: {other}")),
+    }
+}
+
+/// A reason to try again, short: `connection refused`, `HTTP 503`.
+fn retry_reason(e: &ureq::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e {
+        ureq::Error::Io(io) => match io.kind() {
+            K::ConnectionRefused => "connection refused".into(),
+            K::ConnectionReset => "connection reset".into(),
+            K::ConnectionAborted => "connection aborted".into(),
+            K::UnexpectedEof => "connection closed early".into(),
+            K::TimedOut | K::WouldBlock => "timed out".into(),
+            K::HostUnreachable => "host unreachable".into(),
+            K::NetworkUnreachable => "network unreachable".into(),
+            _ => one_line(&io.to_string()),
+        },
+        ureq::Error::Timeout(_) => "timed out".into(),
+        ureq::Error::HostNotFound => "host not found".into(),
+        other => one_line(&other.to_string()),
+    }
+}
+
+/// The line that says a request to `host` is tried again:
+/// `registry.example:5000: connection refused; retrying in 0.4 s (attempt 3 of 6)`.
+pub fn retry_line(host: &str, reason: &str, delay: Duration, next: u32, attempts: u32) -> String {
+    let secs = delay.as_secs_f64();
+    let wait = if delay.subsec_millis() == 0 {
+        format!("{} s", delay.as_secs())
+    } else {
+        format!("{secs:.1} s")
+    };
+    format!("{host}: {reason}; retrying in {wait} (attempt {next} of {attempts})")
+}
+
+/// Says that a request is tried again ([`retry_line`]): as a warning
+/// when standard error is a terminal, so that a wait is never silent;
+/// otherwise at info level, for logs (`RUST_LOG=info`).
+pub fn report_retry(host: &str, reason: &str, delay: Duration, next: u32, attempts: u32) {
+    let line = retry_line(host, reason, delay, next, attempts);
+    if std::io::stderr().is_terminal() {
+        tracing::warn!("{line}");
+    } else {
+        tracing::info!("{line}");
+    }
 }
 
 /// The system CA bundles looked for (Debian's, then Red Hat's); all found are used.
@@ -190,7 +361,63 @@ impl Client {
             credentials,
             scheme: Mutex::new(Scheme::Unknown),
             tokens: Mutex::new(HashMap::new()),
+            ca_files: transport.ca_files.clone(),
+            fixes: transport.fixes.clone(),
         })
+    }
+
+    /// Whether `origin` (`http://host:port`) answers a plain-HTTP GET of
+    /// `/v2/` with the words of a server that speaks HTTPS.
+    fn speaks_https(&self, origin: &str) -> bool {
+        self.agent
+            .get(format!("{origin}/v2/"))
+            .call()
+            .is_ok_and(|mut r| says_https(&read_small_bytes(r.body_mut())))
+    }
+
+    /// The error for a request that met a [`Mismatch`].
+    fn mismatched(&self, mismatch: Mismatch, request: &str) -> anyhow::Error {
+        let f = &self.fixes;
+        let text = match mismatch {
+            Mismatch::SpeaksHttps => format!(
+                "{request}: HTTP 400: the registry speaks HTTPS, and this request was plain HTTP; {}",
+                f.use_https
+            ),
+            Mismatch::SpeaksPlainHttp => format!(
+                "{request}: the registry answered in plain HTTP, not TLS: it seems to speak plain HTTP; {}",
+                f.use_plain_http
+            ),
+            Mismatch::UnknownIssuer if self.ca_files.is_empty() => format!(
+                "{request}: TLS: the registry's certificate is not from a CA this machine trusts; {}",
+                f.trust_ca
+            ),
+            Mismatch::UnknownIssuer => format!(
+                "{request}: TLS: the registry's certificate is issued neither by {} nor by a system CA; {}",
+                self.ca_files
+                    .iter()
+                    .map(|p| airgap_format::display::quote(&p.display().to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                f.trust_ca
+            ),
+        };
+        anyhow::Error::new(MismatchError { mismatch, text })
+    }
+
+    /// The error for a request that got no response and is not tried
+    /// again: a [`Mismatch`], another TLS failure in words, or the error.
+    fn failed(&self, request: &str, e: ureq::Error) -> anyhow::Error {
+        let Some(tls) = tls_error(&e) else {
+            return anyhow!("{request}: {e}");
+        };
+        match tls {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                self.mismatched(Mismatch::UnknownIssuer, request)
+            }
+            // An HTTP answer to the TLS hello: rustls finds no TLS record.
+            rustls::Error::InvalidMessage(_) => self.mismatched(Mismatch::SpeaksPlainHttp, request),
+            other => anyhow!("{request}: {}", describe_tls(other)),
+        }
     }
 
     /// The registry's `host[:port]`.
@@ -264,10 +491,16 @@ impl Client {
                         "token service {realm}: {e} (after {attempt} attempts)"
                     ))
                 }
-                Err(e) => (e.to_string(), None),
+                Err(e) => (retry_reason(&e), None),
             };
             let delay = backoff(attempt, asked);
-            tracing::debug!(%realm, reason = %retry, attempt, ?delay, "retrying the token service");
+            report_retry(
+                &format!("token service {}", origin_of(realm)),
+                &retry,
+                delay,
+                attempt + 1,
+                ATTEMPTS,
+            );
             std::thread::sleep(delay);
         };
         let status = resp.status().as_u16();
@@ -378,6 +611,24 @@ impl Client {
                     self.agent.run(req)
                 }
             };
+            // A registry that speaks HTTPS answers plain HTTP with a 400
+            // of its own: read it (it is short) to tell.
+            let result = match result {
+                Ok(resp) if resp.status().as_u16() == 400 && url.starts_with("http://") => {
+                    let (parts, mut body) = resp.into_parts();
+                    let bytes = read_small_bytes(&mut body);
+                    // A reply to HEAD has no body to read: ask /v2/ then.
+                    let https = says_https(&bytes)
+                        || (bytes.is_empty() && self.speaks_https(origin_of(url)));
+                    if https {
+                        return Err(
+                            self.mismatched(Mismatch::SpeaksHttps, &format!("{method} {shown}"))
+                        );
+                    }
+                    Ok(Response::from_parts(parts, Body::builder().data(bytes)))
+                }
+                other => other,
+            };
             let retry_reason = match &result {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -416,34 +667,32 @@ impl Client {
                 // Bad data (a damaged bundle being read, a TLS failure) does
                 // not get better by trying again.
                 Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => None,
-                Err(e) => Some(e.to_string()),
+                Err(e) if tls_error(e).is_some() => None,
+                Err(e) => Some(retry_reason(e)),
             };
             match retry_reason {
                 None => {
-                    return result.map_err(|e| {
-                        let text = e.to_string();
-                        // rustls' words for an HTTP answer to a TLS hello.
-                        let hint = if text.contains("InvalidContentType") {
-                            " (the server seems to speak plain HTTP; if that is intended, allow plain HTTP for this host)"
-                        } else {
-                            ""
-                        };
-                        anyhow!("{method} {shown}: {text}{hint}")
-                    });
+                    return result.map_err(|e| self.failed(&format!("{method} {shown}"), e));
                 }
-                Some(reason) if attempt >= attempts => {
+                Some(_) if attempt >= attempts => {
                     return match result {
                         Ok(resp) => Ok(resp),
-                        Err(_) => Err(anyhow::Error::new(Transient(if attempts == 1 {
-                            format!("{method} {shown}: {reason}")
+                        Err(e) => Err(anyhow::Error::new(Transient(if attempts == 1 {
+                            format!("{method} {shown}: {e}")
                         } else {
-                            format!("{method} {shown}: {reason} (after {attempt} attempts)")
+                            format!("{method} {shown}: {e} (after {attempt} attempts)")
                         }))),
                     }
                 }
                 Some(reason) => {
                     let delay = backoff(attempt, result.as_ref().ok().and_then(retry_after));
-                    tracing::debug!(%method, url = %shown, %reason, attempt, ?delay, "retrying");
+                    report_retry(
+                        origin_of(url).split_once("://").map_or(url, |(_, h)| h),
+                        &reason,
+                        delay,
+                        attempt + 1,
+                        attempts,
+                    );
                     std::thread::sleep(delay);
                 }
             }
@@ -529,12 +778,17 @@ pub fn resolve_location(base: &str, location: &str) -> String {
 /// Reads at most 1 MiB of a (small) response body as text; bytes that are
 /// not UTF-8 show as U+FFFD, so that the message around them stays.
 pub fn read_small(body: &mut Body) -> String {
+    String::from_utf8_lossy(&read_small_bytes(body)).into_owned()
+}
+
+/// Reads at most 1 MiB of a (small) response body.
+fn read_small_bytes(body: &mut Body) -> Vec<u8> {
     let mut bytes = Vec::new();
     let _ = body
         .as_reader()
         .take(MAX_SMALL_BODY)
         .read_to_end(&mut bytes);
-    String::from_utf8_lossy(&bytes).into_owned()
+    bytes
 }
 
 /// The registry's error message, on one line and shortened.
@@ -771,6 +1025,103 @@ mod tests {
             "asked once, not again with credentials"
         );
         assert!(e.contains("which is not the registry"), "{e}");
+    }
+
+    /// A loopback server answering every connection with `reply`, bytes
+    /// as they are, then closing it.
+    fn raw_server(reply: &'static [u8]) -> String {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let _ = conn.write_all(reply);
+            }
+        });
+        addr
+    }
+
+    fn client(addr: &str, plain_http: bool, ca_files: Vec<std::path::PathBuf>) -> Client {
+        let transport = Transport {
+            plain_http,
+            ca_files,
+            fixes: Fixes {
+                use_https: "drop --plain-http".into(),
+                use_plain_http: "pass --plain-http".into(),
+                trust_ca: "pass its CA with --ca-file".into(),
+            },
+            ..Transport::default()
+        };
+        Client::new(addr, &transport, None).unwrap()
+    }
+
+    #[test]
+    fn plain_http_to_an_https_registry_names_the_fix() {
+        // What Go's server sends on a TLS port to a plain-HTTP request.
+        let addr = raw_server(
+            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+        );
+        let c = client(&addr, true, vec![]);
+        let e = c
+            .send("HEAD", &c.url("/v2/a/manifests/1"), "s", &[], None)
+            .unwrap_err();
+        assert_eq!(mismatch(&e), Some(Mismatch::SpeaksHttps));
+        assert_eq!(
+            e.to_string(),
+            format!("HEAD http://{addr}/v2/a/manifests/1: HTTP 400: the registry speaks HTTPS, and this request was plain HTTP; drop --plain-http")
+        );
+        // Another 400 is the caller's to read, body and all.
+        let addr = raw_server(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 11\r\nConnection: close\r\n\r\nbad request",
+        );
+        let c = client(&addr, true, vec![]);
+        let mut resp = c
+            .send("GET", &c.url("/v2/a/manifests/1"), "s", &[], None)
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        assert_eq!(read_small(resp.body_mut()), "bad request");
+    }
+
+    #[test]
+    fn https_to_a_plain_http_registry_names_the_fix() {
+        let addr = raw_server(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let c = client(&addr, false, vec![]);
+        let e = c
+            .send("HEAD", &c.url("/v2/a/manifests/1"), "s", &[], None)
+            .unwrap_err();
+        assert_eq!(mismatch(&e), Some(Mismatch::SpeaksPlainHttp));
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("HEAD https://{addr}/v2/a/manifests/1: "))
+                && text.ends_with("it seems to speak plain HTTP; pass --plain-http")
+                && !text.contains("InvalidContentType"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn retries_are_said_in_one_line() {
+        assert_eq!(
+            retry_line(
+                "registry.example:5000",
+                "connection refused",
+                Duration::from_secs(2),
+                2,
+                6
+            ),
+            "registry.example:5000: connection refused; retrying in 2 s (attempt 2 of 6)"
+        );
+        assert_eq!(
+            retry_line("r", "HTTP 503", Duration::from_millis(400), 3, 6),
+            "r: HTTP 503; retrying in 0.4 s (attempt 3 of 6)"
+        );
+        let refused = ureq::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(retry_reason(&refused), "connection refused");
     }
 
     #[test]

@@ -81,6 +81,17 @@ pub fn fails(cmd: &mut Command) -> String {
     lines[0].to_string()
 }
 
+/// Runs a command that must stop with a usage error: exit status 2 and
+/// one `error:` line. Returns that line.
+pub fn usage_error(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{cmd:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr.trim_end().to_string()
+}
+
 /// A key pair made with `airgap-bundle keygen`: (secret, public).
 pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let prefix = dir.join(name);

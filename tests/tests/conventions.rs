@@ -22,17 +22,6 @@ fn bundler() -> Command {
     c
 }
 
-/// Runs a command that must stop with a usage error: exit status 2 and
-/// one `error:` line. Returns that line.
-fn usage_error(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "{cmd:?}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr.trim_end().to_string()
-}
-
 #[test]
 fn completions_and_man_pages_for_both_programs() {
     let tmp = tempfile::tempdir().unwrap();

@@ -295,7 +295,31 @@ fn chart_names_cannot_inject_commands_into_the_install_plan() {
 /// `extra` (name, text), `render.yaml` listing each extra template as a
 /// file to render.
 fn bundle_with_templates(d: &Demo, name: &str, extra: &[(&str, String)]) -> PathBuf {
+    // The bundler refuses templates that render would refuse (issue 16),
+    // so a hostile vendor's bundle is crafted: built with a placeholder for
+    // each extra template, whose blob then takes the hostile text.
+    let placeholders: Vec<(&str, String)> = extra
+        .iter()
+        .map(|(t, _)| (*t, format!("placeholder for {t}\n")))
+        .collect();
+    let manifest = template_sources(d, name, &placeholders);
+    let built = d.path(&format!("{name}-placeholders.bundle"));
+    ok(build_cmd(&manifest, &d.key, &built).arg("--skip-sbom"));
+    let mut c = Crafted::open(&built);
+    for (t, text) in extra {
+        let digest = c.template_digest(t);
+        c.replace_blob(&digest, text.clone().into_bytes());
+    }
+    let out = d.path(&format!("{name}.bundle"));
+    c.write(&out, &d.key);
+    out
+}
+
+/// The demo's sources in NAME-src with `extra` templates, those whose
+/// names do not start with `_` rendered as files; returns the manifest.
+fn template_sources(d: &Demo, name: &str, extra: &[(&str, String)]) -> PathBuf {
     let top = d.path(&format!("{name}-src"));
+    let _ = std::fs::remove_dir_all(&top);
     std::fs::create_dir_all(&top).unwrap();
     let demo = repo_root().join("manifests");
     let copy = Command::new("cp")
@@ -315,9 +339,7 @@ fn bundle_with_templates(d: &Demo, name: &str, extra: &[(&str, String)]) -> Path
         }
     }
     std::fs::write(src.join("templates/render.yaml"), spec).unwrap();
-    let out = d.path(&format!("{name}.bundle"));
-    ok(build_cmd(&top.join("demo.yaml"), &d.key, &out).arg("--skip-sbom"));
-    out
+    top.join("demo.yaml")
 }
 
 #[test]
@@ -352,15 +374,22 @@ fn partials_that_double_forty_deep_are_refused_at_once() {
 #[test]
 fn partials_that_include_each_other_are_refused() {
     let d = Demo::new();
-    let bundle = bundle_with_templates(
-        &d,
-        "loop",
-        &[
-            ("_a.hbs", "{{> _b.hbs}}{{> _b.hbs}}".into()),
-            ("_b.hbs", "{{> _a.hbs}}{{> _a.hbs}}".into()),
-            ("loop.hbs", "{{> _a.hbs}}".into()),
-        ],
+    let templates = [
+        ("_a.hbs", "{{> _b.hbs}}{{> _b.hbs}}".to_string()),
+        ("_b.hbs", "{{> _a.hbs}}{{> _a.hbs}}".to_string()),
+        ("loop.hbs", "{{> _a.hbs}}".to_string()),
+    ];
+    // The bundler refuses to build it, naming the template.
+    let manifest = template_sources(&d, "loop-built", &templates);
+    let line = fails(build_cmd(&manifest, &d.key, &d.path("loop-built.bundle")).arg("--skip-sbom"));
+    assert!(
+        line.contains(
+            "templates[0].source: template _a.hbs: partials include each other in a loop"
+        ) && line.ends_with("; fix the template (templates.md)"),
+        "{line}"
     );
+    // And render refuses it, crafted.
+    let bundle = bundle_with_templates(&d, "loop", &templates);
     let o = run_bounded(
         &mut d.render(&bundle, &d.path("out")),
         Duration::from_secs(60),

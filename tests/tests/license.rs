@@ -1238,12 +1238,13 @@ fn expired_grace_and_future_issue_time() {
 
 // --- 10. a bundle carrying a licence -------------------------------------------
 
-/// The demo manifest with absolute sources, plus `license: LICENCE`.
+/// The demo manifest with absolute sources, plus `license: LICENCE`,
+/// named for the product the licences of these tests are for.
 fn manifest_with_license(dir: &Path, name: &str, license: &Path) -> PathBuf {
     let demo = repo_root().join("manifests/demo");
     let q = |p: String| serde_json::to_string(&p).unwrap();
     let text = format!(
-        "name: demo\nversion: 1.0.0\ndescription: The demo bundle with a licence.\nimages:\n  - source: {}\n  - source: {}\ncharts:\n  - source: {}\nfiles:\n  - source: {}\n    name: docs/README.md\n    kind: documentation\ntemplates:\n  - source: {}\nlicense: {}\n",
+        "name: reference-platform\nversion: 1.0.0\ndescription: The demo bundle with a licence.\nimages:\n  - source: {}\n  - source: {}\ncharts:\n  - source: {}\nfiles:\n  - source: {}\n    name: docs/README.md\n    kind: documentation\ntemplates:\n  - source: {}\nlicense: {}\n",
         q(format!("oci-layout:{}:demo/web:1.0.0", demo.join("images/web-oci").display())),
         q(format!(
             "docker-archive:{}:demo/worker:1.0.0",

@@ -1445,9 +1445,16 @@ fn site_errors_are_one_line_naming_the_file_and_field_and_write_nothing() {
         let site = SiteDir::write_text(&dir, combo, Secrets::distinctive("bad"), text);
         let out = dir.join("out");
         let line = fails(&mut r.render(&site, &out));
+        // FILE:LINE:COLUMN: FIELD: …
+        let located = line
+            .strip_prefix(&format!("error: {}:", site.path.display()))
+            .and_then(|rest| rest.split_once(": "))
+            .is_some_and(|(at, _)| {
+                at.split(':').count() == 2 && at.split(':').all(|n| n.parse::<u32>().is_ok())
+            });
         assert!(
-            line.starts_with(&format!("error: {}: ", site.path.display())),
-            "the line does not name the site file: {line}"
+            located,
+            "the line does not name the site file, line and column: {line}"
         );
         assert!(
             line.contains(expected),

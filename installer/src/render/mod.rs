@@ -277,11 +277,8 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
     // values and with stand-ins. An output that differs between the two
     // depends on a secret, however a template encoded it (quoted, escaped
     // for a shell, as YAML or JSON), and is written for its owner only.
-    let base = site.base_dir();
-    let mut site_json = site_data(s, |_, field, r| {
-        r.resolve(field, &base)
-            .map_err(|e| anyhow!("{}: {e}", site.path.display()))
-    })?;
+    let secrets = site.resolve_secrets()?;
+    let mut site_json = site_data(s, |n, _, _| Ok(secrets[n].clone()))?;
     let mut stand_in = site_data(s, |n, _, _| Ok(stand_in_secret(n)))?;
     if let Some(text) = options.license {
         // Not a secret, but handled like one: files holding it are the
@@ -312,24 +309,15 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
         "charts": d.charts.iter().map(|c| json!({"name": c.name, "version": c.version})).collect::<Vec<_>>(),
     });
 
-    let mut templates = Templates::new(&images, RenderLimits::default());
-    let mut register = |name: &str, text: String| -> Result<()> {
-        templates
-            .register(name, text)
-            .map_err(|e| anyhow!("template {name}: {e}"))
-    };
     // Only `.hbs` files are templates; others (a README) travel as they are.
+    let mut sources = Vec::new();
     for t in &d.templates {
         if t.name.ends_with(".hbs") {
-            register(&t.name, read_template(&t.name)?)?;
+            sources.push((t.name.clone(), read_template(&t.name)?));
         }
     }
-    // Release names are templates too.
-    let name_template = |i: usize| format!("{RENDER_SPEC}: releases[{i}].name");
-    for (i, r) in spec.releases.iter().enumerate() {
-        register(&name_template(i), r.name.clone())?;
-    }
-    let renderer = templates.analyse().map_err(|e| anyhow!("{e}"))?;
+    let renderer =
+        compile(&spec, sources, &images, RenderLimits::default()).map_err(|p| anyhow!("{p}"))?;
     let draw = |name: &str, ctx: &Value, counted: bool| renderer.draw(name, ctx, counted);
 
     let out = options.out;
@@ -515,6 +503,164 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
     outputs.add("plan.json", plan_json, false, false);
     outputs.write_all(out)?;
     Ok(plan)
+}
+
+/// Whether render reads the template `name` as text: `render.yaml` and
+/// the `.hbs` templates (others travel as they are).
+pub fn is_read_by_render(name: &str) -> bool {
+    name == RENDER_SPEC || name.ends_with(".hbs")
+}
+
+/// The name release `i`'s name is registered under as a template.
+fn name_template(i: usize) -> String {
+    format!("{RENDER_SPEC}: releases[{i}].name")
+}
+
+/// A problem with one of a bundle's templates: which, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateProblem {
+    /// The template's name in the bundle (`render.yaml` for a problem of
+    /// the render description or of a release name).
+    pub template: String,
+    /// What is wrong, on one line.
+    pub message: String,
+}
+
+impl std::fmt::Display for TemplateProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let owned = format!("template {}", self.template);
+        if self.message.starts_with(&owned) {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{owned}: {}", self.message)
+        }
+    }
+}
+
+impl std::error::Error for TemplateProblem {}
+
+/// Compiles a bundle's `.hbs` templates (`sources`: name and text) and the
+/// release names of `spec` as render does: each checked and compiled
+/// ([`Templates::register`]), then all analysed ([`Templates::analyse`]).
+/// Runs on the caller's thread: call it on [`on_render_thread`].
+pub fn compile(
+    spec: &RenderSpec,
+    sources: Vec<(String, String)>,
+    images: &[KnownImage],
+    limits: RenderLimits,
+) -> Result<Renderer, TemplateProblem> {
+    let names: Vec<String> = sources.iter().map(|(n, _)| n.clone()).collect();
+    let mut templates = Templates::new(images, limits);
+    for (name, text) in sources {
+        templates
+            .register(&name, text)
+            .map_err(|message| TemplateProblem {
+                template: name.clone(),
+                message,
+            })?;
+    }
+    // Release names are templates too.
+    for (i, r) in spec.releases.iter().enumerate() {
+        templates
+            .register(&name_template(i), r.name.clone())
+            .map_err(|e| TemplateProblem {
+                template: RENDER_SPEC.into(),
+                message: format!("releases[{i}].name: {e}"),
+            })?;
+    }
+    templates.analyse().map_err(|message| {
+        // The analysis names the template it found at fault.
+        let template = names
+            .iter()
+            .filter(|n| message.starts_with(&format!("template {n}")))
+            .max_by_key(|n| n.len())
+            .cloned()
+            .unwrap_or_else(|| RENDER_SPEC.into());
+        TemplateProblem { template, message }
+    })
+}
+
+/// Checks a bundle's templates before they ship, as `render` will read
+/// them at a site: `render.yaml` is among them and reads; every release's
+/// chart is among `charts` (chart names) and its values template among the
+/// templates, as is every file's template; every `.hbs` template and every
+/// release name compiles and passes the analysis ([`compile`]). `templates`
+/// holds every template's name and, for `render.yaml` and `.hbs` ones, its
+/// text (`None`: not UTF-8). The problem names the template and the fix.
+pub fn check_templates(
+    templates: &[(String, Option<String>)],
+    charts: &[String],
+) -> Result<(), TemplateProblem> {
+    let problem = |template: &str, message: String| TemplateProblem {
+        template: template.to_string(),
+        message,
+    };
+    for (name, text) in templates {
+        if text.is_none() && is_read_by_render(name) {
+            return Err(problem(name, "not UTF-8 text; save it as UTF-8".into()));
+        }
+    }
+    let Some((_, Some(spec_text))) = templates.iter().find(|(n, _)| n == RENDER_SPEC) else {
+        return Err(problem(
+            RENDER_SPEC,
+            format!("not among the templates, and render reads what to render from it: add a {RENDER_SPEC} (templates.md)"),
+        ));
+    };
+    let spec = RenderSpec::parse(spec_text).map_err(|e| problem(RENDER_SPEC, e))?;
+    let has = |name: &str| templates.iter().any(|(n, _)| n == name);
+    let listed = |names: &[String]| {
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    for (i, r) in spec.releases.iter().enumerate() {
+        if !charts.contains(&r.chart) {
+            return Err(problem(
+                RENDER_SPEC,
+                format!(
+                    "releases[{i}].chart: no chart {} in the bundle (its charts: {}); add the chart under charts: in the manifest, or name one of those",
+                    escape(&r.chart),
+                    listed(charts)
+                ),
+            ));
+        }
+        if !has(&r.values) {
+            return Err(problem(
+                RENDER_SPEC,
+                format!(
+                    "releases[{i}].values: no template {} in the bundle; add it under templates: in the manifest, or correct the name",
+                    escape(&r.values)
+                ),
+            ));
+        }
+    }
+    for (i, f) in spec.files.iter().enumerate() {
+        if !has(&f.template) {
+            return Err(problem(
+                RENDER_SPEC,
+                format!(
+                    "files[{i}].template: no template {} in the bundle; add it under templates: in the manifest, or correct the name",
+                    escape(&f.template)
+                ),
+            ));
+        }
+    }
+    let sources: Vec<(String, String)> = templates
+        .iter()
+        .filter(|(n, _)| n.ends_with(".hbs"))
+        .filter_map(|(n, t)| Some((n.clone(), t.clone()?)))
+        .collect();
+    on_render_thread(|| {
+        compile(&spec, sources, &[], RenderLimits::default())
+            .map(|_| ())
+            .map_err(|mut p| {
+                p.message = format!("{}; fix the template (templates.md)", p.message);
+                p
+            })
+    })
+    .map_err(|e| problem(RENDER_SPEC, e.to_string()))?
 }
 
 /// The site as templates see it: the site file as JSON, with each secret
@@ -896,6 +1042,69 @@ mod tests {
         assert_eq!(r.draw("main", &ctx, true).unwrap(), "s:ab");
         let e = r.draw("big", &ctx, true).unwrap_err();
         assert!(e.contains("larger than 100 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_bundles_templates_are_checked_before_they_ship() {
+        let demo = |name: &str| {
+            let text = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../manifests/demo/templates")
+                    .join(name),
+            )
+            .unwrap();
+            (name.to_string(), Some(text))
+        };
+        let all = vec![
+            demo("render.yaml"),
+            demo("hello.values.yaml.hbs"),
+            demo("monitoring.yaml.hbs"),
+            ("README.md".to_string(), None),
+        ];
+        let charts = vec!["hello".to_string()];
+        check_templates(&all, &charts).unwrap();
+
+        // A release whose chart the bundle lacks.
+        let e = check_templates(&all, &["other".to_string()]).unwrap_err();
+        assert_eq!(e.template, "render.yaml");
+        assert_eq!(
+            e.to_string(),
+            "template render.yaml: releases[0].chart: no chart hello in the bundle (its charts: other); add the chart under charts: in the manifest, or name one of those"
+        );
+        // A template that does not compile: named, with the fix.
+        let mut broken = all.clone();
+        broken[1].1 = Some("replicas: {{#if site.name}}2\n".into());
+        let e = check_templates(&broken, &charts).unwrap_err();
+        assert_eq!(e.template, "hello.values.yaml.hbs");
+        assert!(
+            e.to_string()
+                .starts_with("template hello.values.yaml.hbs: ")
+                && e.to_string().ends_with("; fix the template (templates.md)"),
+            "{e}"
+        );
+        // A partial that is nowhere, found by the analysis.
+        broken[1].1 = Some("{{> nothere}}".into());
+        let e = check_templates(&broken, &charts).unwrap_err();
+        assert_eq!(e.template, "hello.values.yaml.hbs", "{e}");
+        // A values or file template missing, render.yaml missing or bad.
+        let e = check_templates(&all[..2], &charts).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("files[0].template: no template monitoring.yaml.hbs in the bundle"),
+            "{e}"
+        );
+        let e = check_templates(&all[1..], &charts).unwrap_err();
+        assert!(e.message.starts_with("not among the templates"), "{e}");
+        let mut bad_spec = all.clone();
+        bad_spec[0].1 = Some("renderVersion: 2\nreleases: []\n".into());
+        let e = check_templates(&bad_spec, &charts).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "template render.yaml: renderVersion: expected 1 (found 2)"
+        );
+        bad_spec[0].1 = None;
+        let e = check_templates(&bad_spec, &charts).unwrap_err();
+        assert_eq!(e.message, "not UTF-8 text; save it as UTF-8");
     }
 
     #[test]
