@@ -32,6 +32,20 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Sign a file (such as a release's SHA256SUMS) with minisign's format: FILE.minisig.
+    #[command(
+        after_help = "Example:\n  airgap-bundle sign dist/x86_64/SHA256SUMS --key release.key\n  minisign -Vm dist/x86_64/SHA256SUMS -p release.pub"
+    )]
+    Sign {
+        /// The file.
+        file: PathBuf,
+        /// Secret key to sign with.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signature (default: FILE.minisig).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Build a bundle from a manifest.
     #[command(
         after_help = "Example:\n  airgap-bundle build manifests/demo.yaml --key vendor.key --out demo-1.0.0.bundle\n  airgap-bundle build release.yaml --key vendor.key --out release.bundle --locked --split 4GiB"
@@ -210,6 +224,21 @@ impl PullArgs {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Sign { file, key, out } => {
+            let key = SecretKey::from_file(&key)?;
+            let out = out.unwrap_or_else(|| {
+                let mut name = file.clone().into_os_string();
+                name.push(".minisig");
+                PathBuf::from(name)
+            });
+            let sig = airgap_bundle::sign::sign_file(&key, &file, &out)?;
+            println!(
+                "wrote {}: signature of {} by {}",
+                out.display(),
+                file.display(),
+                sig.key_id
+            );
+        }
         Command::Keygen { out, force } => {
             let (key, public, id) = keygen(&out, force)?;
             println!(

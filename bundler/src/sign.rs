@@ -150,6 +150,34 @@ impl SecretKey {
     }
 }
 
+/// Largest file `sign_file` signs: signatures are of small files such as a
+/// release's `SHA256SUMS`, read whole (minisign prehashes them).
+pub const MAX_SIGNED_FILE: u64 = 16 << 20;
+
+/// Signs `file` with `key` into `out` (minisign's format, so stock
+/// `minisign -Vm FILE -p KEY.pub` checks it); the trusted comment names the
+/// file and its SHA-256.
+pub fn sign_file(key: &SecretKey, file: &Path, out: &Path) -> Result<Signature> {
+    let bytes = airgap_format::regular_file::read_regular(file, MAX_SIGNED_FILE, "a file to sign")
+        .with_context(|| file.display().to_string())?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let comment = format!(
+        "file:{name} sha256:{}",
+        airgap_format::Digest::of(&bytes).hex()
+    );
+    let signature = key.sign(&bytes, &comment);
+    airgap_format::atomic_file::write_file_atomic(
+        out,
+        signature.to_minisign_text().as_bytes(),
+        0o644,
+    )
+    .with_context(|| format!("{}: cannot write the signature", out.display()))?;
+    Ok(signature)
+}
+
 /// The seal entries for a bundle whose `bundle.json` is `bundle_json` and whose
 /// frames so far are described by `frames`: `bundle.seal` bytes
 /// and their signature text. `bundle_comment` is the trusted comment of the

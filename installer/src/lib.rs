@@ -13,6 +13,7 @@ pub mod render;
 pub mod rollback;
 pub mod runs;
 pub mod sbom;
+pub mod self_check;
 pub mod site;
 pub mod state;
 pub mod survey;

@@ -321,6 +321,27 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print this program's version; with --verbose, its commit, target, compiler and build date.
+    Version {
+        /// Also the commit, target, compiler and build date.
+        #[arg(long)]
+        verbose: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check this program's own file against the release's signed SHA256SUMS beside it.
+    #[command(
+        after_help = "Example:\n  /media/release/x86_64/airgap-install self-check --trust /media/release/release.pub"
+    )]
+    SelfCheck {
+        /// The release's public key (minisign format); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -919,6 +940,36 @@ fn run_command(cli: Cli) -> Result<()> {
             for page in airgap_format::cli::write_man_pages(Cli::command(), &out)? {
                 println!("{}", page.display());
             }
+        }
+        Command::Version { verbose, json } => {
+            let info = airgap_install::self_check::build_info();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else if verbose {
+                print!("{}", info.to_text());
+            } else {
+                println!("airgap-install {}", info.version);
+            }
+        }
+        Command::SelfCheck { trust: keys, json } => {
+            let exe = std::env::current_exe()
+                .map_err(|err| anyhow::anyhow!("cannot find this program's own file: {err}"))?;
+            json_failure(json, Some(exe.as_path()), &[], || {
+                let trusted = trust::load_trusted(&keys, &config_dir)?;
+                let r = airgap_install::self_check::self_check(&exe, &trusted)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                } else {
+                    println!(
+                        "OK {}: {} is listed in {}, signed by {}",
+                        e(&r.file),
+                        r.digest,
+                        e(&r.sums),
+                        r.signer
+                    );
+                }
+                Ok(())
+            })?
         }
     }
     Ok(())
