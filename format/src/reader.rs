@@ -261,6 +261,17 @@ impl ArchiveReader {
         }
     }
 
+    /// Every entry, by its path (see [`ArchiveReader::entries`]).
+    pub fn entries_by_path(
+        &self,
+    ) -> Result<std::collections::HashMap<String, EntryHeader>, ReadError> {
+        Ok(self
+            .entries()?
+            .into_iter()
+            .map(|e| (e.path.clone(), e))
+            .collect())
+    }
+
     /// Lists every entry by walking the tar headers (only header frames are
     /// decompressed when entries start on frame boundaries, as written).
     pub fn entries(&self) -> Result<Vec<EntryHeader>, ReadError> {

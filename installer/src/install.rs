@@ -18,7 +18,7 @@ use std::process::Command;
 
 use airgap_format::bundle_json::BundleDescriptor;
 use airgap_format::progress::{error_line, Progress};
-use airgap_format::verify::{read_signed_blob, verify_head};
+use airgap_format::verify::verify_head;
 use airgap_format::{verify_archive, Limits, PublicKey};
 use airgap_licenses::NodeIds;
 use anyhow::{anyhow, bail, Context, Result};
@@ -482,7 +482,12 @@ impl Run<'_> {
                 .iter()
                 .position(|s| *s == step)
                 .map_or(0, |i| i + 1);
-            println!("[{n}/{}] {step:<9} {outcome}: {detail}", self.order.len());
+            // Details carry bundle names and tools' output lines.
+            println!(
+                "[{n}/{}] {step:<9} {outcome}: {}",
+                self.order.len(),
+                e(&detail)
+            );
         }
         self.steps.push(StepReport {
             step: step.into(),
@@ -775,9 +780,14 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
             );
         }
         // A delta is accepted only when the blobs it leaves to its base are
-        // in the registry or the --base bundle: checked before any change.
-        let delta = match crate::push::check_delta(options.bundle, options.trusted, &push_options)?
-        {
+        // in the registry or the --base bundle: checked before any change,
+        // by this run's preflight (its survey is not repeated here), or
+        // here when preflight was skipped.
+        let sources = match pre.delta {
+            Some(found) => Some(found),
+            None => crate::push::check_delta(options.bundle, options.trusted, &push_options)?,
+        };
+        let delta = match sources {
             Some(s) => format!(
                 "; delta of {} {}: {} blobs already in the registry, {} from --base",
                 d.base.as_ref().map_or("", |b| b.name.as_str()),
@@ -807,21 +817,8 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         let node = options.node.as_ref().ok_or_else(|| {
             anyhow!("the bundle carries a licence, but this node's machine id could not be read")
         })?;
-        let entries: std::collections::HashMap<_, _> = head
-            .reader
-            .entries()?
-            .into_iter()
-            .map(|e| (e.path.clone(), e))
-            .collect();
-        let bytes = read_signed_blob(
-            &head.reader,
-            &d,
-            &entries,
-            &entry.digest,
-            crate::state::MAX_LICENSE_FILE,
-            "license",
-        )?;
-        let text = String::from_utf8(bytes).map_err(|_| anyhow!("license: not UTF-8 text"))?;
+        let text = crate::license::bundle_license_text(&head, &head.reader.entries_by_path()?)?
+            .ok_or_else(|| anyhow!("the bundle's licence entry is gone"))?;
         let what = format!("{}: license {}", options.bundle.display(), entry.digest);
         let a = crate::license::activate(
             state,
@@ -1445,12 +1442,7 @@ pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
     let digest = head.bundle_digest.to_string();
     let current = state.read_json::<InstallRecord>(&format!("installs/{}.json", d.name))?;
     let change = compare(d, &digest, current.as_ref(), false);
-    let entries: std::collections::HashMap<_, _> = head
-        .reader
-        .entries()?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
+    let entries: std::collections::HashMap<_, _> = head.reader.entries_by_path()?;
     // Bytes to upload per blob, and the totals.
     let mut upload: BTreeMap<String, u64> = BTreeMap::new();
     let (transfer, refused, transfer_from) = match (site, &o.registry) {
@@ -1574,18 +1566,9 @@ pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
         }
         _ => Vec::new(),
     };
-    let license = match &d.license {
+    let license = match crate::license::bundle_license_text(&head, &entries)? {
         None => None,
-        Some(entry) => {
-            let bytes = read_signed_blob(
-                &head.reader,
-                d,
-                &entries,
-                &entry.digest,
-                crate::state::MAX_LICENSE_FILE,
-                "license",
-            )?;
-            let text = String::from_utf8_lossy(&bytes);
+        Some(text) => {
             let armored = airgap_licenses::license::ArmoredLicense::parse(&text, "license")?;
             let payload = armored.verify_signature("license", trusted)?;
             let active = state.active_license()?.map(|(_, r)| r.serial);

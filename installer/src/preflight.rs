@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use airgap_format::display::{self, escape as e};
 use airgap_format::progress::error_line;
-use airgap_format::verify::{read_signed_blob, verify_head};
+use airgap_format::verify::verify_head;
 use airgap_format::{Limits, PublicKey};
 use airgap_licenses::NodeIds;
 use anyhow::{anyhow, Result};
@@ -43,6 +43,8 @@ pub const MIN_KUBECTL: (u64, u64) = (1, 25);
 const STATE_ALLOWANCE: u64 = 32 << 10;
 /// The file system block every file takes at least (ext4, XFS, tmpfs).
 const BLOCK: u64 = 4096;
+/// Most of a tool's output (each stream) read.
+const MAX_TOOL_OUTPUT: u64 = 1 << 20;
 /// How long `helm`, `kubectl` and the cluster may take to answer.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -101,6 +103,10 @@ pub struct PreflightReport {
     pub bundle_digest: String,
     /// The checks, in order.
     pub checks: Vec<Check>,
+    /// For a delta whose left-out blobs were all found: where they come
+    /// from, as the survey found them (install's verify step reports it).
+    #[serde(skip)]
+    pub delta: Option<crate::push::DeltaSources>,
 }
 
 impl PreflightReport {
@@ -112,6 +118,7 @@ impl PreflightReport {
             version: String::new(),
             bundle_digest: String::new(),
             checks: Vec::new(),
+            delta: None,
         }
     }
 
@@ -259,34 +266,21 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
             ),
         ),
         (Some(entry), Some(node)) => {
-            let entries: std::collections::HashMap<_, _> = head
+            let checked = head
                 .reader
-                .entries()?
-                .into_iter()
-                .map(|e| (e.path.clone(), e))
-                .collect();
-            let checked = read_signed_blob(
-                &head.reader,
-                d,
-                &entries,
-                &entry.digest,
-                crate::state::MAX_LICENSE_FILE,
-                "license",
-            )
-            .map_err(anyhow::Error::from)
-            .and_then(|bytes| {
-                String::from_utf8(bytes).map_err(|_| anyhow!("license: not UTF-8 text"))
-            })
-            .and_then(|text| {
-                crate::license::check(
-                    state,
-                    &text,
-                    &format!("license {}", entry.digest),
-                    o.trusted,
-                    node,
-                    Some(&d.name),
-                )
-            });
+                .entries_by_path()
+                .map_err(anyhow::Error::from)
+                .and_then(|entries| crate::license::bundle_license_text(&head, &entries))
+                .and_then(|text| {
+                    crate::license::check(
+                        state,
+                        text.as_deref().unwrap_or_default(),
+                        &format!("license {}", entry.digest),
+                        o.trusted,
+                        node,
+                        Some(&d.name),
+                    )
+                });
             match checked {
                 Ok(l) if l.state == "grace" => c.warning(
                     "licence",
@@ -401,6 +395,7 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
 
     // The registry, then what the push would do there.
     let reachable = registry_checks(&mut c, state, o, d);
+    let mut delta = None;
     if reachable {
         let survey = o
             .registry
@@ -408,6 +403,12 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
             .and_then(|opts| {
                 let p = crate::push::prepare(o.bundle, o.trusted, &opts)?;
                 let s = crate::survey::survey(&p, &opts)?;
+                if d.base.is_some() && s.unavailable.is_empty() {
+                    delta = Some(crate::push::DeltaSources {
+                        in_registry: s.left_in_registry,
+                        from_base: s.left_from_base,
+                    });
+                }
                 Ok((s.require_complete(d, &opts.target.host).err(), s.transfer()))
             });
         match survey {
@@ -454,6 +455,7 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
         version: d.version.clone(),
         bundle_digest: digest,
         checks: c.0,
+        delta,
     })
 }
 
@@ -554,24 +556,19 @@ pub fn free_bytes(p: &Path) -> Result<u64> {
 }
 
 fn space(c: &mut Checks, check: &str, dir: &Path, needs: u64, what: &str) {
+    let detail = |free: u64| {
+        format!(
+            "{}: {} free, needs {} ({what})",
+            dir.display(),
+            display::bytes(free),
+            display::bytes(needs)
+        )
+    };
     match free_bytes(dir) {
-        Ok(free) if free >= needs => c.ok(
-            check,
-            format!(
-                "{}: {} free, needs {} ({what})",
-                dir.display(),
-                display::bytes(free),
-                display::bytes(needs)
-            ),
-        ),
+        Ok(free) if free >= needs => c.ok(check, detail(free)),
         Ok(free) => c.failed(
             check,
-            format!(
-                "{}: {} free, needs {} ({what})",
-                dir.display(),
-                display::bytes(free),
-                display::bytes(needs)
-            ),
+            detail(free),
             format!(
                 "free at least {} there, or use another folder",
                 display::bytes(needs - free)
@@ -615,7 +612,7 @@ fn registry_checks(
         "https"
     };
     let answer = client.send("GET", &client.url("/v2/"), "", &[], None);
-    let mut resp = match answer {
+    let resp = match answer {
         Ok(resp) => resp,
         Err(err) => {
             let line = error_line(err.as_ref());
@@ -646,18 +643,9 @@ fn registry_checks(
             return check == "registry login";
         }
     };
+    // Plain HTTP to an HTTPS registry (its 400) arrives above as a
+    // transport mismatch, from the shared client.
     let status = resp.status().as_u16();
-    if status == 400 {
-        let body = airgap_registry::client::read_small(resp.body_mut());
-        if body.contains("HTTP request to an HTTPS server") {
-            c.failed(
-                "registry",
-                format!("{host} speaks HTTPS, but the site file sets plainHttp: true"),
-                "remove plainHttp from the site file's registry",
-            );
-            return false;
-        }
-    }
     if status != 200 {
         c.failed(
             "registry",
@@ -831,10 +819,24 @@ fn tool_output(tool: &str, args: &[&str]) -> Result<String, String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|err| format!("{tool}: cannot run: {err}"))?;
+    // Both pipes are read while the tool runs (a tool that fills one must
+    // not stall until the time limit), each up to MAX_TOOL_OUTPUT.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            if let Some(p) = pipe {
+                let _ = p.take(MAX_TOOL_OUTPUT).read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let start = std::time::Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if start.elapsed() > TOOL_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -847,10 +849,12 @@ fn tool_output(tool: &str, args: &[&str]) -> Result<String, String> {
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),
             Err(err) => return Err(format!("{tool}: {err}")),
         }
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|err| format!("{tool}: {err}"))?;
+    };
+    let out = std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err
@@ -894,6 +898,20 @@ mod tests {
     }
 
     #[test]
+    fn a_tool_that_writes_more_than_a_pipe_holds_is_read_not_timed_out() {
+        // 300 KB is more than a pipe's buffer: read only after the tool
+        // exits, it would block the tool until the time limit.
+        let out = tool_output("sh", &["-c", "head -c 300000 /dev/zero | tr '\\0' a"]).unwrap();
+        assert_eq!(out.len(), 300_000);
+        let err = tool_output(
+            "sh",
+            &["-c", "echo first >&2; echo 'last words' >&2; exit 3"],
+        )
+        .unwrap_err();
+        assert!(err.ends_with("last words"), "{err}");
+    }
+
+    #[test]
     fn free_space_is_read_for_a_folder_not_yet_made() {
         let dir = tempfile::tempdir().unwrap();
         let free = free_bytes(&dir.path().join("not/yet")).unwrap();
@@ -907,6 +925,7 @@ mod tests {
             name: "demo".into(),
             version: "1.0.0".into(),
             bundle_digest: "sha256:x".into(),
+            delta: None,
             checks: vec![
                 Check {
                     check: "signature".into(),

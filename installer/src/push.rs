@@ -351,16 +351,27 @@ pub(crate) fn scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
 }
 
-/// The digest a tag points at, if it exists.
+/// The digest a tag points at, if it exists (asked with push's scope, so
+/// the push's token serves).
 pub(crate) fn tag_digest(client: &Client, repo: &str, tag: &str) -> Result<Option<Digest>> {
-    let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
-    let resp = client.send(
-        "HEAD",
-        &url,
-        &scope(repo),
-        &[("Accept", ACCEPT.to_string())],
-        None,
-    )?;
+    manifest_digest(client, repo, tag, &scope(repo))
+}
+
+/// The digest of the manifest `reference` (a tag or a digest) in `repo`,
+/// from a HEAD request with `scope`; `None` when the registry has none.
+pub fn manifest_digest(
+    client: &Client,
+    repo: &str,
+    reference: &str,
+    scope: &str,
+) -> Result<Option<Digest>> {
+    let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
+    let resp = client.send("HEAD", &url, scope, &[("Accept", ACCEPT.to_string())], None)?;
+    let at = if reference.starts_with("sha256:") {
+        '@'
+    } else {
+        ':'
+    };
     match resp.status().as_u16() {
         200 => {
             let d = resp
@@ -368,12 +379,15 @@ pub(crate) fn tag_digest(client: &Client, repo: &str, tag: &str) -> Result<Optio
                 .get("docker-content-digest")
                 .and_then(|h| h.to_str().ok())
                 .ok_or_else(|| {
-                    anyhow!("{repo}:{tag}: the registry gave no Docker-Content-Digest")
+                    anyhow!("{repo}{at}{reference}: the registry gave no Docker-Content-Digest")
                 })?;
-            Ok(Some(d.parse().map_err(|e| anyhow!("{repo}:{tag}: {e}"))?))
+            Ok(Some(
+                d.parse()
+                    .map_err(|e| anyhow!("{repo}{at}{reference}: {e}"))?,
+            ))
         }
         404 => Ok(None),
-        s => bail!("{repo}:{tag}: HEAD manifest: HTTP {s}"),
+        s => bail!("{repo}{at}{reference}: HEAD manifest: HTTP {s}"),
     }
 }
 
@@ -410,23 +424,6 @@ fn plans_of(
     Ok(plans)
 }
 
-/// Whether the registry has the manifest `reference` (tag or digest) in `repo`.
-pub fn manifest_exists(client: &Client, repo: &str, reference: &str) -> Result<bool> {
-    let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
-    let resp = client.send(
-        "HEAD",
-        &url,
-        &format!("repository:{repo}:pull"),
-        &[("Accept", ACCEPT.to_string())],
-        None,
-    )?;
-    match resp.status().as_u16() {
-        200 => Ok(true),
-        404 => Ok(false),
-        s => bail!("HEAD manifest: HTTP {s}"),
-    }
-}
-
 /// A bundle read for pushing: its verified head and entries, the base of a
 /// delta, what each image and chart needs, and a client for the registry.
 pub(crate) struct Prepared {
@@ -445,11 +442,7 @@ pub(crate) fn prepare(
     let head = verify_head(path, trusted, Limits::default())?;
     let d = &head.descriptor;
     let reader = &head.reader;
-    let entries: HashMap<String, EntryHeader> = reader
-        .entries()?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
+    let entries: HashMap<String, EntryHeader> = reader.entries_by_path()?;
     let base = open_base(d, trusted, options.base.as_deref(), &options.target)?;
     let plans = plans_of(reader, d, &entries, &options.target)?;
     // Every repository and tag is checked before the first request: a
@@ -571,12 +564,7 @@ fn open_base(
             want.digest
         );
     }
-    let entries = head
-        .reader
-        .entries()?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
+    let entries = head.reader.entries_by_path()?;
     let plans = plans_of(&head.reader, &head.descriptor, &entries, target)
         .with_context(|| format!("--base {}", path.display()))?;
     Ok(Some(BaseBundle {

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use airgap_format::display::count;
 use airgap_format::progress::error_line;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use time::OffsetDateTime;
 
 use crate::install::{
@@ -322,9 +322,8 @@ fn check(
         refs.push((target.repository(&n), tag));
     }
     for (repo, reference) in &refs {
-        if crate::push::manifest_exists(&client, repo, reference)
-            .with_context(|| format!("{repo}@{reference}"))?
-        {
+        let pull = format!("repository:{repo}:pull");
+        if crate::push::manifest_digest(&client, repo, reference, &pull)?.is_some() {
             present += 1;
         } else {
             missing.push(format!(

@@ -114,12 +114,8 @@ pub fn extract(
             );
         }
     }
-    let entries: HashMap<String, airgap_format::tar_entry::EntryHeader> = head
-        .reader
-        .entries()?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
+    let entries: HashMap<String, airgap_format::tar_entry::EntryHeader> =
+        head.reader.entries_by_path()?;
     // Every document is read and checked before any is written.
     let mut checked = Vec::new();
     for e in chosen {
@@ -156,12 +152,8 @@ pub struct SummaryRow {
 pub fn summary(path: &Path, trusted: &[PublicKey]) -> Result<Vec<SummaryRow>> {
     let head = verify_head(path, trusted, Limits::default())?;
     let d = &head.descriptor;
-    let entries: HashMap<String, airgap_format::tar_entry::EntryHeader> = head
-        .reader
-        .entries()?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
+    let entries: HashMap<String, airgap_format::tar_entry::EntryHeader> =
+        head.reader.entries_by_path()?;
     let mut rows = Vec::new();
     for e in d.sboms.iter().filter(|e| {
         e.format == SbomFormat::Cyclonedx && e.origin == SbomOrigin::Generated && e.image.is_some()

@@ -235,11 +235,8 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
     let head = verify_head(bundle, trusted, Limits::default())?;
     let d = &head.descriptor;
     let reader = &head.reader;
-    let entries: HashMap<String, airgap_format::tar_entry::EntryHeader> = reader
-        .entries()?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
+    let entries: HashMap<String, airgap_format::tar_entry::EntryHeader> =
+        reader.entries_by_path()?;
     if d.templates.is_empty() {
         bail!(
             "{}: bundle {} {} carries no templates to render",
