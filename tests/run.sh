@@ -18,4 +18,13 @@ AIRGAP_BUNDLE_CACHE=$(mktemp -d "${TMPDIR:-/tmp}/airgap-test-cache.XXXXXX")
 export AIRGAP_BUNDLE_CACHE
 trap 'rm -rf "$AIRGAP_BUNDLE_CACHE"' EXIT
 cargo build --workspace --bins --locked
+# The release build (static binaries for both architectures, signed sums),
+# made once: the tests of the release artifacts share it
+# (tests/src/harness.rs release_build).
+AIRGAP_RELEASE_DIR=$PWD/target/test-release
+rm -rf "$AIRGAP_RELEASE_DIR" && mkdir -p "$AIRGAP_RELEASE_DIR/key"
+target/debug/airgap-bundle keygen --out "$AIRGAP_RELEASE_DIR/key/release" >/dev/null
+AIRGAP_RELEASE_PUB=$AIRGAP_RELEASE_DIR/key/release.pub
+bash scripts/release.sh --key "$AIRGAP_RELEASE_DIR/key/release.key" --out "$AIRGAP_RELEASE_DIR" >/dev/null
+export AIRGAP_RELEASE_DIR AIRGAP_RELEASE_PUB
 cargo test --workspace --locked

@@ -166,6 +166,49 @@ pub fn helm() -> PathBuf {
     path
 }
 
+/// The release `scripts/release.sh` built for this test run: its `--out`
+/// folder (`x86_64/`, `aarch64/`, each with both tools, their SBOMs,
+/// `SHA256SUMS` and its signature) and the public key that signed it.
+pub struct ReleaseBuild {
+    /// The `--out` folder.
+    pub dir: PathBuf,
+    /// The public key of the key the sums were signed with.
+    pub public_key: PathBuf,
+}
+
+impl ReleaseBuild {
+    /// One architecture's folder (`x86_64`, `aarch64`).
+    pub fn arch(&self, arch: &str) -> PathBuf {
+        self.dir.join(arch)
+    }
+}
+
+/// The release build of this run: `$AIRGAP_RELEASE_DIR` and
+/// `$AIRGAP_RELEASE_PUB`, which tests/run.sh sets after running
+/// scripts/release.sh once (a release build takes minutes, so the tests
+/// share it). Unset: `None`, and the test skips with a note, unless
+/// `AIRGAP_REQUIRE_TOOLS=1`, where it fails.
+pub fn release_build() -> Option<ReleaseBuild> {
+    let dir = std::env::var_os("AIRGAP_RELEASE_DIR").map(PathBuf::from);
+    let public_key = std::env::var_os("AIRGAP_RELEASE_PUB").map(PathBuf::from);
+    match (dir, public_key) {
+        (Some(dir), Some(public_key)) if dir.is_dir() && public_key.is_file() => {
+            Some(ReleaseBuild { dir, public_key })
+        }
+        _ => {
+            assert!(
+                std::env::var_os("AIRGAP_REQUIRE_TOOLS").is_none(),
+                "AIRGAP_RELEASE_DIR and AIRGAP_RELEASE_PUB are not set: tests/run.sh builds \
+                 the release with scripts/release.sh and sets them"
+            );
+            eprintln!(
+                "skipped: no release build (AIRGAP_RELEASE_DIR); bash tests/run.sh makes one"
+            );
+            None
+        }
+    }
+}
+
 /// A small tmpfs that fills up: mounted in a private mount namespace held
 /// by a `sleep` process (with a user namespace when not root, so no
 /// privilege is needed where unprivileged user namespaces are allowed),
