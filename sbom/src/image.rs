@@ -5,9 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 
-use crate::layers::{self, Compression, FileInfo, Layer, LayerOps, Want};
-use crate::{classify_file, ecosystems, is_executable, scan, Distro, FileKind, Package};
+use crate::layers::{self, Compression, Content, FileInfo, Layer, LayerOps, Want};
+use crate::{
+    classify_file, ecosystems, is_executable, scan, Distro, FileKind, Package, ParseError, Scan,
+};
 
 /// Property naming the digest of the layer a package was found in.
 pub const LAYER_PROPERTY: &str = "airgap:layer";
@@ -93,6 +96,12 @@ pub trait LayerCache: Sync {
     fn put(&self, digest: &str, record: LayerRecord);
 }
 
+/// Whether a spooled file starts as an executable does.
+fn spooled_executable(file: &std::fs::File) -> bool {
+    let mut head = [0u8; 4];
+    file.read_exact_at(&mut head, 0).is_ok() && is_executable(&head)
+}
+
 /// Scans an image's layers, base first. Fails only when a layer is not a
 /// readable tar stream; malformed package databases become warnings.
 pub fn scan_image(layers: Vec<LayerInput<'_>>) -> Result<ImageScan, layers::WalkError> {
@@ -127,21 +136,40 @@ pub fn scan_image_cached(
             Some(kind) => Want::Read(kind.max_size()),
             None => Want::Skip,
         },
-        |path, bytes| {
+        |path, content| {
             let kind = classify_file(path, 0o755)?;
-            match kind {
+            let later = matches!(
+                kind,
                 FileKind::OsRelease
-                | FileKind::DpkgStatus
-                | FileKind::DpkgCopyright
-                | FileKind::ApkInstalled
-                | FileKind::RpmSqlite => Some(Found::Later(kind, bytes.to_vec())),
-                FileKind::Executable if !is_executable(bytes) => None,
-                _ => {
-                    let s = scan(kind, path, bytes, &no_distro);
-                    let w = s.warnings.iter().map(|w| w.to_string()).collect();
-                    Some(Found::Packages(s.packages, w))
+                    | FileKind::DpkgStatus
+                    | FileKind::DpkgCopyright
+                    | FileKind::ApkInstalled
+                    | FileKind::RpmSqlite
+            );
+            let s = match content {
+                // Read later with the others of its kind.
+                content if later => match content.to_vec() {
+                    Ok(bytes) => return Some(Found::Later(kind, bytes)),
+                    Err(e) => Scan {
+                        packages: Vec::new(),
+                        warnings: vec![ParseError::new(path, format!("cannot read: {e}"))],
+                    },
+                },
+                Content::Memory(bytes) if kind == FileKind::Executable && !is_executable(bytes) => {
+                    return None
                 }
-            }
+                Content::Memory(bytes) => scan(kind, path, bytes, &no_distro),
+                Content::Spooled(file, _)
+                    if kind == FileKind::Executable && !spooled_executable(file) =>
+                {
+                    return None
+                }
+                Content::Spooled(file, size) => {
+                    crate::scan_file(kind, path, file, size, &no_distro)
+                }
+            };
+            let w = s.warnings.iter().map(|w| w.to_string()).collect();
+            Some(Found::Packages(s.packages, w))
         },
     )?;
     let layers_read = digests.len() - layers_cached;

@@ -255,12 +255,62 @@ fn pipelined<'scope, 'r: 'scope>(
     })
 }
 
+/// Files larger than this are not read into memory: they are copied to an
+/// unnamed temporary file (in `TMPDIR`, gone when closed) and the scanner
+/// gets [`Content::Spooled`]. With several layers read at once, this keeps
+/// the memory a scan needs bounded however large the executables and
+/// archives in the images are.
+pub const SPOOL_ABOVE: u64 = 4 * 1024 * 1024;
+
+/// A wanted file's bytes, as the scanner gets them.
+pub enum Content<'a> {
+    /// Read into memory (files of at most [`SPOOL_ABOVE`] bytes).
+    Memory(&'a [u8]),
+    /// Copied to an unnamed temporary file of this many bytes (larger
+    /// files): read what is needed by offset.
+    Spooled(&'a std::fs::File, u64),
+}
+
+impl Content<'_> {
+    /// The whole file, in memory.
+    pub fn to_vec(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Content::Memory(bytes) => Ok(bytes.to_vec()),
+            Content::Spooled(file, size) => {
+                use std::os::unix::fs::FileExt;
+                let len = usize::try_from(*size).map_err(std::io::Error::other)?;
+                let mut bytes = vec![0; len];
+                file.read_exact_at(&mut bytes, 0)?;
+                Ok(bytes)
+            }
+        }
+    }
+}
+
+/// Copies at most `max` bytes of `entry` to an unnamed temporary file.
+fn spool(entry: &mut impl Read, max: u64) -> Result<(std::fs::File, u64), String> {
+    let tmp = std::env::temp_dir();
+    let mut file = tempfile::tempfile().map_err(|e| {
+        format!(
+            "cannot create a temporary file in {} to scan it: {e}; set TMPDIR to a writable folder",
+            tmp.display()
+        )
+    })?;
+    let size = std::io::copy(&mut entry.take(max), &mut file).map_err(|e| {
+        format!(
+            "cannot copy it to a temporary file in {} to scan it: {e}; set TMPDIR to a folder with room",
+            tmp.display()
+        )
+    })?;
+    Ok((file, size))
+}
+
 /// Reads one layer front to back: its operations and warnings.
 fn read_layer<T>(
     i: usize,
     stream: Box<dyn Read + '_>,
     classify: &(dyn Fn(&FileInfo) -> Want + Sync),
-    scan: &(dyn Fn(&str, &[u8]) -> Option<T> + Sync),
+    scan: &(dyn Fn(&str, Content<'_>) -> Option<T> + Sync),
 ) -> Result<LayerOps<T>, WalkError> {
     let err = |message: String| WalkError { layer: i, message };
     let mut ops = Vec::new();
@@ -328,11 +378,18 @@ fn read_layer<T>(
             ));
             continue;
         }
-        let mut bytes = Vec::with_capacity(info.size as usize);
-        if let Err(e) = (&mut entry).take(max).read_to_end(&mut bytes) {
-            return Err(err(format!("{path}: cannot read: {e}")));
-        }
-        if let Some(v) = scan(&path, &bytes) {
+        let found = if info.size > SPOOL_ABOVE {
+            let spooled = spool(&mut entry, max)
+                .map_err(|e| err(format!("{path} ({} bytes): {e}", info.size)))?;
+            scan(&path, Content::Spooled(&spooled.0, spooled.1))
+        } else {
+            let mut bytes = Vec::with_capacity(info.size as usize);
+            if let Err(e) = (&mut entry).take(max).read_to_end(&mut bytes) {
+                return Err(err(format!("{path}: cannot read: {e}")));
+            }
+            scan(&path, Content::Memory(&bytes))
+        };
+        if let Some(v) = found {
             ops.push(Op::File(path, v));
         }
     }
@@ -351,7 +408,7 @@ fn read_layer<T>(
 pub fn walk<'r, T: Clone + Send>(
     layers: impl IntoIterator<Item = (Compression, Box<dyn Read + Send + 'r>)>,
     classify: impl Fn(&FileInfo) -> Want + Sync,
-    scan: impl Fn(&str, &[u8]) -> Option<T> + Sync,
+    scan: impl Fn(&str, Content<'_>) -> Option<T> + Sync,
 ) -> Result<Walk<T>, WalkError> {
     walk_layers(
         layers.into_iter().map(|(c, r)| Layer::Read(c, r)),
@@ -369,7 +426,7 @@ pub fn walk_layers<'r, T: Clone + Send>(
     layers: impl IntoIterator<Item = Layer<'r, T>>,
     keep: bool,
     classify: impl Fn(&FileInfo) -> Want + Sync,
-    scan: impl Fn(&str, &[u8]) -> Option<T> + Sync,
+    scan: impl Fn(&str, Content<'_>) -> Option<T> + Sync,
 ) -> Result<Walk<T>, WalkError> {
     type Input<'r> = (Compression, Box<dyn Read + Send + 'r>);
     type Slot<T> = std::sync::Mutex<Option<Result<LayerOps<T>, WalkError>>>;
@@ -542,10 +599,36 @@ mod tests {
                     Want::Skip
                 }
             },
-            |_, b| Some(String::from_utf8_lossy(b).into_owned()),
+            |_, b| Some(String::from_utf8_lossy(&b.to_vec().unwrap()).into_owned()),
         )
         .unwrap()
         .found
+    }
+
+    #[test]
+    fn large_files_are_spooled_and_read_the_same() {
+        let big: Vec<u8> = (0..SPOOL_ABOVE as usize + 4097)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let small = b"small".to_vec();
+        let input: Vec<(Compression, Box<dyn Read + Send>)> = vec![(
+            Compression::Gzip,
+            Box::new(std::io::Cursor::new(gzip(&layer(&[
+                ("big.bin", &big),
+                ("small.bin", &small),
+            ])))),
+        )];
+        let w = walk(
+            input,
+            |_| Want::Read(u64::MAX),
+            |_, c| {
+                let spooled = matches!(c, Content::Spooled(..));
+                Some((spooled, c.to_vec().unwrap()))
+            },
+        )
+        .unwrap();
+        assert_eq!(w.found["big.bin"].1, (true, big));
+        assert_eq!(w.found["small.bin"].1, (false, small));
     }
 
     #[test]
@@ -638,7 +721,7 @@ mod tests {
             input,
             true,
             |f| Want::Read(if f.path.starts_with("big") { 2 } else { 1024 }),
-            |_, b| Some(String::from_utf8_lossy(b).into_owned()),
+            |_, b| Some(String::from_utf8_lossy(&b.to_vec().unwrap()).into_owned()),
         )
         .unwrap()
     }

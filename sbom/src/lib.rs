@@ -47,6 +47,7 @@ pub mod layers;
 mod license;
 mod package;
 pub mod purl;
+pub mod source;
 pub mod spdx;
 mod text;
 
@@ -197,23 +198,14 @@ pub struct Scan {
 /// (SQLite, zip, object) is caught and reported as a warning.
 pub fn scan(kind: FileKind, path: &str, bytes: &[u8], distro: &Distro) -> Scan {
     use ecosystems::*;
-    let mut out = Scan::default();
     if bytes.len() as u64 > kind.max_size() {
-        out.warnings.push(ParseError::new(
-            path,
-            format!(
-                "{} bytes, more than the {} read for this kind of file",
-                bytes.len(),
-                kind.max_size()
-            ),
-        ));
-        return out;
+        return too_large(kind, path, bytes.len() as u64);
     }
     type Parser =
         fn(&str, &[u8], &Distro, &mut Vec<ParseError>) -> Result<Vec<Package>, ParseError>;
     let parser: Parser = match kind {
-        FileKind::OsRelease | FileKind::DpkgCopyright => return out,
-        FileKind::Executable if !is_executable(bytes) => return out,
+        FileKind::OsRelease | FileKind::DpkgCopyright => return Scan::default(),
+        FileKind::Executable if !is_executable(bytes) => return Scan::default(),
         FileKind::DpkgStatus => dpkg::parse_with_warnings,
         FileKind::ApkInstalled => apk::parse_with_warnings,
         FileKind::RpmSqlite => rpm::parse_with_warnings,
@@ -222,10 +214,72 @@ pub fn scan(kind: FileKind, path: &str, bytes: &[u8], distro: &Distro) -> Scan {
         FileKind::JavaArchive => java::parse_with_warnings,
         FileKind::Executable => binary::parse_with_warnings,
     };
+    guarded(path, |warnings| parser(path, bytes, distro, warnings))
+}
+
+/// [`scan`] on a file of `size` bytes on disk (the layer walker spools
+/// files larger than [`layers::SPOOL_ABOVE`] to a temporary file).
+/// Executables and Java archives are parsed in place, reading only what
+/// holds package data, so memory does not grow with them; other kinds
+/// are read whole (up to [`FileKind::max_size`]) and given to [`scan`].
+pub fn scan_file(
+    kind: FileKind,
+    path: &str,
+    file: &std::fs::File,
+    size: u64,
+    distro: &Distro,
+) -> Scan {
+    use std::os::unix::fs::FileExt;
+    if size > kind.max_size() {
+        return too_large(kind, path, size);
+    }
+    match kind {
+        FileKind::Executable => {
+            let mut head = [0u8; 4];
+            if file.read_exact_at(&mut head, 0).is_err() || !is_executable(&head) {
+                return Scan::default();
+            }
+            guarded(path, |w| {
+                ecosystems::binary::parse_file(path, file, size, w)
+            })
+        }
+        FileKind::JavaArchive => guarded(path, |w| ecosystems::java::parse_file(path, file, w)),
+        _ => {
+            let mut bytes = vec![0; size as usize];
+            match file.read_exact_at(&mut bytes, 0) {
+                Ok(()) => scan(kind, path, &bytes, distro),
+                Err(e) => Scan {
+                    packages: Vec::new(),
+                    warnings: vec![ParseError::new(path, format!("cannot read: {e}"))],
+                },
+            }
+        }
+    }
+}
+
+/// What scanning a file above its kind's limit gives: a warning.
+fn too_large(kind: FileKind, path: &str, size: u64) -> Scan {
+    Scan {
+        packages: Vec::new(),
+        warnings: vec![ParseError::new(
+            path,
+            format!(
+                "{size} bytes, more than the {} read for this kind of file",
+                kind.max_size()
+            ),
+        )],
+    }
+}
+
+/// Runs a parser, turning its error, and a panic in a dependency, into
+/// warnings.
+fn guarded(
+    path: &str,
+    parser: impl FnOnce(&mut Vec<ParseError>) -> Result<Vec<Package>, ParseError>,
+) -> Scan {
+    let mut out = Scan::default();
     let mut warnings = Vec::new();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        parser(path, bytes, distro, &mut warnings)
-    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser(&mut warnings)));
     out.warnings = warnings;
     match result {
         Ok(Ok(packages)) => out.packages = packages,

@@ -4,6 +4,7 @@
 //! bytes to decide whether to read it whole and call this.
 
 use crate::package::{Distro, Package};
+use crate::source::FileSource;
 use crate::ParseError;
 
 /// Parses an executable for Go modules and Rust crates; one with neither
@@ -22,8 +23,39 @@ pub fn parse_with_warnings(
     warnings: &mut Vec<ParseError>,
 ) -> Result<Vec<Package>, ParseError> {
     let file = object::File::parse(bytes).ok();
-    let go = super::golang::parse_object(path, bytes, file.as_ref(), warnings);
-    let rust = super::rust::parse_object(path, file.as_ref(), warnings);
+    combine(
+        super::golang::parse_object(path, &bytes, file.as_ref(), warnings),
+        super::rust::parse_object(path, file.as_ref(), warnings),
+        warnings,
+    )
+}
+
+/// [`parse_with_warnings`] on an executable in a file of `size` bytes
+/// (the layer walker spools large ones to disk): only its headers, section
+/// tables and the sections that hold package data are read, so memory
+/// does not grow with the file.
+pub fn parse_file(
+    path: &str,
+    file: &std::fs::File,
+    size: u64,
+    warnings: &mut Vec<ParseError>,
+) -> Result<Vec<Package>, ParseError> {
+    let cache = object::ReadCache::new(file);
+    let parsed = object::File::parse(&cache).ok();
+    let src = FileSource::new(file, size);
+    combine(
+        super::golang::parse_object(path, &src, parsed.as_ref(), warnings),
+        super::rust::parse_object(path, parsed.as_ref(), warnings),
+        warnings,
+    )
+}
+
+/// The Go and Rust results of one file as one.
+fn combine(
+    go: Result<Vec<Package>, ParseError>,
+    rust: Result<Vec<Package>, ParseError>,
+    warnings: &mut Vec<ParseError>,
+) -> Result<Vec<Package>, ParseError> {
     match (go, rust) {
         (Ok(mut a), Ok(b)) => {
             a.extend(b);
@@ -62,6 +94,13 @@ mod tests {
             ),
         ]);
         let pkgs = parse("bin/x", &file, &Distro::default()).unwrap();
+        // Read from a file (as a spooled executable is), the same.
+        let mut on_disk = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut on_disk, &file).unwrap();
+        let mut warnings = Vec::new();
+        let from_file = parse_file("bin/x", &on_disk, file.len() as u64, &mut warnings).unwrap();
+        assert_eq!(from_file, pkgs);
+        assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(
             pkgs.iter()
                 .filter(|p| p.ecosystem == Ecosystem::Golang)

@@ -17,10 +17,11 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use object::{Object, ObjectSection, ObjectSegment};
+use object::{Object, ObjectSection, ObjectSegment, ReadRef};
 
 use crate::package::{normalize_location, props, Distro, Ecosystem, Package};
 use crate::purl::PackageUrl;
+use crate::source::Source;
 use crate::ParseError;
 
 const MAGIC: &[u8] = b"\xff Go buildinf:";
@@ -44,7 +45,7 @@ pub fn parse_with_warnings(
     warnings: &mut Vec<ParseError>,
 ) -> Result<Vec<Package>, ParseError> {
     let file = object::File::parse(bytes).ok();
-    parse_object(path, bytes, file.as_ref(), warnings)
+    parse_object(path, &bytes, file.as_ref(), warnings)
 }
 
 /// The Go toolchain version and module information of a binary.
@@ -55,50 +56,71 @@ pub(crate) struct BuildInfo {
 }
 
 /// [`parse_with_warnings`] on an executable already parsed by `object`
-/// (`None` when it is not one `object` reads).
-pub(crate) fn parse_object(
+/// (`None` when it is not one `object` reads), its bytes read through `src`.
+pub(crate) fn parse_object<'d, R: ReadRef<'d>>(
     path: &str,
-    bytes: &[u8],
-    file: Option<&object::File<'_>>,
+    src: &dyn Source,
+    file: Option<&object::File<'d, R>>,
     warnings: &mut Vec<ParseError>,
 ) -> Result<Vec<Package>, ParseError> {
-    match find_build_info(bytes, file) {
+    match find_build_info(src, file) {
         Ok(None) => Ok(Vec::new()),
         Ok(Some(info)) => Ok(packages(path, &info, warnings)),
         Err(reason) => Err(ParseError::new(path, format!("Go build info: {reason}"))),
     }
 }
 
+/// How much of a region is searched for the header at a time.
+const WINDOW: u64 = 1 << 20;
+
 /// Looks for the build info header at 16-byte aligned places, in the
-/// dedicated section first, then in the whole file.
-pub(crate) fn find_build_info(
-    bytes: &[u8],
-    file: Option<&object::File<'_>>,
+/// dedicated section first, then in the whole file. The file is searched a
+/// window at a time, so a file on disk is never read whole into memory.
+pub(crate) fn find_build_info<'d, R: ReadRef<'d>>(
+    src: &dyn Source,
+    file: Option<&object::File<'d, R>>,
 ) -> Result<Option<BuildInfo>, String> {
-    let mut regions: Vec<&[u8]> = Vec::new();
+    // (offset, length) in the file.
+    let mut regions: Vec<(u64, u64)> = Vec::new();
     if let Some(f) = file {
         for name in [".go.buildinfo", "__go_buildinfo"] {
-            if let Some(data) = f.section_by_name(name).and_then(|s| s.data().ok()) {
-                regions.push(data);
+            if let Some(range) = f.section_by_name(name).and_then(|s| s.file_range()) {
+                regions.push(range);
             }
         }
     }
-    regions.push(bytes);
+    regions.push((0, src.size()));
     let mut tried = 0;
     let mut last_error = None;
-    for region in regions {
-        for pos in memchr::memmem::find_iter(region, MAGIC) {
-            if !pos.is_multiple_of(16) {
-                continue;
+    'regions: for (start, len) in regions {
+        let Some(end) = start.checked_add(len).filter(|&e| e <= src.size()) else {
+            continue;
+        };
+        let mut at = 0;
+        while at < len {
+            // A window, and enough after it for a header that starts in it.
+            let n = (WINDOW + MAGIC.len() as u64 - 1).min(len - at);
+            let Some(chunk) = src.read_at(start + at, n as usize) else {
+                continue 'regions;
+            };
+            for pos in memchr::memmem::find_iter(&chunk, MAGIC) {
+                let pos = at + pos as u64;
+                if pos >= at + WINDOW {
+                    break; // the next window finds it
+                }
+                if !pos.is_multiple_of(16) {
+                    continue;
+                }
+                tried += 1;
+                if tried > MAX_CANDIDATES {
+                    break 'regions;
+                }
+                match decode(src, start + pos, end, file) {
+                    Ok(info) => return Ok(Some(info)),
+                    Err(e) => last_error = Some(e),
+                }
             }
-            tried += 1;
-            if tried > MAX_CANDIDATES {
-                break;
-            }
-            match decode(&region[pos..], file) {
-                Ok(info) => return Ok(Some(info)),
-                Err(e) => last_error = Some(e),
-            }
+            at += WINDOW;
         }
     }
     match last_error {
@@ -107,13 +129,17 @@ pub(crate) fn find_build_info(
     }
 }
 
-/// Reads a uvarint-length-prefixed string from the front of `rest`.
-fn varint_string(rest: &mut &[u8]) -> Result<Vec<u8>, String> {
+/// Reads a uvarint-length-prefixed string at `*at` (before `end`), moving
+/// `*at` past it.
+fn varint_string(src: &dyn Source, at: &mut u64, end: u64) -> Result<Vec<u8>, String> {
+    let room = end.saturating_sub(*at).min(10) as usize;
+    let head = src.read_at(*at, room).ok_or("truncated string length")?;
+    let mut rest: &[u8] = &head;
     let mut len: u64 = 0;
     let mut shift = 0;
     loop {
         let (&b, tail) = rest.split_first().ok_or("truncated string length")?;
-        *rest = tail;
+        rest = tail;
         if shift >= 63 && b > 1 {
             return Err("string length overflows".into());
         }
@@ -123,25 +149,36 @@ fn varint_string(rest: &mut &[u8]) -> Result<Vec<u8>, String> {
         }
         shift += 7;
     }
-    if len > MAX_STRING || len > rest.len() as u64 {
+    *at += (head.len() - rest.len()) as u64;
+    if len > MAX_STRING || len > end - *at {
         return Err(format!("string of {len} bytes runs past the data"));
     }
-    let (s, tail) = rest.split_at(len as usize);
-    *rest = tail;
-    Ok(s.to_vec())
+    let s = src
+        .read_at(*at, len as usize)
+        .ok_or("string data cannot be read")?
+        .into_owned();
+    *at += len;
+    Ok(s)
 }
 
-/// Decodes the header at the start of `h` (which begins with the magic).
-fn decode(h: &[u8], file: Option<&object::File<'_>>) -> Result<BuildInfo, String> {
-    if h.len() < HEADER_SIZE {
+/// Decodes the header at `at` (which begins with the magic), within a
+/// region that ends at `end`.
+fn decode<'d, R: ReadRef<'d>>(
+    src: &dyn Source,
+    at: u64,
+    end: u64,
+    file: Option<&object::File<'d, R>>,
+) -> Result<BuildInfo, String> {
+    if end.saturating_sub(at) < HEADER_SIZE as u64 {
         return Err("header truncated".into());
     }
+    let h = src.read_at(at, HEADER_SIZE).ok_or("header truncated")?;
     let ptr_size = h[14] as usize;
     let flags = h[15];
     let (version, modinfo) = if flags & 2 != 0 {
-        let mut rest = &h[HEADER_SIZE..];
-        let version = varint_string(&mut rest)?;
-        let modinfo = varint_string(&mut rest)?;
+        let mut rest = at + HEADER_SIZE as u64;
+        let version = varint_string(src, &mut rest, end)?;
+        let modinfo = varint_string(src, &mut rest, end)?;
         (version, modinfo)
     } else {
         if ptr_size != 4 && ptr_size != 8 {
@@ -151,8 +188,8 @@ fn decode(h: &[u8], file: Option<&object::File<'_>>) -> Result<BuildInfo, String
         let big_endian = flags & 1 != 0;
         let version_at = read_ptr(&h[16..16 + ptr_size], big_endian);
         let modinfo_at = read_ptr(&h[16 + ptr_size..16 + 2 * ptr_size], big_endian);
-        let version = read_go_string(file, version_at, ptr_size, big_endian)?;
-        let modinfo = read_go_string(file, modinfo_at, ptr_size, big_endian)?;
+        let version = read_go_string(file, src, version_at, ptr_size, big_endian)?;
+        let modinfo = read_go_string(file, src, modinfo_at, ptr_size, big_endian)?;
         (version, modinfo)
     };
     if version.is_empty()
@@ -182,41 +219,40 @@ fn read_ptr(b: &[u8], big_endian: bool) -> u64 {
 }
 
 /// `len` bytes at virtual address `addr`, found through the sections that
-/// have file data, else the segments.
-fn read_at<'d>(file: &object::File<'d>, addr: u64, len: u64) -> Option<&'d [u8]> {
-    let pick = |start: u64, data: &'d [u8]| -> Option<&'d [u8]> {
+/// have file data, else the segments, and read from `src` (only those
+/// bytes).
+fn read_at<'d, R: ReadRef<'d>>(
+    file: &object::File<'d, R>,
+    src: &dyn Source,
+    addr: u64,
+    len: u64,
+) -> Option<Vec<u8>> {
+    let pick = |start: u64, range: Option<(u64, u64)>| -> Option<Vec<u8>> {
+        let (offset, size) = range?;
         let off = addr.checked_sub(start)?;
-        if off >= data.len() as u64 {
+        if off >= size || off.checked_add(len)? > size {
             return None;
         }
-        let end = off.checked_add(len)?;
-        data.get(off as usize..usize::try_from(end).ok()?)
+        src.read_at(offset.checked_add(off)?, usize::try_from(len).ok()?)
+            .map(Cow::into_owned)
     };
-    for s in file.sections() {
-        if let Ok(data) = s.data() {
-            if let Some(r) = pick(s.address(), data) {
-                return Some(r);
-            }
-        }
-    }
-    for s in file.segments() {
-        if let Ok(data) = s.data() {
-            if let Some(r) = pick(s.address(), data) {
-                return Some(r);
-            }
-        }
-    }
-    None
+    file.sections()
+        .find_map(|s| pick(s.address(), s.file_range()))
+        .or_else(|| {
+            file.segments()
+                .find_map(|s| pick(s.address(), Some(s.file_range())))
+        })
 }
 
 /// A Go string header (data pointer, length) at `addr`, and its bytes.
-fn read_go_string(
-    file: &object::File<'_>,
+fn read_go_string<'d, R: ReadRef<'d>>(
+    file: &object::File<'d, R>,
+    src: &dyn Source,
     addr: u64,
     ptr_size: usize,
     big_endian: bool,
 ) -> Result<Vec<u8>, String> {
-    let hdr = read_at(file, addr, 2 * ptr_size as u64)
+    let hdr = read_at(file, src, addr, 2 * ptr_size as u64)
         .ok_or_else(|| format!("string header at {addr:#x} is not in the file"))?;
     let data_at = read_ptr(&hdr[..ptr_size], big_endian);
     let len = read_ptr(&hdr[ptr_size..], big_endian);
@@ -226,8 +262,7 @@ fn read_go_string(
     if len == 0 {
         return Ok(Vec::new());
     }
-    read_at(file, data_at, len)
-        .map(<[u8]>::to_vec)
+    read_at(file, src, data_at, len)
         .ok_or_else(|| format!("string data at {data_at:#x} is not in the file"))
 }
 
@@ -493,6 +528,45 @@ pub(crate) mod tests {
         assert!(parse("x", &bytes, &Distro::default()).unwrap().is_empty());
     }
 
+    /// What [`parse`] finds in `bytes` written to a file, read as
+    /// [`crate::ecosystems::binary::parse_file`] reads it.
+    fn parse_from_file(bytes: &[u8]) -> Result<Vec<Package>, ParseError> {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        let cache = object::ReadCache::new(&file);
+        let parsed = object::File::parse(&cache).ok();
+        let src = crate::source::FileSource::new(&file, bytes.len() as u64);
+        parse_object("x", &src, parsed.as_ref(), &mut Vec::new())
+    }
+
+    #[test]
+    fn scanning_a_file_finds_headers_across_window_boundaries() {
+        let window = WINDOW as usize;
+        for at in [0, window - 16, window, 3 * window + 16] {
+            let mut bytes = vec![0u8; at];
+            bytes.extend(inline_blob("go1.21.0", MODINFO));
+            bytes.extend([0u8; 7]);
+            let in_memory = parse("x", &bytes, &Distro::default()).unwrap();
+            check_hello(&in_memory, "go1.21.0");
+            assert_eq!(
+                parse_from_file(&bytes).unwrap(),
+                in_memory,
+                "header at {at}"
+            );
+        }
+        // A header whose strings run past the end: the same error both ways.
+        let mut bytes = vec![0u8; window - 16];
+        let blob = inline_blob("go1.21.0", MODINFO);
+        bytes.extend(&blob[..HEADER_SIZE + 4]);
+        let in_memory = parse("x", &bytes, &Distro::default()).unwrap_err();
+        assert!(
+            in_memory.to_string().contains("runs past the data"),
+            "{in_memory}"
+        );
+        assert_eq!(parse_from_file(&bytes).unwrap_err(), in_memory);
+    }
+
     /// The pre-1.18 layout: the header holds pointers to Go string
     /// headers, which point to the data, all in other sections.
     fn pointer_format_elf(big_endian_flag: bool) -> Vec<u8> {
@@ -533,6 +607,11 @@ pub(crate) mod tests {
         for big in [false, true] {
             let file = pointer_format_elf(big);
             let pkgs = parse("old", &file, &Distro::default()).unwrap();
+            let mut from_file = parse_from_file(&file).unwrap();
+            for p in &mut from_file {
+                p.location = pkgs[0].location.clone();
+            }
+            assert_eq!(from_file, pkgs);
             check_hello(&pkgs, "go1.16.15");
         }
     }

@@ -11,7 +11,7 @@
 //! `pom.properties` size, nested archive size, count and total bytes.
 
 use std::collections::BTreeMap;
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 
 use crate::package::{normalize_location, props, Distro, Ecosystem, Package};
 use crate::purl::PackageUrl;
@@ -50,13 +50,32 @@ pub fn parse_with_warnings(
     _distro: &Distro,
     warnings: &mut Vec<ParseError>,
 ) -> Result<Vec<Package>, ParseError> {
+    parse_reader(path, Cursor::new(bytes), warnings)
+}
+
+/// [`parse_with_warnings`] on an archive in a file (the layer walker
+/// spools large ones to disk): the zip reader seeks to the entries it
+/// needs, so only those are read into memory.
+pub fn parse_file(
+    path: &str,
+    file: &std::fs::File,
+    warnings: &mut Vec<ParseError>,
+) -> Result<Vec<Package>, ParseError> {
+    parse_reader(path, file, warnings)
+}
+
+fn parse_reader<R: Read + Seek>(
+    path: &str,
+    reader: R,
+    warnings: &mut Vec<ParseError>,
+) -> Result<Vec<Package>, ParseError> {
     let location = normalize_location(path);
     let mut out = Vec::new();
     let mut budget = MAX_NESTED_TOTAL;
     let mut nested_count = 0usize;
     scan_archive(
         path,
-        bytes,
+        reader,
         None,
         &location,
         &mut out,
@@ -76,9 +95,9 @@ pub fn parse_with_warnings(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn scan_archive(
+fn scan_archive<R: Read + Seek>(
     path: &str,
-    bytes: &[u8],
+    reader: R,
     nested: Option<&str>,
     location: &str,
     out: &mut Vec<Package>,
@@ -90,7 +109,7 @@ fn scan_archive(
         Some(n) => format!("{n}!/{inner}"),
         None => inner.to_string(),
     };
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| {
         ParseError::new(
             path,
             format!(
@@ -183,7 +202,7 @@ fn scan_archive(
         *budget = budget.saturating_sub(inner.len() as u64);
         if let Err(e) = scan_archive(
             path,
-            &inner,
+            Cursor::new(&inner[..]),
             Some(&name),
             location,
             out,
@@ -205,8 +224,8 @@ fn is_pom_properties(name: &str) -> bool {
 
 /// Reads entry `i` whole, refusing more than `limit` bytes (whatever the
 /// archive claims its size is).
-fn read_entry(
-    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+fn read_entry<R: Read + Seek>(
+    archive: &mut zip::ZipArchive<R>,
     i: usize,
     limit: u64,
 ) -> Result<Vec<u8>, String> {
@@ -385,6 +404,15 @@ mod tests {
             &mut warnings,
         )
         .unwrap();
+        // Read from a file (as a spooled archive is), the same.
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &boot_jar()).unwrap();
+        let mut file_warnings = Vec::new();
+        assert_eq!(
+            parse_file("app/app.jar", &file, &mut file_warnings).unwrap(),
+            pkgs
+        );
+        assert_eq!(file_warnings, warnings);
         let purls: Vec<_> = pkgs.iter().map(|p| p.purl.as_str()).collect();
         assert_eq!(
             purls,

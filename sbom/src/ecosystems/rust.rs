@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use object::{Object, ObjectSection};
+use object::{Object, ObjectSection, ReadRef};
 use serde::Deserialize;
 
 use crate::package::{normalize_location, props, Distro, Ecosystem, Package};
@@ -61,15 +61,19 @@ struct AuditPackage {
 }
 
 /// [`parse_with_warnings`] on an executable already parsed by `object`.
-pub(crate) fn parse_object(
+pub(crate) fn parse_object<'d, R: ReadRef<'d>>(
     path: &str,
-    file: Option<&object::File<'_>>,
+    file: Option<&object::File<'d, R>>,
     _warnings: &mut Vec<ParseError>,
 ) -> Result<Vec<Package>, ParseError> {
     let Some(section) = file.and_then(|f| f.section_by_name(SECTION)) else {
         return Ok(Vec::new());
     };
     let err = |reason: String| ParseError::new(path, format!("cargo-auditable data: {reason}"));
+    // Judged by the section header before the section is read.
+    if section.size() > MAX_COMPRESSED as u64 {
+        return Err(err(format!("section larger than {MAX_COMPRESSED} bytes")));
+    }
     let compressed = section
         .data()
         .map_err(|e| err(format!("unreadable section: {e}")))?;
