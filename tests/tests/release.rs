@@ -113,3 +113,80 @@ fn version_verbose_names_the_commit_and_target() {
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
     assert!(json["buildDate"].as_str().unwrap().ends_with('Z'), "{json}");
 }
+
+/// The files of one release folder, by name, with their SHA-256.
+fn release_files(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let sum = ok(Command::new("sha256sum").arg(&path));
+            (name, sum.split_whitespace().next().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// The same commit, built a second time from a copy of the tree in another
+/// folder, into other target and output folders, gives the same bytes as
+/// the run's release build: every binary, SBOM, `SHA256SUMS` and its
+/// signature (Ed25519 signatures are deterministic), for every
+/// architecture. Takes as long as a release build.
+#[test]
+fn release_builds_are_reproducible() {
+    let Some(release) = release_build() else {
+        return;
+    };
+    require_tool("sha256sum");
+    let tmp = tempfile::tempdir().unwrap();
+    // The working tree as it is (uncommitted changes too), without build
+    // output, in a folder of another name and depth.
+    let src = tmp.path().join("elsewhere/airgap-copy");
+    std::fs::create_dir_all(&src).unwrap();
+    ok(Command::new("sh").arg("-c").arg(format!(
+        "tar -C '{}' --exclude=./target --exclude=./fuzz/target -cf - . | tar -C '{}' -xf -",
+        repo_root().display(),
+        src.display()
+    )));
+    let key = release.public_key.with_extension("key");
+    let out = tmp.path().join("out");
+    ok(Command::new("bash")
+        .arg("scripts/release.sh")
+        .arg("--key")
+        .arg(&key)
+        .arg("--out")
+        .arg(&out)
+        .arg("--target-dir")
+        .arg(tmp.path().join("target"))
+        .current_dir(&src));
+    let mut compared = 0;
+    for arch in ["x86_64", "aarch64"] {
+        let first = release.arch(arch);
+        if !first.is_dir() {
+            continue;
+        }
+        let a = release_files(&first);
+        let b = release_files(&out.join(arch));
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "{arch}: the two builds made different files"
+        );
+        for (name, sum) in &a {
+            assert_eq!(
+                sum,
+                &b[name],
+                "{arch}/{name}: the two builds differ (first {}, second {})",
+                first.display(),
+                out.join(arch).display()
+            );
+        }
+        assert!(a.contains_key("airgap-install") && a.contains_key("SHA256SUMS.minisig"));
+        compared += 1;
+    }
+    assert!(
+        compared > 0,
+        "{}: no architecture folder",
+        release.dir.display()
+    );
+}
