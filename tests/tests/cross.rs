@@ -5,8 +5,8 @@
 //! `version --verbose` naming the aarch64 musl target, `self-check` against
 //! the signed sums beside it, and `verify` of the demo bundle (a damaged
 //! copy refused). The bundler builds the demo bundle under emulation too,
-//! giving the same bytes as the native build: ISA-L, zstd and SQLite work
-//! as cross-compiled.
+//! giving the same bytes as the native build: ISA-L (the gzip layer's
+//! scan) and zstd work as cross-compiled.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -245,8 +245,9 @@ fn bundler_builds_the_same_bundle_under_emulation() {
     // The native (debug) build of the demo bundle...
     let (native, key, _) = demo_bundle(tmp.path());
     // ...and the aarch64 release bundler's, under emulation: the layer
-    // scans (ISA-L), the zstd frames and the scan cache (SQLite) run as
-    // cross-compiled, and the bundle is byte for byte the same.
+    // scans (ISA-L inflates the web image's gzip layer) and the zstd
+    // frames run as cross-compiled, and the bundle is byte for byte the
+    // same.
     let emulated_out = tmp.path().join("aarch64/demo.bundle");
     std::fs::create_dir_all(emulated_out.parent().unwrap()).unwrap();
     let out = run(emulated(&dir.join("airgap-bundle"))
