@@ -2,13 +2,16 @@
 """CycloneDX 1.6 SBOM of one release binary's own dependencies.
 
 Usage: release-sbom.py --package airgap-install --target TRIPLE --binary FILE
+                       [--zig-lib DIR]
 
 The crates are the package's normal dependencies, resolved by
 `cargo metadata --locked --filter-platform TRIPLE` (features as the workspace
 builds them), each with its version, licence expression and package URL.
 The C code linked into the static binary is listed too: Intel ISA-L (when
 isal-sys is a dependency; its version is the ISA-L commit isal-sys vendors)
-and musl libc (the version of Debian's musl package that linked it). The
+and musl libc: the version of Debian's musl package that linked it, or,
+for a cross build with zig (--zig-lib: zig's lib folder), the musl release
+zig carries (its src/internal/version.h) and zig's version. The
 output is deterministic: the time is SOURCE_DATE_EPOCH and the serial number
 is derived from the binary's SHA-256.
 """
@@ -27,6 +30,7 @@ def main():
     p.add_argument("--package", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--binary", required=True)
+    p.add_argument("--zig-lib", help="zig's lib folder, when zig's musl linked the binary")
     a = p.parse_args()
 
     meta = json.loads(subprocess.check_output(
@@ -118,13 +122,26 @@ def main():
                   "blessing", "SQLite")
 
     if "musl" in a.target:
-        musl = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "musl"],
-                              capture_output=True, text=True).stdout.strip() or "unknown"
+        if a.zig_lib:
+            musl = "unknown"
+            with open(os.path.join(a.zig_lib, "libc", "musl", "src", "internal", "version.h")) as f:
+                for line in f:
+                    if line.startswith("#define VERSION "):
+                        musl = line.split('"')[1]
+            zig = subprocess.check_output(
+                [os.path.join(os.path.dirname(a.zig_lib), "zig"), "version"], text=True).strip()
+            purl = f"pkg:generic/musl@{musl}"
+            description = f"the C library, from the musl source zig {zig} carries, linked statically"
+        else:
+            musl = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "musl"],
+                                  capture_output=True, text=True).stdout.strip() or "unknown"
+            purl = f"pkg:deb/debian/musl@{musl}"
+            description = "the C library, linked statically"
         components.append({
             "type": "library", "bom-ref": "c:musl", "name": "musl",
-            "version": musl, "purl": f"pkg:deb/debian/musl@{musl}",
+            "version": musl, "purl": purl,
             "licenses": [{"expression": "MIT"}],
-            "description": "the C library, linked statically",
+            "description": description,
         })
         dependencies.append({"ref": "c:musl", "dependsOn": []})
         for d in dependencies:

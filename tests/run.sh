@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_build_packages
-ensure_packages zstd tar skopeo minisign docker-registry rpm rpmbuild:rpm go:golang-go debootstrap umoci script:bsdutils unshare:util-linux sha256sum:coreutils objdump:binutils pip3:python3-pip qemu-img:qemu-utils debugfs:e2fsprogs
+ensure_packages zstd tar skopeo minisign docker-registry rpm rpmbuild:rpm go:golang-go debootstrap umoci script:bsdutils unshare:util-linux sha256sum:coreutils objdump:binutils pip3:python3-pip qemu-img:qemu-utils debugfs:e2fsprogs qemu-aarch64-static:qemu-user-static
 AIRGAP_HELM=$(bash scripts/install-helm.sh)
 export AIRGAP_HELM
 # The SBOM tests build real rpm databases, Go binaries and cargo-auditable
