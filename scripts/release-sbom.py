@@ -12,8 +12,10 @@ isal-sys is a dependency; its version is the ISA-L commit isal-sys vendors)
 and musl libc: the version of Debian's musl package that linked it, or,
 for a cross build with zig (--zig-lib: zig's lib folder), the musl release
 zig carries (its src/internal/version.h) and zig's version. The
-output is deterministic: the time is SOURCE_DATE_EPOCH and the serial number
-is derived from the binary's SHA-256.
+output is deterministic: the time is SOURCE_DATE_EPOCH, the serial number
+is derived from the binary's SHA-256, and the workspace's own packages are
+named by the folder the build remaps the tree to (/build/airgap), not by
+where it was checked out.
 """
 import argparse
 import hashlib
@@ -33,9 +35,15 @@ def main():
     p.add_argument("--zig-lib", help="zig's lib folder, when zig's musl linked the binary")
     a = p.parse_args()
 
-    meta = json.loads(subprocess.check_output(
+    text = subprocess.check_output(
         ["cargo", "metadata", "--format-version", "1", "--locked",
-         "--filter-platform", a.target]))
+         "--filter-platform", a.target], text=True)
+    # The workspace's own packages have ids naming the folder the tree was
+    # built in ("path+file:///home/…/format#airgap-format@0.1.0"); they are
+    # written as the folder the build remaps it to, so the SBOM does not
+    # depend on where the tree was checked out.
+    workspace = json.dumps("path+file://" + json.loads(text)["workspace_root"])[1:-1]
+    meta = json.loads(text.replace(workspace, "path+file:///build/airgap"))
     packages = {pkg["id"]: pkg for pkg in meta["packages"]}
     nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}
     root = next(pid for pid, pkg in packages.items()

@@ -172,13 +172,18 @@ fn release_builds_are_reproducible() {
             b.keys().collect::<Vec<_>>(),
             "{arch}: the two builds made different files"
         );
-        for (name, sum) in &a {
-            assert_eq!(
-                sum,
-                &b[name],
-                "{arch}/{name}: the two builds differ (first {}, second {})",
+        let differ: Vec<&str> = a
+            .iter()
+            .filter(|(name, sum)| b[*name] != **sum)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !differ.is_empty() {
+            // Keep the second build for diffoscope.
+            let kept = tmp.keep();
+            panic!(
+                "{arch}: the two builds differ in {differ:?} (first {}, second {})",
                 first.display(),
-                out.join(arch).display()
+                kept.join("out").join(arch).display()
             );
         }
         assert!(a.contains_key("airgap-install") && a.contains_key("SHA256SUMS.minisig"));
