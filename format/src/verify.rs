@@ -15,6 +15,7 @@ use crate::limits::Limits;
 use crate::reader::{ArchiveReader, Head, ReadError};
 use crate::seekable::{self, FrameEntry, FrameSeal};
 use crate::signature::{KeyId, PublicKey, Signature, SignatureError};
+use crate::signed::SignedBundle;
 use crate::tar_entry::{self, HeaderBlock};
 
 /// Why a bundle is refused.
@@ -75,18 +76,7 @@ pub struct Verified {
 }
 
 /// An archive whose head (`bundle.json` and its signature) checked out.
-pub struct VerifiedHead {
-    /// The open archive.
-    pub reader: ArchiveReader,
-    /// Raw head entries.
-    pub head: Head,
-    /// The parsed, validated description.
-    pub descriptor: BundleDescriptor,
-    /// The signature.
-    pub signature: Signature,
-    /// Digest of the `bundle.json` bytes.
-    pub bundle_digest: Digest,
-}
+pub type VerifiedHead = SignedBundle;
 
 /// Checks only the signature of the head. Content is NOT checked: use
 /// [`verify_archive`] before trusting any entry, or check each entry's digest
@@ -136,13 +126,13 @@ pub fn verify_head(
         }
     })?;
     let bundle_digest = Digest::of(&head.bundle_json);
-    Ok(VerifiedHead {
+    Ok(SignedBundle::from_parts(
         reader,
         head,
         descriptor,
         signature,
         bundle_digest,
-    })
+    ))
 }
 
 /// Verifies the signature against `trusted`, then reads the archive once,
@@ -154,8 +144,18 @@ pub fn verify_archive(
     limits: Limits,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Verified, VerifyError> {
-    let name = path.display().to_string();
     let v = verify_head(path, trusted, limits)?;
+    verify_content(&v, trusted, progress)
+}
+
+/// The content pass of [`verify_archive`] over a bundle whose head checked
+/// out ([`SignedBundle::verify_content`]).
+pub(crate) fn verify_content(
+    v: &SignedBundle,
+    trusted: &[PublicKey],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Verified, VerifyError> {
+    let name = v.path().display().to_string();
     tracing::debug!(
         bundle = %v.descriptor.name,
         version = %v.descriptor.version,
@@ -194,9 +194,9 @@ pub fn verify_archive(
     Ok(Verified {
         bundle_digest: v.bundle_digest,
         signer: v.signature.key_id,
-        trusted_comment: v.signature.trusted_comment,
+        trusted_comment: v.signature.trusted_comment.clone(),
         archive_size: v.reader.file_len(),
-        descriptor: v.descriptor,
+        descriptor: v.descriptor.clone(),
     })
 }
 

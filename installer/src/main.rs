@@ -870,6 +870,7 @@ fn run_command(cli: Cli) -> Result<()> {
         } => json_failure(json, Some(file.as_path()), &[], || {
             use airgap_install::sbom;
             let trusted = trust::load_trusted(&keys, &config_dir)?;
+            let bundle = airgap_format::SignedBundle::open(&file, &trusted, Limits::default())?;
             let selection = sbom::SbomSelection {
                 image: image.clone(),
                 format: format.as_deref().map(|f| {
@@ -881,7 +882,7 @@ fn run_command(cli: Cli) -> Result<()> {
                 }),
             };
             if summary {
-                let rows: Vec<_> = sbom::summary(&file, &trusted)?
+                let rows: Vec<_> = sbom::summary(&bundle)?
                     .into_iter()
                     .filter(|r| {
                         image.as_deref().is_none_or(|i| {
@@ -900,7 +901,7 @@ fn run_command(cli: Cli) -> Result<()> {
                     print!("{}", sbom::summary_table(&rows));
                 }
             } else if let Some(out) = out {
-                let written = sbom::extract(&file, &trusted, &out, &selection)?;
+                let written = sbom::extract(&bundle, &out, &selection)?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&written)?);
                 } else {
@@ -910,8 +911,11 @@ fn run_command(cli: Cli) -> Result<()> {
                 }
             } else {
                 let _ = list;
-                let (d, mut entries) = sbom::list(&file, &trusted)?;
-                entries.retain(|e| selection.wants(e));
+                let d = &bundle.descriptor;
+                let entries: Vec<_> = sbom::list(&bundle)
+                    .iter()
+                    .filter(|e| selection.wants(e))
+                    .collect();
                 if json {
                     println!("{}", serde_json::to_string_pretty(&entries)?);
                 } else if entries.is_empty() {

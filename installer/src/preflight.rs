@@ -21,6 +21,7 @@ use std::time::Duration;
 use airgap_format::display::{self, escape as e};
 use airgap_format::progress::error_line;
 use airgap_format::verify::verify_head;
+use airgap_format::SignedBundle;
 use airgap_format::{Limits, PublicKey};
 use airgap_licenses::NodeIds;
 use anyhow::{anyhow, Result};
@@ -330,7 +331,7 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
 
     // The configuration, rendered where install renders it, then removed.
     let rendered = if secrets_ok {
-        render_size(state, o, d, &digest)
+        render_size(state, o, &head, &digest)
     } else {
         Err(anyhow!("needs the secrets above"))
     };
@@ -465,9 +466,10 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
 fn render_size(
     state: &State,
     o: &PreflightOptions,
-    d: &airgap_format::bundle_json::BundleDescriptor,
+    bundle: &SignedBundle,
     digest: &str,
 ) -> Result<Option<(u64, u64)>> {
+    let d = &bundle.descriptor;
     if d.templates.is_empty() {
         return Ok(None);
     }
@@ -488,9 +490,8 @@ fn render_size(
         .write(&map)?;
     let out = tmp.path().join("config");
     let license = crate::license::active_text(state.root())?;
-    let plan = crate::render::render(
-        o.bundle,
-        o.trusted,
+    let plan = crate::render::render_bundle(
+        bundle,
         &crate::render::RenderOptions {
             site: o.site,
             out: &out,

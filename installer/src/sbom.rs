@@ -2,13 +2,12 @@
 //! The signature is checked first; only the entries asked for are read, and
 //! each is checked against its signed digest before it is written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use airgap_format::bundle_json::{BundleDescriptor, SbomEntry, SbomFormat, SbomOrigin};
+use airgap_format::bundle_json::{SbomEntry, SbomFormat, SbomOrigin};
 use airgap_format::display::escape;
-use airgap_format::verify::{read_signed_blob, verify_head};
-use airgap_format::{Limits, PublicKey};
+use airgap_format::SignedBundle;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
@@ -80,26 +79,22 @@ pub fn file_name(e: &SbomEntry) -> String {
     format!("{base}{origin}{tag}.{ext}")
 }
 
-/// The SBOMs of the bundle at `path` (signature checked), in `bundle.json` order.
-pub fn list(path: &Path, trusted: &[PublicKey]) -> Result<(BundleDescriptor, Vec<SbomEntry>)> {
-    let head = verify_head(path, trusted, Limits::default())?;
-    let sboms = head.descriptor.sboms.clone();
-    Ok((head.descriptor, sboms))
+/// The SBOMs of a bundle, in `bundle.json` order.
+pub fn list(bundle: &SignedBundle) -> &[SbomEntry] {
+    &bundle.descriptor.sboms
 }
 
 /// Writes the selected SBOMs into `out`, each checked against its digest.
 pub fn extract(
-    path: &Path,
-    trusted: &[PublicKey],
+    bundle: &SignedBundle,
     out: &Path,
     selection: &SbomSelection,
 ) -> Result<Vec<Extracted>> {
-    let head = verify_head(path, trusted, Limits::default())?;
-    let d = &head.descriptor;
+    let d = &bundle.descriptor;
     if d.sboms.is_empty() {
         bail!(
             "{}: bundle {} {} carries no SBOMs (built with --skip-sbom, or by an older bundler)",
-            path.display(),
+            bundle.path().display(),
             d.name,
             d.version
         );
@@ -114,12 +109,10 @@ pub fn extract(
             );
         }
     }
-    let entries: HashMap<String, airgap_format::tar_entry::EntryHeader> =
-        head.reader.entries_by_path()?;
     // Every document is read and checked before any is written.
     let mut checked = Vec::new();
     for e in chosen {
-        let bytes = read_signed_blob(&head.reader, d, &entries, &e.digest, MAX_SBOM_BYTES, "SBOM")?;
+        let bytes = bundle.read_blob(&e.digest, MAX_SBOM_BYTES, "SBOM")?;
         checked.push((e, bytes));
     }
     let dir = crate::out_dir::OutDir::create(out)?;
@@ -149,16 +142,13 @@ pub struct SummaryRow {
 }
 
 /// Counts the packages of every generated per-image CycloneDX SBOM.
-pub fn summary(path: &Path, trusted: &[PublicKey]) -> Result<Vec<SummaryRow>> {
-    let head = verify_head(path, trusted, Limits::default())?;
-    let d = &head.descriptor;
-    let entries: HashMap<String, airgap_format::tar_entry::EntryHeader> =
-        head.reader.entries_by_path()?;
+pub fn summary(bundle: &SignedBundle) -> Result<Vec<SummaryRow>> {
+    let d = &bundle.descriptor;
     let mut rows = Vec::new();
     for e in d.sboms.iter().filter(|e| {
         e.format == SbomFormat::Cyclonedx && e.origin == SbomOrigin::Generated && e.image.is_some()
     }) {
-        let bytes = read_signed_blob(&head.reader, d, &entries, &e.digest, MAX_SBOM_BYTES, "SBOM")?;
+        let bytes = bundle.read_blob(&e.digest, MAX_SBOM_BYTES, "SBOM")?;
         let v: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|err| anyhow::anyhow!("SBOM {}: not JSON ({err})", e.digest))?;
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -206,7 +196,7 @@ pub fn summary_table(rows: &[SummaryRow]) -> String {
 }
 
 /// The list as a table.
-pub fn list_table(entries: &[SbomEntry]) -> String {
+pub fn list_table(entries: &[&SbomEntry]) -> String {
     let mut out = format!(
         "{:<40} {:<16} {:<10} {:<10} {:>10}  {}\n",
         "IMAGE", "PLATFORM", "FORMAT", "ORIGIN", "BYTES", "DIGEST"

@@ -14,11 +14,11 @@ pub mod limits;
 pub mod script;
 pub mod spec;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use airgap_format::bundle_json::BundleDescriptor;
-use airgap_format::verify::{read_signed_blob, verify_head};
+use airgap_format::SignedBundle;
 use airgap_format::{Digest, Limits, PublicKey};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -213,7 +213,15 @@ pub const RENDER_STACK_BYTES: usize = 64 << 20;
 /// within [`RenderLimits::default`], on a thread of its own with a stack
 /// large enough for the deepest nesting the limits allow.
 pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> Result<Plan> {
-    on_render_thread(|| render_here(bundle, trusted, options))?
+    let bundle = SignedBundle::open(bundle, trusted, Limits::default())?;
+    render_bundle(&bundle, options)
+}
+
+/// Renders a bundle whose signature checked out, within
+/// [`RenderLimits::default`], on a thread of its own with a stack large
+/// enough for the deepest nesting the limits allow.
+pub fn render_bundle(bundle: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
+    on_render_thread(|| render_here(bundle, options))?
 }
 
 /// Runs `f` on a thread of its own with a [`RENDER_STACK_BYTES`] stack, as
@@ -231,12 +239,9 @@ pub fn on_render_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T> {
     })
 }
 
-fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> Result<Plan> {
-    let head = verify_head(bundle, trusted, Limits::default())?;
+fn render_here(head: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
+    let bundle = head.path();
     let d = &head.descriptor;
-    let reader = &head.reader;
-    let entries: HashMap<String, airgap_format::tar_entry::EntryHeader> =
-        reader.entries_by_path()?;
     if d.templates.is_empty() {
         bail!(
             "{}: bundle {} {} carries no templates to render",
@@ -249,14 +254,7 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
         let t = d
             .template(name)
             .ok_or_else(|| anyhow!("{}: no template {name} in the bundle", bundle.display()))?;
-        let bytes = read_signed_blob(
-            reader,
-            d,
-            &entries,
-            &t.digest,
-            MAX_TEMPLATE_BYTES,
-            "template",
-        )?;
+        let bytes = head.read_blob(&t.digest, MAX_TEMPLATE_BYTES, "template")?;
         String::from_utf8(bytes).map_err(|_| anyhow!("template {name}: not UTF-8 text"))
     };
     let spec = RenderSpec::parse(&read_template(RENDER_SPEC)?)
@@ -406,14 +404,7 @@ fn render_here(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) ->
                     );
                 }
                 if written_charts.insert(rel.clone()) {
-                    let bytes = read_signed_blob(
-                        reader,
-                        d,
-                        &entries,
-                        &chart.digest,
-                        MAX_CHART_BYTES,
-                        "chart",
-                    )?;
+                    let bytes = head.read_blob(&chart.digest, MAX_CHART_BYTES, "chart")?;
                     outputs.add(&rel, bytes, false, false);
                 }
                 rel
