@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use airgap_cli::progress::Progress;
 use airgap_format::bundle_json::{
     is_sbom_media_type, BaseEntry, BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, PartEntry,
     SbomEntry, SplitEntry, BUNDLE_JSON, BUNDLE_SEAL, BUNDLE_SEAL_SIG, BUNDLE_SIG,
@@ -15,7 +16,6 @@ use airgap_format::bundle_json::{
     SBOMS_LAST_FORMAT_VERSION, TEMPLATES_FORMAT_VERSION,
 };
 use airgap_format::canonical_json::to_canonical_vec;
-use airgap_format::progress::Progress;
 use airgap_format::writer::{entry_size_bound, stored_entry_data};
 use airgap_format::{ArchiveWriter, Compression, Digest, WriterOptions};
 use anyhow::{bail, Context, Result};

@@ -7,8 +7,8 @@ use airgap_bundle::build::{build, BuildOptions};
 use airgap_bundle::lock::lock_manifest;
 use airgap_bundle::pull::PullOptions;
 use airgap_bundle::sign::{keygen, SecretKey};
-use airgap_format::cli::Shell;
-use airgap_format::progress::UsageError;
+use airgap_cli::completions::Shell;
+use airgap_cli::progress::UsageError;
 use airgap_registry::credentials::{password_from_stdin, Credentials};
 use anyhow::{bail, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -460,12 +460,14 @@ fn run(cli: Cli) -> Result<()> {
                 ledger.display()
             );
         }
-        Command::Completion { shell } => {
-            airgap_format::cli::write_completions(Cli::command(), shell, &mut std::io::stdout())
-                .map_err(|err| anyhow::anyhow!("cannot write the completion script: {err}"))?
-        }
+        Command::Completion { shell } => airgap_cli::completions::write_completions(
+            Cli::command(),
+            shell,
+            &mut std::io::stdout(),
+        )
+        .map_err(|err| anyhow::anyhow!("cannot write the completion script: {err}"))?,
         Command::Man { out } => {
-            for page in airgap_format::cli::write_man_pages(Cli::command(), &out)? {
+            for page in airgap_cli::completions::write_man_pages(Cli::command(), &out)? {
                 println!("{}", page.display());
             }
         }
@@ -474,5 +476,5 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    airgap_format::progress::run_main(|| run(Cli::parse()))
+    airgap_cli::progress::run_main(|| run(Cli::parse()))
 }

@@ -98,7 +98,7 @@ pub struct Output {
     split: Option<(u64, PartHasher)>,
     /// The temp files' paths, which an interruption removes.
     partials: Arc<Mutex<Vec<PathBuf>>>,
-    _on_interrupt: airgap_format::interrupt::OnInterrupt,
+    _on_interrupt: airgap_cli::interrupt::OnInterrupt,
 }
 
 /// What [`Output::commit`] left on disk.
@@ -122,7 +122,7 @@ impl Output {
         let partials: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
         let on_interrupt = {
             let partials = partials.clone();
-            airgap_format::interrupt::on_interrupt(move |_| {
+            airgap_cli::interrupt::on_interrupt(move |_| {
                 let paths = partials.lock().map(|p| p.clone()).unwrap_or_default();
                 for p in paths {
                     let _ = std::fs::remove_file(p);

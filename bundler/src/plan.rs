@@ -63,7 +63,7 @@ pub struct Plan {
     /// Holds packaged charts until the build ends.
     pub _work_dir: tempfile::TempDir,
     /// Removes the work folder when the build is interrupted.
-    pub _work_dir_on_interrupt: airgap_format::interrupt::OnInterrupt,
+    pub _work_dir_on_interrupt: airgap_cli::interrupt::OnInterrupt,
 }
 
 impl Plan {
@@ -128,7 +128,7 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
         templates: Vec::new(),
         license: None,
         blobs: BTreeMap::new(),
-        _work_dir_on_interrupt: airgap_format::interrupt::remove_on_interrupt(
+        _work_dir_on_interrupt: airgap_cli::interrupt::remove_on_interrupt(
             work_dir.path().to_path_buf(),
         ),
         _work_dir: work_dir,

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use airgap_cli::progress::ProgressGroup;
 use airgap_format::digest::Hasher;
-use airgap_format::progress::ProgressGroup;
 use airgap_format::Digest;
 use airgap_registry::client::{backoff, one_line, read_small};
 use airgap_registry::{credentials, Client, Credentials, Transport};

@@ -16,8 +16,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use airgap_cli::progress::{error_line, Progress};
 use airgap_format::bundle_json::BundleDescriptor;
-use airgap_format::progress::{error_line, Progress};
 use airgap_format::verify::verify_head;
 use airgap_format::{verify_archive, Limits, PublicKey};
 use airgap_licenses::NodeIds;
@@ -519,7 +519,7 @@ impl Run<'_> {
             Err(e) => {
                 // A step that failed because of a signal (helm killed by
                 // the same Ctrl-C) is recorded as interrupted instead.
-                airgap_format::interrupt::wait_if_interrupted();
+                airgap_cli::interrupt::wait_if_interrupted();
                 let line = error_line(e.as_ref());
                 // The step's error is the one to report, even when the log
                 // cannot take it (a full disk is often both).
@@ -1043,14 +1043,14 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
 /// Registers the audit record of an interruption (SIGINT, SIGTERM) of
 /// `run`: outcome `interrupted`, in the step under way. A run that already
 /// finished (its journal removed) is not recorded as interrupted.
-pub(crate) fn record_interruption(run: &Run, label: &str) -> airgap_format::interrupt::OnInterrupt {
+pub(crate) fn record_interruption(run: &Run, label: &str) -> airgap_cli::interrupt::OnInterrupt {
     let root = run.state.root().to_path_buf();
     let journal = root.join(&run.journal_path);
     let current = run.current.clone();
     let command = run.command;
     let digest = run.bundle_digest.clone();
     let label = label.to_string();
-    airgap_format::interrupt::on_interrupt(move |signal| {
+    airgap_cli::interrupt::on_interrupt(move |signal| {
         if !journal.exists() {
             return;
         }

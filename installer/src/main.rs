@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use airgap_format::cli::Shell;
+use airgap_cli::completions::Shell;
+use airgap_cli::progress::{error_line, Progress, UsageError};
 use airgap_format::display::{count, escape as e};
-use airgap_format::progress::{error_line, Progress, UsageError};
 use airgap_format::{verify_archive, Digest, Limits};
 use airgap_install::push::{push, OnExistingTag, PushOptions};
 use airgap_install::target::Target;
@@ -936,12 +936,14 @@ fn run_command(cli: Cli) -> Result<()> {
             json,
             timeout,
         } => health(&site, json, timeout)?,
-        Command::Completion { shell } => {
-            airgap_format::cli::write_completions(Cli::command(), shell, &mut std::io::stdout())
-                .map_err(|err| anyhow::anyhow!("cannot write the completion script: {err}"))?
-        }
+        Command::Completion { shell } => airgap_cli::completions::write_completions(
+            Cli::command(),
+            shell,
+            &mut std::io::stdout(),
+        )
+        .map_err(|err| anyhow::anyhow!("cannot write the completion script: {err}"))?,
         Command::Man { out } => {
-            for page in airgap_format::cli::write_man_pages(Cli::command(), &out)? {
+            for page in airgap_cli::completions::write_man_pages(Cli::command(), &out)? {
                 println!("{}", page.display());
             }
         }
@@ -1288,5 +1290,5 @@ fn license(
 }
 
 fn main() -> ExitCode {
-    airgap_format::progress::run_main(|| run(Cli::parse()))
+    airgap_cli::progress::run_main(|| run(Cli::parse()))
 }

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use airgap_cli::progress::error_line;
 use airgap_format::display::{self, escape as e};
-use airgap_format::progress::error_line;
 use airgap_format::verify::verify_head;
 use airgap_format::SignedBundle;
 use airgap_format::{Limits, PublicKey};

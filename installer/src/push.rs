@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use airgap_cli::progress::{Progress, ProgressGroup};
 use airgap_format::bundle_json::{BundleDescriptor, ImageEntry};
-use airgap_format::progress::{Progress, ProgressGroup};
 use airgap_format::reader::ArchiveReader;
 use airgap_format::tar_entry::EntryHeader;
 use airgap_format::verify::verify_head;

@@ -11,8 +11,8 @@
 
 use std::path::Path;
 
+use airgap_cli::progress::error_line;
 use airgap_format::display::count;
-use airgap_format::progress::error_line;
 use anyhow::{anyhow, bail, Result};
 use time::OffsetDateTime;
 

@@ -6,8 +6,8 @@
 //! journal, so the next `install` of that bundle starts from the
 //! beginning.
 
+use airgap_cli::progress::UsageError;
 use airgap_format::display::escape as e;
-use airgap_format::progress::UsageError;
 use anyhow::{bail, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -64,7 +64,7 @@ pub fn unfinished(state: &State) -> Result<Vec<UnfinishedRun>> {
             Err(err) => {
                 tracing::warn!(
                     "{}; remove it to start that bundle's install from the beginning",
-                    airgap_format::progress::error_line(err.as_ref())
+                    airgap_cli::progress::error_line(err.as_ref())
                 );
                 continue;
             }

@@ -480,7 +480,7 @@ pub fn explain_full_disk(e: anyhow::Error) -> anyhow::Error {
     }
     anyhow::anyhow!(
         "{}; the filesystem is full: free space on it, then run the same command again (what was recorded before is kept)",
-        airgap_format::progress::error_line(e.as_ref())
+        airgap_cli::progress::error_line(e.as_ref())
     )
 }
 

@@ -988,7 +988,7 @@ fn check_secret_files(out: &Path, plan: &Value, holders: &[&str], what: &str) {
 /// included), plan.json and install-plan.sh, and the files holding them are
 /// private.
 ///
-/// PRODUCT BUG (format/src/progress.rs:81-86, with installer/src/render/
+/// PRODUCT BUG (cli/src/progress.rs:81-86, with installer/src/render/
 /// mod.rs using the handlebars crate): `RUST_LOG` goes to the log filter
 /// unchanged, and at debug level handlebars logs every helper call with its
 /// parameters and context (`Rendering helper: "quote", params: [... value:

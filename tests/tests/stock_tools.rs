@@ -198,7 +198,7 @@ fn build_progress_ends_at_its_total() {
         let run = harness::run(
             build_cmd(&manifest, &key, &out)
                 .args(extra)
-                .env("RUST_LOG", "airgap_format::progress=debug"),
+                .env("RUST_LOG", "airgap_cli::progress=debug"),
         );
         assert!(run.status.success(), "{extra:?}");
         let stderr = String::from_utf8_lossy(&run.stderr);

@@ -261,7 +261,7 @@ where
             writer,
             "{}: {}",
             level_word(*event.metadata().level(), self.color),
-            crate::display::Escaped(&body)
+            airgap_format::display::Escaped(&body)
         )
     }
 }
@@ -289,7 +289,7 @@ impl<W: std::io::Write> std::io::Write for EscapedLog<W> {
             Some(b) => (b, "\n"),
             None => (&*text, ""),
         };
-        write!(self.0, "{}{end}", crate::display::Escaped(body))?;
+        write!(self.0, "{}{end}", airgap_format::display::Escaped(body))?;
         Ok(buf.len())
     }
 
@@ -336,7 +336,7 @@ pub fn error_line(e: &(dyn std::error::Error + 'static)) -> String {
     }
     // Line breaks become spaces (several messages list things on lines of
     // their own); every other control is escaped.
-    crate::display::one_line(&out.replace(['\n', '\r'], " "), MAX_ERROR_LINE)
+    airgap_format::display::one_line(&out.replace(['\n', '\r'], " "), MAX_ERROR_LINE)
 }
 
 /// Longest error line printed, in bytes: a longer one keeps its start and

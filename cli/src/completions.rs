@@ -38,7 +38,7 @@ fn page(cmd: &clap::Command, out: &Path, written: &mut Vec<PathBuf>) -> std::io:
     let mut text = Vec::new();
     man.render(&mut text)
         .map_err(|e| named(&path, "cannot render", e))?;
-    crate::atomic_file::write_file_atomic(&path, &text, 0o644)
+    airgap_format::atomic_file::write_file_atomic(&path, &text, 0o644)
         .map_err(|e| named(&path, "cannot write", e))?;
     written.push(path);
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
