@@ -35,7 +35,6 @@
 //! );
 //! ```
 
-#![warn(missing_docs)]
 
 pub mod cyclonedx;
 pub mod document;
