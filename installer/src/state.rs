@@ -19,7 +19,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use airgap_format::atomic_file::write_file_atomic;
@@ -172,14 +171,15 @@ impl State {
             .with_context(|| format!("{}: cannot open", lock_path.display()))?;
         let deadline = std::time::Instant::now() + wait;
         loop {
-            // SAFETY: a valid open descriptor.
-            let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                break;
-            }
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(err).with_context(|| format!("{}: cannot lock", lock_path.display()));
+            // flock(2) on Unix: held by the open file description, released
+            // when it is closed.
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(err)) => {
+                    return Err(err)
+                        .with_context(|| format!("{}: cannot lock", lock_path.display()));
+                }
             }
             if std::time::Instant::now() >= deadline {
                 bail!(
