@@ -839,15 +839,16 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
                 None => "activated".to_string(),
             }
         };
-        let outcome = if l.state == "grace" { "warning" } else { "ok" };
+        let grace = l.state == crate::license::LicenseState::Grace;
+        let outcome = if grace { "warning" } else { "ok" };
         Ok((
             outcome.into(),
             format!(
                 "serial {} for {} {what}; {}",
                 l.serial,
                 l.customer,
-                match (l.state.as_str(), l.days_left) {
-                    ("grace", Some(n)) =>
+                match (grace, l.days_left) {
+                    (true, Some(n)) =>
                         format!("EXPIRED on {}, grace period ends in {n} days", l.expires),
                     (_, Some(n)) => format!("expires {} ({n} days left)", l.expires),
                     _ => String::new(),
@@ -932,7 +933,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
             run.journal.backup_dir =
                 run_backups(run, &config_dir, FileRole::Backup)?.map(|p| p.display().to_string());
         }
-        if which("helm").is_none() {
+        if which::which("helm").is_err() {
             bail!("helm is not on the PATH; install it, or run without --apply and apply install-plan.sh yourself");
         }
         let script = config_dir.join("install-plan.sh");
@@ -1243,14 +1244,6 @@ pub(crate) fn last_line(text: &str) -> String {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
         .to_string()
-}
-
-/// The first `name` on the PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// What `plan` reports: the differences between a bundle and what is installed.

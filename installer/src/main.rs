@@ -1207,7 +1207,11 @@ fn license(
             };
             let l = &a.license;
             record(
-                if l.state == "grace" { "warning" } else { "ok" },
+                if l.state == lic::LicenseState::Grace {
+                    "warning"
+                } else {
+                    "ok"
+                },
                 format!(
                     "{what}: serial {} for {} ({}), expires {}{}",
                     l.serial,
@@ -1221,7 +1225,7 @@ fn license(
                     }
                 ),
             )?;
-            if l.state == "grace" {
+            if l.state == lic::LicenseState::Grace {
                 tracing::warn!(
                     "{what}: expired on {}; in its grace period until {} ({} days left): renew it",
                     l.expires,
@@ -1266,14 +1270,14 @@ fn license(
             } else {
                 print!("{}", s.to_text());
             }
-            match s.state.as_str() {
-                "valid" => {}
-                "grace" => tracing::warn!(
+            match s.state {
+                lic::LicenseState::Valid => {}
+                lic::LicenseState::Grace => tracing::warn!(
                     "the licence expired on {}; it works until {} (grace period): renew it",
                     s.expires,
                     s.grace_ends
                 ),
-                _ => anyhow::bail!(
+                lic::LicenseState::Invalid => anyhow::bail!(
                     "the licence is not valid: {}",
                     s.problem.as_deref().unwrap_or("unknown reason")
                 ),

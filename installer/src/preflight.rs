@@ -282,7 +282,7 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
                     )
                 });
             match checked {
-                Ok(l) if l.state == "grace" => c.warning(
+                Ok(l) if l.state == crate::license::LicenseState::Grace => c.warning(
                     "licence",
                     format!("serial {} for {}: expired on {}, in its grace period", l.serial, l.customer, l.expires),
                 ),
@@ -809,7 +809,7 @@ pub fn tool_checks() -> Vec<Check> {
 
 /// Runs a tool with a time limit; its standard output, or why not.
 fn tool_output(tool: &str, args: &[&str]) -> Result<String, String> {
-    if crate::install::which(tool).is_none() {
+    if which::which(tool).is_err() {
         return Err(format!("{tool} is not on the PATH"));
     }
     let mut child = Command::new(tool)

@@ -138,7 +138,7 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
             })?;
         let releases: PlanReleases = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not a render plan", plan.display()))?;
-        if crate::install::which("helm").is_none() {
+        if which::which("helm").is_err() {
             bail!("helm is not on the PATH; install it to remove the releases");
         }
         let (mut removed, mut gone) = (0, 0);
