@@ -38,7 +38,9 @@ pub fn node_ids(cluster_uid: Option<&str>) -> Result<NodeIds> {
 /// The product a request is for: `--product`, else the one bundle
 /// installed, else [`DEFAULT_PRODUCT`].
 pub fn default_product(state_root: &Path) -> String {
-    let installed = crate::install::installed_names(state_root).unwrap_or_default();
+    let installed = State::open_read_only(state_root)
+        .install_names()
+        .unwrap_or_default();
     match installed.as_slice() {
         [one] => one.clone(),
         _ => DEFAULT_PRODUCT.to_string(),

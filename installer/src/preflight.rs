@@ -26,7 +26,8 @@ use airgap_licenses::NodeIds;
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
-use crate::install::{compare, site_target, Change, InstallRecord, RegistryAccess};
+use crate::install::access::{site_target, RegistryAccess};
+use crate::install::records::{compare, Change};
 use crate::push::OnExistingTag;
 use crate::site::SiteFile;
 use crate::state::State;
@@ -221,7 +222,7 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
     );
 
     // The bundle against what is installed.
-    let current = state.read_json::<InstallRecord>(&format!("installs/{}.json", d.name))?;
+    let current = state.install_record(&d.name)?;
     if !o.skip_version {
         match compare(d, &digest, current.as_ref(), o.apply) {
             Change::Install => c.ok(
