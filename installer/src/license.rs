@@ -38,7 +38,9 @@ pub fn node_ids(cluster_uid: Option<&str>) -> Result<NodeIds> {
 /// The product a request is for: `--product`, else the one bundle
 /// installed, else [`DEFAULT_PRODUCT`].
 pub fn default_product(state_root: &Path) -> String {
-    let installed = crate::install::installed_names(state_root).unwrap_or_default();
+    let installed = State::open_read_only(state_root)
+        .install_names()
+        .unwrap_or_default();
     match installed.as_slice() {
         [one] => one.clone(),
         _ => DEFAULT_PRODUCT.to_string(),
@@ -92,8 +94,8 @@ pub struct LicenseSummary {
     pub limits: std::collections::BTreeMap<String, u64>,
     /// Signing key id.
     pub key_id: String,
-    /// `valid`, `grace` or `invalid`.
-    pub state: String,
+    /// Where it stands: `valid`, `grace` or `invalid`.
+    pub state: LicenseState,
     /// Whole days until expiry (`valid`) or until the grace period ends (`grace`).
     pub days_left: Option<u32>,
     /// Why it does not work here now (`invalid` only).
@@ -101,12 +103,35 @@ pub struct LicenseSummary {
     pub problem: Option<String>,
 }
 
+/// Where a licence stands here and now, as `--json` and the audit log
+/// name it: the [`Standing`] the licences crate found, or `invalid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LicenseState {
+    /// Within its validity window.
+    Valid,
+    /// Expired, but within its grace period: it still works, with a warning.
+    Grace,
+    /// It does not work here now (see the summary's `problem`).
+    Invalid,
+}
+
+impl From<&Standing> for LicenseState {
+    fn from(s: &Standing) -> Self {
+        match s {
+            Standing::Valid { .. } => LicenseState::Valid,
+            Standing::Grace { .. } => LicenseState::Grace,
+        }
+    }
+}
+
 impl LicenseSummary {
     fn new(p: &LicensePayload, standing: Result<Standing, String>) -> Self {
         let (state, days_left, problem) = match standing {
-            Ok(Standing::Valid { days_left }) => ("valid", Some(days_left), None),
-            Ok(Standing::Grace { days_left, .. }) => ("grace", Some(days_left), None),
-            Err(e) => ("invalid", None, Some(e)),
+            Ok(s @ Standing::Valid { days_left }) | Ok(s @ Standing::Grace { days_left, .. }) => {
+                (LicenseState::from(&s), Some(days_left), None)
+            }
+            Err(e) => (LicenseState::Invalid, None, Some(e)),
         };
         LicenseSummary {
             product: p.product.clone(),
@@ -120,7 +145,7 @@ impl LicenseSummary {
             features: p.features.clone(),
             limits: p.limits.clone(),
             key_id: p.key_id.clone(),
-            state: state.to_string(),
+            state,
             days_left,
             problem,
         }
@@ -137,9 +162,9 @@ impl LicenseSummary {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let standing = match (self.state.as_str(), self.days_left) {
-            ("valid", Some(d)) => format!("valid, {d} days left"),
-            ("grace", Some(d)) => format!(
+        let standing = match (self.state, self.days_left) {
+            (LicenseState::Valid, Some(d)) => format!("valid, {d} days left"),
+            (LicenseState::Grace, Some(d)) => format!(
                 "EXPIRED on {}, in its grace period: {d} days left until {}",
                 self.expires, self.grace_ends
             ),

@@ -484,7 +484,7 @@ fn run_command(cli: Cli) -> Result<()> {
                 bundle: &file,
                 site: &site,
                 trusted: &trusted,
-                registry: install::RegistryAccess::for_site(&site, credentials),
+                registry: install::access::RegistryAccess::for_site(&site, credentials),
                 jobs: upload.jobs as usize,
                 apply,
                 allow_downgrade,
@@ -531,7 +531,7 @@ fn run_command(cli: Cli) -> Result<()> {
             json_failure(json, Some(file.as_path()), &[], || {
                 let trusted = trust::load_trusted(&keys, &config_dir)?;
                 let site = airgap_install::site::SiteFile::load(&site)?;
-                let access = install::RegistryAccess::for_site(
+                let access = install::access::RegistryAccess::for_site(
                     &site,
                     registry_credentials(
                         &site.site.registry.host,
@@ -582,7 +582,7 @@ fn run_command(cli: Cli) -> Result<()> {
             json,
         } => json_failure(json, None, &[], || {
             let site = airgap_install::site::SiteFile::load(&site)?;
-            let registry = install::RegistryAccess::for_site(
+            let registry = install::access::RegistryAccess::for_site(
                 &site,
                 registry_credentials(
                     &site.site.registry.host,
@@ -632,7 +632,7 @@ fn run_command(cli: Cli) -> Result<()> {
                         login.username,
                         login.password_stdin,
                     )?;
-                    Some(install::RegistryAccess::for_site(&site, creds))
+                    Some(install::access::RegistryAccess::for_site(&site, creds))
                 }
                 None => None,
             };
@@ -671,7 +671,7 @@ fn run_command(cli: Cli) -> Result<()> {
                 .map(|s| airgap_install::site::SiteFile::load(&s))
                 .transpose()?;
             let registry = match &site {
-                Some(site) => Some(install::RegistryAccess::for_site(
+                Some(site) => Some(install::access::RegistryAccess::for_site(
                     site,
                     registry_credentials(
                         &site.site.registry.host,
@@ -682,9 +682,9 @@ fn run_command(cli: Cli) -> Result<()> {
                 None => None,
             };
             let state = state::State::open(&state_dir)?;
-            let plan = install::plan(
+            let plan = install::upgrade::plan(
                 &state,
-                &install::PlanOptions {
+                &install::upgrade::PlanOptions {
                     bundle: &file,
                     trusted: &trusted,
                     site: site.as_ref(),
@@ -704,7 +704,7 @@ fn run_command(cli: Cli) -> Result<()> {
         })?,
         Command::Status { json } => {
             let state = state::State::open_read_only(&state_dir);
-            let records = install::installed(&state)?;
+            let records = state.install_records()?;
             let unfinished = runs::unfinished(&state)?;
             if json {
                 let status = serde_json::json!({
@@ -713,7 +713,7 @@ fn run_command(cli: Cli) -> Result<()> {
                 });
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
-                print!("{}", install::status_text(&records));
+                print!("{}", install::records::status_text(&records));
                 print!("{}", runs::unfinished_text(&unfinished));
             }
         }
@@ -727,13 +727,13 @@ fn run_command(cli: Cli) -> Result<()> {
             );
         }
         Command::History { json } => {
-            let records = state::read_audit_log(&state_dir.join("audit.log"))?;
+            let records = state::State::open_read_only(&state_dir).audit_log()?;
             if json {
                 for r in &records {
                     println!("{}", serde_json::to_string(r)?);
                 }
             } else {
-                print!("{}", install::history_text(&records));
+                print!("{}", install::run::history_text(&records));
             }
         }
         Command::License { command } => license(command, &state_dir, &config_dir)?,
@@ -781,7 +781,7 @@ fn run_command(cli: Cli) -> Result<()> {
                 registry_credentials(&target.host, upload.username, upload.password_stdin)?;
             // Blobs a delta leaves to its base may be in the registry under
             // the repositories an installed release used.
-            let records = install::installed(&state::State::open_read_only(&state_dir))?;
+            let records = state::State::open_read_only(&state_dir).install_records()?;
             let options = PushOptions {
                 known: airgap_install::survey::known_images(&records, &target),
                 target,
@@ -1183,7 +1183,7 @@ fn license(
             let result = airgap_licenses::license::read_license_file(&file)
                 .map_err(anyhow::Error::from)
                 .and_then(|text| lic::activate(&state, &text, &what, &what, &trusted, &node, None));
-            let record = |outcome: &str, detail: String| {
+            let record = |outcome: state::Outcome, detail: String| {
                 state.audit(&state::AuditRecord {
                     time: state::rfc3339(
                         time::OffsetDateTime::now_utc()
@@ -1195,14 +1195,14 @@ fn license(
                     bundle_digest: None,
                     bundle: None,
                     step: "activate".into(),
-                    outcome: outcome.into(),
+                    outcome,
                     detail: Some(detail),
                 })
             };
             let a = match result {
                 Ok(a) => a,
                 Err(e) => {
-                    if let Err(log) = record("refused", error_line(e.as_ref())) {
+                    if let Err(log) = record(state::Outcome::Refused, error_line(e.as_ref())) {
                         tracing::warn!(
                             "the refusal is not in the audit log: {}",
                             error_line(log.as_ref())
@@ -1213,7 +1213,11 @@ fn license(
             };
             let l = &a.license;
             record(
-                if l.state == "grace" { "warning" } else { "ok" },
+                if l.state == lic::LicenseState::Grace {
+                    state::Outcome::Warning
+                } else {
+                    state::Outcome::Ok
+                },
                 format!(
                     "{what}: serial {} for {} ({}), expires {}{}",
                     l.serial,
@@ -1227,7 +1231,7 @@ fn license(
                     }
                 ),
             )?;
-            if l.state == "grace" {
+            if l.state == lic::LicenseState::Grace {
                 tracing::warn!(
                     "{what}: expired on {}; in its grace period until {} ({} days left): renew it",
                     l.expires,
@@ -1272,14 +1276,14 @@ fn license(
             } else {
                 print!("{}", s.to_text());
             }
-            match s.state.as_str() {
-                "valid" => {}
-                "grace" => tracing::warn!(
+            match s.state {
+                lic::LicenseState::Valid => {}
+                lic::LicenseState::Grace => tracing::warn!(
                     "the licence expired on {}; it works until {} (grace period): renew it",
                     s.expires,
                     s.grace_ends
                 ),
-                _ => anyhow::bail!(
+                lic::LicenseState::Invalid => anyhow::bail!(
                     "the licence is not valid: {}",
                     s.problem.as_deref().unwrap_or("unknown reason")
                 ),

@@ -27,7 +27,8 @@ use airgap_licenses::NodeIds;
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
-use crate::install::{compare, site_target, Change, InstallRecord, RegistryAccess};
+use crate::install::access::{site_target, RegistryAccess};
+use crate::install::records::{compare, Change};
 use crate::push::OnExistingTag;
 use crate::site::SiteFile;
 use crate::state::State;
@@ -222,7 +223,7 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
     );
 
     // The bundle against what is installed.
-    let current = state.read_json::<InstallRecord>(&format!("installs/{}.json", d.name))?;
+    let current = state.install_record(&d.name)?;
     if !o.skip_version {
         match compare(d, &digest, current.as_ref(), o.apply) {
             Change::Install => c.ok(
@@ -283,7 +284,7 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
                     )
                 });
             match checked {
-                Ok(l) if l.state == "grace" => c.warning(
+                Ok(l) if l.state == crate::license::LicenseState::Grace => c.warning(
                     "licence",
                     format!("serial {} for {}: expired on {}, in its grace period", l.serial, l.customer, l.expires),
                 ),
@@ -810,7 +811,7 @@ pub fn tool_checks() -> Vec<Check> {
 
 /// Runs a tool with a time limit; its standard output, or why not.
 fn tool_output(tool: &str, args: &[&str]) -> Result<String, String> {
-    if crate::install::which(tool).is_none() {
+    if which::which(tool).is_err() {
         return Err(format!("{tool} is not on the PATH"));
     }
     let mut child = Command::new(tool)

@@ -16,17 +16,26 @@ use airgap_format::display::count;
 use anyhow::{anyhow, bail, Result};
 use time::OffsetDateTime;
 
-use crate::install::{
-    file_digest, installed, last_line, run_backups, run_logged, InstallRecord, InstallReport,
-    Journal, PreviousVersion, RegistryAccess, Run,
-};
+use crate::install::access::RegistryAccess;
+use crate::install::journal::{Journal, RunKind, Step};
+use crate::install::records::{InstallRecord, PreviousVersion};
+use crate::install::run::{Command, Run};
+use crate::install::scripts::{file_digest, run_backups, run_install_plan};
+use crate::install::steps::check_health;
+use crate::install::InstallReport;
 use crate::render::spec::FileRole;
 use crate::site::SiteFile;
-use crate::state::{operator, rfc3339, State};
+use crate::state::{operator, rfc3339, Outcome, State};
 use crate::target::Target;
 
 /// The steps of a rollback, in order.
-pub const STEPS: [&str; 5] = ["check", "restore", "apply", "health", "record"];
+pub const STEPS: [Step; 5] = [
+    Step::Check,
+    Step::Restore,
+    Step::Apply,
+    Step::Health,
+    Step::Record,
+];
 
 /// Settings of a rollback.
 pub struct RollbackOptions<'a> {
@@ -48,7 +57,8 @@ pub struct RollbackOptions<'a> {
 
 /// The one installed bundle called `name`, or the only one installed.
 pub fn pick(state: &State, name: Option<&str>) -> Result<InstallRecord> {
-    let records: Vec<InstallRecord> = installed(state)?
+    let records: Vec<InstallRecord> = state
+        .install_records()?
         .into_iter()
         .filter(|r| r.uninstalled_at.is_none())
         .collect();
@@ -86,8 +96,8 @@ pub fn pick(state: &State, name: Option<&str>) -> Result<InstallRecord> {
 pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
     let current = pick(state, o.name)?;
     let name = current.name.clone();
-    let journal_path = format!("runs/rollback-{name}.json");
-    let existing = state.read_json::<Journal>(&journal_path)?;
+    let journal_id = format!("rollback-{name}");
+    let existing = state.journal(&journal_id)?;
     // A resumed rollback goes on to the version it started for.
     let (to, from) = match &existing {
         Some(j) => (
@@ -129,9 +139,9 @@ pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
             (to, current.version.clone())
         }
     };
-    let vdir = crate::install::version_dir(state, &name, &to);
+    let vdir = state.version_dir(&name, &to);
     let old: InstallRecord = state
-        .read_json(&format!("installs/{name}/{to}/record.json"))?
+        .version_record(&name, &to)?
         .ok_or_else(|| {
             anyhow!(
                 "cannot roll back to {name} {to}: there is no record of its images and configuration (it was installed by an older airgap-install); install its bundle again with --allow-downgrade"
@@ -140,98 +150,79 @@ pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
     let label = format!("{name}@{to}");
     let mut run = Run {
         state,
-        command: "rollback",
+        command: Command::Rollback,
         order: &STEPS,
         journal: existing.clone().unwrap_or_else(|| Journal {
             bundle_digest: old.bundle_digest.clone(),
             bundle: label.clone(),
             started_at: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
-            kind: Some("rollback".into()),
+            kind: Some(RunKind::Rollback),
             from_version: Some(from.clone()),
             ..Journal::default()
         }),
-        journal_path: journal_path.clone(),
+        journal_id: journal_id.clone(),
         bundle_digest: old.bundle_digest.clone(),
         bundle_label: label.clone(),
         steps: Vec::new(),
         progress: o.progress,
         current: Default::default(),
     };
-    run.audit(
-        "rollback",
-        "started",
-        Some(if existing.is_some() {
+    run.audit_run(
+        Outcome::Started,
+        if existing.is_some() {
             "resuming an interrupted rollback".into()
         } else {
             format!("{name} {from} -> {to}")
-        }),
+        },
     )?;
     if existing.is_none() {
-        state.write_json(&journal_path, &run.journal)?;
+        run.save_journal()?;
     }
     // Ctrl-C or SIGTERM: an `interrupted` record; the journal stays.
-    let _interrupted = crate::install::record_interruption(&run, &label);
+    let _interrupted = run.record_interruption();
     let config_dir = vdir.join("config");
 
-    run.step("check", |_| {
-        check(state, o, &old, &config_dir).map(|detail| ("ok".to_string(), detail))
+    run.step(Step::Check, |_| {
+        check(state, o, &old, &config_dir).map(|detail| (Outcome::Ok, detail))
     })?;
 
-    run.step("restore", |run| {
+    run.step(Step::Restore, |run| {
         // The backup the upgrade after `to` took, before it was applied:
         // the data as `to` left it.
         let next = next_version(&current, &to).unwrap_or_else(|| from.clone());
-        let next_record: Option<InstallRecord> =
-            state.read_json(&format!("installs/{name}/{next}/record.json"))?;
+        let next_record = state.version_record(&name, &next)?;
         run.journal.backup_dir = next_record.and_then(|r| r.backup_dir);
         let had_backup = run.journal.backup_dir.is_some();
         Ok(match run_backups(run, &config_dir, FileRole::Restore)? {
-            Some(dir) => ("ok".into(), format!("restored from {}", dir.display())),
+            Some(dir) => (Outcome::Ok, format!("restored from {}", dir.display())),
             None if had_backup => (
-                "skipped".into(),
+                Outcome::Skipped,
                 format!("the configuration of {to} has no restore script"),
             ),
             None => (
-                "skipped".into(),
+                Outcome::Skipped,
                 format!("the upgrade from {to} to {next} took no backup (it was not applied, or rendered no backup script)"),
             ),
         })
     })?;
 
-    run.step("apply", |_| {
-        let script = config_dir.join("install-plan.sh");
-        let mut env = vec![("AIRGAP_SKIP_HEALTH".to_string(), "1".to_string())];
-        if let Ok(me) = std::env::current_exe() {
-            env.push(("AIRGAP_INSTALL".into(), me.display().to_string()));
-        }
-        let out = run_logged(&script, &config_dir, &env)?;
+    run.step(Step::Apply, |_| {
+        let last = run_install_plan(&config_dir)?;
         Ok((
-            "ok".into(),
-            format!("install-plan.sh of {to} finished: {}", last_line(&out)),
+            Outcome::Ok,
+            format!("install-plan.sh of {to} finished: {last}"),
         ))
     })?;
 
-    run.step("health", |_| {
+    run.step(Step::Health, |_| {
         if o.skip_health {
-            return Ok(("skipped".into(), "--skip-health".into()));
+            return Ok((Outcome::Skipped, "--skip-health".into()));
         }
-        let r =
-            crate::health::check_site(o.site, std::time::Duration::from_secs(o.health_timeout))?;
-        let failed = r.checks.len() - r.passed();
-        if failed > 0 {
-            bail!(
-                "{failed} of {} health checks failed:\n{}",
-                r.checks.len(),
-                r.to_table()
-            );
-        }
-        Ok((
-            "ok".into(),
-            format!("{} passed", count(r.checks.len() as u64, "check")),
-        ))
+        let n = check_health(o.site, o.health_timeout)?;
+        Ok((Outcome::Ok, format!("{} passed", count(n as u64, "check"))))
     })?;
 
-    run.step("record", |_| {
+    run.step(Step::Record, |_| {
         let now = rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0"));
         let mut previous: Vec<PreviousVersion> = current
             .previous
@@ -255,11 +246,11 @@ pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
             previous,
             ..old.clone()
         };
-        state.write_json(&format!("installs/{name}.json"), &record)?;
-        Ok(("ok".into(), format!("{name} {from} -> {to} (rolled back)")))
+        state.write_install_record(&record)?;
+        Ok((Outcome::Ok, format!("{name} {from} -> {to} (rolled back)")))
     })?;
-    run.audit("rollback", "ok", Some(format!("{name} {from} -> {to}")))?;
-    state.remove(&journal_path)?;
+    run.audit_run(Outcome::Ok, format!("{name} {from} -> {to}"))?;
+    state.remove_journal(&journal_id)?;
     Ok(InstallReport {
         name: name.clone(),
         version: to.clone(),

@@ -12,8 +12,9 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::install::{Journal, STEPS};
-use crate::state::{operator, rfc3339, AuditRecord, State};
+use crate::install::journal::{RunKind, Step};
+use crate::install::steps::STEPS;
+use crate::state::{operator, rfc3339, AuditRecord, Outcome, State};
 
 /// Hex digits of the bundle digest that name a run where its bundle's
 /// `NAME@VERSION` does not.
@@ -36,15 +37,15 @@ pub struct UnfinishedRun {
     pub started_at: String,
     /// `install`, `upgrade`, `downgrade` or `apply`, when the journal says.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<RunKind>,
     /// The version it replaces, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_version: Option<String>,
     /// The steps it finished, in order.
-    pub done: Vec<String>,
+    pub done: Vec<Step>,
     /// The step a resumed run starts with.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_step: Option<String>,
+    pub next_step: Option<Step>,
     /// The bundle file as verified (for media parts, every part's path).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_file: Option<String>,
@@ -56,9 +57,8 @@ pub struct UnfinishedRun {
 /// cannot be read is left out, with a warning naming it.
 pub fn unfinished(state: &State) -> Result<Vec<UnfinishedRun>> {
     let mut runs = Vec::new();
-    for id in state.list("runs")? {
-        let rel = format!("runs/{id}.json");
-        let journal = match state.read_json::<Journal>(&rel) {
+    for id in state.journal_ids()? {
+        let journal = match state.journal(&id) {
             Ok(Some(j)) => j,
             Ok(None) => continue,
             Err(err) => {
@@ -69,22 +69,13 @@ pub fn unfinished(state: &State) -> Result<Vec<UnfinishedRun>> {
                 continue;
             }
         };
-        let command = match journal.kind.as_deref() {
-            Some("rollback") => "rollback",
-            Some("uninstall") => "uninstall",
-            _ => "install",
-        };
-        let order: &[&str] = match command {
-            "rollback" => &crate::rollback::STEPS,
-            "uninstall" => &crate::uninstall::STEPS,
-            _ => &STEPS,
+        let (command, order): (&str, &[Step]) = match journal.kind {
+            Some(RunKind::Rollback) => ("rollback", &crate::rollback::STEPS),
+            Some(RunKind::Uninstall) => ("uninstall", &crate::uninstall::STEPS),
+            _ => ("install", &STEPS),
         };
         // Install's preflight runs on every start and is never journaled.
-        let next_step = order
-            .iter()
-            .filter(|s| **s != "preflight")
-            .find(|s| !journal.done.iter().any(|d| d == *s))
-            .map(|s| s.to_string());
+        let next_step = journal.next_step(order);
         runs.push(UnfinishedRun {
             id,
             command: command.to_string(),
@@ -123,8 +114,8 @@ pub fn unfinished_text(runs: &[UnfinishedRun]) -> String {
     let mut s = String::from("unfinished runs:\n");
     for r in runs {
         let what = match (&r.kind, &r.from_version) {
-            (Some(k), Some(v)) => format!("{} from {}", e(k), e(v)),
-            (Some(k), None) => e(k).into_owned(),
+            (Some(k), Some(v)) => format!("{} from {}", k.as_str(), e(v)),
+            (Some(k), None) => k.as_str().to_string(),
             _ => "install".into(),
         };
         s.push_str(&format!(
@@ -138,9 +129,9 @@ pub fn unfinished_text(runs: &[UnfinishedRun]) -> String {
             if r.done.is_empty() {
                 "nothing yet".to_string()
             } else {
-                e(&r.done.join(", ")).into_owned()
+                done_list(&r.done)
             },
-            e(r.next_step.as_deref().unwrap_or("the last record"))
+            r.next_step.map_or("the last record", Step::as_str)
         ));
         s.push_str(&format!(
             "    to resume: run the same airgap-install {} command again{}\n",
@@ -198,35 +189,44 @@ pub fn abandon(state: &State, which: &str) -> Result<UnfinishedRun> {
         bundle_digest: Some(run.bundle_digest.clone()),
         bundle: Some(run.bundle.clone()),
         step: run.command.clone(),
-        outcome: "abandoned".into(),
+        outcome: Outcome::Abandoned,
         detail: Some(format!(
             "the run started {} gave up after {}; its journal is removed",
             run.started_at,
             if run.done.is_empty() {
                 "no step".to_string()
             } else {
-                run.done.join(", ")
+                done_list(&run.done)
             }
         )),
     })?;
-    state.remove(&format!("runs/{}.json", run.id))?;
+    state.remove_journal(&run.id)?;
     Ok(run)
+}
+
+/// `verify, license, …`
+fn done_list(done: &[Step]) -> String {
+    done.iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::install::journal::Journal;
 
-    fn journal(state: &State, hex: &str, bundle: &str, done: &[&str]) {
+    fn journal(state: &State, hex: &str, bundle: &str, done: &[Step]) {
         state
-            .write_json(
-                &format!("runs/{hex}.json"),
+            .write_journal(
+                hex,
                 &Journal {
                     bundle_digest: format!("sha256:{hex}"),
                     bundle: bundle.into(),
                     started_at: "2026-11-22T10:00:00Z".into(),
-                    done: done.iter().map(|s| s.to_string()).collect(),
-                    kind: Some("upgrade".into()),
+                    done: done.to_vec(),
+                    kind: Some(RunKind::Upgrade),
                     from_version: Some("1.0.0".into()),
                     ..Journal::default()
                 },
@@ -241,12 +241,12 @@ mod tests {
         let a = "a".repeat(64);
         let b = format!("ab{}", "0".repeat(62));
         let c = "c".repeat(64);
-        journal(&state, &a, "demo@1.1.0", &["verify", "license"]);
+        journal(&state, &a, "demo@1.1.0", &[Step::Verify, Step::License]);
         journal(&state, &b, "demo@1.1.0", &[]);
-        journal(&state, &c, "other@2.0.0", &["verify"]);
+        journal(&state, &c, "other@2.0.0", &[Step::Verify]);
         let runs = unfinished(&state).unwrap();
         assert_eq!(runs.len(), 3);
-        assert_eq!(runs[0].next_step.as_deref(), Some("push"));
+        assert_eq!(runs[0].next_step, Some(Step::Push));
         assert_eq!(runs[0].abandon, "airgap-install abandon aaaaaaaaaaaa");
         assert_eq!(runs[2].abandon, "airgap-install abandon other@2.0.0");
         let text = unfinished_text(&runs);
@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(left[0].abandon, "airgap-install abandon demo@1.1.0");
         let log = state.audit_log().unwrap();
         assert_eq!(log.len(), 2);
-        assert_eq!(log[0].outcome, "abandoned");
+        assert_eq!(log[0].outcome, Outcome::Abandoned);
         assert_eq!(log[0].command, "abandon");
         assert!(
             log[0]

@@ -13,19 +13,29 @@
 //!   license/active.json       its serial, digest and activation time
 //!   license/history/N.lic     every licence ever activated, by serial
 //!   installs/NAME.json        the installed version of bundle NAME
-//!   runs/DIGEST.json          journal of an unfinished install run
+//!   installs/NAME/VERSION/    its relocation map, rendered configuration
+//!                             and record.json (a copy of its record)
+//!   runs/ID.json              journal of an unfinished run: the bundle
+//!                             digest's hex (install), rollback-NAME or
+//!                             uninstall-NAME
 //! ```
+//!
+//! Install records, journals and the audit log are read and written
+//! through typed accessors ([`State::install_record`], [`State::journal`],
+//! [`State::audit`]), so their paths are spelled here only.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use airgap_format::atomic_file::write_file_atomic;
 use airgap_licenses::clock::{advance_watermark, check_clock};
 use anyhow::{bail, Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::install::journal::Journal;
+use crate::install::records::InstallRecord;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -73,10 +83,58 @@ pub struct AuditRecord {
     pub step: String,
     /// `ok`, `failed`, `refused`, `warning`, `skipped`, `started`,
     /// `interrupted` (SIGINT, SIGTERM) or `abandoned` (`abandon`).
-    pub outcome: String,
+    pub outcome: Outcome,
     /// One line of detail (an error, a count, a flag such as --allow-downgrade).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// The outcome of a step or a command, as the audit log and reports name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It did what it should.
+    Ok,
+    /// It did, with something to look at (a licence in its grace period).
+    Warning,
+    /// Nothing to do, or not asked for.
+    Skipped,
+    /// Done by an earlier, interrupted run (reports only).
+    Resumed,
+    /// It failed, and the run stopped.
+    Failed,
+    /// Refused before anything changed.
+    Refused,
+    /// A run started (or resumed).
+    Started,
+    /// Stopped by SIGINT or SIGTERM.
+    Interrupted,
+    /// An unfinished run given up (`abandon`).
+    Abandoned,
+}
+
+impl Outcome {
+    /// The outcome's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Warning => "warning",
+            Outcome::Skipped => "skipped",
+            Outcome::Resumed => "resumed",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+            Outcome::Started => "started",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so that widths such as `{:<8}` apply.
+        f.pad(self.as_str())
+    }
 }
 
 /// The active licence as stored.
@@ -172,14 +230,15 @@ impl State {
             .with_context(|| format!("{}: cannot open", lock_path.display()))?;
         let deadline = std::time::Instant::now() + wait;
         loop {
-            // SAFETY: a valid open descriptor.
-            let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                break;
-            }
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(err).with_context(|| format!("{}: cannot lock", lock_path.display()));
+            // flock(2) on Unix: held by the open file description, released
+            // when it is closed.
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(err)) => {
+                    return Err(err)
+                        .with_context(|| format!("{}: cannot lock", lock_path.display()));
+                }
             }
             if std::time::Instant::now() >= deadline {
                 bail!(
@@ -285,6 +344,81 @@ impl State {
         Ok(names)
     }
 
+    // --- installs ------------------------------------------------------
+
+    /// The names of the bundles with an install record, sorted.
+    pub fn install_names(&self) -> Result<Vec<String>> {
+        self.list("installs")
+    }
+
+    /// The install record of bundle `name` (`installs/NAME.json`).
+    pub fn install_record(&self, name: &str) -> Result<Option<InstallRecord>> {
+        self.read_json(&format!("installs/{name}.json"))
+    }
+
+    /// Every install record, sorted by name.
+    pub fn install_records(&self) -> Result<Vec<InstallRecord>> {
+        let mut out = Vec::new();
+        for name in self.install_names()? {
+            if let Some(r) = self.install_record(&name)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes `record` as the install record of its bundle.
+    pub fn write_install_record(&self, record: &InstallRecord) -> Result<()> {
+        self.write_json(&format!("installs/{}.json", record.name), record)
+    }
+
+    /// Where bundle `name` `version`'s relocation map, rendered
+    /// configuration and record copy live.
+    pub fn version_dir(&self, name: &str, version: &str) -> PathBuf {
+        self.root.join("installs").join(name).join(version)
+    }
+
+    /// The record of bundle `name` `version` kept beside its configuration
+    /// (`installs/NAME/VERSION/record.json`), for rollback.
+    pub fn version_record(&self, name: &str, version: &str) -> Result<Option<InstallRecord>> {
+        self.read_json(&format!("installs/{name}/{version}/record.json"))
+    }
+
+    /// Writes `record` beside its version's configuration.
+    pub fn write_version_record(&self, record: &InstallRecord) -> Result<()> {
+        self.write_json(
+            &format!("installs/{}/{}/record.json", record.name, record.version),
+            record,
+        )
+    }
+
+    // --- runs ----------------------------------------------------------
+
+    /// The ids of the unfinished runs' journals (`runs/ID.json`), sorted.
+    pub fn journal_ids(&self) -> Result<Vec<String>> {
+        self.list("runs")
+    }
+
+    /// Where journal `id` is kept.
+    pub fn journal_path(&self, id: &str) -> PathBuf {
+        self.path(&format!("runs/{id}.json"))
+    }
+
+    /// The journal of unfinished run `id`.
+    pub fn journal(&self, id: &str) -> Result<Option<Journal>> {
+        self.read_json(&format!("runs/{id}.json"))
+    }
+
+    /// Writes the journal of run `id`.
+    pub fn write_journal(&self, id: &str, journal: &Journal) -> Result<()> {
+        self.write_json(&format!("runs/{id}.json"), journal)
+    }
+
+    /// Removes the journal of run `id` (no error when it is gone).
+    pub fn remove_journal(&self, id: &str) -> Result<()> {
+        self.remove(&format!("runs/{id}.json"))
+    }
+
     // --- clock ---------------------------------------------------------
 
     /// The latest time this installer has seen, if any.
@@ -386,6 +520,11 @@ impl State {
     /// the records around it stay readable.
     pub fn audit_log(&self) -> Result<Vec<AuditRecord>> {
         read_audit_log(&self.path("audit.log"))
+    }
+
+    /// The audit log's path.
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.path("audit.log")
     }
 }
 
@@ -503,7 +642,7 @@ mod tests {
             bundle_digest: None,
             bundle: None,
             step: step.into(),
-            outcome: "ok".into(),
+            outcome: Outcome::Ok,
             detail: None,
         }
     }
@@ -627,6 +766,55 @@ mod tests {
                 "runs/0123.json"
             ]
         );
+    }
+
+    #[test]
+    fn install_records_and_journals_have_their_own_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = State::open(dir.path()).unwrap();
+        assert!(s.install_record("demo").unwrap().is_none());
+        let r = crate::install::records::tests::record("demo", "1.0.0", "sha256:a", true);
+        s.write_install_record(&r).unwrap();
+        s.write_version_record(&r).unwrap();
+        assert!(dir.path().join("installs/demo.json").is_file());
+        assert!(dir.path().join("installs/demo/1.0.0/record.json").is_file());
+        assert_eq!(
+            s.version_dir("demo", "1.0.0"),
+            dir.path().join("installs/demo/1.0.0")
+        );
+        assert_eq!(s.install_names().unwrap(), ["demo"]);
+        assert_eq!(s.install_records().unwrap()[0].version, "1.0.0");
+        assert_eq!(
+            s.version_record("demo", "1.0.0")
+                .unwrap()
+                .unwrap()
+                .bundle_digest,
+            "sha256:a"
+        );
+
+        let j = Journal {
+            bundle: "demo@1.0.0".into(),
+            ..Journal::default()
+        };
+        s.write_journal("rollback-demo", &j).unwrap();
+        assert!(s.journal_path("rollback-demo").is_file());
+        assert_eq!(s.journal_ids().unwrap(), ["rollback-demo"]);
+        assert_eq!(
+            s.journal("rollback-demo").unwrap().unwrap().bundle,
+            j.bundle
+        );
+        s.remove_journal("rollback-demo").unwrap();
+        s.remove_journal("rollback-demo").unwrap();
+        assert!(s.journal("rollback-demo").unwrap().is_none());
+    }
+
+    #[test]
+    fn outcomes_keep_their_names() {
+        let mut r = record("push");
+        r.outcome = Outcome::Interrupted;
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.contains(r#""outcome":"interrupted""#), "{line}");
+        assert_eq!(format!("[{:<8}]", Outcome::Ok), "[ok      ]");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use airgap_format::Digest;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
-use crate::install::InstallRecord;
+use crate::install::records::InstallRecord;
 use crate::push::{
     blob_exists, scope, tag_digest, BaseBundle, OnExistingTag, Prepared, PushOptions, ACCEPT,
     MAX_MANIFEST,

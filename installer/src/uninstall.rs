@@ -12,12 +12,15 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::install::{InstallRecord, Journal, RegistryAccess, Run, StepReport};
-use crate::state::{rfc3339, State};
+use crate::install::access::RegistryAccess;
+use crate::install::journal::{Journal, RunKind, Step};
+use crate::install::records::InstallRecord;
+use crate::install::run::{Command, Run, StepReport};
+use crate::state::{rfc3339, Outcome, State};
 use crate::target::Target;
 
 /// The steps of an uninstall, in order.
-pub const STEPS: [&str; 3] = ["helm", "images", "record"];
+pub const STEPS: [Step; 3] = [Step::Helm, Step::Images, Step::Record];
 
 /// Settings of an uninstall.
 pub struct UninstallOptions<'a> {
@@ -59,16 +62,14 @@ struct PlanReleases {
 
 /// Uninstalls. See the module documentation.
 pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport> {
-    let record: InstallRecord = state
-        .read_json(&format!("installs/{}.json", o.name))?
-        .ok_or_else(|| {
-            anyhow!(
-                "{} is not installed (airgap-install status lists what is)",
-                o.name
-            )
-        })?;
-    let journal_path = format!("runs/uninstall-{}.json", o.name);
-    let existing = state.read_json::<Journal>(&journal_path)?;
+    let record: InstallRecord = state.install_record(o.name)?.ok_or_else(|| {
+        anyhow!(
+            "{} is not installed (airgap-install status lists what is)",
+            o.name
+        )
+    })?;
+    let journal_id = format!("uninstall-{}", o.name);
+    let existing = state.journal(&journal_id)?;
     if let (Some(when), None) = (&record.uninstalled_at, &existing) {
         bail!(
             "{} {} was uninstalled on {when}",
@@ -82,26 +83,25 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
     let label = format!("{}@{}", record.name, record.version);
     let mut run = Run {
         state,
-        command: "uninstall",
+        command: Command::Uninstall,
         order: &STEPS,
         journal: existing.clone().unwrap_or_else(|| Journal {
             bundle_digest: record.bundle_digest.clone(),
             bundle: label.clone(),
             started_at: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
-            kind: Some("uninstall".into()),
+            kind: Some(RunKind::Uninstall),
             ..Journal::default()
         }),
-        journal_path: journal_path.clone(),
+        journal_id: journal_id.clone(),
         bundle_digest: record.bundle_digest.clone(),
         bundle_label: label.clone(),
         steps: Vec::new(),
         progress: o.progress,
         current: Default::default(),
     };
-    run.audit(
-        "uninstall",
-        "started",
-        Some(if existing.is_some() {
+    run.audit_run(
+        Outcome::Started,
+        if existing.is_some() {
             "resuming an interrupted uninstall".into()
         } else {
             format!(
@@ -113,18 +113,18 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
                     ""
                 }
             )
-        }),
+        },
     )?;
     if existing.is_none() {
-        state.write_json(&journal_path, &run.journal)?;
+        run.save_journal()?;
     }
     // Ctrl-C or SIGTERM: an `interrupted` record; the journal stays.
-    let _interrupted = crate::install::record_interruption(&run, &label);
+    let _interrupted = run.record_interruption();
 
-    run.step("helm", |run| {
+    run.step(Step::Helm, |run| {
         if !record.applied {
             return Ok((
-                "skipped".into(),
+                Outcome::Skipped,
                 "never applied: there are no Helm releases to remove".into(),
             ));
         }
@@ -138,7 +138,7 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
             })?;
         let releases: PlanReleases = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not a render plan", plan.display()))?;
-        if crate::install::which("helm").is_none() {
+        if which::which("helm").is_err() {
             bail!("helm is not on the PATH; install it to remove the releases");
         }
         let (mut removed, mut gone) = (0, 0);
@@ -162,15 +162,15 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
                     r.name,
                     r.namespace,
                     out.status,
-                    crate::install::last_line(&text)
+                    crate::install::scripts::last_line(&text)
                 );
             }
-            run.audit("helm", "ok", Some(format!("{key} removed")))?;
+            run.audit(Step::Helm, Outcome::Ok, Some(format!("{key} removed")))?;
             run.journal.finished.push(key);
-            run.state.write_json(&run.journal_path, &run.journal)?;
+            run.save_journal()?;
         }
         Ok((
-            "ok".into(),
+            Outcome::Ok,
             format!(
                 "{} removed{}",
                 count(removed, "release"),
@@ -184,10 +184,10 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
     })?;
 
     let mut not_deleted = Vec::new();
-    run.step("images", |run| {
+    run.step(Step::Images, |run| {
         let Some(access) = o.registry.as_ref().filter(|_| o.purge_images) else {
             return Ok((
-                "skipped".into(),
+                Outcome::Skipped,
                 "kept in the registry (--purge-images deletes them)".into(),
             ));
         };
@@ -198,7 +198,8 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
             access.credentials.clone(),
         )?;
         // What other installed bundles still use stays.
-        let others: Vec<InstallRecord> = crate::install::installed(state)?
+        let others: Vec<InstallRecord> = state
+            .install_records()?
             .into_iter()
             .filter(|r| r.name != record.name && r.uninstalled_at.is_none())
             .collect();
@@ -231,7 +232,7 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
                 }
             }
             run.journal.finished.push(key);
-            run.state.write_json(&run.journal_path, &run.journal)?;
+            run.save_journal()?;
         }
         let mut detail = format!("{} deleted from {}", count(deleted, "manifest"), target.host);
         if kept > 0 {
@@ -239,27 +240,27 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
         }
         if not_deleted.is_empty() {
             detail.push_str("; the registry frees their blobs at its next garbage collection");
-            Ok(("ok".into(), detail))
+            Ok((Outcome::Ok, detail))
         } else {
             detail.push_str(&format!(
                 "; {} the registry would not delete: {} (a registry must allow deletes, e.g. distribution's storage.delete.enabled: true)",
                 not_deleted.len(),
                 not_deleted.join("; ")
             ));
-            Ok(("warning".into(), detail))
+            Ok((Outcome::Warning, detail))
         }
     })?;
 
-    run.step("record", |_| {
+    run.step(Step::Record, |_| {
         let mut r = record.clone();
         r.uninstalled_at = Some(rfc3339(
             OffsetDateTime::now_utc().replace_nanosecond(0).expect("0"),
         ));
-        state.write_json(&format!("installs/{}.json", record.name), &r)?;
-        Ok(("ok".into(), format!("{label} marked uninstalled")))
+        state.write_install_record(&r)?;
+        Ok((Outcome::Ok, format!("{label} marked uninstalled")))
     })?;
-    run.audit("uninstall", "ok", Some(label))?;
-    state.remove(&journal_path)?;
+    run.audit_run(Outcome::Ok, label)?;
+    state.remove_journal(&journal_id)?;
     Ok(UninstallReport {
         name: record.name.clone(),
         version: record.version.clone(),

@@ -35,7 +35,6 @@
 //! );
 //! ```
 
-
 pub mod cyclonedx;
 pub mod document;
 pub mod ecosystems;

@@ -70,6 +70,10 @@ impl Script {
 /// formatting character is refused: inert inside quotes, it would still
 /// act on the terminal of the operator who reviews the script (and a NUL
 /// cannot be passed to a program at all).
+///
+/// Not `shlex::try_quote`: it quotes `=` and `,` (every `--set KEY=VALUE`
+/// would become `'KEY=VALUE'`) and writes a word holding `'` in double
+/// quotes, so the scripts of every existing bundle would change bytes.
 pub fn word(s: &str) -> Result<String> {
     if !airgap_format::display::is_display_safe(s) {
         bail!(
