@@ -36,7 +36,7 @@ pub fn newest_mtime(manifest: &Manifest, manifest_path: &Path) -> Result<Option<
         }
     }
     for chart in &doc.charts {
-        if let Ok(crate::sources::remote_chart::ChartSource::Local(path)) = chart.parsed() {
+        if let Ok(crate::chart_source::ChartSource::Local(path)) = chart.parsed() {
             newest.path(&manifest.resolve(&path))?;
         }
     }

@@ -4,9 +4,11 @@
 pub mod build;
 pub mod cache;
 pub mod chart;
+pub mod chart_source;
 pub mod delta;
 pub mod inputs;
 pub mod lock;
+pub mod lock_command;
 pub mod manifest;
 pub mod output;
 pub mod plan;

@@ -3,7 +3,9 @@
 //! gives the same bundle even after tags move.
 //!
 //! `airgap-bundle lock MANIFEST` writes it beside the manifest
-//! (`NAME.lock.json` for `NAME.yaml`); `build` reads it when it exists.
+//! (`NAME.lock.json` for `NAME.yaml`, see [`crate::lock_command`]);
+//! `build` reads it when it exists. This module is only the file's type:
+//! it knows nothing of manifests or of how sources are resolved.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -155,35 +157,6 @@ impl LockFile {
             self.charts.push(entry);
         }
     }
-}
-
-/// Resolves every registry image and remote chart of the manifest at
-/// `manifest_path` as it is now, and writes the pins to `out` (default:
-/// [`LockFile::default_path`]). Manifests and configs are fetched to check
-/// the sources (and platforms) exist; image layers are not downloaded.
-pub fn lock_manifest(
-    manifest_path: &Path,
-    out: Option<&Path>,
-    mut pull: crate::pull::PullOptions,
-) -> Result<(PathBuf, LockFile)> {
-    let manifest = crate::manifest::Manifest::load(manifest_path)?;
-    let out = out
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| LockFile::default_path(manifest_path));
-    // Before anything is pulled.
-    airgap_format::atomic_file::check_output_folder(&out)?;
-    pull.hosts.extend(manifest.host_settings());
-    let puller = crate::pull::Puller::new(pull)?;
-    let mut remote = crate::plan::Remote {
-        puller: &puller,
-        lock: None,
-        lock_path: out.clone(),
-        locked: false,
-        resolved: LockFile::default(),
-    };
-    crate::plan::resolve(&manifest, 0, Some(&mut remote))?;
-    remote.resolved.save(&out)?;
-    Ok((out, remote.resolved))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use airgap_bundle::build::{build, BuildOptions};
-use airgap_bundle::lock::lock_manifest;
+use airgap_bundle::lock_command::lock_manifest;
 use airgap_bundle::pull::PullOptions;
 use airgap_bundle::sign::{keygen, SecretKey};
 use airgap_cli::completions::Shell;

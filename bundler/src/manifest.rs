@@ -12,7 +12,7 @@ use airgap_format::fields;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::sources::remote_chart::ChartSource;
+use crate::chart_source::ChartSource;
 use crate::sources::{ImageSource, PlatformFilter};
 
 /// Largest manifest file read.

@@ -12,12 +12,13 @@ use airgap_format::Digest;
 use anyhow::{bail, Context, Result};
 
 use crate::chart;
+use crate::chart_source::ChartSource;
 use crate::lock::{LockFile, LockedImage};
 use crate::manifest::{ChartSpec, ImageSpec, Manifest};
 use crate::pull::Puller;
 use crate::sources::docker_archive::DockerArchive;
 use crate::sources::oci_layout::OciLayout;
-use crate::sources::remote_chart::{self, ChartSource, PulledChart};
+use crate::sources::remote_chart::{self, PulledChart};
 use crate::sources::{registry, BlobData, ImageSource, ResolvedImage};
 
 /// A blob to store and where to read it.

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use airgap_bundle::manifest::Manifest;
 use airgap_bundle::sources::reference::ImageReference;
-use airgap_bundle::sources::remote_chart::ChartSource;
+use airgap_bundle::chart_source::ChartSource;
 use airgap_bundle::sources::{split_reference, ImageSource, PlatformFilter};
 use airgap_fuzz::assert_one_line;
 use libfuzzer_sys::fuzz_target;
