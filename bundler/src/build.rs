@@ -2,22 +2,20 @@
 //! layout files, then every blob, into a temp file renamed into place only
 //! when complete.
 
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use airgap_cli::progress::Progress;
 use airgap_format::bundle_json::{
-    is_sbom_media_type, BaseEntry, BlobEntry, BundleDescriptor, ImageEntry, LayoutEntry, PartEntry,
-    SbomEntry, SplitEntry, BUNDLE_JSON, BUNDLE_SEAL, BUNDLE_SEAL_SIG, BUNDLE_SIG,
-    DELTA_FORMAT_VERSION, INDEX_JSON, LICENSE_FORMAT_VERSION, MAX_PARTS, MIN_FORMAT_VERSION,
-    MIN_PART_SIZE, OCI_LAYOUT, REF_NAME_ANNOTATION, SBOMS_FORMAT_VERSION,
+    is_sbom_media_type, BaseEntry, BlobEntry, BundleDescriptor, ExpectedEntry, ImageEntry,
+    LayoutEntry, SbomEntry, BUNDLE_JSON, DELTA_FORMAT_VERSION, INDEX_JSON, LICENSE_FORMAT_VERSION,
+    MIN_FORMAT_VERSION, OCI_LAYOUT, REF_NAME_ANNOTATION, SBOMS_FORMAT_VERSION,
     SBOMS_LAST_FORMAT_VERSION, TEMPLATES_FORMAT_VERSION,
 };
 use airgap_format::canonical_json::to_canonical_vec;
-use airgap_format::writer::{entry_size_bound, stored_entry_data};
-use airgap_format::{ArchiveWriter, Compression, Digest, WriterOptions};
+use airgap_format::writer::{BundleSigner, BundleWriter, Head, TooManyParts, UNKNOWN_SIZE};
+use airgap_format::{Compression, Digest, WriterOptions};
 use anyhow::{bail, Context, Result};
 use time::OffsetDateTime;
 
@@ -250,13 +248,14 @@ fn build_inner(
                 Some(b) => crate::delta::left_to_base(&plan, b, sboms),
                 None => BTreeSet::new(),
             };
-            if prepared.scans() && options.split.is_none() {
+            if prepared.scans() {
                 // SBOM blobs go last (format version 6): the scan runs
-                // while everything else is written.
+                // while everything else is written, whole or split.
                 let vendor = prepared.vendor_blobs();
                 let placeholders = prepared.placeholders();
                 let vendor_digests: Vec<Digest> = vendor.iter().map(|(e, _)| e.digest).collect();
                 let omit = omit(&vendor_digests);
+                let room = ctx.room_for_sboms(placeholders, vendor, &omit)?;
                 let scan = s.spawn(|| {
                     prepared.generate(
                         &plan,
@@ -267,7 +266,7 @@ fn build_inner(
                         scan_cache.as_ref(),
                     )
                 });
-                ctx.write_sboms_last(scan, placeholders, vendor, &omit)
+                ctx.write(Head::Reserved(room), Sboms::Scanning(scan), &omit)
             } else {
                 let docs = prepared.generate(
                     &plan,
@@ -277,9 +276,12 @@ fn build_inner(
                     &ready,
                     scan_cache.as_ref(),
                 )?;
-                let sbom_digests: Vec<Digest> = docs.blobs().into_keys().collect();
-                let omit = omit(&sbom_digests);
-                ctx.write_in_order(docs, &omit)
+                let sbom_blobs = docs.blobs();
+                let omit = omit(&sbom_blobs.keys().copied().collect::<Vec<_>>());
+                let entries: Vec<BlobEntry> =
+                    sbom_blobs.iter().map(|(d, b)| blob_entry(d, b)).collect();
+                let descriptor = ctx.describe(docs.entries(), &entries, &omit)?;
+                ctx.write(Head::Final(descriptor), Sboms::Ready(docs), &omit)
             }
         })();
         if let Some(h) = download {
@@ -346,12 +348,21 @@ struct Written {
     bundle_json: Vec<u8>,
 }
 
-type Writer = ArchiveWriter<BufWriter<Output>>;
+/// The SBOM documents: generated already, or being generated while the
+/// other blobs are written.
+enum Sboms<'s> {
+    Ready(crate::sbom::Documents),
+    Scanning(std::thread::ScopedJoinHandle<'s, Result<crate::sbom::Documents>>),
+}
 
-/// Where `bundle.json` and its signature end in the output.
-struct HeadEnds {
-    json: u64,
-    sig: u64,
+impl BundleSigner for Ctx<'_> {
+    /// Signs with the build's key; the trusted comment names `file`.
+    fn sign(&self, file: &str, bytes: &[u8]) -> std::io::Result<String> {
+        let comment = self
+            .trusted_comment
+            .replace(&format!("file:{BUNDLE_JSON}"), &format!("file:{file}"));
+        Ok(self.key.sign(bytes, &comment).to_minisign_text())
+    }
 }
 
 impl Ctx<'_> {
@@ -374,64 +385,163 @@ impl Ctx<'_> {
         )
     }
 
-    fn sign(&self, bundle_json: &[u8]) -> String {
-        self.key
-            .sign(bundle_json, &self.trusted_comment)
-            .to_minisign_text()
+    /// Format version 6 (docs/format.md §16.2): `bundle.json` at its
+    /// largest, with the documents still to be generated as stand-ins of
+    /// unknown size, which the head reserves room for.
+    fn room_for_sboms(
+        &self,
+        placeholders: Vec<SbomEntry>,
+        vendor: Vec<(SbomEntry, PlannedBlob)>,
+        omit: &BTreeSet<Digest>,
+    ) -> Result<BundleDescriptor> {
+        let mut blobs: Vec<BlobEntry> = vendor
+            .iter()
+            .map(|(e, b)| blob_entry(&e.digest, b))
+            .collect();
+        blobs.extend(placeholders.iter().map(|e| BlobEntry {
+            digest: e.digest,
+            size: e.size,
+            media_type: e.format.media_type().to_string(),
+        }));
+        let mut sboms: Vec<SbomEntry> = vendor.into_iter().map(|(e, _)| e).collect();
+        sboms.extend(placeholders);
+        sboms.sort();
+        sboms.dedup();
+        let mut room = self.describe(sboms, &blobs, omit)?;
+        room.format_version = room.format_version.max(SBOMS_LAST_FORMAT_VERSION);
+        room.total_size = UNKNOWN_SIZE;
+        Ok(room)
     }
 
-    /// Creates the output and writes the head (as zstd frames, or as
-    /// stored frames when it is to be patched later) and the layout files.
-    fn start(
+    /// Writes the bundle: the head, then every entry of `head`'s
+    /// description that is known now, then (once the SBOMs are there) the
+    /// rest, then the tail. With SBOMs still scanning the head is reserved
+    /// and rewritten at the end; the writer does that, as it cuts media
+    /// parts.
+    fn write(
         &self,
-        output: Output,
-        bundle_json: &[u8],
-        signature: &str,
-        patchable: bool,
-    ) -> Result<(Writer, HeadEnds)> {
+        head: Head,
+        sboms: Sboms<'_>,
+        omit: &BTreeSet<Digest>,
+    ) -> Result<(Written, crate::sbom::SbomReport)> {
+        let first: Vec<ExpectedEntry> = match &head {
+            Head::Final(d) => d.expected_entries(),
+            // Every entry before the first SBOM: the SBOMs come last.
+            Head::Reserved(d) => d
+                .expected_entries()
+                .into_iter()
+                .take_while(|e| {
+                    !d.blob(&e.digest)
+                        .is_some_and(|b| is_sbom_media_type(&b.media_type))
+                })
+                .collect(),
+        };
+        let known = match &head {
+            Head::Final(d) => Some(d.clone()),
+            Head::Reserved(_) => None,
+        };
+        let output = match &self.options.split {
+            Some(part_size) => Output::create_split(self.out, part_size.bytes)?,
+            None => Output::create(self.out)?,
+        };
         let writer_options = WriterOptions {
             level: self.options.level,
             mtime: self.mtime,
         };
-        let mut writer =
-            ArchiveWriter::new(BufWriter::with_capacity(1 << 20, output), writer_options)?;
-        let head_mode = if patchable {
-            Compression::Stored
-        } else {
-            Compression::Zstd
+        let progress = Progress::bytes(
+            first.iter().map(|e| e.size).sum(),
+            "build",
+            self.options.progress,
+        );
+        let mut writer = BundleWriter::start(output, writer_options, head, self)
+            .map_err(|e| self.split_error(e))?;
+        tracing::debug!(entries = first.len(), left_to_base = omit.len(), out = %self.out.display(), "writing bundle");
+        // Vendor SBOMs, and generated ones when generation is over.
+        let early = match &sboms {
+            Sboms::Ready(docs) => docs.blobs(),
+            Sboms::Scanning(_) => BTreeMap::new(),
         };
-        writer.append_bytes(BUNDLE_JSON, bundle_json, head_mode)?;
-        let json = writer.compressed_len();
-        writer.append_bytes(BUNDLE_SIG, signature.as_bytes(), head_mode)?;
-        let sig = writer.compressed_len();
-        writer.get_mut().flush()?;
-        writer.get_mut().get_mut().body_starts();
-        writer.append_bytes(OCI_LAYOUT, self.oci_layout, Compression::Zstd)?;
-        writer.append_bytes(INDEX_JSON, self.index_json, Compression::Zstd)?;
-        Ok((writer, HeadEnds { json, sig }))
+        for e in &first {
+            self.store(&mut writer, e, &early, &progress)?;
+        }
+        let docs = match sboms {
+            Sboms::Ready(docs) => docs,
+            Sboms::Scanning(scan) => scan
+                .join()
+                .map_err(|_| anyhow::anyhow!("internal error: the SBOM thread panicked"))??,
+        };
+        let sbom_blobs = docs.blobs();
+        let descriptor = match known {
+            Some(d) => d,
+            None => {
+                let entries: Vec<BlobEntry> =
+                    sbom_blobs.iter().map(|(d, b)| blob_entry(d, b)).collect();
+                let mut d = self.describe(docs.entries(), &entries, omit)?;
+                d.format_version = d.format_version.max(SBOMS_LAST_FORMAT_VERSION);
+                d
+            }
+        };
+        let rest = writer.remaining(&descriptor)?;
+        // The SBOMs (and what follows them) were not known when the bar
+        // began.
+        progress.grow(rest.iter().map(|e| e.size).sum());
+        for e in &rest {
+            self.store(&mut writer, e, &sbom_blobs, &progress)?;
+        }
+        let done = writer
+            .finish(descriptor, self)
+            .map_err(|e| self.split_error(e))?;
+        progress.finish();
+        Ok((
+            Written {
+                output: done.output,
+                descriptor: done.descriptor,
+                bundle_json: done.bundle_json,
+            },
+            docs.report,
+        ))
     }
 
-    /// The blob to store for `digest`: the plan's, or a generated SBOM's.
-    fn planned<'b>(
-        &'b self,
-        digest: &Digest,
-        sbom_blobs: &'b BTreeMap<Digest, PlannedBlob>,
-    ) -> Result<&'b PlannedBlob> {
-        self.plan
+    /// `e`, naming `--split` as given when the parts are the problem.
+    fn split_error(&self, e: std::io::Error) -> anyhow::Error {
+        match (
+            e.get_ref().and_then(|e| e.downcast_ref::<TooManyParts>()),
+            &self.options.split,
+        ) {
+            (Some(too_many), Some(split)) => {
+                anyhow::anyhow!("--split {:?}: {too_many}", split.given)
+            }
+            _ => e.into(),
+        }
+    }
+
+    /// Stores one entry: a layout file, or a blob of the plan or a
+    /// generated SBOM, once it has downloaded, checking its digest on the
+    /// way.
+    fn store(
+        &self,
+        writer: &mut BundleWriter<Output>,
+        entry: &ExpectedEntry,
+        sbom_blobs: &BTreeMap<Digest, PlannedBlob>,
+        progress: &Progress,
+    ) -> Result<()> {
+        let layout = match entry.path.as_str() {
+            OCI_LAYOUT => Some(self.oci_layout),
+            INDEX_JSON => Some(self.index_json),
+            _ => None,
+        };
+        if let Some(bytes) = layout {
+            writer.append_bytes(&entry.path, bytes, Compression::Zstd)?;
+            progress.inc(bytes.len() as u64);
+            return Ok(());
+        }
+        let digest = &entry.digest;
+        let blob = self
+            .plan
             .blobs
             .get(digest)
             .or_else(|| sbom_blobs.get(digest))
-            .ok_or_else(|| anyhow::anyhow!("internal error: blob {digest} is not planned"))
-    }
-
-    /// Stores one blob, once it has downloaded, checking its digest on the way.
-    fn store(
-        &self,
-        writer: &mut Writer,
-        digest: &Digest,
-        blob: &PlannedBlob,
-        progress: &Progress,
-    ) -> Result<()> {
+            .ok_or_else(|| anyhow::anyhow!("blob {digest}: neither planned nor an SBOM"))?;
         let cached = |path: &Path| self.cache_dir.is_some_and(|dir| path.starts_with(dir));
         if let (Some(p), BlobData::File { path, .. }) = (self.puller, &blob.data) {
             if cached(path) {
@@ -443,7 +553,7 @@ impl Ctx<'_> {
         let reader = blob.data.open(blob.size)?;
         let got = writer
             .append_reader(
-                &digest.blob_path(),
+                &entry.path,
                 blob.size,
                 reader,
                 Compression::Auto,
@@ -467,310 +577,6 @@ impl Ctx<'_> {
             );
         }
         Ok(())
-    }
-
-    /// Writes the tail (seal, its signature and the seek table).
-    fn finish(&self, mut writer: Writer, bundle_json: &[u8]) -> Result<Output> {
-        let (seal, seal_sig) =
-            crate::sign::seal(self.key, bundle_json, writer.seal(), &self.trusted_comment)?;
-        writer.append_stored(BUNDLE_SEAL, &seal)?;
-        writer.append_stored(BUNDLE_SEAL_SIG, seal_sig.as_bytes())?;
-        let buffered = writer.finish().context("writing the seek table")?;
-        buffered
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!("writing the bundle: {}", e.error()))
-    }
-
-    /// Rewrites the head in place with the final `bundle.json` (padded to
-    /// `len`) and its signature, which must have kept their lengths.
-    fn patch_head(
-        &self,
-        writer: &mut Writer,
-        ends: &HeadEnds,
-        descriptor: &BundleDescriptor,
-        len: usize,
-        placeholder_signature: &str,
-    ) -> Result<Vec<u8>> {
-        descriptor
-            .validate()
-            .context("internal error: the bundle description is inconsistent")?;
-        let mut bundle_json = descriptor.to_canonical_bytes()?;
-        if bundle_json.len() > len {
-            bail!("internal error: bundle.json outgrew its reserved space");
-        }
-        bundle_json.resize(len, b' ');
-        let signature = self.sign(&bundle_json);
-        if signature.len() != placeholder_signature.len() {
-            bail!("internal error: the signature changed length");
-        }
-        let json_frames = stored_entry_data(&bundle_json);
-        let sig_frames = stored_entry_data(signature.as_bytes());
-        let output = writer.get_mut().get_mut();
-        output.patch(ends.json - json_frames.len() as u64, &json_frames)?;
-        output.patch(ends.sig - sig_frames.len() as u64, &sig_frames)?;
-        Ok(bundle_json)
-    }
-
-    /// Every blob in the canonical order, `bundle.json` known up front
-    /// (SBOMs already generated). A split bundle's head is reserved and
-    /// patched once the parts' digests are known.
-    fn write_in_order(
-        &self,
-        docs: crate::sbom::Documents,
-        omit: &BTreeSet<Digest>,
-    ) -> Result<(Written, crate::sbom::SbomReport)> {
-        let sbom_blobs = docs.blobs();
-        let entries: Vec<BlobEntry> = sbom_blobs.iter().map(|(d, b)| blob_entry(d, b)).collect();
-        let mut descriptor = self.describe(docs.entries(), &entries, omit)?;
-        let head_len = match &self.options.split {
-            Some(part_size) => Some(reserve_head(&mut descriptor, part_size)?),
-            None => None,
-        };
-        descriptor
-            .validate()
-            .context("internal error: the bundle description is inconsistent")?;
-        let mut bundle_json = descriptor.to_canonical_bytes()?;
-        if let Some(len) = head_len {
-            bundle_json.resize(len, b' ');
-        }
-        let signature = self.sign(&bundle_json);
-        let output = match &self.options.split {
-            Some(part_size) => Output::create_split(self.out, part_size.bytes)?,
-            None => Output::create(self.out)?,
-        };
-        // Every entry after the signature: the blobs, and `oci-layout` and
-        // `index.json`, which `totalSize` does not count.
-        let progress = Progress::bytes(
-            descriptor
-                .expected_entries()
-                .iter()
-                .skip(2)
-                .map(|e| e.size)
-                .sum(),
-            "build",
-            self.options.progress,
-        );
-        let (mut writer, ends) =
-            self.start(output, &bundle_json, &signature, head_len.is_some())?;
-        tracing::debug!(blobs = descriptor.blobs.len(), bytes = descriptor.total_size, left_to_base = omit.len(), out = %self.out.display(), "writing bundle");
-        for e in descriptor.expected_entries().iter().skip(2) {
-            let blob = self.planned(&e.digest, &sbom_blobs)?;
-            self.store(&mut writer, &e.digest, blob, &progress)?;
-        }
-        writer.get_mut().flush()?;
-        writer.get_mut().get_mut().body_ends();
-        if let (Some(part_size), Some(len)) =
-            (self.options.split.as_ref().map(|p| p.bytes), head_len)
-        {
-            // The whole size is known now: the tail's length does not
-            // depend on the digests it will hold.
-            let (dummy_seal, dummy_sig) =
-                crate::sign::seal(self.key, &bundle_json, writer.seal(), &self.trusted_comment)?;
-            let stored = |n: u64| n + 9 + 3 * n.div_ceil(128 << 10).max(1);
-            let pad = |n: u64| n.div_ceil(512) * 512;
-            let frames = writer.seal().frames + 5;
-            let total = writer.compressed_len()
-                + stored(512)
-                + stored(pad(dummy_seal.len() as u64))
-                + stored(512)
-                + stored(pad(dummy_sig.len() as u64))
-                + stored(1024)
-                + 8
-                + 8 * frames
-                + 9;
-            let count = total.div_ceil(part_size) as usize;
-            let reserved = descriptor.split.as_ref().map_or(0, |s| s.parts.len());
-            if count > reserved {
-                bail!("internal error: {count} parts needed, {reserved} reserved");
-            }
-            let digests = writer.get_mut().get_ref().part_digests(count);
-            descriptor.split = Some(SplitEntry {
-                part_size,
-                parts: digests
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, digest)| PartEntry {
-                        size: part_size.min(total - i as u64 * part_size),
-                        digest,
-                    })
-                    .collect(),
-            });
-            bundle_json = self.patch_head(&mut writer, &ends, &descriptor, len, &signature)?;
-        }
-        let output = self.finish(writer, &bundle_json)?;
-        progress.finish();
-        if let Some(split) = &descriptor.split {
-            if output.written() != split.total_size() {
-                bail!(
-                    "internal error: wrote {} bytes, bundle.json says {}",
-                    output.written(),
-                    split.total_size()
-                );
-            }
-        }
-        Ok((
-            Written {
-                output,
-                descriptor,
-                bundle_json,
-            },
-            docs.report,
-        ))
-    }
-
-    /// Format version 6: `bundle.json` is written with room for the SBOM
-    /// entries still being generated, then every blob but the SBOMs while
-    /// the scan runs, then the SBOMs, and the head is patched in place.
-    fn write_sboms_last(
-        &self,
-        scan: std::thread::ScopedJoinHandle<'_, Result<crate::sbom::Documents>>,
-        placeholders: Vec<SbomEntry>,
-        vendor: Vec<(SbomEntry, PlannedBlob)>,
-        omit: &BTreeSet<Digest>,
-    ) -> Result<(Written, crate::sbom::SbomReport)> {
-        // bundle.json at its largest: the documents to come as stand-ins
-        // of the largest size.
-        let mut blobs: Vec<BlobEntry> = vendor
-            .iter()
-            .map(|(e, b)| blob_entry(&e.digest, b))
-            .collect();
-        blobs.extend(placeholders.iter().map(|e| BlobEntry {
-            digest: e.digest,
-            size: e.size,
-            media_type: e.format.media_type().to_string(),
-        }));
-        let mut sboms: Vec<SbomEntry> = vendor.into_iter().map(|(e, _)| e).collect();
-        sboms.extend(placeholders);
-        sboms.sort();
-        sboms.dedup();
-        let mut reserved = self.describe(sboms, &blobs, omit)?;
-        reserved.format_version = reserved.format_version.max(SBOMS_LAST_FORMAT_VERSION);
-        reserved.total_size = u64::MAX;
-        let placeholder_json = reserved.to_canonical_bytes()?;
-        let len = placeholder_json.len();
-        let placeholder_signature = self.sign(&placeholder_json);
-        let first: Vec<(Digest, &PlannedBlob)> = reserved
-            .blobs
-            .iter()
-            .filter(|b| !is_sbom_media_type(&b.media_type))
-            .map(|b| {
-                self.plan
-                    .blobs
-                    .get(&b.digest)
-                    .map(|p| (b.digest, p))
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("internal error: blob {} is not planned", b.digest)
-                    })
-            })
-            .collect::<Result<_>>()?;
-        let progress = Progress::bytes(
-            first.iter().map(|(_, b)| b.size).sum(),
-            "build",
-            self.options.progress,
-        );
-        let output = Output::create(self.out)?;
-        let (mut writer, ends) =
-            self.start(output, &placeholder_json, &placeholder_signature, true)?;
-        tracing::debug!(blobs = first.len(), out = %self.out.display(), "writing bundle while SBOMs are generated");
-        for (digest, blob) in &first {
-            self.store(&mut writer, digest, blob, &progress)?;
-        }
-        let docs = scan
-            .join()
-            .map_err(|_| anyhow::anyhow!("internal error: the SBOM thread panicked"))??;
-        let sbom_blobs = docs.blobs();
-        if let Some(d) = sbom_blobs.keys().find(|d| omit.contains(d)) {
-            bail!("internal error: SBOM {d} is also a blob this delta leaves to its base");
-        }
-        let entries: Vec<BlobEntry> = sbom_blobs.iter().map(|(d, b)| blob_entry(d, b)).collect();
-        let mut descriptor = self.describe(docs.entries(), &entries, omit)?;
-        descriptor.format_version = descriptor.format_version.max(SBOMS_LAST_FORMAT_VERSION);
-        let expected = descriptor.expected_entries();
-        let stored: Vec<Digest> = first.iter().map(|(d, _)| *d).collect();
-        let rest = expected
-            .get(2 + stored.len()..)
-            .filter(|_| {
-                expected[2..2 + stored.len()]
-                    .iter()
-                    .map(|e| e.digest)
-                    .eq(stored.iter().copied())
-            })
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "internal error: an SBOM is also a blob stored earlier in the order"
-                )
-            })?;
-        // The SBOMs (and what follows them) were not known when the bar
-        // began.
-        progress.grow(rest.iter().map(|e| e.size).sum());
-        for e in rest {
-            let blob = self.planned(&e.digest, &sbom_blobs)?;
-            self.store(&mut writer, &e.digest, blob, &progress)?;
-        }
-        writer.get_mut().flush()?;
-        writer.get_mut().get_mut().body_ends();
-        let bundle_json =
-            self.patch_head(&mut writer, &ends, &descriptor, len, &placeholder_signature)?;
-        let output = self.finish(writer, &bundle_json)?;
-        progress.finish();
-        Ok((
-            Written {
-                output,
-                descriptor,
-                bundle_json,
-            },
-            docs.report,
-        ))
-    }
-}
-/// Fills `descriptor.split` with placeholders for as many parts as the
-/// bundle could possibly need, each at its largest, and returns the length
-/// of that `bundle.json`: the space the head reserves. The real part list
-/// is never longer.
-fn reserve_head(
-    descriptor: &mut BundleDescriptor,
-    size: &crate::output::PartSize,
-) -> Result<usize> {
-    let part_size = size.bytes;
-    if part_size < MIN_PART_SIZE {
-        bail!(
-            "--split {:?}: parts must be at least {MIN_PART_SIZE} bytes",
-            size.given
-        );
-    }
-    descriptor.format_version = DELTA_FORMAT_VERSION;
-    let body: u64 = descriptor
-        .expected_entries()
-        .iter()
-        .map(|e| entry_size_bound(e.size))
-        .sum::<u64>()
-        + 5 * entry_size_bound(4096)
-        + 8 * 1024;
-    let mut parts = 1usize;
-    loop {
-        descriptor.split = Some(SplitEntry {
-            part_size,
-            parts: vec![
-                PartEntry {
-                    size: part_size,
-                    digest: Digest::of(&[]),
-                };
-                parts
-            ],
-        });
-        let json = descriptor.to_canonical_bytes()?.len() as u64;
-        let bound = body + 2 * entry_size_bound(json) + 2 * entry_size_bound(1024);
-        let needed = bound.div_ceil(part_size) as usize;
-        if needed <= parts {
-            return Ok(json as usize);
-        }
-        if needed > MAX_PARTS {
-            bail!(
-                "--split {:?}: the bundle could need up to {needed} parts of {part_size} bytes, more than the {MAX_PARTS} allowed; give a larger size",
-                size.given
-            );
-        }
-        parts = needed;
     }
 }
 

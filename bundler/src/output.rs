@@ -2,8 +2,9 @@
 //! starts disk writeback as it grows, and is renamed into place only when
 //! complete, synced and readable by others. With `--split`, the same bytes
 //! go to one temp file per media part instead, each renamed to
-//! `FILE.part-NNN` at the end, while the body-region digest of each part is
-//! computed as it is written.
+//! `FILE.part-NNN` at the end. What goes where in the bytes (the head, the
+//! part list) is the format writer's business
+//! ([`airgap_format::writer::BundleWriter`]); this is the files.
 //!
 //! The temp files are named `.FILE.XXXXXX.partial` and held under an
 //! exclusive `flock(2)` while the build runs. A build that is interrupted
@@ -18,8 +19,8 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use airgap_format::parts::{part_path, PartHasher};
-use airgap_format::Digest;
+use airgap_format::parts::part_path;
+use airgap_format::writer::BundleOutput;
 use anyhow::{bail, Context, Result};
 
 /// Writeback is started for each window of this many bytes behind the
@@ -95,7 +96,8 @@ pub struct Output {
     dest: PathBuf,
     written: u64,
     flushed_to: u64,
-    split: Option<(u64, PartHasher)>,
+    /// Bytes per part, when split.
+    part_size: Option<u64>,
     /// The temp files' paths, which an interruption removes.
     partials: Arc<Mutex<Vec<PathBuf>>>,
     _on_interrupt: airgap_cli::interrupt::OnInterrupt,
@@ -134,7 +136,7 @@ impl Output {
             dest: dest.to_path_buf(),
             written: 0,
             flushed_to: 0,
-            split: None,
+            part_size: None,
             partials,
             _on_interrupt: on_interrupt,
         };
@@ -145,7 +147,7 @@ impl Output {
     /// Writes parts of `part_size` bytes instead of one file.
     pub fn create_split(dest: &Path, part_size: u64) -> Result<Output> {
         let mut out = Output::create(dest)?;
-        out.split = Some((part_size, PartHasher::new(part_size)));
+        out.part_size = Some(part_size);
         Ok(out)
     }
 
@@ -188,59 +190,15 @@ impl Output {
         Ok(())
     }
 
-    /// The body region starts with the next byte (split bundles only).
-    pub fn body_starts(&mut self) {
-        if let Some((_, h)) = self.split.as_mut() {
-            h.body_starts();
-        }
-    }
-
-    /// The body region ended with the last byte (split bundles only).
-    pub fn body_ends(&mut self) {
-        if let Some((_, h)) = self.split.as_mut() {
-            h.body_ends();
-        }
-    }
-
-    /// The body-region digest of each of `parts` parts.
-    pub fn part_digests(&self, parts: usize) -> Vec<Digest> {
-        self.split
-            .as_ref()
-            .map(|(_, h)| h.digests(parts))
-            .unwrap_or_default()
-    }
-
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written
     }
 
-    /// Overwrites bytes already written at `offset` of the whole output
-    /// (the same length; used to fill in the head of a split bundle).
-    pub fn patch(&mut self, mut offset: u64, mut data: &[u8]) -> Result<()> {
-        if offset + data.len() as u64 > self.written {
-            bail!("internal error: patch beyond the bytes written");
-        }
-        let part_size = self.split.as_ref().map_or(u64::MAX, |(s, _)| *s);
-        while !data.is_empty() {
-            let index = (offset / part_size) as usize;
-            let within = offset % part_size;
-            let n = ((part_size - within) as usize).min(data.len());
-            self.files[index]
-                .as_file()
-                .write_all_at(&data[..n], within)
-                .map_err(|e| self.failed(e))
-                .context("rewriting the bundle's head")?;
-            data = &data[n..];
-            offset += n as u64;
-        }
-        Ok(())
-    }
-
     /// Asks the kernel to start writing back everything before the last
     /// full window (it does not wait). Whole files only.
     fn start_writeback(&mut self) {
-        if self.split.is_some() {
+        if self.part_size.is_some() {
             return;
         }
         let upto = self.written - self.written % WRITEBACK_WINDOW;
@@ -267,7 +225,7 @@ impl Output {
     /// (parts, or the whole file) and syncs the folder.
     pub fn commit(self) -> Result<Committed> {
         use std::os::unix::fs::PermissionsExt;
-        let split = self.split.is_some();
+        let split = self.part_size.is_some();
         let written = self.written;
         let failed = |e: io::Error| WriteError {
             dest: self.dest.clone(),
@@ -385,7 +343,7 @@ fn parent_dir(p: &Path) -> &Path {
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let buf = match self.split.as_ref().map(|(s, _)| *s) {
+        let buf = match self.part_size {
             Some(part_size) => {
                 let within = self.written % part_size;
                 if within == 0
@@ -406,16 +364,13 @@ impl Write for Output {
             .as_file()
             .write(buf)
             .map_err(|e| self.failed(e))?;
-        if let Some((_, h)) = self.split.as_mut() {
-            h.write(&buf[..n]);
-        }
         self.written += n as u64;
         self.start_writeback();
         Ok(n)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        if self.split.is_some() {
+        if self.part_size.is_some() {
             let first = bufs
                 .iter()
                 .find(|b| !b.is_empty())
@@ -432,6 +387,36 @@ impl Write for Output {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BundleOutput for Output {
+    fn part_size(&self) -> Option<u64> {
+        self.part_size
+    }
+
+    /// Overwrites bytes already written, across parts (the writer rewrites
+    /// the head this way).
+    fn patch(&mut self, mut offset: u64, mut data: &[u8]) -> io::Result<()> {
+        if offset + data.len() as u64 > self.written {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "patch beyond the bytes written",
+            ));
+        }
+        let part_size = self.part_size.unwrap_or(u64::MAX);
+        while !data.is_empty() {
+            let index = (offset / part_size) as usize;
+            let within = offset % part_size;
+            let n = ((part_size - within) as usize).min(data.len());
+            self.files[index]
+                .as_file()
+                .write_all_at(&data[..n], within)
+                .map_err(|e| self.failed(e))?;
+            data = &data[n..];
+            offset += n as u64;
+        }
         Ok(())
     }
 }
@@ -604,12 +589,10 @@ mod tests {
         let mut out = Output::create_split(&dest, 10).unwrap();
         let data: Vec<u8> = (0..35u8).collect();
         out.write_all(&data[..3]).unwrap();
-        out.body_starts();
         out.write_all(&data[3..30]).unwrap();
-        out.body_ends();
         out.write_all(&data[30..]).unwrap();
         out.patch(8, &[100, 101, 102]).unwrap();
-        let digests = out.part_digests(4);
+        assert!(out.patch(34, &[1, 2]).is_err());
         let c = out.commit().unwrap();
         assert_eq!(c.size, 35);
         assert_eq!(c.parts.len(), 4);
@@ -621,8 +604,6 @@ mod tests {
         let mut want = data.clone();
         want[8..11].copy_from_slice(&[100, 101, 102]);
         assert_eq!(joined, want);
-        assert_eq!(digests[3], Digest::of(&[]));
-        assert_eq!(digests[1], Digest::of(&data[10..20]));
 
         // A whole build under the same name replaces the parts, and a split
         // build the whole file: readers never find the older form.

@@ -2,6 +2,17 @@
 //! frame (the 512-byte header is a frame of its own, the data follows in
 //! frames of at most [`DATA_FRAME_SIZE`] bytes, the last one carrying the
 //! tar padding), then the end-of-archive blocks, then the seek table.
+//!
+//! [`ArchiveWriter`] frames entries; [`BundleWriter`] (module [`bundle`])
+//! writes a whole bundle with it: the head, the entries, the tail and the
+//! part list of media parts.
+
+pub mod bundle;
+
+pub use bundle::{
+    BundleOutput, BundleSigner, BundleWriter, Finished, Head, MemoryParts, TooManyParts,
+    UNKNOWN_SIZE,
+};
 
 use std::io::{self, Read, Write};
 
