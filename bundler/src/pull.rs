@@ -8,26 +8,20 @@
 //! whole except manifests and configs, which are bounded.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use airgap_cli::progress::ProgressGroup;
-use airgap_format::digest::Hasher;
 use airgap_format::Digest;
-use airgap_registry::client::{backoff, one_line, read_small};
-use airgap_registry::{credentials, Client, Credentials, Transport};
-use anyhow::{anyhow, bail, Context, Result};
+use airgap_registry::blob::Expect;
+use airgap_registry::manifest::pull_scope;
+use airgap_registry::{credentials, Client, Credentials, Error, Transport};
+use anyhow::{bail, Context, Result};
 
 use crate::cache::BlobCache;
 use crate::sources::{DOCKER_LIST, DOCKER_MANIFEST, MAX_METADATA_BYTES, OCI_INDEX, OCI_MANIFEST};
-
-/// Consecutive failed attempts (without progress) before a download gives up.
-const ATTEMPTS: u32 = 6;
-/// Read size while streaming a download.
-const CHUNK: usize = 1 << 20;
 
 /// How to reach one registry or chart repository host.
 #[derive(Clone, Debug, Default)]
@@ -126,21 +120,6 @@ pub struct Puller {
     /// Set when [`Puller::download_queued`] has returned.
     queue_done: std::sync::atomic::AtomicBool,
 }
-
-/// A download attempt's failure: worth another attempt, or not.
-enum Failure {
-    Retry(anyhow::Error),
-    Fatal(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Fatal(e)
-    }
-}
-
-/// The manifest media types asked for.
-const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 /// A manifest as fetched: its bytes, digest and declared media type.
 #[derive(Clone, Debug)]
@@ -283,57 +262,20 @@ impl Puller {
         let sep = if expected.is_some() { '@' } else { ':' };
         let at = format!("{host}/{repository}{sep}{reference}");
         let client = self.registry_client(host)?;
-        let url = client.url(&format!("/v2/{repository}/manifests/{reference}"));
-        // A reply cut off part-way is asked for again, like any other
-        // connection error.
-        let mut attempt = 1;
-        let (bytes, content_type, served_digest) = loop {
-            let mut resp = client
-                .send(
-                    "GET",
-                    &url,
-                    &format!("repository:{repository}:pull"),
-                    &[("Accept", MANIFEST_ACCEPT.to_string())],
-                    None,
-                )
-                .with_context(|| format!("manifest {at}"))?;
-            let status = resp.status().as_u16();
-            if status != 200 {
-                let body = read_small(resp.body_mut());
-                if status == 404 {
-                    bail!("manifest {at}: not found (HTTP 404): {}", one_line(&body));
-                }
-                bail!("manifest {at}: HTTP {status}: {}", one_line(&body));
-            }
-            let header = |k: &str| {
-                resp.headers()
-                    .get(k)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            let content_type = header("content-type");
-            let served_digest = header("docker-content-digest");
-            let mut bytes = Vec::new();
-            match resp
-                .body_mut()
-                .as_reader()
-                .take(MAX_METADATA_BYTES + 1)
-                .read_to_end(&mut bytes)
-            {
-                Ok(_) => break (bytes, content_type, served_digest),
-                Err(e) if attempt < ATTEMPTS => {
-                    let delay = backoff(attempt, None);
-                    tracing::debug!(%url, error = %e, attempt, ?delay, "retrying the manifest: its reply broke off");
-                    std::thread::sleep(delay);
-                    attempt += 1;
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("manifest {at}: reading the reply (after {attempt} attempts)")
-                    })
-                }
-            }
-        };
+        let fetched = client
+            .get_manifest(
+                repository,
+                reference,
+                &pull_scope(repository),
+                MAX_METADATA_BYTES,
+            )
+            .map_err(|e| match e {
+                // These name the manifest already.
+                Error::NotFound { .. } | Error::Status { .. } | Error::Protocol(_) => e.into(),
+                other => anyhow::Error::new(other).context(format!("manifest {at}")),
+            })?;
+        let (bytes, content_type, served_digest) =
+            (fetched.bytes, fetched.content_type, fetched.served_digest);
         let (digest, media_type) = check_manifest_reply(
             &bytes,
             expected,
@@ -570,24 +512,7 @@ impl Puller {
     /// Fetches a small document (a repository's `index.yaml`), bounded.
     pub fn fetch_document(&self, url: &str, max: u64) -> Result<Vec<u8>> {
         let client = self.url_client(url)?;
-        let mut resp = client
-            .get_following(url, "", &[])
-            .with_context(|| format!("GET {url}"))?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            let body = read_small(resp.body_mut());
-            bail!("GET {url}: HTTP {status}: {}", one_line(&body));
-        }
-        let mut bytes = Vec::new();
-        resp.body_mut()
-            .as_reader()
-            .take(max + 1)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("GET {url}: reading the reply"))?;
-        if bytes.len() as u64 > max {
-            bail!("GET {url}: larger than {max} bytes");
-        }
-        Ok(bytes)
+        Ok(client.get_document(url, max)?)
     }
 
     /// Streams `url` into a temporary file of the cache with its digest
@@ -601,194 +526,13 @@ impl Puller {
         label: &str,
         progress: Option<&(dyn Fn(u64) + Sync)>,
     ) -> Result<(PathBuf, Digest, u64)> {
-        let mut state = Transfer {
-            file: self.cache.temp_file()?,
-            hasher: Hasher::new(),
-            have: 0,
-            reported: 0,
-        };
-        let mut failures = 0;
-        loop {
-            let before = state.have;
-            match self.attempt(client, url, scope, &expect, &mut state, progress) {
-                Ok(()) => break,
-                Err(Failure::Fatal(e)) => return Err(e.context(label.to_string())),
-                Err(Failure::Retry(e)) => {
-                    if state.have == before {
-                        failures += 1;
-                    } else {
-                        failures = 1;
-                    }
-                    if failures >= ATTEMPTS {
-                        return Err(e.context(format!(
-                            "{label}: giving up after {failures} attempts without progress"
-                        )));
-                    }
-                    let delay = Duration::from_millis(200 * (1 << (failures - 1).min(5)));
-                    tracing::debug!(%url, have = state.have, "download retry");
-                    airgap_registry::client::report_retry(
-                        client.host(),
-                        &format!("{label}: {}", one_line(&format!("{e:#}"))),
-                        delay,
-                        failures + 1,
-                        ATTEMPTS,
-                    );
-                    std::thread::sleep(delay);
-                }
-            }
-        }
-        let size = state.have;
-        let digest = state.hasher.finish();
-        if let Some(e) = expect.digest {
-            if e != digest {
-                bail!("{label}: content does not match its digest (got {digest})");
-            }
-        }
-        state
-            .file
-            .as_file_mut()
-            .flush()
-            .context("writing a cache file")?;
-        let path = self.cache.commit(state.file, &digest)?;
+        let mut file = self.cache.temp_file()?;
+        let (digest, size) =
+            client.download(url, scope, &expect, file.as_file_mut(), label, progress)?;
+        let path = self.cache.commit(file, &digest)?;
         self.fetched(&digest, size);
         Ok((path, digest, size))
     }
-
-    fn attempt(
-        &self,
-        client: &Client,
-        url: &str,
-        scope: &str,
-        expect: &Expect,
-        t: &mut Transfer,
-        progress: Option<&(dyn Fn(u64) + Sync)>,
-    ) -> Result<(), Failure> {
-        let mut headers = Vec::new();
-        if t.have > 0 {
-            headers.push(("Range", format!("bytes={}-", t.have)));
-        }
-        // Connection errors, 429 and 5xx before the body were retried by
-        // the client already; what is retried here is a body that breaks.
-        let mut resp = client.get_following(url, scope, &headers)?;
-        let status = resp.status().as_u16();
-        match status {
-            200 => {
-                if t.have > 0 {
-                    // The server ignored the range: start again.
-                    t.restart().map_err(Failure::Fatal)?;
-                }
-            }
-            206 => {
-                let range = resp
-                    .headers()
-                    .get("content-range")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                if content_range_start(range) != Some(t.have) {
-                    t.restart().map_err(Failure::Fatal)?;
-                    return Err(Failure::Retry(anyhow!(
-                        "the server answered a range request with {range:?}"
-                    )));
-                }
-            }
-            416 if t.have > 0 => {
-                t.restart().map_err(Failure::Fatal)?;
-                return Err(Failure::Retry(anyhow!("HTTP 416 for a resumed range")));
-            }
-            404 => {
-                return Err(Failure::Fatal(anyhow!(
-                    "not found (HTTP 404): {}",
-                    one_line(&read_small(resp.body_mut()))
-                )))
-            }
-            _ => {
-                return Err(Failure::Fatal(anyhow!(
-                    "HTTP {status}: {}",
-                    one_line(&read_small(resp.body_mut()))
-                )))
-            }
-        }
-        let mut reader = resp.body_mut().as_reader();
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Failure::Retry(anyhow!(
-                        "connection broke after {} bytes: {e}",
-                        t.have
-                    )))
-                }
-            };
-            if t.have + n as u64 > expect.max {
-                return Err(Failure::Fatal(anyhow!(
-                    "the server sent more than the expected {} bytes",
-                    expect.max
-                )));
-            }
-            t.file
-                .as_file_mut()
-                .write_all(&buf[..n])
-                .context("writing a cache file")
-                .map_err(Failure::Fatal)?;
-            t.hasher.update(&buf[..n]);
-            t.have += n as u64;
-            if t.have > t.reported {
-                if let Some(p) = progress {
-                    p(t.have - t.reported);
-                }
-                t.reported = t.have;
-            }
-        }
-        match expect.size {
-            Some(s) if t.have < s => Err(Failure::Retry(anyhow!(
-                "connection closed after {} of {s} bytes",
-                t.have
-            ))),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// What a download must turn out to be.
-struct Expect {
-    digest: Option<Digest>,
-    size: Option<u64>,
-    max: u64,
-}
-
-/// A download in progress.
-struct Transfer {
-    file: tempfile::NamedTempFile,
-    hasher: Hasher,
-    have: u64,
-    /// Bytes already shown on the progress bar (never counted twice).
-    reported: u64,
-}
-
-impl Transfer {
-    fn restart(&mut self) -> Result<()> {
-        let f = self.file.as_file_mut();
-        f.set_len(0).context("truncating a cache file")?;
-        f.seek(SeekFrom::Start(0))
-            .context("rewinding a cache file")?;
-        self.hasher = Hasher::new();
-        self.have = 0;
-        Ok(())
-    }
-}
-
-/// The first byte of a `Content-Range: bytes START-END/TOTAL` header (a
-/// resumed blob download must start where the partial file ends).
-pub fn content_range_start(h: &str) -> Option<u64> {
-    h.strip_prefix("bytes ")?
-        .split('-')
-        .next()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Checks a registry's manifest reply (the body, read up to one byte past
@@ -874,13 +618,6 @@ fn short(what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_ranges() {
-        assert_eq!(content_range_start("bytes 100-199/200"), Some(100));
-        assert_eq!(content_range_start("bytes */200"), None);
-        assert_eq!(content_range_start(""), None);
-    }
 
     #[test]
     fn media_types() {

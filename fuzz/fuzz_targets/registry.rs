@@ -25,16 +25,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use airgap_bundle::pull::{check_manifest_reply, content_range_start, host_of_url};
+use airgap_bundle::pull::{check_manifest_reply, host_of_url};
 use airgap_bundle::sources::{
     select_platforms, BlobData, BlobStore, Metadata, PlatformFilter, OCI_INDEX,
 };
 use airgap_format::Digest;
-use airgap_install::push::held_from_range;
+use airgap_registry::blob::{content_range_start, held_from_range};
 use airgap_registry::client::{
-    has_error_code, is_insufficient_scope, one_line, parse_challenge, parse_retry_after,
-    parse_www_authenticate, read_small, resolve_location, token_reply, Challenge, MAX_RETRY_AFTER,
+    has_error_code, is_insufficient_scope, one_line, parse_challenge, parse_www_authenticate,
+    read_small, resolve_location, token_reply, Challenge,
 };
+use airgap_registry::retry::{parse_retry_after, MAX_RETRY_AFTER};
 use airgap_registry::ureq::Body;
 use libfuzzer_sys::fuzz_target;
 
@@ -79,7 +80,7 @@ fn as_header(text: &str) {
     assert!(params.keys().all(|k| *k == k.to_ascii_lowercase()));
     let _ = is_insufficient_scope(text);
     if let Some(d) = parse_retry_after(text) {
-        assert!(airgap_registry::client::backoff(3, Some(d)) <= MAX_RETRY_AFTER);
+        assert!(airgap_registry::retry::backoff(3, Some(d)) <= MAX_RETRY_AFTER);
     }
     let _ = held_from_range(Some(text));
     let _ = content_range_start(text);

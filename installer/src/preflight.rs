@@ -602,7 +602,7 @@ fn registry_checks(
         Err(err) => {
             c.failed(
                 "registry",
-                error_line(err.as_ref()),
+                error_line(&err),
                 "check the site file's internalCa (a PEM file of CA certificates)",
             );
             return false;
@@ -613,49 +613,53 @@ fn registry_checks(
     } else {
         "https"
     };
-    let answer = client.send("GET", &client.url("/v2/"), "", &[], None);
-    let resp = match answer {
-        Ok(resp) => resp,
-        Err(err) => {
-            let line = error_line(err.as_ref());
-            use airgap_registry::client::{mismatch, Mismatch};
-            let fixes = &o.registry.transport.fixes;
-            let (check, fix) = match mismatch(&err) {
-                Some(Mismatch::UnknownIssuer) => ("registry", fixes.trust_ca.clone()),
-                Some(Mismatch::SpeaksPlainHttp) => ("registry", fixes.use_plain_http.clone()),
-                Some(Mismatch::SpeaksHttps) => ("registry", fixes.use_https.clone()),
-                None if line.contains("authentication failed")
-                    || line.contains("user name and password") =>
-                {
-                    c.ok("registry", format!("{scheme}://{host} answers"));
-                    (
-                        "registry login",
-                        "check the user name and password (--username with --password-stdin, or the credentials file)"
-                            .to_string(),
-                    )
-                }
-                None => (
+    if let Err(err) = client.ping() {
+        use airgap_registry::{Error, Mismatch};
+        let line = error_line(&err);
+        let fixes = &o.registry.transport.fixes;
+        let (check, fix) = match &err {
+            Error::Mismatch { mismatch, .. } => (
+                "registry",
+                match mismatch {
+                    Mismatch::UnknownIssuer => fixes.trust_ca.clone(),
+                    Mismatch::SpeaksPlainHttp => fixes.use_plain_http.clone(),
+                    Mismatch::SpeaksHttps => fixes.use_https.clone(),
+                },
+            ),
+            Error::Unauthorized { .. } => {
+                c.ok("registry", format!("{scheme}://{host} answers"));
+                (
+                    "registry login",
+                    "check the user name and password (--username with --password-stdin, or the credentials file)"
+                        .to_string(),
+                )
+            }
+            // It answered, but not as a registry does.
+            Error::NotFound { .. } | Error::Status { .. } => {
+                c.failed(
                     "registry",
                     format!(
-                        "check registry.host ({host}) in the site file and that the registry is running"
+                        "GET {scheme}://{host}/v2/: HTTP {}",
+                        err.status().unwrap_or_default()
                     ),
+                    format!(
+                        "check that {host} is an OCI registry (the distribution API answers /v2/)"
+                    ),
+                );
+                return false;
+            }
+            _ => (
+                "registry",
+                format!(
+                    "check registry.host ({host}) in the site file and that the registry is running"
                 ),
-            };
-            c.failed(check, line, fix);
-            return check == "registry login";
-        }
-    };
+            ),
+        };
+        c.failed(check, line, fix);
+        return check == "registry login";
+    }
     // Plain HTTP to an HTTPS registry (its 400) arrives above as a
     // transport mismatch, from the shared client.
-    let status = resp.status().as_u16();
-    if status != 200 {
-        c.failed(
-            "registry",
-            format!("GET {scheme}://{host}/v2/: HTTP {status}"),
-            format!("check that {host} is an OCI registry (the distribution API answers /v2/)"),
-        );
-        return false;
-    }
     c.ok(
         "registry",
         format!(
@@ -689,25 +693,19 @@ fn registry_checks(
     };
     let repo = target.repository(&name);
     let _ = state;
-    let url = client.url(&format!("/v2/{repo}/blobs/uploads/"));
-    match client.send("POST", &url, &crate::push::scope(&repo), &[], None) {
-        Ok(resp) if resp.status().as_u16() == 202 => {
-            if let Some(loc) = resp.headers().get("location").and_then(|h| h.to_str().ok()) {
-                let loc = airgap_registry::client::resolve_location(&client.url(""), loc);
-                if client.same_origin(&loc) {
-                    let _ = client.send("DELETE", &loc, &crate::push::scope(&repo), &[], None);
-                }
-            }
+    match client.start_upload(&repo) {
+        Ok(location) => {
+            client.cancel_upload(&repo, &location);
             c.ok(
                 "registry push rights",
                 format!("may push to {repo} (an upload session was opened and cancelled)"),
             );
         }
-        Ok(mut resp) => {
-            let s = resp.status().as_u16();
-            let body = airgap_registry::client::one_line(&airgap_registry::client::read_small(
-                resp.body_mut(),
-            ));
+        Err(
+            err @ (airgap_registry::Error::NotFound { .. } | airgap_registry::Error::Status { .. }),
+        ) => {
+            let s = err.status().unwrap_or_default();
+            let body = err.body().map(|b| b.line()).unwrap_or_default();
             c.failed(
                 "registry push rights",
                 format!("may not push to {repo}: HTTP {s}: {body}"),
@@ -723,7 +721,7 @@ fn registry_checks(
         }
         Err(err) => c.failed(
             "registry push rights",
-            format!("may not push to {repo}: {}", error_line(err.as_ref())),
+            format!("may not push to {repo}: {}", error_line(&err)),
             format!(
                 "grant the account push rights on {}/*",
                 if target.prefix.is_empty() {

@@ -21,20 +21,13 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::relocation::{RelocatedImage, RelocationMap};
 use crate::target::Target;
-use airgap_registry::client::{
-    backoff, has_error_code, is_transient, one_line, read_small, retry_after, Client, Transport,
-    ATTEMPTS,
-};
-use airgap_registry::Credentials;
+use airgap_registry::blob::{BlobSource, Mounted};
+use airgap_registry::manifest::push_scope;
+use airgap_registry::retry::POLICY;
+use airgap_registry::{Client, Credentials, Error, Transport};
 
-/// Blobs up to this size go in one PUT; larger ones in chunks.
-pub const MONOLITHIC_MAX: u64 = 32 << 20;
-/// Size of one chunk of a chunked upload.
-pub const CHUNK: u64 = 16 << 20;
-/// Largest manifest or index read from the bundle.
+/// Largest manifest or index read from the bundle (or the registry).
 pub(crate) const MAX_MANIFEST: u64 = 16 << 20;
-/// Every manifest media type asked for when checking a tag.
-pub(crate) const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 /// What to do when a tag already points at another image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -282,57 +275,12 @@ fn plan_image(
 ) -> Result<ImagePlan> {
     let ctx = || format!("image {}", img.reference);
     let top = read_manifest(reader, d, entries, &img.digest).with_context(ctx)?;
-    let json: serde_json::Value = serde_json::from_slice(&top).with_context(ctx)?;
-    let mut manifests = Vec::new();
-    let mut blobs = Vec::new();
-    let descriptors = |v: &serde_json::Value, key: &str| -> Result<Vec<(Digest, String)>> {
-        let list: Vec<&serde_json::Value> = match v.get(key) {
-            Some(serde_json::Value::Array(a)) => a.iter().collect(),
-            Some(serde_json::Value::Object(_)) => vec![&v[key]],
-            _ => Vec::new(),
-        };
-        list.into_iter()
-            .map(|x| {
-                let digest: Digest = x
-                    .get("digest")
-                    .and_then(|g| g.as_str())
-                    .unwrap_or_default()
-                    .parse()
-                    .map_err(|e| anyhow!("{e}"))?;
-                let mt = x
-                    .get("mediaType")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                Ok((digest, mt))
-            })
-            .collect()
-    };
-    if json.get("manifests").is_some() {
-        for (child, mt) in descriptors(&json, "manifests").with_context(ctx)? {
-            let bytes = read_manifest(reader, d, entries, &child).with_context(ctx)?;
-            let cj: serde_json::Value = serde_json::from_slice(&bytes).with_context(ctx)?;
-            for (b, _) in descriptors(&cj, "config")?
-                .into_iter()
-                .chain(descriptors(&cj, "layers")?)
-            {
-                if !blobs.contains(&b) {
-                    blobs.push(b);
-                }
-            }
-            manifests.push((child, mt, bytes));
-        }
-    } else {
-        for (b, _) in descriptors(&json, "config")?
-            .into_iter()
-            .chain(descriptors(&json, "layers")?)
-        {
-            if !blobs.contains(&b) {
-                blobs.push(b);
-            }
-        }
-    }
-    manifests.push((img.digest, img.media_type.clone(), top));
+    // Children are read by digest from the bundle's signed blobs.
+    let mut read = |child: &Digest, _size: u64| read_manifest(reader, d, entries, child).map(Some);
+    let walked =
+        airgap_registry::walk::walk((img.digest, Some(img.media_type.as_str()), top), &mut read)
+            .with_context(ctx)?;
+    let blobs: Vec<Digest> = walked.blobs.iter().map(|b| b.0).collect();
     for b in &blobs {
         if d.any_blob(b).is_none() {
             return Err(anyhow!("blob {b} is not listed in bundle.json")).with_context(ctx);
@@ -342,53 +290,15 @@ fn plan_image(
         chart: false,
         entry: img.clone(),
         repository: target.repository(&img.name),
-        manifests,
+        manifests: walked.manifests,
         blobs,
     })
-}
-
-pub(crate) fn scope(repo: &str) -> String {
-    format!("repository:{repo}:pull,push")
 }
 
 /// The digest a tag points at, if it exists (asked with push's scope, so
 /// the push's token serves).
 pub(crate) fn tag_digest(client: &Client, repo: &str, tag: &str) -> Result<Option<Digest>> {
-    manifest_digest(client, repo, tag, &scope(repo))
-}
-
-/// The digest of the manifest `reference` (a tag or a digest) in `repo`,
-/// from a HEAD request with `scope`; `None` when the registry has none.
-pub fn manifest_digest(
-    client: &Client,
-    repo: &str,
-    reference: &str,
-    scope: &str,
-) -> Result<Option<Digest>> {
-    let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
-    let resp = client.send("HEAD", &url, scope, &[("Accept", ACCEPT.to_string())], None)?;
-    let at = if reference.starts_with("sha256:") {
-        '@'
-    } else {
-        ':'
-    };
-    match resp.status().as_u16() {
-        200 => {
-            let d = resp
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|h| h.to_str().ok())
-                .ok_or_else(|| {
-                    anyhow!("{repo}{at}{reference}: the registry gave no Docker-Content-Digest")
-                })?;
-            Ok(Some(
-                d.parse()
-                    .map_err(|e| anyhow!("{repo}{at}{reference}: {e}"))?,
-            ))
-        }
-        404 => Ok(None),
-        s => bail!("{repo}{at}{reference}: HEAD manifest: HTTP {s}"),
-    }
+    Ok(client.manifest_digest(repo, tag, &push_scope(repo))?)
 }
 
 /// What each image and chart of bundle `d` needs, pushed to `target`.
@@ -590,24 +500,24 @@ fn push_blob(
     for repo in &work.missing {
         let ctx = || format!("blob {digest} ({size} bytes) to {repo}");
         let location = match home {
-            Some(from) => match mount(client, repo, digest, from).with_context(ctx)? {
-                None => {
+            Some(from) => match client.mount_blob(repo, digest, from).with_context(ctx)? {
+                Mounted::Yes => {
                     counters.mounted.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                Some(location) => location,
+                Mounted::Upload(location) => location,
             },
-            None => start_upload(client, repo).with_context(ctx)?,
+            None => client.start_upload(repo).with_context(ctx)?,
         };
         let Some((reader, entry)) = source else {
             bail!(
                 "blob {digest}: the registry would not mount it into {repo}, and neither this bundle nor a --base bundle holds it"
             );
         };
-        upload(
-            client, reader, entry, digest, size, repo, location, progress,
-        )
-        .with_context(ctx)?;
+        let source = BundleBlob { reader, entry };
+        client
+            .upload_blob(repo, digest, size, &source, location, progress)
+            .with_context(ctx)?;
         sent = true;
         counters.uploaded.fetch_add(1, Ordering::Relaxed);
         counters.bytes.fetch_add(size, Ordering::Relaxed);
@@ -620,327 +530,17 @@ fn push_blob(
     Ok(())
 }
 
-pub(crate) fn blob_exists(client: &Client, repo: &str, digest: &Digest) -> Result<bool> {
-    let url = client.url(&format!("/v2/{repo}/blobs/{digest}"));
-    let resp = client.send("HEAD", &url, &scope(repo), &[], None)?;
-    match resp.status().as_u16() {
-        200 => Ok(true),
-        404 => Ok(false),
-        s => bail!("HEAD: HTTP {s}"),
-    }
+/// A blob of the bundle, streamed out of the archive for an upload.
+struct BundleBlob<'a> {
+    reader: &'a ArchiveReader,
+    entry: &'a EntryHeader,
 }
 
-fn location_of(
-    resp: &airgap_registry::ureq::http::Response<airgap_registry::ureq::Body>,
-) -> Result<String> {
-    resp.headers()
-        .get("location")
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("the registry gave no upload Location"))
-}
-
-/// Tries a cross-repository mount; `None` when mounted, else the upload
-/// session the registry opened instead.
-fn mount(client: &Client, repo: &str, digest: &Digest, from: &str) -> Result<Option<String>> {
-    let url = client.url(&format!(
-        "/v2/{repo}/blobs/uploads/?mount={digest}&from={from}"
-    ));
-    let scope = format!("{} repository:{from}:pull", scope(repo));
-    let mut resp = client.send("POST", &url, &scope, &[], None)?;
-    match resp.status().as_u16() {
-        201 => Ok(None),
-        202 => Ok(Some(location_of(&resp)?)),
-        s => bail!(
-            "mount from {from}: HTTP {s}: {}",
-            one_line(&read_small(resp.body_mut()))
-        ),
-    }
-}
-
-fn start_upload(client: &Client, repo: &str) -> Result<String> {
-    let url = client.url(&format!("/v2/{repo}/blobs/uploads/"));
-    let mut resp = client.send("POST", &url, &scope(repo), &[], None)?;
-    match resp.status().as_u16() {
-        202 => location_of(&resp),
-        s => bail!(
-            "starting an upload: HTTP {s}: {}",
-            one_line(&read_small(resp.body_mut()))
-        ),
-    }
-}
-
-fn with_query(location: &str, key: &str, value: &str) -> String {
-    let sep = if location.contains('?') { '&' } else { '?' };
-    format!("{location}{sep}{key}={value}")
-}
-
-/// Why an upload did not finish.
-enum UploadError {
-    /// Another session would not help: the registry refused the content,
-    /// or the bundle cannot be read.
-    Fatal(anyhow::Error),
-    /// The upload session is gone, or holds an unknown part of the blob
-    /// (a request cut off part-way): start again in a new one.
-    Lost(anyhow::Error),
-}
-
-/// Statuses of an upload request that say the session is gone: unknown
-/// to the registry, or refused because a request it took only part of
-/// left it at another offset than the session's state says (the CNCF
-/// distribution registry then cancels the session).
-fn session_lost(status: u16) -> bool {
-    matches!(status, 404 | 416)
-}
-
-/// Statuses worth asking again.
-fn retryable(status: u16) -> bool {
-    status == 429 || (500..600).contains(&status)
-}
-
-const OCTET: (&str, &str) = ("Content-Type", "application/octet-stream");
-
-/// Uploads the blob's bytes, streamed from the archive: one PUT when small,
-/// else PATCH chunks, resuming from the registry's reported range after a
-/// failure, then the closing PUT. A session that is lost (a request cut off
-/// part-way, a session the registry no longer knows) is replaced by a new
-/// one, after checking that the blob did not arrive all the same.
-#[allow(clippy::too_many_arguments)]
-fn upload(
-    client: &Client,
-    reader: &ArchiveReader,
-    entry: &EntryHeader,
-    digest: &Digest,
-    size: u64,
-    repo: &str,
-    mut location: String,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<()> {
-    let mut shown = 0u64;
-    let mut show = |to: u64| {
-        if to > shown {
-            progress(to - shown);
-            shown = to;
-        }
-    };
-    let mut sessions = 1;
-    loop {
-        let result = if size <= MONOLITHIC_MAX {
-            upload_whole(client, reader, entry, digest, size, repo, &location)
-        } else {
-            upload_chunks(
-                client, reader, entry, digest, size, repo, &location, &mut show,
-            )
-        };
-        let lost = match result {
-            Ok(()) => {
-                show(size);
-                return Ok(());
-            }
-            Err(UploadError::Fatal(e)) => return Err(e),
-            Err(UploadError::Lost(e)) => e,
-        };
-        // The registry may have stored the blob and lost only its answer.
-        if blob_exists(client, repo, digest)? {
-            show(size);
-            return Ok(());
-        }
-        if sessions >= ATTEMPTS {
-            return Err(lost.context(format!("{sessions} upload sessions lost in a row")));
-        }
-        std::thread::sleep(backoff(sessions, None));
-        sessions += 1;
-        tracing::debug!(%digest, repo, sessions, error = %format!("{lost:#}"), "upload session lost; resuming in a new one");
-        location = start_upload(client, repo)?;
-    }
-}
-
-/// One PUT of the whole blob into the session at `location`.
-#[allow(clippy::too_many_arguments)]
-fn upload_whole(
-    client: &Client,
-    reader: &ArchiveReader,
-    entry: &EntryHeader,
-    digest: &Digest,
-    size: u64,
-    repo: &str,
-    location: &str,
-) -> Result<(), UploadError> {
-    let url = client.url(&with_query(location, "digest", &digest.to_string()));
-    let mut make = || -> Result<(u64, Box<dyn std::io::Read + Send + '_>)> {
-        Ok((size, Box::new(reader.range(entry.data_offset, size)?)))
-    };
-    let headers = [(OCTET.0, OCTET.1.to_string())];
-    let mut attempt = 1;
-    loop {
-        let mut resp = match client.send_once("PUT", &url, &scope(repo), &headers, Some(&mut make))
-        {
-            Ok(r) => r,
-            // Cut off: the session holds an unknown part of the blob.
-            Err(e) if is_transient(&e) => return Err(UploadError::Lost(e)),
-            Err(e) => return Err(UploadError::Fatal(e)),
-        };
-        let s = resp.status().as_u16();
-        if s == 201 {
-            return Ok(());
-        }
-        let why = format!("PUT: HTTP {s}: {}", one_line(&read_small(resp.body_mut())));
-        if session_lost(s) {
-            return Err(UploadError::Lost(anyhow!(why)));
-        }
-        if !retryable(s) {
-            return Err(UploadError::Fatal(anyhow!(why)));
-        }
-        if attempt >= ATTEMPTS {
-            return Err(UploadError::Fatal(anyhow!(
-                "{why} (after {attempt} attempts)"
-            )));
-        }
-        let delay = backoff(attempt, retry_after(&resp));
-        tracing::debug!(%digest, repo, %why, attempt, ?delay, "retrying the blob PUT");
-        std::thread::sleep(delay);
-        attempt += 1;
-    }
-}
-
-/// How many bytes of an upload the registry holds, from the `Range:
-/// 0-END` of an upload status. END is the last byte's offset, so a
-/// registry that holds one byte says `0-0`; but the CNCF distribution
-/// registry says `0-0` for an empty upload too. `0-0` is read as empty: a
-/// chunk broken off after exactly one byte is rarer than one refused
-/// whole, and if it happens the closing PUT fails its digest check and the
-/// upload starts again in a new session.
-fn held(status: &airgap_registry::ureq::http::Response<airgap_registry::ureq::Body>) -> u64 {
-    held_from_range(status.headers().get("range").and_then(|h| h.to_str().ok()))
-}
-
-/// How many bytes an upload status says the registry holds, from its
-/// `Range` header's value (`None` when there is none): `0-END` holds
-/// END + 1 bytes, `0-0` and anything unreadable none. An END of
-/// `u64::MAX` (more than any blob) saturates, so that the caller's "holds
-/// more than the blob" check refuses it.
-pub fn held_from_range(range: Option<&str>) -> u64 {
-    range
-        .and_then(|r| r.split_once('-'))
-        .and_then(|(_, end)| end.trim().parse::<u64>().ok())
-        .map_or(0, |end| if end == 0 { 0 } else { end.saturating_add(1) })
-}
-
-/// PATCH chunks into the session at `location`, then the closing PUT.
-/// `show` is told how far the upload got.
-#[allow(clippy::too_many_arguments)]
-fn upload_chunks(
-    client: &Client,
-    reader: &ArchiveReader,
-    entry: &EntryHeader,
-    digest: &Digest,
-    size: u64,
-    repo: &str,
-    location: &str,
-    show: &mut dyn FnMut(u64),
-) -> Result<(), UploadError> {
-    use UploadError::{Fatal, Lost};
-    let sc = scope(repo);
-    let mut location = location.to_string();
-    let mut offset = 0u64;
-    let mut stalls = 0;
-    let mut resumed = false;
-    while offset < size {
-        let n = CHUNK.min(size - offset);
-        let url = client.url(&location);
-        let start = offset;
-        let mut make = || -> Result<(u64, Box<dyn std::io::Read + Send + '_>)> {
-            Ok((n, Box::new(reader.range(entry.data_offset + start, n)?)))
-        };
-        let headers = [
-            (OCTET.0, OCTET.1.to_string()),
-            ("Content-Range", format!("{start}-{}", start + n - 1)),
-        ];
-        let (why, asked) = match client.send_once("PATCH", &url, &sc, &headers, Some(&mut make)) {
-            Ok(resp) if resp.status().as_u16() == 202 => {
-                location = location_of(&resp).map_err(Fatal)?;
-                offset += n;
-                show(offset);
-                stalls = 0;
-                continue;
-            }
-            Ok(mut resp) => {
-                let s = resp.status().as_u16();
-                let why = format!("HTTP {s}: {}", one_line(&read_small(resp.body_mut())));
-                if !retryable(s) && !session_lost(s) {
-                    return Err(Fatal(anyhow!("PATCH at offset {offset}: {why}")));
-                }
-                (why, retry_after(&resp))
-            }
-            Err(e) if is_transient(&e) => (format!("{e:#}"), None),
-            Err(e) => return Err(Fatal(e.context(format!("PATCH at offset {offset}")))),
-        };
-        stalls += 1;
-        if stalls > 3 {
-            return Err(Fatal(anyhow!(
-                "PATCH at offset {offset}: {why} ({stalls} failures in a row without progress)"
-            )));
-        }
-        std::thread::sleep(backoff(stalls, asked));
-        // Ask the registry how much it holds, and go on from there. One
-        // that no longer knows the session (or refuses it after a chunk it
-        // took only part of) answers 404: start again in a new session.
-        let status = client
-            .send("GET", &client.url(&location), &sc, &[], None)
-            .map_err(|e| if is_transient(&e) { Lost(e) } else { Fatal(e) })?;
-        if status.status().as_u16() != 204 {
-            return Err(Lost(anyhow!(
-                "PATCH at offset {offset}: {why}; upload status: HTTP {}",
-                status.status()
-            )));
-        }
-        if let Ok(l) = location_of(&status) {
-            location = l;
-        }
-        let have = held(&status);
-        if have > size {
-            return Err(Lost(anyhow!(
-                "PATCH at offset {offset}: {why}; the registry says it holds {have} bytes of {size}"
-            )));
-        }
-        tracing::debug!(%digest, offset, have, %why, "resuming chunked upload");
-        offset = have;
-        resumed = true;
-    }
-    let url = client.url(&with_query(&location, "digest", &digest.to_string()));
-    let mut attempt = 1;
-    loop {
-        let (why, asked) = match client.send_once("PUT", &url, &sc, &[], None) {
-            Ok(resp) if resp.status().as_u16() == 201 => return Ok(()),
-            Ok(mut resp) => {
-                let s = resp.status().as_u16();
-                let body = read_small(resp.body_mut());
-                let why = format!("closing PUT: HTTP {s}: {}", one_line(&body));
-                if session_lost(s) {
-                    // Also what a closing PUT that went through, but whose
-                    // answer was lost, gets when sent again.
-                    return Err(Lost(anyhow!(why)));
-                }
-                if resumed && s == 400 && has_error_code(&body, "DIGEST_INVALID") {
-                    // The registry's account of what it held was wrong
-                    // (or ambiguous, see `held`): start again from zero.
-                    return Err(Lost(anyhow!("{why} (after a resumed chunk)")));
-                }
-                if !retryable(s) {
-                    return Err(Fatal(anyhow!(why)));
-                }
-                (why, retry_after(&resp))
-            }
-            Err(e) if is_transient(&e) => (format!("closing PUT: {e:#}"), None),
-            Err(e) => return Err(Fatal(e)),
-        };
-        if attempt >= ATTEMPTS {
-            return Err(Fatal(anyhow!("{why} (after {attempt} attempts)")));
-        }
-        let delay = backoff(attempt, asked);
-        tracing::debug!(%digest, repo, %why, attempt, ?delay, "retrying the closing PUT");
-        std::thread::sleep(delay);
-        attempt += 1;
+impl BlobSource for BundleBlob<'_> {
+    fn open(&self, offset: u64, len: u64) -> Result<Box<dyn std::io::Read + Send + '_>> {
+        Ok(Box::new(
+            self.reader.range(self.entry.data_offset + offset, len)?,
+        ))
     }
 }
 
@@ -957,73 +557,33 @@ fn put_manifest(
     bytes: &[u8],
     digest: &Digest,
 ) -> Result<()> {
-    let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
-    let mut make = || -> Result<(u64, Box<dyn std::io::Read + Send + '_>)> {
-        Ok((bytes.len() as u64, Box::new(bytes)))
-    };
     let is_tag = !reference.starts_with("sha256:");
     let mut attempt = 1;
     loop {
-        let mut resp = client.send(
-            "PUT",
-            &url,
-            &scope(repo),
-            &[("Content-Type", media_type.to_string())],
-            Some(&mut make),
-        )?;
-        let s = resp.status().as_u16();
-        let changed = match s {
-            201 => match resp
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|h| h.to_str().ok())
-            {
-                Some(got) if got != digest.to_string() => {
-                    let hint = if is_tag {
-                        format!(
-                            ", so {repo}:{reference} points at content that is not the bundle's; once the cause is fixed, run again with --on-existing-tag overwrite"
-                        )
-                    } else {
-                        String::new()
-                    };
-                    format!("manifest {digest}: the registry stored it as {got} (the bytes changed on the way){hint}")
-                }
-                _ => return Ok(()),
-            },
-            _ => {
-                let body = read_small(resp.body_mut());
-                let line = format!(
-                    "PUT manifest {reference} ({digest}): HTTP {s}: {}",
-                    one_line(&body)
-                );
-                if s != 400 || !has_error_code(&body, "DIGEST_INVALID") {
-                    bail!("{line}");
-                }
-                line
+        let changed = match client.put_manifest(repo, reference, media_type, bytes) {
+            Ok(Some(got)) if got != digest.to_string() => {
+                let hint = if is_tag {
+                    format!(
+                        ", so {repo}:{reference} points at content that is not the bundle's; once the cause is fixed, run again with --on-existing-tag overwrite"
+                    )
+                } else {
+                    String::new()
+                };
+                format!("manifest {digest}: the registry stored it as {got} (the bytes changed on the way){hint}")
             }
+            Ok(_) => return Ok(()),
+            Err(e @ Error::Status { status: 400, .. })
+                if e.body().is_some_and(|b| b.has_code("DIGEST_INVALID")) =>
+            {
+                format!("{e} ({digest})")
+            }
+            Err(e) => return Err(e.into()),
         };
-        if attempt >= ATTEMPTS {
+        let Some(delay) = POLICY.next(attempt, None) else {
             bail!("{changed} (after {attempt} attempts)");
-        }
+        };
         tracing::debug!(%digest, repo, reference, attempt, "retrying: the registry received other bytes than the manifest's");
-        std::thread::sleep(backoff(attempt, None));
+        std::thread::sleep(delay);
         attempt += 1;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn held_reads_the_upload_range() {
-        assert_eq!(held_from_range(None), 0);
-        assert_eq!(held_from_range(Some("0-0")), 0);
-        assert_eq!(held_from_range(Some("0-99")), 100);
-        assert_eq!(held_from_range(Some("0- 99 ")), 100);
-        assert_eq!(held_from_range(Some("bytes")), 0);
-        assert_eq!(held_from_range(Some("0-x")), 0);
-        // Found by fuzzing (registry target): END + 1 overflowed.
-        assert_eq!(held_from_range(Some("0-18446744073709551615")), u64::MAX);
     }
 }

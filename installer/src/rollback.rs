@@ -314,7 +314,7 @@ fn check(
     }
     for (repo, reference) in &refs {
         let pull = format!("repository:{repo}:pull");
-        if crate::push::manifest_digest(&client, repo, reference, &pull)?.is_some() {
+        if client.manifest_digest(repo, reference, &pull)?.is_some() {
             present += 1;
         } else {
             missing.push(format!(

@@ -16,16 +16,14 @@ use std::sync::Mutex;
 
 use airgap_format::bundle_json::BundleDescriptor;
 use airgap_format::Digest;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::install::records::InstallRecord;
-use crate::push::{
-    blob_exists, scope, tag_digest, BaseBundle, OnExistingTag, Prepared, PushOptions, ACCEPT,
-    MAX_MANIFEST,
-};
+use crate::push::{tag_digest, BaseBundle, OnExistingTag, Prepared, PushOptions, MAX_MANIFEST};
 use crate::target::Target;
-use airgap_registry::client::{read_small, Client};
+use airgap_registry::manifest::push_scope;
+use airgap_registry::{Client, Error};
 
 /// An image or chart already in the target registry, by repository and
 /// tag or digest: where a blob the push needs may be mounted from.
@@ -247,7 +245,8 @@ pub(crate) fn survey(p: &Prepared, options: &PushOptions) -> Result<Survey> {
     let found = parallel(options.jobs, &wanted, |(digest, repos)| {
         let mut have = Vec::new();
         for repo in repos {
-            let here = blob_exists(client, repo, digest)
+            let here = client
+                .blob_exists(repo, digest, &push_scope(repo))
                 .with_context(|| format!("blob {digest} in {repo}"))?;
             have.push(here);
         }
@@ -289,7 +288,8 @@ pub(crate) fn survey(p: &Prepared, options: &PushOptions) -> Result<Survey> {
         let homes = parallel(options.jobs, &checks, |(i, repos)| {
             let digest = &blobs[*i].digest;
             for repo in repos {
-                if blob_exists(client, repo, digest)
+                if client
+                    .blob_exists(repo, digest, &push_scope(repo))
                     .with_context(|| format!("blob {digest} in {repo}"))?
                 {
                     return Ok(Some(repo.clone()));
@@ -397,77 +397,27 @@ fn candidate_homes(
 }
 
 /// The config and layer blobs of the manifest `reference` in `repo` (and
-/// of its children, for an index), read from the registry. An image the
-/// registry no longer has gives none.
+/// of its children, for an index, down to the walker's depth), read from
+/// the registry. An image the registry no longer has gives none, and a
+/// child it no longer has is skipped.
 fn registry_blobs(client: &Client, repo: &str, reference: &str) -> Result<Vec<Digest>> {
     let Some(top) = get_manifest(client, repo, reference)? else {
         return Ok(Vec::new());
     };
-    let mut out = Vec::new();
-    let children = descriptors(&top, "manifests");
-    if children.is_empty() {
-        out.extend(manifest_blobs(&top));
-    } else {
-        for child in children {
-            if let Some(m) = get_manifest(client, repo, &child.to_string())? {
-                out.extend(manifest_blobs(&m));
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn manifest_blobs(m: &serde_json::Value) -> Vec<Digest> {
-    let mut out = descriptors(m, "config");
-    out.extend(descriptors(m, "layers"));
-    out
-}
-
-/// The digests of a manifest's descriptors under `key` (an object or a list).
-fn descriptors(v: &serde_json::Value, key: &str) -> Vec<Digest> {
-    let list: Vec<&serde_json::Value> = match v.get(key) {
-        Some(serde_json::Value::Array(a)) => a.iter().collect(),
-        Some(o @ serde_json::Value::Object(_)) => vec![o],
-        _ => Vec::new(),
-    };
-    list.into_iter()
-        .filter_map(|x| x.get("digest")?.as_str()?.parse().ok())
-        .collect()
+    let mut read = |child: &Digest, _size: u64| get_manifest(client, repo, &child.to_string());
+    let walked = airgap_registry::walk::walk((Digest::of(&top), None, top), &mut read)
+        .with_context(|| format!("{repo}@{reference}"))?;
+    Ok(walked.blobs.into_iter().map(|b| b.0).collect())
 }
 
 /// A manifest from the registry, bounded; `None` when it is not there.
-fn get_manifest(client: &Client, repo: &str, reference: &str) -> Result<Option<serde_json::Value>> {
-    use std::io::Read;
-    let url = client.url(&format!("/v2/{repo}/manifests/{reference}"));
-    let mut resp = client.send(
-        "GET",
-        &url,
-        &scope(repo),
-        &[("Accept", ACCEPT.to_string())],
-        None,
-    )?;
-    match resp.status().as_u16() {
-        200 => {
-            let mut bytes = Vec::new();
-            resp.body_mut()
-                .as_reader()
-                .take(MAX_MANIFEST + 1)
-                .read_to_end(&mut bytes)
-                .with_context(|| format!("{repo}@{reference}: reading the manifest"))?;
-            if bytes.len() as u64 > MAX_MANIFEST {
-                bail!("{repo}@{reference}: the registry's manifest is larger than {MAX_MANIFEST} bytes");
-            }
-            Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
-                anyhow!("{repo}@{reference}: the registry's manifest is not JSON ({e})")
-            })?))
-        }
-        404 => {
+fn get_manifest(client: &Client, repo: &str, reference: &str) -> Result<Option<Vec<u8>>> {
+    match client.get_manifest(repo, reference, &push_scope(repo), MAX_MANIFEST) {
+        Ok(m) => Ok(Some(m.bytes)),
+        Err(Error::NotFound { .. }) => {
             tracing::debug!("{repo}@{reference}: no longer in the registry");
             Ok(None)
         }
-        s => bail!(
-            "{repo}@{reference}: GET manifest: HTTP {s}: {}",
-            airgap_registry::client::one_line(&read_small(resp.body_mut()))
-        ),
+        Err(e) => Err(e.into()),
     }
 }

@@ -291,19 +291,17 @@ fn delete_manifest(
             None => return Ok(Deleted::AlreadyGone),
         }
     };
-    let url = client.url(&format!("/v2/{repo}/manifests/{digest}"));
-    let mut resp = client.send("DELETE", &url, &scope, &[], None)?;
-    Ok(match resp.status().as_u16() {
-        200 | 202 => Deleted::Yes,
-        404 => Deleted::AlreadyGone,
-        s => Deleted::Refused(format!(
-            "HTTP {s}{}",
-            match airgap_registry::client::one_line(&airgap_registry::client::read_small(
-                resp.body_mut()
-            )) {
-                b if b.is_empty() => String::new(),
-                b => format!(": {b}"),
-            }
-        )),
+    Ok(match client.delete_manifest(repo, &digest, &scope) {
+        Ok(true) => Deleted::Yes,
+        Ok(false) => Deleted::AlreadyGone,
+        // The registry refuses (deleting disabled, no right to): said, not fatal.
+        Err(airgap_registry::Error::Status { status, body, .. }) => {
+            Deleted::Refused(match body.line() {
+                b if b.is_empty() => format!("HTTP {status}"),
+                b => format!("HTTP {status}: {b}"),
+            })
+        }
+        Err(e @ airgap_registry::Error::Denied { .. }) => Deleted::Refused(e.to_string()),
+        Err(e) => return Err(e.into()),
     })
 }

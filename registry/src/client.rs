@@ -3,27 +3,27 @@
 //! back-off on 429, 5xx and connection errors (each retry said on a
 //! terminal, see [`report_retry`]). A transport that does not match the
 //! registry (plain HTTP to HTTPS, HTTPS to plain HTTP, a certificate from
-//! an unknown CA) is a [`MismatchError`] naming the caller's fix.
+//! an unknown CA) is an [`Error::Mismatch`] naming the caller's fix.
+//! Every failure is an [`Error`] variant; the verbs of the distribution
+//! API, built on `Client::send`, are in [`crate::manifest`] and
+//! [`crate::blob`].
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Read};
-use std::path::Path;
+use std::io::Read;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::anyhow;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ureq::http::Response;
 use ureq::Body;
 
 use crate::credentials::Credentials;
+pub use crate::error::{is_transient, mismatch, Error, Mismatch, Result};
+use crate::retry::{report_retry, retry_after, retryable_status, POLICY};
+pub use crate::tls::{describe_tls, tls_error, trust_roots, MAX_CA_FILE};
 
-/// Attempts for one request before giving up.
-pub const ATTEMPTS: u32 = 6;
-/// Longest wait a `Retry-After` header is honoured for; a registry that
-/// asks for longer is asked again after this.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Longest a response body may take to arrive in one attempt.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Redirects followed by [`Client::get_following`].
@@ -32,52 +32,7 @@ const MAX_REDIRECTS: u32 = 5;
 const MAX_SMALL_BODY: u64 = 1 << 20;
 
 /// Makes a request body afresh for each attempt: its length and a reader.
-pub type BodyFn<'b> = dyn FnMut() -> Result<(u64, Box<dyn Read + Send + 'b>)> + 'b;
-
-/// The wait before attempt `attempt + 1`: 0.2 s doubling up to 6.4 s, or
-/// what the registry's `Retry-After` asked for when that is longer (at
-/// most [`MAX_RETRY_AFTER`]).
-pub fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let ours = Duration::from_millis(200 * (1 << attempt.saturating_sub(1).min(5)));
-    match retry_after {
-        Some(asked) => ours.max(asked.min(MAX_RETRY_AFTER)),
-        None => ours,
-    }
-}
-
-/// The wait a response's `Retry-After` header asks for, in seconds (the
-/// form registries send; an HTTP date is not read and leaves the
-/// back-off as it is).
-pub fn retry_after(resp: &Response<Body>) -> Option<Duration> {
-    resp.headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after)
-}
-
-/// Parses a `Retry-After` value in whole seconds (`120`); an HTTP date or
-/// anything else is `None`.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// A request that failed in a way another attempt may cure (a connection
-/// error or a timeout), after every attempt it was given.
-#[derive(Debug)]
-pub struct Transient(String);
-
-impl std::fmt::Display for Transient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Transient {}
-
-/// Whether `e` is (or wraps) a [`Transient`] failure.
-pub fn is_transient(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<Transient>())
-}
+pub type BodyFn<'b> = dyn FnMut() -> anyhow::Result<(u64, Box<dyn Read + Send + 'b>)> + 'b;
 
 /// How the registry wants to be authenticated, learnt from its challenges.
 #[derive(Clone, Debug)]
@@ -111,8 +66,8 @@ pub struct Transport {
     pub plain_http: bool,
     /// `User-Agent` sent (default: `airgap/VERSION`).
     pub user_agent: Option<String>,
-    /// How the user changes these settings, for the fix a
-    /// [`MismatchError`] names.
+    /// How the user changes these settings, for the fix an
+    /// [`Error::Mismatch`] names.
     pub fixes: Fixes,
 }
 
@@ -140,41 +95,6 @@ impl Default for Fixes {
     }
 }
 
-/// A transport setting that the registry's answer shows to be wrong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mismatch {
-    /// Plain HTTP was spoken to a registry that speaks HTTPS.
-    SpeaksHttps,
-    /// HTTPS was spoken to a registry that speaks plain HTTP.
-    SpeaksPlainHttp,
-    /// The registry's certificate is from a CA this side does not trust.
-    UnknownIssuer,
-}
-
-/// A request that failed because of a [`Mismatch`]; its text names the
-/// request, what the registry speaks and the fix ([`Fixes`]).
-#[derive(Debug)]
-pub struct MismatchError {
-    /// What does not match.
-    pub mismatch: Mismatch,
-    text: String,
-}
-
-impl std::fmt::Display for MismatchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl std::error::Error for MismatchError {}
-
-/// The [`Mismatch`] in `e`'s chain, if a request failed of one.
-pub fn mismatch(e: &anyhow::Error) -> Option<Mismatch> {
-    e.chain()
-        .find_map(|c| c.downcast_ref::<MismatchError>())
-        .map(|m| m.mismatch)
-}
-
 /// What Go's HTTP server (and so the CNCF distribution registry) answers,
 /// with a 400, to plain HTTP on a port that speaks HTTPS.
 pub const HTTPS_SERVER_REPLY: &str = "Client sent an HTTP request to an HTTPS server";
@@ -182,57 +102,6 @@ pub const HTTPS_SERVER_REPLY: &str = "Client sent an HTTP request to an HTTPS se
 /// Whether a response body is [`HTTPS_SERVER_REPLY`].
 fn says_https(body: &[u8]) -> bool {
     String::from_utf8_lossy(body).contains(HTTPS_SERVER_REPLY)
-}
-
-/// The TLS error in a failed request, if it failed of one.
-pub fn tls_error(e: &ureq::Error) -> Option<&rustls::Error> {
-    match e {
-        ureq::Error::Rustls(t) => Some(t),
-        ureq::Error::Io(io) => io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
-        _ => None,
-    }
-}
-
-/// A TLS failure in words, `TLS: certificate expired`; a certificate from
-/// an unknown CA is `TLS: certificate not trusted`, which callers complete
-/// with where to name the CA.
-pub fn describe_tls(e: &rustls::Error) -> String {
-    use rustls::CertificateError as C;
-    match e {
-        rustls::Error::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => "TLS: certificate not trusted".into(),
-            C::NotValidForName | C::NotValidForNameContext { .. } => {
-                "TLS: certificate is for another host".into()
-            }
-            C::Expired | C::ExpiredContext { .. } => "TLS: certificate expired".into(),
-            C::NotValidYet | C::NotValidYetContext { .. } => {
-                "TLS: certificate not valid yet (check the clock)".into()
-            }
-            C::Revoked => "TLS: certificate revoked".into(),
-            C::BadSignature => "TLS: certificate has a bad signature".into(),
-            C::BadEncoding => "TLS: certificate is malformed".into(),
-            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
-                "TLS: certificate is not for server authentication".into()
-            }
-            // webpki's words for a CA certificate served as the server's own.
-            other if format!("{other:?}").contains("CaUsedAsEndEntity") => {
-                "TLS: the server presents a CA certificate as its own; give it a server certificate issued by that CA".into()
-            }
-            other => one_line(&format!("TLS: certificate rejected ({other:?})")),
-        },
-        rustls::Error::InvalidMessage(_) => {
-            "TLS: the server does not speak TLS (plain HTTP?)".into()
-        }
-        rustls::Error::AlertReceived(a) => {
-            one_line(&format!("TLS: the server refused the handshake ({a:?})"))
-        }
-        rustls::Error::PeerIncompatible(_) => {
-            "TLS: no TLS version or cipher in common with the server".into()
-        }
-        other => one_line(&format!("TLS: {other}")),
-    }
 }
 
 /// A reason to try again, short: `connection refused`, `HTTP 503`.
@@ -253,72 +122,6 @@ fn retry_reason(e: &ureq::Error) -> String {
         ureq::Error::HostNotFound => "host not found".into(),
         other => one_line(&other.to_string()),
     }
-}
-
-/// The line that says a request to `host` is tried again:
-/// `registry.example:5000: connection refused; retrying in 0.4 s (attempt 3 of 6)`.
-pub fn retry_line(host: &str, reason: &str, delay: Duration, next: u32, attempts: u32) -> String {
-    let secs = delay.as_secs_f64();
-    let wait = if delay.subsec_millis() == 0 {
-        format!("{} s", delay.as_secs())
-    } else {
-        format!("{secs:.1} s")
-    };
-    format!("{host}: {reason}; retrying in {wait} (attempt {next} of {attempts})")
-}
-
-/// Says that a request is tried again ([`retry_line`]): as a warning
-/// when standard error is a terminal, so that a wait is never silent;
-/// otherwise at info level, for logs (`RUST_LOG=info`).
-pub fn report_retry(host: &str, reason: &str, delay: Duration, next: u32, attempts: u32) {
-    let line = retry_line(host, reason, delay, next, attempts);
-    if std::io::stderr().is_terminal() {
-        tracing::warn!("{line}");
-    } else {
-        tracing::info!("{line}");
-    }
-}
-
-/// The system CA bundles looked for (Debian's, then Red Hat's); all found are used.
-const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-];
-
-/// Largest CA bundle read (Debian's whole system bundle is about 220 KB).
-pub const MAX_CA_FILE: u64 = 4 << 20;
-
-/// The certificates to trust: every certificate in `ca_files` (each must
-/// hold at least one) and the system bundle. Errors name the file.
-pub fn trust_roots(
-    ca_files: &[std::path::PathBuf],
-) -> Result<Vec<ureq::tls::Certificate<'static>>> {
-    let mut certs = Vec::new();
-    let mut add = |path: &Path, required: bool| -> Result<()> {
-        let pem = match airgap_format::regular_file::read_regular(path, MAX_CA_FILE, "a CA bundle")
-        {
-            Ok(p) => p,
-            Err(_) if !required => return Ok(()),
-            Err(e) => bail!("{e}"),
-        };
-        let before = certs.len();
-        for item in ureq::tls::parse_pem(&pem) {
-            if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
-                certs.push(c.to_owned());
-            }
-        }
-        if required && certs.len() == before {
-            bail!("{}: no PEM certificate found", path.display());
-        }
-        Ok(())
-    };
-    for f in ca_files {
-        add(f, true)?;
-    }
-    for f in SYSTEM_CA_BUNDLES {
-        add(Path::new(f), false)?;
-    }
-    Ok(certs)
 }
 
 impl Client {
@@ -376,9 +179,9 @@ impl Client {
     }
 
     /// The error for a request that met a [`Mismatch`].
-    fn mismatched(&self, mismatch: Mismatch, request: &str) -> anyhow::Error {
+    fn mismatched(&self, mismatch: Mismatch, request: &str) -> Error {
         let f = &self.fixes;
-        let text = match mismatch {
+        let message = match mismatch {
             Mismatch::SpeaksHttps => format!(
                 "{request}: HTTP 400: the registry speaks HTTPS, and this request was plain HTTP; {}",
                 f.use_https
@@ -401,14 +204,17 @@ impl Client {
                 f.trust_ca
             ),
         };
-        anyhow::Error::new(MismatchError { mismatch, text })
+        Error::Mismatch { mismatch, message }
     }
 
     /// The error for a request that got no response and is not tried
     /// again: a [`Mismatch`], another TLS failure in words, or the error.
-    fn failed(&self, request: &str, e: ureq::Error) -> anyhow::Error {
+    fn failed(&self, request: &str, e: ureq::Error) -> Error {
         let Some(tls) = tls_error(&e) else {
-            return anyhow!("{request}: {e}");
+            return Error::Transport {
+                message: format!("{request}: {e}"),
+                transient: false,
+            };
         };
         match tls {
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
@@ -416,7 +222,9 @@ impl Client {
             }
             // An HTTP answer to the TLS hello: rustls finds no TLS record.
             rustls::Error::InvalidMessage(_) => self.mismatched(Mismatch::SpeaksPlainHttp, request),
-            other => anyhow!("{request}: {}", describe_tls(other)),
+            other => Error::Tls {
+                message: format!("{request}: {}", describe_tls(other)),
+            },
         }
     }
 
@@ -478,58 +286,76 @@ impl Client {
                 req = req.header("Authorization", &format!("Basic {}", c.basic()));
             }
             // The token service is retried like the registry itself.
-            let (retry, asked) = match req.call() {
-                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                    if attempt >= ATTEMPTS {
-                        break r;
-                    }
-                    (format!("HTTP {}", r.status().as_u16()), retry_after(&r))
-                }
+            let (retry, asked, last) = match req.call() {
+                Ok(r) if retryable_status(r.status().as_u16()) => (
+                    format!("HTTP {}", r.status().as_u16()),
+                    retry_after(&r),
+                    Ok(r),
+                ),
                 Ok(r) => break r,
-                Err(e) if attempt >= ATTEMPTS => {
-                    return Err(anyhow!(
-                        "token service {realm}: {e} (after {attempt} attempts)"
-                    ))
-                }
-                Err(e) => (retry_reason(&e), None),
+                Err(e) => (retry_reason(&e), None, Err(e)),
             };
-            let delay = backoff(attempt, asked);
+            let Some(delay) = POLICY.next(attempt, asked) else {
+                match last {
+                    Ok(r) => break r,
+                    Err(e) => {
+                        return Err(Error::Transport {
+                            message: format!(
+                                "token service {realm}: {e} (after {attempt} attempts)"
+                            ),
+                            transient: true,
+                        })
+                    }
+                }
+            };
             report_retry(
                 &format!("token service {}", origin_of(realm)),
                 &retry,
                 delay,
                 attempt + 1,
-                ATTEMPTS,
+                POLICY.attempts,
             );
             std::thread::sleep(delay);
         };
         let status = resp.status().as_u16();
         let body = read_small(resp.body_mut());
         token_reply(status, &body).map_err(|reason| match status {
-            401 | 403 => anyhow!(
-                "token service {realm}: {reason}; check the user name and password for {}",
-                self.host
-            ),
-            _ => anyhow!("token service {realm}: {reason}"),
+            401 | 403 => Error::Unauthorized {
+                scope: scope.to_string(),
+                message: format!(
+                    "token service {realm}: {reason}; check the user name and password for {}",
+                    self.host
+                ),
+            },
+            200 => Error::Protocol(format!("token service {realm}: {reason}")),
+            _ => Error::Status {
+                what: format!("token service {realm}"),
+                status,
+                body: crate::error::ErrorBody(body.clone()),
+            },
         })
     }
 
-    fn learn_challenge(&self, resp: &Response<Body>) -> Result<()> {
+    fn learn_challenge(&self, resp: &Response<Body>, scope: &str) -> Result<()> {
         let header = resp
             .headers()
             .get("www-authenticate")
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
+        let unauthorized = |message: String| Error::Unauthorized {
+            scope: scope.to_string(),
+            message,
+        };
         let scheme = match parse_www_authenticate(header)
-            .map_err(|e| anyhow!("{}: {e}", self.host))?
+            .map_err(|e| unauthorized(format!("{}: {e}", self.host)))?
         {
             Challenge::Bearer { realm, service } => Scheme::Bearer { realm, service },
             Challenge::Basic => {
                 if self.credentials.is_none() {
-                    bail!(
+                    return Err(unauthorized(format!(
                         "{}: the registry asks for a user name and password (use --username with --password-stdin, or a credentials file)",
                         self.host
-                    );
+                    )));
                 }
                 Scheme::Basic
             }
@@ -540,10 +366,10 @@ impl Client {
 
     /// Sends a request; `body` is re-created for each attempt. Retries with
     /// back-off on connection errors, 429 and 5xx (waiting as long as a
-    /// `Retry-After` asks, see [`backoff`]); answers a 401 challenge once.
+    /// `Retry-After` asks, see [`crate::retry::backoff`]); answers a 401 challenge once.
     /// Returns the final response whatever its status; a connection error
-    /// that outlasts every attempt is a [`Transient`] error.
-    pub fn send<'b>(
+    /// that outlasts every attempt is a transient [`Error::Transport`].
+    pub(crate) fn send<'b>(
         &self,
         method: &str,
         url: &str,
@@ -551,15 +377,15 @@ impl Client {
         headers: &[(&str, String)],
         body: Option<&mut BodyFn<'b>>,
     ) -> Result<Response<Body>> {
-        self.send_attempts(method, url, scope, headers, body, ATTEMPTS)
+        self.send_attempts(method, url, scope, headers, body, POLICY.attempts)
     }
 
     /// [`Client::send`] with a single attempt (a 401 challenge is still
     /// answered): for requests whose retry depends on what the registry
     /// kept of the failed one, such as a blob upload cut off part-way.
-    /// 429 and 5xx come back as responses, connection errors as
-    /// [`Transient`] errors.
-    pub fn send_once<'b>(
+    /// 429 and 5xx come back as responses, connection errors as transient
+    /// [`Error::Transport`] errors.
+    pub(crate) fn send_once<'b>(
         &self,
         method: &str,
         url: &str,
@@ -600,14 +426,14 @@ impl Client {
                     let req = builder
                         .header("Content-Length", len.to_string())
                         .body(ureq::SendBody::from_reader(&mut reader))
-                        .map_err(|e| anyhow!("{method} {shown}: {e}"))?;
+                        .map_err(|e| Error::Local(anyhow!("{method} {shown}: {e}")))?;
                     self.agent.run(req)
                 }
                 None => {
                     let req = builder
                         .header("Content-Length", "0")
                         .body(())
-                        .map_err(|e| anyhow!("{method} {shown}: {e}"))?;
+                        .map_err(|e| Error::Local(anyhow!("{method} {shown}: {e}")))?;
                     self.agent.run(req)
                 }
             };
@@ -632,33 +458,40 @@ impl Client {
             let retry_reason = match &result {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let unauthorized = |message: String| Error::Unauthorized {
+                        scope: scope.to_string(),
+                        message,
+                    };
                     if status == 401 && !own {
-                        bail!(
+                        return Err(unauthorized(format!(
                             "{method} {shown}: HTTP 401 from {}, which is not the registry {}; the registry sent this address (an upload Location), and credentials are only sent to the registry itself: check the registry's configured URL (its http.host setting)",
                             airgap_format::display::quote(origin_of(url)),
                             self.host
-                        );
+                        )));
                     }
                     if status == 401 && !challenged {
                         challenged = true;
                         // A cached bearer token may have expired: fetch anew.
                         self.tokens.lock().expect("lock").remove(scope);
-                        self.learn_challenge(resp)?;
+                        self.learn_challenge(resp, scope)?;
                         attempt -= 1;
                         continue;
                     }
                     if status == 401 && insufficient_scope(resp) {
-                        bail!(
-                            "{method} {shown}: HTTP 401: the account may not do this (insufficient_scope for {scope}); check its permissions on {}",
-                            self.host
-                        );
+                        return Err(Error::Denied {
+                            scope: scope.to_string(),
+                            message: format!(
+                                "{method} {shown}: HTTP 401: the account may not do this (insufficient_scope for {scope}); check its permissions on {}",
+                                self.host
+                            ),
+                        });
                     }
                     if status == 401 {
-                        bail!(
+                        return Err(unauthorized(format!(
                             "{method} {shown}: HTTP 401: authentication failed; check the user name and password"
-                        );
+                        )));
                     }
-                    if status == 429 || (500..600).contains(&status) {
+                    if retryable_status(status) {
                         Some(format!("HTTP {status}"))
                     } else {
                         None
@@ -670,22 +503,25 @@ impl Client {
                 Err(e) if tls_error(e).is_some() => None,
                 Err(e) => Some(retry_reason(e)),
             };
-            match retry_reason {
+            let Some(reason) = retry_reason else {
+                return result.map_err(|e| self.failed(&format!("{method} {shown}"), e));
+            };
+            let policy = crate::retry::Policy { attempts, ..POLICY };
+            match policy.next(attempt, result.as_ref().ok().and_then(retry_after)) {
                 None => {
-                    return result.map_err(|e| self.failed(&format!("{method} {shown}"), e));
-                }
-                Some(_) if attempt >= attempts => {
                     return match result {
                         Ok(resp) => Ok(resp),
-                        Err(e) => Err(anyhow::Error::new(Transient(if attempts == 1 {
-                            format!("{method} {shown}: {e}")
-                        } else {
-                            format!("{method} {shown}: {e} (after {attempt} attempts)")
-                        }))),
+                        Err(e) => Err(Error::Transport {
+                            message: if attempts == 1 {
+                                format!("{method} {shown}: {e}")
+                            } else {
+                                format!("{method} {shown}: {e} (after {attempt} attempts)")
+                            },
+                            transient: true,
+                        }),
                     }
                 }
-                Some(reason) => {
-                    let delay = backoff(attempt, result.as_ref().ok().and_then(retry_after));
+                Some(delay) => {
                     report_retry(
                         origin_of(url).split_once("://").map_or(url, |(_, h)| h),
                         &reason,
@@ -705,7 +541,7 @@ impl Client {
     /// redirects, as registries do to hand blob downloads to storage
     /// elsewhere. Credentials go only to the registry itself, never to the
     /// host a redirect names. Returns the final response whatever its status.
-    pub fn get_following(
+    pub(crate) fn get_following(
         &self,
         url: &str,
         scope: &str,
@@ -722,11 +558,11 @@ impl Client {
                 .get("location")
                 .and_then(|l| l.to_str().ok())
                 .ok_or_else(|| {
-                    anyhow!(
+                    Error::Protocol(format!(
                         "GET {}: HTTP {} without a Location",
                         shown(&current),
                         resp.status().as_u16()
-                    )
+                    ))
                 })?;
             let next = resolve_location(&current, location);
             let mut builder = ureq::http::Request::builder().method("GET").uri(&next);
@@ -735,14 +571,22 @@ impl Client {
             }
             let req = builder
                 .body(())
-                .map_err(|e| anyhow!("GET {}: {e}", shown(&next)))?;
-            resp = self
-                .agent
-                .run(req)
-                .map_err(|e| anyhow!("GET {} (redirected): {e}", shown(&next)))?;
+                .map_err(|e| Error::Local(anyhow!("GET {}: {e}", shown(&next))))?;
+            resp = self.agent.run(req).map_err(|e| match tls_error(&e) {
+                Some(t) => Error::Tls {
+                    message: format!("GET {} (redirected): {}", shown(&next), describe_tls(t)),
+                },
+                None => Error::Transport {
+                    message: format!("GET {} (redirected): {e}", shown(&next)),
+                    transient: false,
+                },
+            })?;
             current = next;
         }
-        bail!("GET {}: more than {MAX_REDIRECTS} redirects", shown(url))
+        Err(Error::Protocol(format!(
+            "GET {}: more than {MAX_REDIRECTS} redirects",
+            shown(url)
+        )))
     }
 }
 
@@ -1068,7 +912,13 @@ mod tests {
         let e = c
             .send("HEAD", &c.url("/v2/a/manifests/1"), "s", &[], None)
             .unwrap_err();
-        assert_eq!(mismatch(&e), Some(Mismatch::SpeaksHttps));
+        assert!(matches!(
+            e,
+            Error::Mismatch {
+                mismatch: Mismatch::SpeaksHttps,
+                ..
+            }
+        ));
         assert_eq!(
             e.to_string(),
             format!("HEAD http://{addr}/v2/a/manifests/1: HTTP 400: the registry speaks HTTPS, and this request was plain HTTP; drop --plain-http")
@@ -1086,6 +936,82 @@ mod tests {
     }
 
     #[test]
+    fn a_401_is_unauthorized_with_its_scope() {
+        let (addr, _) = recording_server(401);
+        let c = client(&addr, true, vec![]);
+        let e = c
+            .send(
+                "GET",
+                &c.url("/v2/a/tags/list"),
+                "repository:a:pull",
+                &[],
+                None,
+            )
+            .unwrap_err();
+        match e {
+            Error::Unauthorized { scope, message } => {
+                assert_eq!(scope, "repository:a:pull");
+                assert!(
+                    message.contains("asks for a user name and password"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // With credentials the registry refuses again: authentication failed.
+        let creds = Credentials {
+            username: "deploy".into(),
+            password: "wrong".into(),
+        };
+        let c = Client::new(&addr, &c_transport(), Some(creds)).unwrap();
+        let e = c.ping().unwrap_err();
+        assert!(
+            matches!(&e, Error::Unauthorized { scope, message }
+                if scope.is_empty() && message.ends_with("authentication failed; check the user name and password")),
+            "{e:?}"
+        );
+    }
+
+    fn c_transport() -> Transport {
+        Transport {
+            plain_http: true,
+            ..Transport::default()
+        }
+    }
+
+    #[test]
+    fn verbs_answer_with_variants() {
+        let c = |reply: &'static [u8]| client(&raw_server(reply), true, vec![]);
+        let missing = c(b"HTTP/1.1 404 Not Found\r\nContent-Length: 62\r\nConnection: close\r\n\r\n{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"unknown\"}]}  ");
+        let e = missing
+            .get_manifest("a", "1.0", "repository:a:pull", 1 << 20)
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::NotFound { what, body }
+            if what.ends_with("/a:1.0") && body.has_code("MANIFEST_UNKNOWN")),
+            "{e:?}"
+        );
+        assert_eq!(missing.manifest_digest("a", "1.0", "s").unwrap(), None);
+
+        let denied = c(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let e = denied.start_upload("a").unwrap_err();
+        assert!(
+            matches!(&e, Error::Denied { scope, .. } if scope == "repository:a:pull,push"),
+            "{e:?}"
+        );
+
+        let invalid = c(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 38\r\nConnection: close\r\n\r\n{\"errors\":[{\"code\":\"DIGEST_INVALID\"}]}");
+        let e = invalid
+            .put_manifest("a", "1.0", crate::media_types::OCI_MANIFEST, b"{}")
+            .unwrap_err();
+        assert_eq!(e.status(), Some(400));
+        assert!(e.body().unwrap().has_code("DIGEST_INVALID"), "{e:?}");
+
+        let tags = c(b"HTTP/1.1 200 OK\r\nContent-Length: 31\r\nConnection: close\r\n\r\n{\"name\":\"a\",\"tags\":[\"1\",\"2\"]}  ");
+        assert_eq!(tags.tags("a").unwrap(), ["1", "2"]);
+    }
+
+    #[test]
     fn https_to_a_plain_http_registry_names_the_fix() {
         let addr = raw_server(
             b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -1094,7 +1020,13 @@ mod tests {
         let e = c
             .send("HEAD", &c.url("/v2/a/manifests/1"), "s", &[], None)
             .unwrap_err();
-        assert_eq!(mismatch(&e), Some(Mismatch::SpeaksPlainHttp));
+        assert!(matches!(
+            e,
+            Error::Mismatch {
+                mismatch: Mismatch::SpeaksPlainHttp,
+                ..
+            }
+        ));
         let text = e.to_string();
         assert!(
             text.starts_with(&format!("HEAD https://{addr}/v2/a/manifests/1: "))
@@ -1105,21 +1037,7 @@ mod tests {
     }
 
     #[test]
-    fn retries_are_said_in_one_line() {
-        assert_eq!(
-            retry_line(
-                "registry.example:5000",
-                "connection refused",
-                Duration::from_secs(2),
-                2,
-                6
-            ),
-            "registry.example:5000: connection refused; retrying in 2 s (attempt 2 of 6)"
-        );
-        assert_eq!(
-            retry_line("r", "HTTP 503", Duration::from_millis(400), 3, 6),
-            "r: HTTP 503; retrying in 0.4 s (attempt 3 of 6)"
-        );
+    fn retry_reasons_are_short() {
         let refused = ureq::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(retry_reason(&refused), "connection refused");
     }
@@ -1204,8 +1122,6 @@ mod tests {
             "digest invalid: DIGEST_INVALID",
             "DIGEST_INVALID"
         ));
-        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 
     #[test]
@@ -1215,17 +1131,6 @@ mod tests {
         assert_eq!(read_small(&mut body), "{\"errors\":\"bad \u{fffd} byte\"}");
         let mut body = Body::builder().data(vec![b'a'; (MAX_SMALL_BODY + 10) as usize]);
         assert_eq!(read_small(&mut body).len() as u64, MAX_SMALL_BODY);
-    }
-
-    #[test]
-    fn backoff_waits_as_asked_within_bounds() {
-        let s = Duration::from_secs;
-        assert_eq!(backoff(1, None), Duration::from_millis(200));
-        assert_eq!(backoff(5, None), Duration::from_millis(3200));
-        assert_eq!(backoff(9, None), Duration::from_millis(6400));
-        assert_eq!(backoff(1, Some(s(8))), s(8));
-        assert_eq!(backoff(5, Some(s(1))), Duration::from_millis(3200));
-        assert_eq!(backoff(1, Some(s(6 * 3600))), MAX_RETRY_AFTER);
     }
 
     #[test]

@@ -179,7 +179,7 @@ fn retries_of_a_refused_connection_are_said() {
     for attempt in 2..=6 {
         assert!(
             stderr.contains(&format!(
-                "INFO airgap_registry::client: {registry}: connection refused; retrying in "
+                "INFO airgap_registry::retry: {registry}: connection refused; retrying in "
             )) && stderr.contains(&format!("(attempt {attempt} of 6)")),
             "{stderr}"
         );

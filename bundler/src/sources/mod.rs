@@ -21,19 +21,11 @@ use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
 /// Largest manifest, index or config read into memory.
 pub const MAX_METADATA_BYTES: u64 = 16 << 20;
-/// Deepest nesting of indexes followed.
-const MAX_DEPTH: usize = 4;
-
-/// OCI image index media type.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// OCI image manifest media type.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image config media type.
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// Docker manifest list media type.
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Docker image manifest media type.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+use airgap_registry::media_types::index_or_manifest;
+pub use airgap_registry::media_types::{
+    DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
+};
+use airgap_registry::walk::MAX_DEPTH;
 
 /// A parsed image source string.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -329,16 +321,6 @@ struct WalkedManifest {
     config_platform: Option<Option<String>>,
 }
 
-/// Whether a media type is an index's (`Some(true)`), a manifest's
-/// (`Some(false)`), or neither.
-fn index_or_manifest(media_type: &str) -> Option<bool> {
-    match media_type {
-        OCI_INDEX | DOCKER_LIST => Some(true),
-        OCI_MANIFEST | DOCKER_MANIFEST => Some(false),
-        _ => None,
-    }
-}
-
 impl Walk<'_> {
     fn walk(
         &mut self,
@@ -369,17 +351,7 @@ impl Walk<'_> {
         let bytes = store.read_metadata(&digest, size, Metadata::Manifest)?;
         let json: serde_json::Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: manifest {digest} is not JSON", store.describe()))?;
-        let declared = json.get("mediaType").and_then(|m| m.as_str());
-        let mt = media_type
-            .or(declared)
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                if json.get("manifests").is_some() {
-                    OCI_INDEX.to_string()
-                } else {
-                    OCI_MANIFEST.to_string()
-                }
-            });
+        let mt = airgap_registry::walk::media_type(&json, media_type);
         let me = SourceBlob {
             digest,
             size,
