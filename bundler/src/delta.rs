@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use airgap_format::bundle_json::{is_manifest_media_type, BaseEntry};
-use airgap_format::verify::verify_head;
+use airgap_format::SignedBundle;
 use airgap_format::{Digest, Limits};
 use anyhow::{bail, Context, Result};
 
@@ -27,7 +27,7 @@ pub struct Base {
 /// Reads the base bundle's signed head. It must be signed by `key` (the
 /// key that signs the delta), be the same product, and be older.
 pub fn load_base(path: &Path, key: &SecretKey, name: &str, version: &str) -> Result<Base> {
-    let head = verify_head(path, &[key.public()], Limits::default()).with_context(|| {
+    let head = SignedBundle::open(path, &[key.public()], Limits::default()).with_context(|| {
         format!(
             "--base {}: the base bundle must be signed by the key that signs the delta",
             path.display()

@@ -75,9 +75,6 @@ pub struct Verified {
     pub archive_size: u64,
 }
 
-/// An archive whose head (`bundle.json` and its signature) checked out.
-pub type VerifiedHead = SignedBundle;
-
 /// Checks only the signature of the head. Content is NOT checked: use
 /// [`verify_archive`] before trusting any entry, or check each entry's digest
 /// as it is read.
@@ -85,7 +82,7 @@ pub fn verify_head(
     path: &Path,
     trusted: &[PublicKey],
     limits: Limits,
-) -> Result<VerifiedHead, VerifyError> {
+) -> Result<SignedBundle, VerifyError> {
     let reader = ArchiveReader::open(path, limits)?;
     // The head is in the first part: say so when it is what fails.
     let name = match reader.parts().and_then(|p| p.first()) {
@@ -913,41 +910,6 @@ pub fn read_small_entry(
         .read_to_end(&mut out)
         .map_err(|e| VerifyError::Read(reader.unwrap_io(e)))?;
     Ok(out)
-}
-
-/// Reads blob `digest` from a bundle whose head was verified: its size must
-/// match `bundle.json` and be at most `max`, and its content must match the
-/// digest. `entries` maps archive paths to entries ([`ArchiveReader::entries`]).
-pub fn read_signed_blob(
-    reader: &ArchiveReader,
-    descriptor: &crate::BundleDescriptor,
-    entries: &HashMap<String, tar_entry::EntryHeader>,
-    digest: &Digest,
-    max: u64,
-    what: &str,
-) -> Result<Vec<u8>, VerifyError> {
-    let bad = |reason: String| VerifyError::Entry {
-        path: reader.path().display().to_string(),
-        entry: format!("{what} {}", digest.blob_path()),
-        reason,
-    };
-    let signed = descriptor
-        .blob(digest)
-        .ok_or_else(|| bad("not listed in bundle.json".into()))?;
-    let entry = entries
-        .get(&digest.blob_path())
-        .ok_or_else(|| bad("not in the archive".into()))?;
-    if entry.size != signed.size {
-        return Err(bad(format!(
-            "{} bytes in the archive, {} signed",
-            entry.size, signed.size
-        )));
-    }
-    let bytes = read_small_entry(reader, entry.data_offset, entry.size, max, &entry.path)?;
-    if Digest::of(&bytes) != *digest {
-        return Err(bad("content does not match its digest".into()));
-    }
-    Ok(bytes)
 }
 
 impl From<io::Error> for VerifyError {

@@ -206,21 +206,11 @@ fn context(state: &State, now: OffsetDateTime, product: Option<&str>) -> Result<
 
 /// The text of the licence a bundle carries, read from the archive and
 /// checked against its signed digest; `None` when it carries none.
-pub fn bundle_license_text(
-    head: &airgap_format::verify::VerifiedHead,
-    entries: &std::collections::HashMap<String, airgap_format::tar_entry::EntryHeader>,
-) -> Result<Option<String>> {
-    let Some(entry) = &head.descriptor.license else {
+pub fn bundle_license_text(bundle: &airgap_format::SignedBundle) -> Result<Option<String>> {
+    let Some(entry) = &bundle.descriptor.license else {
         return Ok(None);
     };
-    let bytes = airgap_format::verify::read_signed_blob(
-        &head.reader,
-        &head.descriptor,
-        entries,
-        &entry.digest,
-        crate::state::MAX_LICENSE_FILE,
-        "license",
-    )?;
+    let bytes = bundle.read_blob(&entry.digest, crate::state::MAX_LICENSE_FILE, "license")?;
     let text = String::from_utf8(bytes)
         .map_err(|_| anyhow::anyhow!("license {}: not UTF-8 text", entry.digest))?;
     Ok(Some(text))

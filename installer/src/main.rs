@@ -541,10 +541,11 @@ fn run_command(cli: Cli) -> Result<()> {
                 );
                 let node = airgap_install::license::node_ids(cluster_uid.as_deref()).ok();
                 let state = state::State::open_read_only(&state_dir);
+                let bundle = airgap_format::SignedBundle::open(&file, &trusted, Limits::default())?;
                 let report = airgap_install::preflight::preflight(
                     &state,
                     &airgap_install::preflight::PreflightOptions {
-                        bundle: &file,
+                        bundle: &bundle,
                         site: &site,
                         trusted: &trusted,
                         registry: &access,
@@ -803,7 +804,8 @@ fn run_command(cli: Cli) -> Result<()> {
                 progress: !json,
                 base,
             };
-            let report = push(&file, &trusted, &options)?;
+            let bundle = airgap_format::SignedBundle::open(&file, &trusted, Limits::default())?;
+            let report = push(&bundle, &trusted, &options)?;
             report.relocation.write(&relocation_map)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -20,9 +20,8 @@ use std::time::Duration;
 
 use airgap_cli::progress::error_line;
 use airgap_format::display::{self, escape as e};
-use airgap_format::verify::verify_head;
+use airgap_format::PublicKey;
 use airgap_format::SignedBundle;
-use airgap_format::{Limits, PublicKey};
 use airgap_licenses::NodeIds;
 use anyhow::{anyhow, Result};
 use serde::Serialize;
@@ -53,7 +52,7 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Settings of a preflight.
 pub struct PreflightOptions<'a> {
     /// The bundle.
-    pub bundle: &'a Path,
+    pub bundle: &'a SignedBundle,
     /// The validated site file.
     pub site: &'a SiteFile,
     /// Trusted signing keys.
@@ -213,7 +212,7 @@ impl Checks {
 /// verify (nothing else can be trusted then); every other problem is a
 /// failed row of the report.
 pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport> {
-    let head = verify_head(o.bundle, o.trusted, Limits::default())?;
+    let head = o.bundle;
     let d = &head.descriptor;
     let digest = head.bundle_digest.to_string();
     let mut c = Checks(Vec::new());
@@ -268,21 +267,16 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
             ),
         ),
         (Some(entry), Some(node)) => {
-            let checked = head
-                .reader
-                .entries_by_path()
-                .map_err(anyhow::Error::from)
-                .and_then(|entries| crate::license::bundle_license_text(&head, &entries))
-                .and_then(|text| {
-                    crate::license::check(
-                        state,
-                        text.as_deref().unwrap_or_default(),
-                        &format!("license {}", entry.digest),
-                        o.trusted,
-                        node,
-                        Some(&d.name),
-                    )
-                });
+            let checked = crate::license::bundle_license_text(head).and_then(|text| {
+                crate::license::check(
+                    state,
+                    text.as_deref().unwrap_or_default(),
+                    &format!("license {}", entry.digest),
+                    o.trusted,
+                    node,
+                    Some(&d.name),
+                )
+            });
             match checked {
                 Ok(l) if l.state == crate::license::LicenseState::Grace => c.warning(
                     "licence",
@@ -332,7 +326,7 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
 
     // The configuration, rendered where install renders it, then removed.
     let rendered = if secrets_ok {
-        render_size(state, o, &head, &digest)
+        render_size(state, o, head, &digest)
     } else {
         Err(anyhow!("needs the secrets above"))
     };

@@ -15,7 +15,7 @@ use airgap_cli::progress::{Progress, ProgressGroup};
 use airgap_format::bundle_json::{BundleDescriptor, ImageEntry};
 use airgap_format::reader::ArchiveReader;
 use airgap_format::tar_entry::EntryHeader;
-use airgap_format::verify::verify_head;
+use airgap_format::SignedBundle;
 use airgap_format::{Digest, Limits, PublicKey};
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -90,16 +90,25 @@ pub(crate) struct ImagePlan {
     pub blobs: Vec<Digest>,
 }
 
-/// Pushes the bundle at `path` after checking its signature against `trusted`.
-pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result<PushReport> {
-    let prepared = prepare(path, trusted, options)?;
+/// Pushes a verified bundle; a `--base` bundle (for a delta) is checked
+/// against `trusted`.
+pub fn push(
+    head: &SignedBundle,
+    trusted: &[PublicKey],
+    options: &PushOptions,
+) -> Result<PushReport> {
+    let prepared = prepare(head, trusted, options)?;
     let Prepared {
-        head,
         entries,
         base,
         plans,
         client,
+        ..
     } = &prepared;
+    let base_entries = match base {
+        Some(b) => Some((&b.head, b.head.entries()?)),
+        None => None,
+    };
     let d = &head.descriptor;
     let reader = &head.reader;
     // Where tags stand and what the registry has: nothing is written before
@@ -153,9 +162,8 @@ pub fn push(path: &Path, trusted: &[PublicKey], options: &PushOptions) -> Result
                 let path = work.digest.blob_path();
                 let source = match entries.get(&path) {
                     Some(e) => Some((reader, e)),
-                    None => base
-                        .as_ref()
-                        .and_then(|b| b.entries.get(&path).map(|e| (&b.head.reader, e))),
+                    None => base_entries
+                        .and_then(|(b, entries)| entries.get(&path).map(|e| (&b.reader, e))),
                 };
                 if let Err(e) = push_blob(client, source, work, &counters, &tick) {
                     failure.lock().expect("lock").get_or_insert(e);
@@ -235,48 +243,26 @@ struct Counters {
 }
 
 /// Reads a manifest or index from the archive, checking it against its digest.
-fn read_manifest(
-    reader: &ArchiveReader,
-    d: &BundleDescriptor,
-    entries: &HashMap<String, EntryHeader>,
-    digest: &Digest,
-) -> Result<Vec<u8>> {
-    Ok(airgap_format::verify::read_signed_blob(
-        reader,
-        d,
-        entries,
-        digest,
-        MAX_MANIFEST,
-        "manifest",
-    )?)
+fn read_manifest(bundle: &SignedBundle, digest: &Digest) -> Result<Vec<u8>> {
+    Ok(bundle.read_blob(digest, MAX_MANIFEST, "manifest")?)
 }
 
 /// Every blob of an image (manifests, configs, layers), read from the
 /// bundle's signed manifests.
-pub fn image_blob_digests(
-    reader: &ArchiveReader,
-    d: &BundleDescriptor,
-    entries: &HashMap<String, EntryHeader>,
-    img: &ImageEntry,
-) -> Result<Vec<Digest>> {
+pub fn image_blob_digests(bundle: &SignedBundle, img: &ImageEntry) -> Result<Vec<Digest>> {
     let target = Target::parse("localhost")?;
-    let plan = plan_image(reader, d, entries, img, &target)?;
+    let plan = plan_image(bundle, img, &target)?;
     let mut all: Vec<Digest> = plan.manifests.iter().map(|(dg, _, _)| *dg).collect();
     all.extend(plan.blobs);
     Ok(all)
 }
 
-fn plan_image(
-    reader: &ArchiveReader,
-    d: &BundleDescriptor,
-    entries: &HashMap<String, EntryHeader>,
-    img: &ImageEntry,
-    target: &Target,
-) -> Result<ImagePlan> {
+fn plan_image(bundle: &SignedBundle, img: &ImageEntry, target: &Target) -> Result<ImagePlan> {
+    let d = &bundle.descriptor;
     let ctx = || format!("image {}", img.reference);
-    let top = read_manifest(reader, d, entries, &img.digest).with_context(ctx)?;
+    let top = read_manifest(bundle, &img.digest).with_context(ctx)?;
     // Children are read by digest from the bundle's signed blobs.
-    let mut read = |child: &Digest, _size: u64| read_manifest(reader, d, entries, child).map(Some);
+    let mut read = |child: &Digest, _size: u64| read_manifest(bundle, child).map(Some);
     let walked =
         airgap_registry::walk::walk((img.digest, Some(img.media_type.as_str()), top), &mut read)
             .with_context(ctx)?;
@@ -302,16 +288,12 @@ pub(crate) fn tag_digest(client: &Client, repo: &str, tag: &str) -> Result<Optio
 }
 
 /// What each image and chart of bundle `d` needs, pushed to `target`.
-fn plans_of(
-    reader: &ArchiveReader,
-    d: &BundleDescriptor,
-    entries: &HashMap<String, EntryHeader>,
-    target: &Target,
-) -> Result<Vec<ImagePlan>> {
+fn plans_of(bundle: &SignedBundle, target: &Target) -> Result<Vec<ImagePlan>> {
+    let d = &bundle.descriptor;
     let mut plans = d
         .images
         .iter()
-        .map(|img| plan_image(reader, d, entries, img, target))
+        .map(|img| plan_image(bundle, img, target))
         .collect::<Result<Vec<_>>>()?;
     for c in &d.charts {
         let (name, tag) = crate::relocation::chart_name_tag(&c.name, &c.version);
@@ -326,7 +308,7 @@ fn plans_of(
             total_size: size + c.size,
             platforms: Vec::new(),
         };
-        let mut plan = plan_image(reader, d, entries, &entry, target)
+        let mut plan = plan_image(bundle, &entry, target)
             .with_context(|| format!("chart {} {}", c.name, c.version))?;
         plan.chart = true;
         plans.push(plan);
@@ -334,27 +316,26 @@ fn plans_of(
     Ok(plans)
 }
 
-/// A bundle read for pushing: its verified head and entries, the base of a
-/// delta, what each image and chart needs, and a client for the registry.
-pub(crate) struct Prepared {
-    pub head: airgap_format::verify::VerifiedHead,
-    pub entries: HashMap<String, EntryHeader>,
+/// A bundle read for pushing: the verified bundle and its entries, the
+/// base of a delta, what each image and chart needs, and a client for the
+/// registry.
+pub(crate) struct Prepared<'a> {
+    pub head: &'a SignedBundle,
+    pub entries: &'a HashMap<String, EntryHeader>,
     pub base: Option<BaseBundle>,
     pub plans: Vec<ImagePlan>,
     pub client: Client,
 }
 
-pub(crate) fn prepare(
-    path: &Path,
+pub(crate) fn prepare<'a>(
+    head: &'a SignedBundle,
     trusted: &[PublicKey],
     options: &PushOptions,
-) -> Result<Prepared> {
-    let head = verify_head(path, trusted, Limits::default())?;
+) -> Result<Prepared<'a>> {
     let d = &head.descriptor;
-    let reader = &head.reader;
-    let entries: HashMap<String, EntryHeader> = reader.entries_by_path()?;
+    let entries = head.entries()?;
     let base = open_base(d, trusted, options.base.as_deref(), &options.target)?;
-    let plans = plans_of(reader, d, &entries, &options.target)?;
+    let plans = plans_of(head, &options.target)?;
     // Every repository and tag is checked before the first request: a
     // name a registry or proxy might normalise (`..`) never leaves here.
     for p in &plans {
@@ -397,11 +378,11 @@ pub struct DeltaSources {
 /// the `--base` bundle, and fails with the list of those that are not.
 /// `None` for a full bundle.
 pub fn check_delta(
-    path: &Path,
+    bundle: &SignedBundle,
     trusted: &[PublicKey],
     options: &PushOptions,
 ) -> Result<Option<DeltaSources>> {
-    let p = prepare(path, trusted, options)?;
+    let p = prepare(bundle, trusted, options)?;
     let d = &p.head.descriptor;
     if d.base.is_none() {
         return Ok(None);
@@ -414,15 +395,15 @@ pub fn check_delta(
     }))
 }
 
-/// What a push of the bundle at `path` would send, asked of the registry
-/// (HEAD and GET only): the figure `plan` shows, and the one `push` then
-/// sends, unless the registry changes in between.
+/// What a push of `bundle` would send, asked of the registry (HEAD and GET
+/// only): the figure `plan` shows, and the one `push` then sends, unless
+/// the registry changes in between.
 pub fn transfer(
-    path: &Path,
+    bundle: &SignedBundle,
     trusted: &[PublicKey],
     options: &PushOptions,
 ) -> Result<(crate::survey::Transfer, Option<String>)> {
-    let p = prepare(path, trusted, options)?;
+    let p = prepare(bundle, trusted, options)?;
     let survey = crate::survey::survey(&p, options)?;
     let refused = survey
         .require_complete(&p.head.descriptor, &options.target.host)
@@ -431,10 +412,9 @@ pub fn transfer(
     Ok((survey.transfer(), refused))
 }
 
-/// A verified base bundle of a delta, with its entries.
+/// A verified base bundle of a delta.
 pub(crate) struct BaseBundle {
-    pub head: airgap_format::verify::VerifiedHead,
-    pub entries: HashMap<String, EntryHeader>,
+    pub head: SignedBundle,
     /// Its images and charts, pushed to this push's target: where its
     /// blobs are in the registry when it was installed there.
     pub plans: Vec<ImagePlan>,
@@ -460,7 +440,7 @@ fn open_base(
         );
         return Ok(None);
     };
-    let head = verify_head(path, trusted, Limits::default())
+    let head = SignedBundle::open(path, trusted, Limits::default())
         .with_context(|| format!("--base {}", path.display()))?;
     if head.bundle_digest != want.digest {
         bail!(
@@ -474,14 +454,8 @@ fn open_base(
             want.digest
         );
     }
-    let entries = head.reader.entries_by_path()?;
-    let plans = plans_of(&head.reader, &head.descriptor, &entries, target)
-        .with_context(|| format!("--base {}", path.display()))?;
-    Ok(Some(BaseBundle {
-        head,
-        entries,
-        plans,
-    }))
+    let plans = plans_of(&head, target).with_context(|| format!("--base {}", path.display()))?;
+    Ok(Some(BaseBundle { head, plans }))
 }
 
 /// Puts one blob into every repository of the survey that lacks it:

@@ -314,6 +314,10 @@ pub(crate) fn survey(p: &Prepared, options: &PushOptions) -> Result<Survey> {
         .filter(|b| !surveyed.contains(b) && !p.entries.contains_key(&b.blob_path()))
         .collect();
     let (mut left_in_registry, mut left_from_base) = (in_place.len(), 0);
+    let base_entries = match &p.base {
+        Some(base) => Some((base, base.head.entries()?)),
+        None => None,
+    };
     for b in &blobs {
         let path = b.digest.blob_path();
         if p.entries.contains_key(&path) {
@@ -323,11 +327,7 @@ pub(crate) fn survey(p: &Prepared, options: &PushOptions) -> Result<Survey> {
             left_in_registry += 1;
             continue;
         }
-        match p
-            .base
-            .as_ref()
-            .and_then(|base| base.entries.get(&path).map(|e| (base, e)))
-        {
+        match base_entries.and_then(|(base, entries)| entries.get(&path).map(|e| (base, e))) {
             Some((base, entry)) => {
                 // The base is signed, but by its own bundle.json: its entry
                 // must be the size this delta says.

@@ -27,6 +27,7 @@ pub use crate::tls::{describe_tls, tls_error, trust_roots, MAX_CA_FILE};
 /// Longest a response body may take to arrive in one attempt.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Redirects followed by [`Client::get_following`].
+#[cfg(feature = "pull")]
 const MAX_REDIRECTS: u32 = 5;
 /// Largest error or token body read.
 const MAX_SMALL_BODY: u64 = 1 << 20;
@@ -541,6 +542,7 @@ impl Client {
     /// redirects, as registries do to hand blob downloads to storage
     /// elsewhere. Credentials go only to the registry itself, never to the
     /// host a redirect names. Returns the final response whatever its status.
+    #[cfg(feature = "pull")]
     pub(crate) fn get_following(
         &self,
         url: &str,

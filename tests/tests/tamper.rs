@@ -1706,25 +1706,12 @@ fn signed_blobs_read_alone_are_checked() {
         let hex = entries[last].path().rsplit('/').next().unwrap().to_string();
         let out = c.tmp.path().join(format!("alone-{name}.bundle"));
         write_archive(&out, &entries, &c.key, mtime);
-        let v = airgap_format::verify::verify_head(&out, &keys, Limits::default()).unwrap();
-        let map: std::collections::HashMap<String, _> = v
-            .reader
-            .entries()
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.path.clone(), e))
-            .collect();
+        let v = airgap_format::SignedBundle::open(&out, &keys, Limits::default()).unwrap();
         let digest: airgap_format::Digest = format!("sha256:{hex}").parse().unwrap();
-        let e = airgap_format::verify::read_signed_blob(
-            &v.reader,
-            &v.descriptor,
-            &map,
-            &digest,
-            1 << 20,
-            "SBOM",
-        )
-        .unwrap_err()
-        .to_string();
+        let e = v
+            .read_blob(&digest, 1 << 20, "SBOM")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(want), "{name}: {e}");
     }
 }

@@ -27,7 +27,7 @@ use std::path::Path;
 
 use airgap_cli::progress::error_line;
 use airgap_format::display::count;
-use airgap_format::verify::verify_head;
+use airgap_format::SignedBundle;
 use airgap_format::{Limits, PublicKey};
 use airgap_licenses::NodeIds;
 use anyhow::{bail, Result};
@@ -104,7 +104,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
     let early = state
         .observe_time(now, airgap_licenses::clock::DEFAULT_MAX_DRIFT)
         .and_then(|_| {
-            Ok(verify_head(
+            Ok(SignedBundle::open(
                 options.bundle,
                 options.trusted,
                 Limits::default(),
@@ -206,7 +206,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
     )?;
     let _interrupted = run.record_interruption();
 
-    let pre = preflight(&mut run, options, existing.is_none())?;
+    let pre = preflight(&mut run, options, &head, existing.is_none())?;
 
     // A rerun after an interruption finds its own tags: same digest,
     // nothing to do. A tag that points elsewhere stops the run unless the
@@ -262,7 +262,12 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
 /// before anything changes. Run again when a run resumes (what it checks
 /// may have changed since); a run it stops leaves no journal behind. A new
 /// run's journal is written once it passes (or is skipped).
-fn preflight(run: &mut Run, options: &InstallOptions, new_run: bool) -> Result<PreflightReport> {
+fn preflight(
+    run: &mut Run,
+    options: &InstallOptions,
+    bundle: &SignedBundle,
+    new_run: bool,
+) -> Result<PreflightReport> {
     if options.skip_preflight {
         let detail = "--skip-preflight: nothing was checked before the run".to_string();
         run.audit(Step::Preflight, Outcome::Skipped, Some(detail.clone()))?;
@@ -275,7 +280,7 @@ fn preflight(run: &mut Run, options: &InstallOptions, new_run: bool) -> Result<P
     let pre = crate::preflight::preflight(
         run.state,
         &crate::preflight::PreflightOptions {
-            bundle: options.bundle,
+            bundle,
             site: options.site,
             trusted: options.trusted,
             registry: &options.registry,

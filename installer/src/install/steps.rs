@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use airgap_cli::progress::Progress;
 use airgap_format::bundle_json::BundleDescriptor;
 use airgap_format::display::count;
-use airgap_format::verify::VerifiedHead;
-use airgap_format::{verify_archive, Limits};
+use airgap_format::SignedBundle;
+
 use anyhow::{anyhow, bail, Context, Result};
 use time::OffsetDateTime;
 
@@ -46,7 +46,7 @@ pub struct Install<'a> {
     /// The run's settings.
     pub options: &'a InstallOptions<'a>,
     /// The bundle's verified head.
-    pub head: &'a VerifiedHead,
+    pub head: &'a SignedBundle,
     /// Its digest.
     pub digest: String,
     /// `NAME@VERSION`.
@@ -87,22 +87,18 @@ impl Install<'_> {
     pub fn verify(&self, run: &mut Run) -> Result<Verified> {
         let o = self.options;
         let progress = Progress::bytes(self.identity.size, "verify", run.progress);
-        let v = verify_archive(o.bundle, o.trusted, Limits::default(), &|n| progress.inc(n));
+        // Through the handle whose signature the run checked: every later
+        // step reads the bytes verified here, whatever happens to the path.
+        let v = self.head.verify_content(o.trusted, &|n| progress.inc(n));
         progress.finish();
         let v = v?;
-        if v.bundle_digest.to_string() != self.digest {
-            bail!(
-                "{}: changed while it was being verified",
-                o.bundle.display()
-            );
-        }
         // A delta is accepted only when the blobs it leaves to its base are
         // in the registry or the --base bundle: checked before any change,
         // by this run's preflight (its survey is not repeated here), or
         // here when preflight was skipped.
         let delta = match self.delta {
             Some(found) => Some(found),
-            None => crate::push::check_delta(o.bundle, o.trusted, &self.push_options)?,
+            None => crate::push::check_delta(self.head, o.trusted, &self.push_options)?,
         };
         let d = self.descriptor();
         run.journal.file = Some(self.identity.clone());
@@ -132,8 +128,7 @@ impl Install<'_> {
         let node = o.node.as_ref().ok_or_else(|| {
             anyhow!("the bundle carries a licence, but this node's machine id could not be read")
         })?;
-        let head = self.head;
-        let text = crate::license::bundle_license_text(head, &head.reader.entries_by_path()?)?
+        let text = crate::license::bundle_license_text(self.head)?
             .ok_or_else(|| anyhow!("the bundle's licence entry is gone"))?;
         let what = format!("{}: license {}", o.bundle.display(), entry.digest);
         let a = crate::license::activate(
@@ -152,7 +147,7 @@ impl Install<'_> {
     /// Pushes the images and charts and writes the relocation map.
     pub fn push(&self) -> Result<Pushed> {
         let o = self.options;
-        let r = push(o.bundle, o.trusted, &self.push_options)?;
+        let r = push(self.head, o.trusted, &self.push_options)?;
         std::fs::create_dir_all(&self.version_dir)
             .with_context(|| format!("{}: cannot create", self.version_dir.display()))?;
         r.relocation.write(&self.map_path())?;
@@ -185,9 +180,8 @@ impl Install<'_> {
         std::fs::create_dir_all(&self.version_dir)
             .with_context(|| format!("{}: cannot create", self.version_dir.display()))?;
         let config_dir = self.config_dir();
-        let p = crate::render::render(
-            o.bundle,
-            o.trusted,
+        let p = crate::render::render_bundle(
+            self.head,
             &crate::render::RenderOptions {
                 site: o.site,
                 out: &config_dir,

@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use airgap_cli::progress::error_line;
-use airgap_format::bundle_json::BundleDescriptor;
 use airgap_format::display::{self, count, escape as e};
-use airgap_format::verify::verify_head;
+use airgap_format::SignedBundle;
 use airgap_format::{Limits, PublicKey};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -216,19 +215,18 @@ fn artifact_changes(
 /// file with the installed version's.
 pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
     let (bundle, trusted, site) = (o.bundle, o.trusted, o.site);
-    let head = verify_head(bundle, trusted, Limits::default())?;
+    let head = SignedBundle::open(bundle, trusted, Limits::default())?;
     let d = &head.descriptor;
     let digest = head.bundle_digest.to_string();
     let current = state.install_record(&d.name)?;
     let change = compare(d, &digest, current.as_ref(), false);
-    let entries: std::collections::HashMap<_, _> = head.reader.entries_by_path()?;
     // Bytes to upload per blob, and the totals.
     let mut upload: BTreeMap<String, u64> = BTreeMap::new();
     let (transfer, refused, transfer_from) = match (site, &o.registry) {
         (Some(site), Some(access)) => {
             let options =
                 access.push_options(state, site, o.jobs, o.on_existing_tag, false, o.base)?;
-            let prepared = crate::push::prepare(bundle, trusted, &options)?;
+            let prepared = crate::push::prepare(&head, trusted, &options)?;
             let survey = crate::survey::survey(&prepared, &options)?;
             for b in &survey.blobs {
                 if !b.missing.is_empty() && b.home.is_none() {
@@ -265,7 +263,7 @@ pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
     let mut counted: BTreeSet<String> = BTreeSet::new();
     let mut image_bytes: BTreeMap<String, u64> = BTreeMap::new();
     for img in &d.images {
-        let blobs = crate::push::image_blob_digests(&head.reader, d, &entries, img)?;
+        let blobs = crate::push::image_blob_digests(&head, img)?;
         let mut sum = 0;
         for b in blobs {
             let b = b.to_string();
@@ -341,11 +339,11 @@ pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
     );
     let config = match (site, &current) {
         (Some(site), cur) if !d.templates.is_empty() => {
-            config_changes(state, o, site, cur.as_ref(), d, &digest)?
+            config_changes(state, o, site, cur.as_ref(), &head, &digest)?
         }
         _ => Vec::new(),
     };
-    let license = match crate::license::bundle_license_text(&head, &entries)? {
+    let license = match crate::license::bundle_license_text(&head)? {
         None => None,
         Some(text) => {
             let armored = airgap_licenses::license::ArmoredLicense::parse(&text, "license")?;
@@ -387,9 +385,10 @@ fn config_changes(
     o: &PlanOptions,
     site: &SiteFile,
     current: Option<&InstallRecord>,
-    d: &BundleDescriptor,
+    bundle: &SignedBundle,
     bundle_digest: &str,
 ) -> Result<Vec<ConfigChange>> {
+    let d = &bundle.descriptor;
     let tmp = tempfile::Builder::new()
         .prefix(".plan-")
         .tempdir_in(state.root())
@@ -406,9 +405,8 @@ fn config_changes(
     crate::relocation::RelocationMap::expected(d, bundle_digest, &site_target(site)?, "pushed")
         .write(&map_path)?;
     let rendered = tmp.path().join("config");
-    crate::render::render(
-        o.bundle,
-        o.trusted,
+    crate::render::render_bundle(
+        bundle,
         &crate::render::RenderOptions {
             site,
             out: &rendered,
