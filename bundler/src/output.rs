@@ -172,6 +172,11 @@ impl Output {
             .file_name()
             .and_then(|n| n.to_str())
             .with_context(|| format!("{}: not a file name", self.dest.display()))?;
+        // The list is held while the file is created and listed, so an
+        // interruption's hook (which takes it) never runs between the two
+        // and misses a file already on disk.
+        let partials = self.partials.clone();
+        let mut listed = partials.lock().unwrap_or_else(|e| e.into_inner());
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".partial")
@@ -183,8 +188,13 @@ impl Output {
         // a later build lock it, so it is left alone too.
         // SAFETY: a valid open descriptor.
         unsafe { libc::flock(tmp.as_file().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if let Ok(mut p) = self.partials.lock() {
-            p.push(tmp.path().to_path_buf());
+        listed.push(tmp.path().to_path_buf());
+        drop(listed);
+        // Created just after an interruption's hook ran: removed here, and
+        // the signal thread ends the process.
+        if airgap_cli::interrupt::interrupted() {
+            let _ = std::fs::remove_file(tmp.path());
+            airgap_cli::interrupt::wait_if_interrupted();
         }
         self.files.push(tmp);
         Ok(())
