@@ -87,7 +87,7 @@ pub fn verify_head(
     // The head is in the first part: say so when it is what fails.
     let name = match reader.parts().and_then(|p| p.first()) {
         Some(first) => format!(
-            "{} (bundle.json and its signature are in {})",
+            "{} (bundle.json and its signature begin in {})",
             path.display(),
             first.path.display()
         ),
