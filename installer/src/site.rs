@@ -1026,32 +1026,7 @@ fn check_hostname(field: &str, h: &str) -> Result<(), String> {
     }
 }
 
-/// `host[:port]`: DNS labels, an IPv4 address or a bracketed IPv6 address
-/// (`[::1]:5000`), optional port.
-pub fn valid_host(h: &str) -> bool {
-    let valid_port = |p: &str| p.parse::<u16>().is_ok_and(|n| n > 0);
-    if let Some(rest) = h.strip_prefix('[') {
-        let Some((addr, after)) = rest.split_once(']') else {
-            return false;
-        };
-        return addr.parse::<std::net::Ipv6Addr>().is_ok()
-            && (after.is_empty() || after.strip_prefix(':').is_some_and(valid_port));
-    }
-    let (host, port) = match h.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (h, None),
-    };
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
-        && port.is_none_or(valid_port)
-}
+pub use airgap_registry::host::valid_host;
 
 fn check_url(field: &str, url: &str, schemes: &[&str]) -> Result<(), String> {
     let expected = schemes

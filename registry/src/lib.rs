@@ -4,7 +4,8 @@
 //! Podman do), one retry policy ([`retry`]), typed errors ([`error`]), the
 //! media types ([`media_types`]), and the verbs: manifests, tags and the
 //! catalog ([`manifest`]), blobs up and down ([`blob`]), a walker over
-//! manifests and indexes ([`walk`]). The resumable download of a blob into
+//! manifests and indexes ([`walk`]), and the `host[:port]` grammar
+//! ([`host`]). The resumable download of a blob into
 //! a file, which only the bundler needs, is behind the `pull` feature.
 
 pub mod blob;
@@ -13,6 +14,7 @@ pub mod credentials;
 #[cfg(feature = "pull")]
 pub mod download;
 pub mod error;
+pub mod host;
 pub mod manifest;
 pub mod media_types;
 pub mod retry;

@@ -139,24 +139,7 @@ pub fn api_host(registry: &str) -> &str {
     }
 }
 
-/// `host[:port]`: a DNS name or IPv4 address, an optional numeric port.
-pub fn valid_host(h: &str) -> bool {
-    let (host, port) = match h.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (h, None),
-    };
-    let host_ok = !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
-    host_ok && port_ok
-}
+pub use airgap_registry::host::valid_host;
 
 #[cfg(test)]
 mod tests {
@@ -193,6 +176,16 @@ mod tests {
             ImageReference::parse("nginx").unwrap().api_host(),
             "registry-1.docker.io"
         );
+    }
+
+    #[test]
+    fn ipv6_registries_are_bracketed() {
+        let r = ImageReference::parse("[::1]:5000/vendor/app:1.0").unwrap();
+        assert_eq!(r.registry, "[::1]:5000");
+        assert_eq!(r.repository, "vendor/app");
+        assert_eq!(r.tag.as_deref(), Some("1.0"));
+        assert_eq!(r.to_string(), "[::1]:5000/vendor/app:1.0");
+        assert!(ImageReference::parse("::1:5000/vendor/app:1.0").is_err());
     }
 
     #[test]
