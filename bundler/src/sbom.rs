@@ -478,7 +478,7 @@ impl Prepared {
                     format,
                     origin: SbomOrigin::Generated,
                     digest: Digest::of(format!("placeholder {}", out.len()).as_bytes()),
-                    size: u64::MAX,
+                    size: airgap_format::writer::UNKNOWN_SIZE,
                 });
             }
         };
