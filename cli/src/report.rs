@@ -1,0 +1,78 @@
+//! What a command prints on success: one value, as text for people or as
+//! JSON (`--json`) for programs. A closed standard output (`| head`) ends
+//! the output quietly instead of panicking.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// A command's result, printable both ways.
+pub trait Report: Serialize {
+    /// Writes the text form, for a person at a terminal.
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// Prints `report` to standard output: pretty JSON when `json`, else its
+/// text form.
+pub fn emit<R: Report + ?Sized>(report: &R, json: bool) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let written = if json {
+        print_json_to(&mut out, report)
+    } else {
+        report.write_text(&mut out).and_then(|()| out.flush())
+    };
+    quiet_on_closed_pipe(written)
+}
+
+/// Prints any serialisable value as pretty JSON and a newline.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    quiet_on_closed_pipe(print_json_to(&mut out, value))
+}
+
+fn print_json_to<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// A reader that went away is not an error of ours.
+fn quiet_on_closed_pipe(r: io::Result<()>) -> anyhow::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct R {
+        n: u32,
+    }
+    impl Report for R {
+        fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+            writeln!(out, "n = {}", self.n)
+        }
+    }
+
+    #[test]
+    fn both_forms() {
+        let mut v = Vec::new();
+        R { n: 3 }.write_text(&mut v).unwrap();
+        assert_eq!(v, b"n = 3\n");
+        let mut v = Vec::new();
+        print_json_to(&mut v, &R { n: 3 }).unwrap();
+        assert_eq!(String::from_utf8(v).unwrap(), "{\n  \"n\": 3\n}\n");
+    }
+
+    #[test]
+    fn closed_pipe_is_quiet() {
+        assert!(quiet_on_closed_pipe(Err(io::ErrorKind::BrokenPipe.into())).is_ok());
+        assert!(quiet_on_closed_pipe(Err(io::ErrorKind::Other.into())).is_err());
+    }
+}
