@@ -3,6 +3,7 @@
 # ensure_build_packages, free_loopback_port, wait_for_port).
 # shellcheck source=../scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
+ensure_packages hyperfine jq /usr/bin/time:time
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
@@ -27,23 +28,28 @@ size_bytes() {
     esac
 }
 
-# run_timed LABEL CMD...: runs CMD once under GNU time, stdout to $TMP/LABEL.out;
-# appends "wall_s rss_kib user_s sys_s" to $TMP/LABEL.times. Wall time comes from
-# bash's microsecond clock (GNU time's %e has only 10 ms resolution).
+# run_timed LABEL CMD...: runs CMD once, timed by hyperfine (its JSON export
+# gives the wall, user and system seconds; hyperfine subtracts the time of
+# spawning its shell), stdout to $TMP/LABEL.out and stderr to $TMP/LABEL.err;
+# appends "wall_s rss_kib user_s sys_s" to $TMP/LABEL.times. Peak RSS comes
+# from GNU time around CMD, as Debian's hyperfine (1.15) does not record
+# memory. One run per call: the scripts prepare each run themselves (page
+# cache, a fresh registry) and take medians over calls.
 run_timed() {
     local label=$1
     shift
-    local t0 t1 tf=$TMP/time.txt
-    t0=$EPOCHREALTIME
-    if ! /usr/bin/time -f '%M %U %S' -o "$tf" "$@" >"$TMP/$label.out" 2>"$TMP/$label.err"; then
-        cat "$TMP/$label.err" >&2
+    local cmd json=$TMP/hyperfine.json rf=$TMP/time.txt
+    printf -v cmd '%q ' /usr/bin/time -f '%M' -o "$rf" "$@"
+    printf -v cmd '%s>%q 2>%q' "$cmd" "$TMP/$label.out" "$TMP/$label.err"
+    rm -f "$json" "$rf"
+    if ! hyperfine --runs 1 --style none --shell bash --export-json "$json" "$cmd" \
+        >"$TMP/hyperfine.log" 2>&1; then
+        cat "$TMP/$label.err" "$TMP/hyperfine.log" >&2
         die "$label failed: $*"
     fi
-    t1=$EPOCHREALTIME
-    local rss user sys
-    read -r rss user sys < <(tail -n 1 "$tf")
-    awk -v a="$t0" -v b="$t1" -v r="$rss" -v u="$user" -v s="$sys" \
-        'BEGIN { printf "%.4f %d %.2f %.2f\n", b - a, r, u, s }' >>"$TMP/$label.times"
+    jq -r --arg rss "$(tail -n 1 "$rf")" \
+        '.results[0] | "\(.times[0]) \($rss) \(.user) \(.system)"' "$json" |
+        awk '{ printf "%.4f %d %.2f %.2f\n", $1, $2, $3, $4 }' >>"$TMP/$label.times"
 }
 
 # median LABEL COLUMN: the median of one column of $TMP/LABEL.times.
