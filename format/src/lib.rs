@@ -21,7 +21,11 @@ pub mod seekable;
 pub mod signature;
 pub mod signed;
 pub mod strict_json;
+#[cfg(test)]
+mod tamper_tests;
 pub mod tar_entry;
+#[cfg(test)]
+mod test_bundle;
 pub mod verify;
 pub mod writer;
 
