@@ -120,6 +120,33 @@ pub fn build_cmd(manifest: &Path, key: &Path, out: &Path) -> Command {
     c
 }
 
+/// Keeps a command away from this machine's configuration: no home folder,
+/// registry auth file, Docker or Podman configuration, and no trusted-keys
+/// folder for the installer, so only what the test passes counts.
+pub fn without_ambient_config(c: &mut Command) -> &mut Command {
+    c.env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
+        .env("HOME", "/nonexistent-home")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("XDG_RUNTIME_DIR")
+}
+
+/// `airgap-install push BUNDLE --trust PUB --registry REGISTRY
+/// --relocation-map MAP`, [`without_ambient_config`].
+pub fn push_cmd(bundle: &Path, public: &Path, registry: &str, map: &Path) -> Command {
+    let mut c = Command::new(bin("airgap-install"));
+    c.arg("push")
+        .arg(bundle)
+        .arg("--trust")
+        .arg(public)
+        .arg("--registry")
+        .arg(registry)
+        .arg("--relocation-map")
+        .arg(map);
+    without_ambient_config(&mut c);
+    c
+}
+
 /// `airgap-install verify FILE --trust PUB`.
 pub fn verify_cmd(bundle: &Path, public: &Path) -> Command {
     let mut c = Command::new(bin("airgap-install"));

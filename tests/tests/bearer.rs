@@ -166,11 +166,8 @@ fn build(cache: &Path, manifest: &Path, key: &Path, out: &Path) -> Command {
         .arg("--json")
         .env("AIRGAP_BUNDLE_CACHE", cache)
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env("HOME", "/nonexistent-home")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR")
         .env_remove("XDG_CACHE_HOME");
+    without_ambient_config(&mut c);
     c
 }
 
@@ -325,22 +322,9 @@ fn push(
     password: &str,
     args: &[&str],
 ) -> Output {
-    let mut c = Command::new(bin("airgap-install"));
-    c.arg("push")
-        .arg(bundle)
-        .arg("--trust")
-        .arg(public)
-        .arg("--registry")
-        .arg(registry)
-        .arg("--relocation-map")
-        .arg(map)
-        .args(["--plain-http", "--username", user, "--password-stdin"])
+    let mut c = push_cmd(bundle, public, registry, map);
+    c.args(["--plain-http", "--username", user, "--password-stdin"])
         .args(args)
-        .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
-        .env("HOME", "/nonexistent-home")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

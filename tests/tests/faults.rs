@@ -609,21 +609,8 @@ impl PushFixture {
     }
 
     fn push(&self, registry: &str, site: &Site, dir: &Path) -> Run {
-        let mut c = Command::new(bin("airgap-install"));
-        c.arg("push")
-            .arg(&self.bundle)
-            .arg("--trust")
-            .arg(&self.public)
-            .arg("--registry")
-            .arg(registry)
-            .arg("--plain-http")
-            .arg("--relocation-map")
-            .arg(dir.join("map.json"))
-            .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
-            .env("HOME", "/nonexistent-home")
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("DOCKER_CONFIG")
-            .env_remove("XDG_RUNTIME_DIR");
+        let mut c = push_cmd(&self.bundle, &self.public, registry, &dir.join("map.json"));
+        c.arg("--plain-http");
         match &site.credentials {
             Some((user, password)) => {
                 c.args(["--username", user, "--password-stdin"]);
@@ -923,11 +910,8 @@ impl PullFixture {
             .arg("--skip-sbom")
             .env("AIRGAP_BUNDLE_CACHE", dir.join("cache"))
             .env("SOURCE_DATE_EPOCH", "1700000000")
-            .env("HOME", "/nonexistent-home")
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("DOCKER_CONFIG")
-            .env_remove("XDG_RUNTIME_DIR")
             .env_remove("XDG_CACHE_HOME");
+        without_ambient_config(&mut c);
         match &site.credentials {
             Some((user, password)) => {
                 c.arg("--username")

@@ -10,24 +10,11 @@ use airgap_e2e::demo_site::{demo_site, DemoSite};
 use airgap_e2e::harness::*;
 use airgap_e2e::registry::Registry;
 
-/// `airgap-install push BUNDLE --trust PUB --registry REGISTRY`, no stored
-/// credentials, the relocation map in `dir`.
-fn push_cmd(dir: &Path, bundle: &Path, public: &Path, registry: &str) -> Command {
-    let mut c = Command::new(bin("airgap-install"));
-    c.arg("push")
-        .arg(bundle)
-        .arg("--trust")
-        .arg(public)
-        .arg("--registry")
-        .arg(registry)
-        .arg("--relocation-map")
-        .arg(dir.join("map.json"))
-        .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
-        .env("HOME", "/nonexistent-home")
-        .env_remove("RUST_LOG")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR");
+/// [`harness::push_cmd`] with the relocation map in `dir` and no log
+/// filter, so that the one error line is all there is.
+fn push_to(dir: &Path, bundle: &Path, public: &Path, registry: &str) -> Command {
+    let mut c = push_cmd(bundle, public, registry, &dir.join("map.json"));
+    c.env_remove("RUST_LOG");
     c
 }
 
@@ -46,7 +33,7 @@ fn plain_http_to_an_https_registry_says_to_drop_plain_http() {
     let reg = Registry::start_tls_auth("operator", "pw");
     // Before: "demo/web:1.0.0: HEAD manifest: HTTP 400".
     let line = fails(
-        push_cmd(tmp.path(), &bundle, &public, &reg.addr())
+        push_to(tmp.path(), &bundle, &public, &reg.addr())
             .arg("--plain-http")
             .arg("--ca-file")
             .arg(reg.ca_pem_path().unwrap()),
@@ -76,7 +63,7 @@ fn https_to_a_plain_http_registry_says_to_pass_plain_http() {
     let (bundle, _, public) = demo_bundle(tmp.path());
     let reg = Registry::start_plain();
     // Before: "…: io: received corrupt message of type InvalidContentType (…)".
-    let line = fails(&mut push_cmd(tmp.path(), &bundle, &public, &reg.addr()));
+    let line = fails(&mut push_to(tmp.path(), &bundle, &public, &reg.addr()));
     assert!(
         line.contains("it seems to speak plain HTTP; pass --plain-http")
             && !line.contains("InvalidContentType"),
@@ -102,7 +89,7 @@ fn an_unknown_certificate_authority_names_ca_file_or_internal_ca() {
     let (bundle, _, public) = demo_bundle(tmp.path());
     let reg = Registry::start_tls_auth("operator", "pw");
     // Before: "…: io: invalid peer certificate: UnknownIssuer".
-    let line = fails(&mut push_cmd(tmp.path(), &bundle, &public, &reg.addr()));
+    let line = fails(&mut push_to(tmp.path(), &bundle, &public, &reg.addr()));
     assert!(
         line.contains("the registry's certificate is not from a CA this machine trusts")
             && line.ends_with("; pass the CA certificate (PEM) that issued it with --ca-file")
@@ -146,9 +133,6 @@ fn an_unknown_certificate_authority_names_ca_file_or_internal_ca() {
             .arg("lock")
             .arg(&manifest)
             .env("AIRGAP_BUNDLE_CACHE", tmp.path().join("cache"))
-            .env("HOME", "/nonexistent-home")
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("DOCKER_CONFIG")
             .env_remove("RUST_LOG"),
     );
     assert!(
@@ -173,8 +157,8 @@ fn retries_of_a_refused_connection_are_said() {
     let registry = format!("127.0.0.1:{port}");
 
     // Not on a terminal: one error line by default, the retries in the log.
-    fails(&mut push_cmd(tmp.path(), &bundle, &public, &registry));
-    let out = run(push_cmd(tmp.path(), &bundle, &public, &registry).env("RUST_LOG", "info"));
+    fails(&mut push_to(tmp.path(), &bundle, &public, &registry));
+    let out = run(push_to(tmp.path(), &bundle, &public, &registry).env("RUST_LOG", "info"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for attempt in 2..=6 {
         assert!(
@@ -187,7 +171,7 @@ fn retries_of_a_refused_connection_are_said() {
 
     // On a terminal, without RUST_LOG: a warning per retry.
     require_tool("script");
-    let cmd = push_cmd(tmp.path(), &bundle, &public, &registry);
+    let cmd = push_to(tmp.path(), &bundle, &public, &registry);
     let shown: Vec<String> = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|a| format!("'{}'", a.to_string_lossy()))
@@ -329,7 +313,7 @@ fn a_missing_output_folder_is_named_not_a_temporary_file() {
     assert_eq!(line, said);
 
     // push says so before it pushes (no registry listens at port 1).
-    let line = fails(push_cmd(&missing, &bundle, &public, "127.0.0.1:1").arg("--plain-http"));
+    let line = fails(push_to(&missing, &bundle, &public, "127.0.0.1:1").arg("--plain-http"));
     assert_eq!(
         line,
         format!(

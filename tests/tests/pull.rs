@@ -22,11 +22,8 @@ fn bundler(cache: &Path) -> Command {
     let mut c = Command::new(bin("airgap-bundle"));
     c.env("AIRGAP_BUNDLE_CACHE", cache)
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env("HOME", "/nonexistent-home")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR")
         .env_remove("XDG_CACHE_HOME");
+    without_ambient_config(&mut c);
     c
 }
 
@@ -601,19 +598,7 @@ fn charts_from_an_oci_registry_and_a_helm_repository() {
 
     // The installer pushes the pulled chart on; Helm pulls it back.
     let site = Registry::start_plain();
-    let mut push = Command::new(bin("airgap-install"));
-    push.arg("push")
-        .arg(&out)
-        .arg("--trust")
-        .arg(&public)
-        .arg("--registry")
-        .arg(site.addr())
-        .arg("--plain-http")
-        .arg("--relocation-map")
-        .arg(tmp.path().join("map.json"))
-        .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
-        .env("HOME", "/nonexistent-home");
-    ok(&mut push);
+    ok(push_cmd(&out, &public, &site.addr(), &tmp.path().join("map.json")).arg("--plain-http"));
     assert_eq!(
         site.skopeo_inspect_raw_digest("charts/hello:0.1.0"),
         Some(hello_manifest)

@@ -14,24 +14,6 @@ fn descriptor(bundle: &Path) -> BundleDescriptor {
     r.read_descriptor_unverified().unwrap().1
 }
 
-fn push_cmd(bundle: &Path, public: &Path, registry: &str, map: &Path) -> Command {
-    let mut c = Command::new(bin("airgap-install"));
-    c.arg("push")
-        .arg(bundle)
-        .arg("--trust")
-        .arg(public)
-        .arg("--registry")
-        .arg(registry)
-        .arg("--relocation-map")
-        .arg(map)
-        .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
-        .env("HOME", "/nonexistent-home")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR");
-    c
-}
-
 fn relocation(map: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(map).unwrap()).unwrap()
 }

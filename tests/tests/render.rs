@@ -1249,24 +1249,6 @@ fn rendering_again_into_a_used_folder_restores_every_file() {
 // ---------------------------------------------------------------------------
 // 5. With a relocation map from a real push
 
-fn push_cmd(bundle: &Path, public: &Path, registry: &str, map: &Path) -> Command {
-    let mut c = Command::new(bin("airgap-install"));
-    c.arg("push")
-        .arg(bundle)
-        .arg("--trust")
-        .arg(public)
-        .arg("--registry")
-        .arg(registry)
-        .arg("--relocation-map")
-        .arg(map)
-        .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
-        .env("HOME", "/nonexistent-home")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR");
-    c
-}
-
 #[test]
 fn a_relocation_map_points_images_and_charts_at_the_site_registry() {
     let r = Reference::build();
