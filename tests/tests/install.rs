@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use airgap_e2e::demo_site::{copy_dir, demo_site, DemoSite};
 use airgap_e2e::fault_proxy::{Fault, FaultProxy};
 use airgap_e2e::fixtures::{
     layer_tar, noise, write_oci_layout, ImageSpec, LayerBlob, PlatformImage,
@@ -153,92 +154,9 @@ fn product(dir: &Path, r: &Release) -> PathBuf {
     path
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-/// A test site: the example site file pointed at `registry` (plain HTTP).
-struct Site {
-    file: PathBuf,
-    state: PathBuf,
-    host_root: PathBuf,
-}
-
-fn site(dir: &Path, registry: &str) -> Site {
-    copy_dir(
-        &repo_root().join("manifests/site-secrets"),
-        &dir.join("site-secrets"),
-    );
-    let text = std::fs::read_to_string(repo_root().join("manifests/site.example.yaml"))
-        .unwrap()
-        .replace(
-            "host: registry.internal.example:5000",
-            &format!("host: {registry}\n  plainHttp: true"),
-        )
-        .replace("prefix: platform", "prefix: site");
-    let file = dir.join("site.yaml");
-    std::fs::write(&file, text).unwrap();
-    let host_root = dir.join("host");
-    std::fs::create_dir_all(host_root.join("etc")).unwrap();
-    std::fs::write(
-        host_root.join("etc/machine-id"),
-        "0123456789abcdef0123456789abcdef\n",
-    )
-    .unwrap();
-    Site {
-        file,
-        state: dir.join("state"),
-        host_root,
-    }
-}
-
-impl Site {
-    fn installer(&self) -> Command {
-        let mut c = Command::new(bin("airgap-install"));
-        c.arg("--state-dir")
-            .arg(&self.state)
-            .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
-            .env("AIRGAP_INSTALL_HOST_ROOT", &self.host_root)
-            .env("PLATFORM_OIDC_CLIENT_SECRET", "oidc-secret")
-            .env("IMAGING_DB_PASSWORD", "imaging-secret")
-            .env("HOME", "/nonexistent-home")
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("DOCKER_CONFIG");
-        c
-    }
-
-    fn install(&self, bundle: &Path, public: &Path) -> Command {
-        let mut c = self.installer();
-        c.arg("install")
-            .arg(bundle)
-            .arg("--site")
-            .arg(&self.file)
-            .arg("--trust")
-            .arg(public);
-        c
-    }
-
-    fn audit(&self) -> Vec<Value> {
-        ok(self.installer().args(["history", "--json"]))
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn status(&self) -> Vec<Value> {
-        let v: Value =
-            serde_json::from_str(&ok(self.installer().args(["status", "--json"]))).unwrap();
-        serde_json::from_value(v["installed"].clone()).unwrap()
-    }
+/// The example site in `dir` (state in `dir/state`) for `registry`.
+fn site(dir: &Path, registry: &str) -> DemoSite {
+    demo_site(dir, registry, &dir.join("state"), None)
 }
 
 fn build(manifest: &Path, key: &Path, out: &Path) -> PathBuf {
@@ -299,7 +217,7 @@ fn image_digest(bundle: &Path, reference: &str) -> String {
 }
 
 /// A licence for the site's node, issued by `key` through the real CLIs.
-fn licence(dir: &Path, s: &Site, key: &Path) -> PathBuf {
+fn licence(dir: &Path, s: &DemoSite, key: &Path) -> PathBuf {
     let req = dir.join("request.json");
     ok(s.installer()
         .args(["license", "request", "--product", "platform", "--out"])
@@ -792,7 +710,7 @@ fn pushed(report: &Value) -> (u64, u64, u64) {
     (num(" uploaded"), num(" bytes)"), num(" mounted"))
 }
 
-fn plan_json(s: &Site, bundle: &Path, public: &Path) -> Value {
+fn plan_json(s: &DemoSite, bundle: &Path, public: &Path) -> Value {
     json(&ok(s
         .installer()
         .arg("plan")
@@ -1009,7 +927,7 @@ fn apply_runs_the_plan_and_leaves_health_to_its_own_step() {
     assert_eq!(c.status()[0]["applied"], false);
     let calls = |log: &Path| std::fs::read_to_string(log).unwrap().lines().count();
     let before = calls(&log);
-    let again = |c: &Site| {
+    let again = |c: &DemoSite| {
         json(&ok(c
             .install(&v1, &public)
             .args(["--apply", "--skip-health", "--json"])

@@ -186,26 +186,20 @@ struct Secrets {
 impl Secrets {
     /// Plain, distinctive values: nothing else rendered contains them.
     fn distinctive(tag: &str) -> Secrets {
-        let v = |what: &str| format!("{what}-{tag}-q8Zr4k");
-        Secrets {
-            cp_db: v("cp-db-pw"),
-            oidc: v("oidc-client-secret"),
-            ldap_bind: v("ldap-bind-pw"),
-            genomics_db: v("genomics-db-pw"),
-            genomics_token: v("genomics-enroll-token"),
-            imaging_db: v("imaging-db-pw"),
-            imaging_token: v("imaging-enroll-token"),
-            license: format!(
-                "-----BEGIN AIRGAP LICENSE-----\ncustomer: render test\nsignature: {}\n-----END AIRGAP LICENSE-----",
-                v("license-sig")
-            ),
-        }
+        Secrets::made_by(|what| format!("{what}-{tag}-q8Zr4k"), "render test")
     }
 
     /// Values holding the characters YAML and the shell escape: `"`, `\`,
     /// `'` and `$`. Their escaped form differs from the value.
     fn needing_escapes(tag: &str) -> Secrets {
-        let v = |what: &str| format!("{what}-{tag}-\"dq\"-'sq'-\\bs-$HOME");
+        Secrets::made_by(
+            |what| format!("{what}-{tag}-\"dq\"-'sq'-\\bs-$HOME"),
+            "\"render\" test",
+        )
+    }
+
+    /// Each secret from `v(its name)`; the licence names `customer`.
+    fn made_by(v: impl Fn(&str) -> String, customer: &str) -> Secrets {
         Secrets {
             cp_db: v("cp-db-pw"),
             oidc: v("oidc-client-secret"),
@@ -215,7 +209,7 @@ impl Secrets {
             imaging_db: v("imaging-db-pw"),
             imaging_token: v("imaging-enroll-token"),
             license: format!(
-                "-----BEGIN AIRGAP LICENSE-----\ncustomer: \"render\" test\nsignature: {}\n-----END AIRGAP LICENSE-----",
+                "-----BEGIN AIRGAP LICENSE-----\ncustomer: {customer}\nsignature: {}\n-----END AIRGAP LICENSE-----",
                 v("license-sig")
             ),
         }
