@@ -30,7 +30,7 @@ use crate::install::access::{site_target, RegistryAccess};
 use crate::install::records::{compare, Change};
 use crate::push::OnExistingTag;
 use crate::site::SiteFile;
-use crate::state::State;
+use crate::state::{Outcome, State};
 
 /// Oldest Helm that installs charts from OCI registries without flags.
 pub const MIN_HELM: (u64, u64) = (3, 8);
@@ -82,7 +82,7 @@ pub struct Check {
     /// What was checked.
     pub check: String,
     /// `ok`, `warning`, `failed` or `skipped`.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// What was found.
     pub detail: String,
     /// How to fix it, for a failure.
@@ -127,7 +127,7 @@ impl PreflightReport {
     pub fn failures(&self) -> Vec<&Check> {
         self.checks
             .iter()
-            .filter(|c| c.outcome == "failed")
+            .filter(|c| c.outcome == Outcome::Failed)
             .collect()
     }
 
@@ -176,13 +176,13 @@ struct Checks(Vec<Check>);
 
 impl Checks {
     fn ok(&mut self, check: impl Into<String>, detail: impl Into<String>) {
-        self.push(check, "ok", detail, None);
+        self.push(check, Outcome::Ok, detail, None);
     }
     fn skipped(&mut self, check: impl Into<String>, detail: impl Into<String>) {
-        self.push(check, "skipped", detail, None);
+        self.push(check, Outcome::Skipped, detail, None);
     }
     fn warning(&mut self, check: impl Into<String>, detail: impl Into<String>) {
-        self.push(check, "warning", detail, None);
+        self.push(check, Outcome::Warning, detail, None);
     }
     fn failed(
         &mut self,
@@ -190,18 +190,18 @@ impl Checks {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) {
-        self.push(check, "failed", detail, Some(fix.into()));
+        self.push(check, Outcome::Failed, detail, Some(fix.into()));
     }
     fn push(
         &mut self,
         check: impl Into<String>,
-        outcome: &str,
+        outcome: Outcome,
         detail: impl Into<String>,
         fix: Option<String>,
     ) {
         self.0.push(Check {
             check: check.into(),
-            outcome: outcome.into(),
+            outcome,
             detail: detail.into(),
             fix,
         });
@@ -444,7 +444,7 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
     if o.apply {
         c.0.extend(tool_checks());
     }
-    let ok = !c.0.iter().any(|x| x.outcome == "failed");
+    let ok = !c.0.iter().any(|x| x.outcome == Outcome::Failed);
     Ok(PreflightReport {
         ok,
         name: d.name.clone(),
@@ -923,19 +923,19 @@ mod tests {
             checks: vec![
                 Check {
                     check: "signature".into(),
-                    outcome: "ok".into(),
+                    outcome: Outcome::Ok,
                     detail: "signed".into(),
                     fix: None,
                 },
                 Check {
                     check: "helm".into(),
-                    outcome: "failed".into(),
+                    outcome: Outcome::Failed,
                     detail: "helm is not on the PATH".into(),
                     fix: Some("install Helm".into()),
                 },
                 Check {
                     check: "secret a.b".into(),
-                    outcome: "failed".into(),
+                    outcome: Outcome::Failed,
                     detail: "a.b: environment variable X is not set".into(),
                     fix: Some("set it".into()),
                 },

@@ -255,7 +255,7 @@ pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
         name: name.clone(),
         version: to.clone(),
         bundle_digest: old.bundle_digest.clone(),
-        kind: "rollback".into(),
+        kind: crate::install::records::ChangeKind::Rollback,
         from_version: Some(from),
         steps: run.steps,
         config_dir: config_dir.display().to_string(),
@@ -288,7 +288,7 @@ fn check(
     }
     for tool in crate::preflight::tool_checks()
         .into_iter()
-        .filter(|c| c.outcome == "failed")
+        .filter(|c| c.outcome == Outcome::Failed)
     {
         missing.push(format!("{}: {}", tool.check, tool.detail));
     }

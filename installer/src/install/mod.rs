@@ -85,9 +85,10 @@ pub struct InstallReport {
     pub version: String,
     /// Bundle digest.
     pub bundle_digest: String,
-    /// `install`, `upgrade`, `downgrade`, `reinstall`, or `apply` (the
-    /// installed bundle, rendered by an earlier run without `--apply`).
-    pub kind: String,
+    /// `install`, `upgrade`, `downgrade`, `reinstall`, `apply` (the
+    /// installed bundle, rendered by an earlier run without `--apply`) or
+    /// `rollback`.
+    pub kind: records::ChangeKind,
     /// The version it replaced, if any.
     pub from_version: Option<String>,
     /// Each step.
@@ -156,7 +157,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         name: d.name.clone(),
         version: d.version.clone(),
         bundle_digest: digest.clone(),
-        kind: change.kind().into(),
+        kind: change.kind(),
         from_version: change.from(),
         steps: run.steps,
         config_dir: version_dir.join("config").display().to_string(),
@@ -322,7 +323,7 @@ fn preflight(
             count(failures.len() as u64, "problem")
         );
     }
-    let warnings = pre.checks.iter().filter(|c| c.outcome == "warning").count();
+    let warnings = pre.checks.iter().filter(|c| c.outcome == Outcome::Warning).count();
     let detail = format!(
         "{} passed{}",
         count((pre.checks.len() - warnings) as u64, "check"),

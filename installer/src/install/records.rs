@@ -195,16 +195,54 @@ pub enum Change {
     Apply(String),
 }
 
-impl Change {
-    /// `install`, `upgrade`, `downgrade`, `reinstall` or `apply`, as
-    /// reports and the audit log name it.
-    pub fn kind(&self) -> &'static str {
+/// What a run does to the installed bundle of its name, as reports and the
+/// audit log name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// Nothing of the name was installed.
+    Install,
+    /// A newer version.
+    Upgrade,
+    /// An older, or equal but different, version.
+    Downgrade,
+    /// The same bundle again.
+    Reinstall,
+    /// The bundle an earlier run rendered, now applied.
+    Apply,
+    /// Back to an earlier installed version (`rollback`).
+    Rollback,
+}
+
+impl ChangeKind {
+    /// The name.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Change::Install => "install",
-            Change::Upgrade(_) => "upgrade",
-            Change::Downgrade(_) => "downgrade",
-            Change::Same(_) => "reinstall",
-            Change::Apply(_) => "apply",
+            ChangeKind::Install => "install",
+            ChangeKind::Upgrade => "upgrade",
+            ChangeKind::Downgrade => "downgrade",
+            ChangeKind::Reinstall => "reinstall",
+            ChangeKind::Apply => "apply",
+            ChangeKind::Rollback => "rollback",
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Change {
+    /// What kind of change it is.
+    pub fn kind(&self) -> ChangeKind {
+        match self {
+            Change::Install => ChangeKind::Install,
+            Change::Upgrade(_) => ChangeKind::Upgrade,
+            Change::Downgrade(_) => ChangeKind::Downgrade,
+            Change::Same(_) => ChangeKind::Reinstall,
+            Change::Apply(_) => ChangeKind::Apply,
         }
     }
 
@@ -366,7 +404,11 @@ pub(crate) mod tests {
             compare_versions("1.0.0", "sha256:a", Some(&gone), true),
             Change::Install
         );
-        assert_eq!(Change::Same("1".into()).kind(), "reinstall");
+        assert_eq!(Change::Same("1".into()).kind(), ChangeKind::Reinstall);
+        assert_eq!(
+            serde_json::to_string(&ChangeKind::Reinstall).unwrap(),
+            "\"reinstall\""
+        );
         assert_eq!(Change::Install.from(), None);
     }
 

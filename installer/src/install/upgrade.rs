@@ -66,7 +66,7 @@ pub struct UpgradePlan {
     /// The bundle's version.
     pub version: String,
     /// `install`, `upgrade`, `downgrade` or `reinstall`.
-    pub kind: String,
+    pub kind: super::records::ChangeKind,
     /// Images added, changed or removed.
     pub images: Vec<ArtifactChange>,
     /// Charts added, changed or removed.
@@ -366,7 +366,7 @@ pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
         name: d.name.clone(),
         installed_version: current.as_ref().map(|c| c.version.clone()),
         version: d.version.clone(),
-        kind: change.kind().into(),
+        kind: change.kind(),
         images,
         charts,
         templates,
@@ -661,7 +661,7 @@ mod tests {
             name: "demo".into(),
             installed_version: Some("1.0.0".into()),
             version: "1.1.0".into(),
-            kind: "upgrade".into(),
+            kind: crate::install::records::ChangeKind::Upgrade,
             images: vec![ArtifactChange {
                 change: Difference::Changed,
                 name: "web".into(),
