@@ -16,7 +16,7 @@ pub mod sbom;
 pub mod self_check;
 pub mod site;
 pub mod state;
-pub mod survey;
 pub mod target;
 pub mod trust;
 pub mod uninstall;
+pub use push::survey;

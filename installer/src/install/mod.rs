@@ -323,7 +323,11 @@ fn preflight(
             count(failures.len() as u64, "problem")
         );
     }
-    let warnings = pre.checks.iter().filter(|c| c.outcome == Outcome::Warning).count();
+    let warnings = pre
+        .checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Warning)
+        .count();
     let detail = format!(
         "{} passed{}",
         count((pre.checks.len() - warnings) as u64, "check"),

@@ -19,21 +19,13 @@ use airgap_format::Digest;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use super::plan::{
+    tag_digest, BaseBundle, KnownImage, OnExistingTag, Prepared, PushOptions, MAX_MANIFEST,
+};
 use crate::install::records::InstallRecord;
-use crate::push::{tag_digest, BaseBundle, OnExistingTag, Prepared, PushOptions, MAX_MANIFEST};
 use crate::target::Target;
 use airgap_registry::manifest::push_scope;
 use airgap_registry::{Client, Error};
-
-/// An image or chart already in the target registry, by repository and
-/// tag or digest: where a blob the push needs may be mounted from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KnownImage {
-    /// Repository (with the registry's prefix).
-    pub repository: String,
-    /// Tag or digest.
-    pub reference: String,
-}
 
 /// The images and charts the installed releases put on `target`'s host
 /// (under any prefix), newest record first.
