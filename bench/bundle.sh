@@ -281,15 +281,7 @@ SECTION=$TMP/section.md
     echo
     echo "| Size | Layer bytes | Archive bytes | Hash MiB/s | sha256sum s | Build s min–max | Build to tmpfs s (× hash) | Write + sync floor s | Build CPU s | Verify CPU s | Inspect RSS MiB (bundle / install) |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    printf '%s\n' "${DETAILS[@]}"
-    echo
-    echo "Targets:"
-    echo
-    printf '%s\n' "${VERDICTS[@]}"
-    echo "$MARK_END"
+    end_section "Targets:"
 } >"$SECTION"
 
-update_doc_section "$BENCH_DOC" "$MARK_START" "$MARK_END" "$SECTION"
-
-# Print the section without its markers.
-grep -vF -e "$MARK_START" -e "$MARK_END" "$SECTION"
+publish_section "$SECTION"

@@ -310,7 +310,4 @@ SECTION=$TMP/section.md
     echo "$MARK_END"
 } >"$SECTION"
 
-update_doc_section "$BENCH_DOC" "$MARK_START" "$MARK_END" "$SECTION"
-
-# Print the section without its markers.
-grep -vF -e "$MARK_START" -e "$MARK_END" "$SECTION"
+publish_section "$SECTION"

@@ -92,6 +92,24 @@ update_doc_section() {
     log "updated $doc"
 }
 
+# end_section TITLE: the end of a section: the DETAILS rows, TITLE
+# ("Targets:") over the VERDICTS lines, and the end marker.
+end_section() {
+    printf '%s\n' "${DETAILS[@]}"
+    echo
+    echo "$1"
+    echo
+    printf '%s\n' "${VERDICTS[@]}"
+    echo "$MARK_END"
+}
+
+# publish_section FILE: puts the section in FILE into BENCH_DOC between the
+# script's markers, and prints it without them.
+publish_section() {
+    update_doc_section "$BENCH_DOC" "$MARK_START" "$MARK_END" "$1"
+    grep -vF -e "$MARK_START" -e "$MARK_END" "$1"
+}
+
 # sum_last SRC N DST: folds the last N lines of $TMP/SRC.times into one line of
 # $TMP/DST.times: wall, user and system summed, RSS the largest.
 sum_last() {

@@ -366,15 +366,7 @@ SECTION=$TMP/section.md
     echo
     echo "| Step | Wall s min–max | Client CPU s | Registry CPU s | Requests HEAD / GET / POST / PATCH / PUT |"
     echo "|---|---:|---:|---:|---:|"
-    printf '%s\n' "${DETAILS[@]}"
-    echo
-    echo "Targets:"
-    echo
-    printf '%s\n' "${VERDICTS[@]}"
-    echo "$MARK_END"
+    end_section "Targets:"
 } >"$SECTION"
 
-update_doc_section "$BENCH_DOC" "$MARK_START" "$MARK_END" "$SECTION"
-
-# Print the section without its markers.
-grep -vF -e "$MARK_START" -e "$MARK_END" "$SECTION"
+publish_section "$SECTION"

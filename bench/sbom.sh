@@ -545,15 +545,7 @@ SECTION=$TMP/section.md
     echo
     echo "| Image | Source | What | Layer bytes | Scan MiB/s | With s min–max | Without s min–max | CPU s with | CPU s without | Peak RSS MiB (with / without) |"
     echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
-    printf '%s\n' "${DETAILS[@]}"
-    echo
-    echo "Target:"
-    echo
-    printf '%s\n' "${VERDICTS[@]}"
-    echo "$MARK_END"
+    end_section "Target:"
 } >"$SECTION"
 
-update_doc_section "$BENCH_DOC" "$MARK_START" "$MARK_END" "$SECTION"
-
-# Print the section without its markers.
-grep -vF -e "$MARK_START" -e "$MARK_END" "$SECTION"
+publish_section "$SECTION"
