@@ -141,10 +141,23 @@ impl DemoSite {
     /// A licence for this site's node and product `demo`, issued by `key`
     /// (the vendor's ledger beside the key gives serials 1, 2, …).
     pub fn licence(&self, dir: &Path, key: &Path, name: &str) -> PathBuf {
+        self.licence_for(dir, key, name, "demo", &[])
+    }
+
+    /// A licence for this site's node and `product`, issued by `key` with
+    /// `extra` arguments (`--limit workspaces=5`), written as `dir/NAME.lic`.
+    pub fn licence_for(
+        &self,
+        dir: &Path,
+        key: &Path,
+        name: &str,
+        product: &str,
+        extra: &[&str],
+    ) -> PathBuf {
         let req = dir.join(format!("{name}.request.json"));
         ok(self
             .installer()
-            .args(["license", "request", "--product", "demo", "--out"])
+            .args(["license", "request", "--product", product, "--out"])
             .arg(&req));
         let lic = dir.join(format!("{name}.lic"));
         ok(Command::new(bin("airgap-bundle"))
@@ -152,16 +165,47 @@ impl DemoSite {
             .arg(&req)
             .arg("--key")
             .arg(key)
-            .args([
-                "--customer",
-                "Example Research",
-                "--expires",
-                "2099-01-01",
-                "--out",
-            ])
+            .args(["--customer", "Example Research", "--expires", "2099-01-01"])
+            .args(extra)
+            .arg("--out")
             .arg(&lic));
         lic
     }
+}
+
+/// The audit records of a whole install run without --apply of a bundle
+/// that carries no licence: (step, outcome).
+pub const FULL_RUN: &[(&str, &str)] = &[
+    ("install", "started"),
+    ("preflight", "ok"),
+    ("verify", "ok"),
+    ("license", "skipped"),
+    ("push", "ok"),
+    ("render", "ok"),
+    ("apply", "skipped"),
+    ("health", "skipped"),
+    ("record", "ok"),
+    ("install", "ok"),
+];
+
+/// Owned (step, outcome) pairs, to compare with [`steps`].
+pub fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// (step, outcome) of audit records (`history --json` lines).
+pub fn steps(records: &[serde_json::Value]) -> Vec<(String, String)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r["step"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// Builds release `version` of the demo (its images, chart, files and

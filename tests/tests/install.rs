@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use airgap_e2e::demo_site::{copy_dir, demo_site, DemoSite};
+use airgap_e2e::demo_site::{copy_dir, demo_site, pairs, steps, DemoSite, FULL_RUN};
 use airgap_e2e::fault_proxy::{Fault, FaultProxy};
 use airgap_e2e::fixtures::{
     layer_tar, noise, write_oci_layout, ImageSpec, LayerBlob, PlatformImage,
@@ -179,21 +179,7 @@ fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 /// The audit records of runs after `skip` records: (step, outcome) pairs.
 fn steps_since(audit: &[Value], skip: usize) -> Vec<(String, String)> {
-    audit[skip..]
-        .iter()
-        .map(|r| {
-            (
-                r["step"].as_str().unwrap().to_string(),
-                r["outcome"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+    steps(&audit[skip..])
 }
 
 fn bundle_digest(bundle: &Path) -> String {
@@ -216,44 +202,6 @@ fn image_digest(bundle: &Path, reference: &str) -> String {
         .to_string()
 }
 
-/// A licence for the site's node, issued by `key` through the real CLIs.
-fn licence(dir: &Path, s: &DemoSite, key: &Path) -> PathBuf {
-    let req = dir.join("request.json");
-    ok(s.installer()
-        .args(["license", "request", "--product", "platform", "--out"])
-        .arg(&req));
-    let lic = dir.join("site.lic");
-    ok(Command::new(bin("airgap-bundle"))
-        .args(["license", "issue", "--request"])
-        .arg(&req)
-        .arg("--key")
-        .arg(key)
-        .args([
-            "--customer",
-            "Example Research",
-            "--expires",
-            "2099-01-01",
-            "--limit",
-            "workspaces=5",
-            "--out",
-        ])
-        .arg(&lic));
-    lic
-}
-
-const FULL_RUN: &[(&str, &str)] = &[
-    ("install", "started"),
-    ("preflight", "ok"),
-    ("verify", "ok"),
-    ("license", "skipped"),
-    ("push", "ok"),
-    ("render", "ok"),
-    ("apply", "skipped"),
-    ("health", "skipped"),
-    ("record", "ok"),
-    ("install", "ok"),
-];
-
 #[test]
 fn install_upgrade_refused_downgrade_and_allowed_downgrade_are_recorded() {
     require_tool("skopeo");
@@ -266,7 +214,13 @@ fn install_upgrade_refused_downgrade_and_allowed_downgrade_are_recorded() {
         &key,
         &tmp.path().join("platform-1.0.0.bundle"),
     );
-    let lic = licence(tmp.path(), &s, &key);
+    let lic = s.licence_for(
+        tmp.path(),
+        &key,
+        "site",
+        "platform",
+        &["--limit", "workspaces=5"],
+    );
     let v2 = build(
         &product(
             tmp.path(),

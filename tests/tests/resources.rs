@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use airgap_e2e::demo_site::{copy_dir, demo_release, demo_site, DemoSite};
+use airgap_e2e::demo_site::{copy_dir, demo_release, demo_site, pairs, steps, DemoSite, FULL_RUN};
 use airgap_e2e::fault_proxy::{nth_matching, Fault, FaultProxy};
 use airgap_e2e::harness::*;
 use airgap_e2e::registry::Registry;
@@ -274,40 +274,6 @@ fn a_full_state_folder_loses_nothing_recorded() {
 // ---------------------------------------------------------------------------
 // Two installers, one state folder
 // ---------------------------------------------------------------------------
-
-/// (step, outcome) of audit records.
-fn steps(records: &[Value]) -> Vec<(String, String)> {
-    records
-        .iter()
-        .map(|r| {
-            (
-                r["step"].as_str().unwrap().to_string(),
-                r["outcome"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
-
-/// The audit records of a whole install run without --apply of a bundle
-/// that carries no licence.
-const FULL_RUN: &[(&str, &str)] = &[
-    ("install", "started"),
-    ("preflight", "ok"),
-    ("verify", "ok"),
-    ("license", "skipped"),
-    ("push", "ok"),
-    ("render", "ok"),
-    ("apply", "skipped"),
-    ("health", "skipped"),
-    ("record", "ok"),
-    ("install", "ok"),
-];
 
 #[test]
 fn installers_on_one_state_folder_are_serialised_by_its_lock() {
