@@ -5,7 +5,7 @@
 //! own temporary directory holding the configuration, the storage, the log
 //! and (for [`Registry::start_tls_auth`]) a test CA, the server certificate
 //! and an htpasswd file. Results are checked with skopeo as an independent
-//! client ([`Registry::skopeo_args`], [`Registry::skopeo_inspect_raw_digest`]).
+//! client ([`SkopeoTarget`]).
 //!
 //! ```no_run
 //! use airgap_e2e::registry::Registry;
@@ -139,12 +139,6 @@ impl Registry {
         format!("{scheme}://{}", self.addr())
     }
 
-    /// `docker://127.0.0.1:PORT/<repo_tag>`, a skopeo/containers-image
-    /// reference into this registry.
-    pub fn docker_ref(&self, repo_tag: &str) -> String {
-        format!("docker://{}/{repo_tag}", self.addr())
-    }
-
     /// Whether the registry speaks HTTPS (started with
     /// [`Registry::start_tls_auth`]).
     pub fn is_tls(&self) -> bool {
@@ -239,26 +233,7 @@ impl Registry {
         }
     }
 
-    /// skopeo flags for reading from this registry with `skopeo inspect`
-    /// (and other single-image commands): `--tls-verify=false` for plain
-    /// HTTP, `--cert-dir DIR --creds USER:PASSWORD` for TLS.
-    pub fn skopeo_args(&self) -> Vec<String> {
-        self.skopeo_flags("")
-    }
-
-    /// skopeo flags for `skopeo copy` reading from this registry:
-    /// `--src-tls-verify=false`, or `--src-cert-dir DIR --src-creds U:P`.
-    pub fn skopeo_src_args(&self) -> Vec<String> {
-        self.skopeo_flags("src-")
-    }
-
-    /// skopeo flags for `skopeo copy` writing to this registry:
-    /// `--dest-tls-verify=false`, or `--dest-cert-dir DIR --dest-creds U:P`.
-    pub fn skopeo_dest_args(&self) -> Vec<String> {
-        self.skopeo_flags("dest-")
-    }
-
-    fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
+    fn skopeo_flags_for(&self, prefix: &str) -> Vec<String> {
         match (&self.tls, &self.credentials) {
             (None, _) => vec![format!("--{prefix}tls-verify=false")],
             (Some(tls), creds) => {
@@ -273,37 +248,6 @@ impl Registry {
                 v
             }
         }
-    }
-
-    /// `sha256:<hex>` of the raw manifest (or index) of
-    /// `docker://ADDR/<repo_tag>` as skopeo fetches it, or `None` if the
-    /// registry does not have it. Panics on any other skopeo failure (TLS,
-    /// auth, registry down), with skopeo's stderr and the registry log tail.
-    pub fn skopeo_inspect_raw_digest(&self, repo_tag: &str) -> Option<String> {
-        let image = self.docker_ref(repo_tag);
-        let mut cmd = Command::new("skopeo");
-        cmd.arg("inspect")
-            .arg("--raw")
-            .args(self.skopeo_args())
-            .arg(&image);
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run skopeo: {e} (is it installed?)"));
-        if out.status.success() {
-            return Some(sha256_digest(&out.stdout));
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let absent = ["manifest unknown", "name unknown", "not found"]
-            .iter()
-            .any(|m| stderr.to_ascii_lowercase().contains(m));
-        if absent {
-            return None;
-        }
-        panic!(
-            "skopeo inspect --raw {image} failed ({}):\n{stderr}\n{}",
-            out.status,
-            self.log_tail()
-        );
     }
 
     /// The last lines of the log, headed for a panic message.
@@ -451,6 +395,103 @@ http:
     }
 }
 
+/// A test registry as skopeo, the independent client, reaches it; the
+/// checks the tests make through skopeo are written once here for every
+/// kind of test registry.
+pub trait SkopeoTarget {
+    /// `127.0.0.1:PORT`.
+    fn registry_addr(&self) -> String;
+    /// The registry log's last lines, for failure messages.
+    fn registry_log_tail(&self) -> String;
+    /// skopeo's flags for this registry, each named with `prefix` (``
+    /// for single-image commands, `src-` and `dest-` for `skopeo copy`).
+    fn skopeo_flags(&self, prefix: &str) -> Vec<String>;
+
+    /// `docker://ADDR/<repo_tag>`, for skopeo.
+    fn docker_ref(&self, repo_tag: &str) -> String {
+        format!("docker://{}/{repo_tag}", self.registry_addr())
+    }
+
+    /// skopeo flags for reading from this registry with `skopeo inspect`.
+    fn skopeo_args(&self) -> Vec<String> {
+        self.skopeo_flags("")
+    }
+
+    /// skopeo flags for `skopeo copy` reading from this registry.
+    fn skopeo_src_args(&self) -> Vec<String> {
+        self.skopeo_flags("src-")
+    }
+
+    /// skopeo flags for `skopeo copy` writing to this registry.
+    fn skopeo_dest_args(&self) -> Vec<String> {
+        self.skopeo_flags("dest-")
+    }
+
+    /// `sha256:<hex>` of the raw manifest (or index) of
+    /// `docker://ADDR/<repo_tag>` as skopeo fetches it, or `None` if the
+    /// registry does not have it. Panics on any other skopeo failure (TLS,
+    /// auth, registry down), with skopeo's stderr and the registry log tail.
+    fn skopeo_inspect_raw_digest(&self, repo_tag: &str) -> Option<String> {
+        let image = self.docker_ref(repo_tag);
+        let out = Command::new("skopeo")
+            .arg("inspect")
+            .arg("--raw")
+            .args(self.skopeo_args())
+            .arg(&image)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run skopeo: {e} (is it installed?)"));
+        if out.status.success() {
+            return Some(sha256_digest(&out.stdout));
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let absent = ["manifest unknown", "name unknown", "not found"]
+            .iter()
+            .any(|m| stderr.to_ascii_lowercase().contains(m));
+        if absent {
+            return None;
+        }
+        panic!(
+            "skopeo inspect --raw {image} failed ({}):\n{stderr}\n{}",
+            out.status,
+            self.registry_log_tail()
+        );
+    }
+
+    /// Writes `image` as an OCI layout under `dir` and copies it here at
+    /// `repo_tag` with skopeo, keeping every digest; returns the digest of
+    /// its manifest (or index), checked by reading it back.
+    fn publish(&self, dir: &Path, image: &crate::fixtures::ImageSpec, repo_tag: &str) -> String {
+        let layout = dir.join(format!("layout-{}", repo_tag.replace(['/', ':'], "-")));
+        let digest = crate::fixtures::write_oci_layout(&layout, std::slice::from_ref(image))
+            .unwrap()[0]
+            .clone();
+        crate::harness::ok(
+            Command::new("skopeo")
+                .args(["copy", "--all", "--preserve-digests", "-q"])
+                .args(self.skopeo_dest_args())
+                .arg(format!("oci:{}:{}", layout.display(), image.ref_name))
+                .arg(self.docker_ref(repo_tag)),
+        );
+        assert_eq!(
+            self.skopeo_inspect_raw_digest(repo_tag).as_deref(),
+            Some(digest.as_str())
+        );
+        digest
+    }
+}
+
+impl SkopeoTarget for Registry {
+    fn registry_addr(&self) -> String {
+        self.addr()
+    }
+    fn registry_log_tail(&self) -> String {
+        self.log_tail()
+    }
+    fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
+        self.skopeo_flags_for(prefix)
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         let was_running = self.child.is_some();
@@ -466,7 +507,7 @@ impl Drop for Registry {
 }
 
 /// Why a start failed.
-enum Failure {
+pub(crate) enum Failure {
     /// The port was taken between choosing it and the registry binding it.
     PortTaken,
     /// Anything else.

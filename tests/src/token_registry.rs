@@ -22,14 +22,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::fixtures::sha256_digest;
 use crate::registry::{free_port, http_secret, spawn_registry, write_file, yaml_str};
-use crate::registry::{REGISTRY_BIN, START_TIMEOUT};
+use crate::registry::{Failure, SkopeoTarget, REGISTRY_BIN, START_TIMEOUT};
 use crate::token_server::{TokenServer, ISSUER};
 
 /// The registry's `auth.token.service`: the `service` of its challenges and
@@ -120,12 +119,6 @@ impl TokenRegistry {
         format!("http://{}", self.addr())
     }
 
-    /// `docker://127.0.0.1:PORT/<repo_tag>`, a skopeo reference into this
-    /// registry.
-    pub fn docker_ref(&self, repo_tag: &str) -> String {
-        format!("docker://{}/{repo_tag}", self.addr())
-    }
-
     /// The token server the registry sends clients to.
     pub fn token_server(&self) -> &TokenServer {
         &self.tokens
@@ -208,60 +201,12 @@ impl TokenRegistry {
         }
     }
 
-    /// skopeo flags for reading from this registry with `skopeo inspect`:
-    /// `--tls-verify=false --creds USER:PASSWORD`.
-    pub fn skopeo_args(&self) -> Vec<String> {
-        self.skopeo_flags("")
-    }
-
-    /// skopeo flags for `skopeo copy` reading from this registry:
-    /// `--src-tls-verify=false --src-creds USER:PASSWORD`.
-    pub fn skopeo_src_args(&self) -> Vec<String> {
-        self.skopeo_flags("src-")
-    }
-
-    /// skopeo flags for `skopeo copy` writing to this registry:
-    /// `--dest-tls-verify=false --dest-creds USER:PASSWORD`.
-    pub fn skopeo_dest_args(&self) -> Vec<String> {
-        self.skopeo_flags("dest-")
-    }
-
-    fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
+    fn skopeo_flags_for(&self, prefix: &str) -> Vec<String> {
         vec![
             format!("--{prefix}tls-verify=false"),
             format!("--{prefix}creds"),
             format!("{}:{}", self.user, self.password),
         ]
-    }
-
-    /// `sha256:<hex>` of the raw manifest (or index) of
-    /// `docker://ADDR/<repo_tag>` as skopeo fetches it, or `None` if the
-    /// registry does not have it. Panics on any other skopeo failure, with
-    /// skopeo's stderr and the log tail.
-    pub fn skopeo_inspect_raw_digest(&self, repo_tag: &str) -> Option<String> {
-        let image = self.docker_ref(repo_tag);
-        let out = Command::new("skopeo")
-            .arg("inspect")
-            .arg("--raw")
-            .args(self.skopeo_args())
-            .arg(&image)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run skopeo: {e} (is it installed?)"));
-        if out.status.success() {
-            return Some(sha256_digest(&out.stdout));
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let absent = ["manifest unknown", "name unknown", "not found"]
-            .iter()
-            .any(|m| stderr.to_ascii_lowercase().contains(m));
-        if absent {
-            return None;
-        }
-        panic!(
-            "skopeo inspect --raw {image} failed ({}):\n{stderr}\n{}",
-            out.status,
-            self.log_tail()
-        );
     }
 
     fn fail(&mut self, what: &str) -> ! {
@@ -380,6 +325,18 @@ auth:
     }
 }
 
+impl SkopeoTarget for TokenRegistry {
+    fn registry_addr(&self) -> String {
+        self.addr()
+    }
+    fn registry_log_tail(&self) -> String {
+        self.log_tail()
+    }
+    fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
+        self.skopeo_flags_for(prefix)
+    }
+}
+
 impl Drop for TokenRegistry {
     fn drop(&mut self) {
         let was_running = self.child.is_some();
@@ -390,23 +347,6 @@ impl Drop for TokenRegistry {
                 self.addr(),
                 self.log_tail()
             );
-        }
-    }
-}
-
-/// Why a start failed.
-enum Failure {
-    /// The port was taken between choosing it and the registry binding it.
-    PortTaken,
-    /// Anything else.
-    Other(String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::PortTaken => f.write_str("address already in use"),
-            Failure::Other(s) => f.write_str(s),
         }
     }
 }

@@ -190,35 +190,13 @@ fn two_platform_image(ref_name: &str) -> ImageSpec {
     }
 }
 
-/// Writes `image` as an OCI layout and copies it into `reg` at `repo_tag`
-/// with skopeo (through the token flow), keeping every digest.
-fn publish(reg: &TokenRegistry, dir: &Path, image: &ImageSpec, repo_tag: &str) -> String {
-    let layout = dir.join(format!("layout-{}", repo_tag.replace(['/', ':'], "-")));
-    let digest = write_oci_layout(&layout, std::slice::from_ref(image)).unwrap()[0].clone();
-    ok(Command::new("skopeo")
-        .args(["copy", "--all", "--preserve-digests", "-q"])
-        .args(reg.skopeo_dest_args())
-        .arg(format!("oci:{}:{}", layout.display(), image.ref_name))
-        .arg(reg.docker_ref(repo_tag)));
-    assert_eq!(
-        reg.skopeo_inspect_raw_digest(repo_tag).as_deref(),
-        Some(digest.as_str())
-    );
-    digest
-}
-
 #[test]
 fn bundle_build_pulls_from_a_token_registry_with_an_auth_file() {
     require_tool("skopeo");
     let tmp = tempfile::tempdir().unwrap();
     let (key, public) = keygen(tmp.path(), "vendor");
     let reg = TokenRegistry::start("vendor-ci", "pull s3cret");
-    let digest = publish(
-        &reg,
-        tmp.path(),
-        &two_platform_image("app"),
-        "vendor/app:1.0",
-    );
+    let digest = reg.publish(tmp.path(), &two_platform_image("app"), "vendor/app:1.0");
     let addr = reg.addr();
     let manifest = tmp.path().join("m.yaml");
     std::fs::write(

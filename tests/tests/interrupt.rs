@@ -56,16 +56,6 @@ fn assert_interrupted(out: &Output, code: i32) {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-fn publish(reg: &Registry, dir: &Path, image: &ImageSpec, repo_tag: &str) {
-    let layout = dir.join("layout");
-    write_oci_layout(&layout, std::slice::from_ref(image)).unwrap();
-    ok(Command::new("skopeo")
-        .args(["copy", "--all", "--preserve-digests", "-q"])
-        .args(reg.skopeo_dest_args())
-        .arg(format!("oci:{}:{}", layout.display(), image.ref_name))
-        .arg(reg.docker_ref(repo_tag)));
-}
-
 #[test]
 fn an_interrupted_build_removes_its_partial_file_and_a_killed_ones_is_swept() {
     require_tool("skopeo");
@@ -85,7 +75,7 @@ fn an_interrupted_build_removes_its_partial_file_and_a_killed_ones_is_swept() {
             &["/bin/hello"],
         )],
     };
-    publish(&reg, tmp.path(), &image, "vendor/big:1");
+    reg.publish(tmp.path(), &image, "vendor/big:1");
     // The big layer is held back: the build has begun writing the bundle
     // and waits for it.
     let layer = big.digest();

@@ -78,23 +78,6 @@ fn single_image(ref_name: &str, salt: &str) -> ImageSpec {
     }
 }
 
-/// Writes `image` as an OCI layout and copies it into `reg` at `repo_tag`
-/// with skopeo, keeping every digest.
-fn publish(reg: &Registry, dir: &Path, image: &ImageSpec, repo_tag: &str) -> String {
-    let layout = dir.join(format!("layout-{}", repo_tag.replace(['/', ':'], "-")));
-    let digest = write_oci_layout(&layout, std::slice::from_ref(image)).unwrap()[0].clone();
-    ok(Command::new("skopeo")
-        .args(["copy", "--all", "--preserve-digests", "-q"])
-        .args(reg.skopeo_dest_args())
-        .arg(format!("oci:{}:{}", layout.display(), image.ref_name))
-        .arg(reg.docker_ref(repo_tag)));
-    assert_eq!(
-        reg.skopeo_inspect_raw_digest(repo_tag).as_deref(),
-        Some(digest.as_str())
-    );
-    digest
-}
-
 /// The raw index of `repo_tag` as skopeo reads it.
 fn raw_index(reg: &Registry, repo_tag: &str) -> serde_json::Value {
     let out = ok(Command::new("skopeo")
@@ -130,18 +113,12 @@ fn lock_pins_tags_and_a_rebuild_from_the_cache_needs_no_registry() {
     let tmp = tempfile::tempdir().unwrap();
     let (key, public) = keygen(tmp.path(), "vendor");
     let mut reg = Registry::start_plain();
-    let app = publish(
-        &reg,
+    let app = reg.publish(
         tmp.path(),
         &three_platform_image("app", "1"),
         "vendor/app:1.0",
     );
-    let tool = publish(
-        &reg,
-        tmp.path(),
-        &single_image("tool", "v2"),
-        "vendor/tool:2.0",
-    );
+    let tool = reg.publish(tmp.path(), &single_image("tool", "v2"), "vendor/tool:2.0");
     let addr = reg.addr();
     let manifest = write_manifest(
         tmp.path(),
@@ -193,12 +170,7 @@ fn lock_pins_tags_and_a_rebuild_from_the_cache_needs_no_registry() {
     // The tag moves; a build from the lock with an empty cache still gives
     // the pinned image, byte for byte.
     reg.restart();
-    let moved = publish(
-        &reg,
-        tmp.path(),
-        &single_image("tool", "v3"),
-        "vendor/tool:2.0",
-    );
+    let moved = reg.publish(tmp.path(), &single_image("tool", "v3"), "vendor/tool:2.0");
     assert_ne!(moved, tool);
     let third = tmp.path().join("third.bundle");
     let cache2 = tmp.path().join("cache2");
@@ -233,8 +205,7 @@ fn platform_selection_keeps_the_vendors_own_manifests() {
     let tmp = tempfile::tempdir().unwrap();
     let (key, public) = keygen(tmp.path(), "vendor");
     let reg = Registry::start_plain();
-    publish(
-        &reg,
+    reg.publish(
         tmp.path(),
         &three_platform_image("app", "p"),
         "vendor/app:1.0",
@@ -328,12 +299,7 @@ fn tls_registry_with_credentials_from_an_auth_file_or_stdin() {
     let tmp = tempfile::tempdir().unwrap();
     let (key, _) = keygen(tmp.path(), "vendor");
     let reg = Registry::start_tls_auth("alice", "s3cret");
-    let digest = publish(
-        &reg,
-        tmp.path(),
-        &single_image("tool", "tls"),
-        "vendor/tool:1",
-    );
+    let digest = reg.publish(tmp.path(), &single_image("tool", "tls"), "vendor/tool:1");
     let addr = reg.addr();
     let ca = reg.ca_pem_path().unwrap();
     let manifest = write_manifest(
@@ -418,7 +384,7 @@ fn pulls_complete_through_errors_resets_and_broken_downloads() {
             &["/bin/hello"],
         )],
     };
-    let digest = publish(&reg, tmp.path(), &image, "vendor/big:1");
+    let digest = reg.publish(tmp.path(), &image, "vendor/big:1");
     let layer = big.digest();
     let proxy = FaultProxy::start(
         &reg.addr(),
@@ -459,7 +425,7 @@ fn a_damaged_blob_in_the_registry_is_refused_by_name_and_never_cached() {
     let (key, _) = keygen(tmp.path(), "vendor");
     let reg = Registry::start_plain();
     let image = single_image("tool", "damaged");
-    publish(&reg, tmp.path(), &image, "vendor/tool:1");
+    reg.publish(tmp.path(), &image, "vendor/tool:1");
     let layer = image.platforms[0].layers[1].digest();
     let hex = layer.trim_start_matches("sha256:");
     let data = reg.storage_dir().join(format!(
