@@ -233,23 +233,6 @@ impl Registry {
         }
     }
 
-    fn skopeo_flags_for(&self, prefix: &str) -> Vec<String> {
-        match (&self.tls, &self.credentials) {
-            (None, _) => vec![format!("--{prefix}tls-verify=false")],
-            (Some(tls), creds) => {
-                let mut v = vec![
-                    format!("--{prefix}cert-dir"),
-                    tls.cert_dir.display().to_string(),
-                ];
-                if let Some((u, p)) = creds {
-                    v.push(format!("--{prefix}creds"));
-                    v.push(format!("{u}:{p}"));
-                }
-                v
-            }
-        }
-    }
-
     /// The last lines of the log, headed for a panic message.
     pub fn log_tail(&self) -> String {
         let log = self.log();
@@ -484,11 +467,25 @@ impl SkopeoTarget for Registry {
     fn registry_addr(&self) -> String {
         self.addr()
     }
+
+    fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
+        match (&self.tls, &self.credentials) {
+            (None, _) => vec![format!("--{prefix}tls-verify=false")],
+            (Some(tls), creds) => {
+                let mut v = vec![
+                    format!("--{prefix}cert-dir"),
+                    tls.cert_dir.display().to_string(),
+                ];
+                if let Some((u, p)) = creds {
+                    v.push(format!("--{prefix}creds"));
+                    v.push(format!("{u}:{p}"));
+                }
+                v
+            }
+        }
+    }
     fn registry_log_tail(&self) -> String {
         self.log_tail()
-    }
-    fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
-        self.skopeo_flags_for(prefix)
     }
 }
 

@@ -201,14 +201,6 @@ impl TokenRegistry {
         }
     }
 
-    fn skopeo_flags_for(&self, prefix: &str) -> Vec<String> {
-        vec![
-            format!("--{prefix}tls-verify=false"),
-            format!("--{prefix}creds"),
-            format!("{}:{}", self.user, self.password),
-        ]
-    }
-
     fn fail(&mut self, what: &str) -> ! {
         self.stop();
         panic!(
@@ -329,11 +321,16 @@ impl SkopeoTarget for TokenRegistry {
     fn registry_addr(&self) -> String {
         self.addr()
     }
+
+    fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
+        vec![
+            format!("--{prefix}tls-verify=false"),
+            format!("--{prefix}creds"),
+            format!("{}:{}", self.user, self.password),
+        ]
+    }
     fn registry_log_tail(&self) -> String {
         self.log_tail()
-    }
-    fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
-        self.skopeo_flags_for(prefix)
     }
 }
 
