@@ -1,0 +1,27 @@
+//! `airgap-install inspect`: a bundle summarised from its head, with no
+//! verification.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::Context;
+
+/// The arguments of `inspect`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle.
+    file: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints the summary.
+pub fn run(args: Args, _ctx: &Context) -> Result<()> {
+    print!(
+        "{}",
+        airgap_format::inspect::inspect(&args.file)?.to_output(args.json)
+    );
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! `airgap-install rollback`: an earlier installed version's recorded
+//! configuration, applied again with the images still in the registry.
+
+use std::path::PathBuf;
+
+use airgap_format::display::escape as e;
+use airgap_install::{install, state};
+use anyhow::Result;
+
+use super::{json_failure, registry_credentials, Context, LoginArgs};
+
+/// The arguments of `rollback`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The installed bundle's name (may be left out when only one is installed).
+    name: Option<String>,
+    /// The version to go back to (default: the one installed before the current).
+    #[arg(long, value_name = "VERSION")]
+    to: Option<String>,
+    /// The site file (the registry's TLS settings, the health checks).
+    #[arg(long)]
+    site: PathBuf,
+    #[command(flatten)]
+    login: LoginArgs,
+    /// Do not run the health checks after applying.
+    #[arg(long)]
+    skip_health: bool,
+    /// Seconds each health check may take.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    health_timeout: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Rolls back and prints what was done.
+pub fn run(args: Args, ctx: &Context) -> Result<()> {
+    let Args {
+        name,
+        to,
+        site,
+        login,
+        skip_health,
+        health_timeout,
+        json,
+    } = args;
+    json_failure(json, None, &[], || {
+        let site = airgap_install::site::SiteFile::load(&site)?;
+        let registry = install::access::RegistryAccess::for_site(
+            &site,
+            registry_credentials(
+                &site.site.registry.host,
+                login.username,
+                login.password_stdin,
+            )?,
+        );
+        let state = state::State::open(&ctx.state_dir)?;
+        let report = airgap_install::rollback::rollback(
+            &state,
+            &airgap_install::rollback::RollbackOptions {
+                name: name.as_deref(),
+                to: to.as_deref(),
+                site: &site,
+                registry,
+                skip_health,
+                health_timeout,
+                progress: !json,
+            },
+        );
+        let report = report?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!(
+                "rollback {} {} -> {} ({})",
+                e(&report.name),
+                e(report.from_version.as_deref().unwrap_or("")),
+                e(&report.version),
+                report.bundle_digest
+            );
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,117 @@
+//! `airgap-install sbom`: the bundle's SBOMs listed, summarised or
+//! extracted (signature and digests checked).
+
+use std::path::PathBuf;
+
+use airgap_format::display::escape as e;
+use airgap_format::Limits;
+use airgap_install::sbom;
+use airgap_install::trust;
+use anyhow::Result;
+
+use super::{json_failure, Context};
+
+/// The arguments of `sbom`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle.
+    file: PathBuf,
+    /// A trusted public key (minisign format); repeatable.
+    #[arg(long)]
+    trust: Vec<PathBuf>,
+    /// List the SBOMs the bundle carries.
+    #[arg(long, conflicts_with_all = ["out", "summary"])]
+    list: bool,
+    /// Package counts by ecosystem per image and platform.
+    #[arg(long, conflicts_with = "out")]
+    summary: bool,
+    /// Write the SBOMs into this folder (the bundle SBOM and the per-image ones).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only this image (NAME or NAME:TAG).
+    #[arg(long)]
+    image: Option<String>,
+    /// Only this format.
+    #[arg(long, value_parser = ["cyclonedx", "spdx"])]
+    format: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Lists (the default), summarises or extracts the SBOMs selected.
+pub fn run(args: Args, ctx: &Context) -> Result<()> {
+    let Args {
+        file,
+        trust: keys,
+        list,
+        summary,
+        out,
+        image,
+        format,
+        json,
+    } = args;
+    json_failure(json, Some(file.as_path()), &[], || {
+        let trusted = trust::load_trusted(&keys, &ctx.config_dir)?;
+        let bundle = airgap_format::SignedBundle::open(&file, &trusted, Limits::default())?;
+        let selection = sbom::SbomSelection {
+            image: image.clone(),
+            format: format.as_deref().map(|f| {
+                if f == "spdx" {
+                    airgap_format::bundle_json::SbomFormat::Spdx
+                } else {
+                    airgap_format::bundle_json::SbomFormat::Cyclonedx
+                }
+            }),
+        };
+        if summary {
+            let rows: Vec<_> = sbom::summary(&bundle)?
+                .into_iter()
+                .filter(|r| {
+                    image.as_deref().is_none_or(|i| {
+                        r.image == i || r.image.rsplit_once(':').is_some_and(|(n, _)| n == i)
+                    })
+                })
+                .collect();
+            if rows.is_empty() && !json {
+                println!(
+                    "{}: no generated image SBOMs to summarise",
+                    e(&file.display().to_string())
+                );
+            } else if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", sbom::summary_table(&rows));
+            }
+        } else if let Some(out) = out {
+            let written = sbom::extract(&bundle, &out, &selection)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&written)?);
+            } else {
+                for w in &written {
+                    println!("{}", e(&w.path.display().to_string()));
+                }
+            }
+        } else {
+            let _ = list;
+            let d = &bundle.descriptor;
+            let entries: Vec<_> = sbom::list(&bundle)
+                .iter()
+                .filter(|e| selection.wants(e))
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else if entries.is_empty() {
+                println!(
+                    "{}: bundle {} {} carries no SBOMs (built with --skip-sbom, or by an older bundler)",
+                    e(&file.display().to_string()),
+                    e(&d.name),
+                    e(&d.version)
+                );
+            } else {
+                print!("{}", sbom::list_table(&entries));
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,44 @@
+//! `airgap-install self-check`: this program's own file checked against
+//! the release's signed SHA256SUMS beside it.
+
+use std::path::PathBuf;
+
+use airgap_format::display::escape as e;
+use airgap_install::trust;
+use anyhow::Result;
+
+use super::{json_failure, Context};
+
+/// The arguments of `self-check`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The release's public key (minisign format); repeatable.
+    #[arg(long)]
+    trust: Vec<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Checks and prints the file, its digest and the signer.
+pub fn run(args: Args, ctx: &Context) -> Result<()> {
+    let Args { trust: keys, json } = args;
+    let exe = std::env::current_exe()
+        .map_err(|err| anyhow::anyhow!("cannot find this program's own file: {err}"))?;
+    json_failure(json, Some(exe.as_path()), &[], || {
+        let trusted = trust::load_trusted(&keys, &ctx.config_dir)?;
+        let r = airgap_install::self_check::self_check(&exe, &trusted)?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            println!(
+                "OK {}: {} is listed in {}, signed by {}",
+                e(&r.file),
+                r.digest,
+                e(&r.sums),
+                r.signer
+            );
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,170 @@
+//! `airgap-install verify`: a bundle's signature, then every entry against
+//! it; optionally its digest against the one the vendor published.
+
+use std::path::{Path, PathBuf};
+
+use airgap_cli::progress::{Progress, UsageError};
+use airgap_format::display::{count, escape as e};
+use airgap_format::{verify_archive, Digest, Limits};
+use airgap_install::trust;
+use anyhow::Result;
+
+use super::{json_failure, Context};
+
+/// The arguments of `verify`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle.
+    file: PathBuf,
+    /// A trusted public key (minisign format); repeatable.
+    #[arg(long)]
+    trust: Vec<PathBuf>,
+    /// The bundle digest the vendor published (sha256:…): fail unless the bundle has it.
+    #[arg(long, value_name = "DIGEST")]
+    expect_digest: Option<String>,
+    /// Print the result as JSON and draw no progress bar.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `verify` found, as printed with `--json`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyReport {
+    ok: bool,
+    file: String,
+    name: String,
+    version: String,
+    bundle_digest: String,
+    signer_key_id: String,
+    images: usize,
+    charts: usize,
+    files: usize,
+    blobs: usize,
+    total_size: u64,
+    archive_size: u64,
+    /// For a delta: the base it needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base: Option<airgap_format::bundle_json::BaseEntry>,
+    /// Blobs left to the base.
+    base_blobs: usize,
+    /// Media parts checked, when split.
+    parts: usize,
+    /// The digest given with --expect-digest (the bundle has it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected_digest: Option<String>,
+}
+
+/// Checks `--expect-digest`'s form, then verifies.
+pub fn run(args: Args, ctx: &Context) -> Result<()> {
+    let Args {
+        file,
+        trust: keys,
+        expect_digest,
+        json,
+    } = args;
+    let expected = expect_digest
+        .as_deref()
+        .map(|d| {
+            d.parse::<Digest>().map_err(|err| {
+                UsageError(format!(
+                    "--expect-digest: {err}; give the bundle digest as the vendor published it (sha256: and 64 hex characters)"
+                ))
+            })
+        })
+        .transpose()?;
+    json_failure(
+        json,
+        Some(file.as_path()),
+        &[("expectedDigest", expect_digest.as_deref())],
+        || verify(&file, &keys, &ctx.config_dir, expected, json),
+    )
+}
+
+/// Checks the bundle, compares its digest with `expected`, prints the
+/// report.
+fn verify(
+    file: &Path,
+    keys: &[PathBuf],
+    config_dir: &Path,
+    expected: Option<Digest>,
+    json: bool,
+) -> Result<()> {
+    let size = airgap_format::parts::Source::open(file)
+        .and_then(|s| s.len())
+        .unwrap_or(0);
+    let progress = Progress::bytes(size, "verify", !json);
+    let result = trust::load_trusted(keys, config_dir).and_then(|trusted| {
+        Ok(verify_archive(file, &trusted, Limits::default(), &|n| {
+            progress.inc(n)
+        })?)
+    });
+    progress.finish();
+    let v = result?;
+    if let Some(want) = expected {
+        if v.bundle_digest != want {
+            anyhow::bail!(
+                "{}: the bundle digest is {}, not {} as given with --expect-digest: this is not the bundle the vendor published; do not use it, get it again and check the digest with the vendor",
+                e(&file.display().to_string()),
+                v.bundle_digest,
+                want
+            );
+        }
+    }
+    let d = &v.descriptor;
+    let report = VerifyReport {
+        ok: true,
+        file: file.display().to_string(),
+        name: d.name.clone(),
+        version: d.version.clone(),
+        bundle_digest: v.bundle_digest.to_string(),
+        signer_key_id: v.signer.to_string(),
+        images: d.images.len(),
+        charts: d.charts.len(),
+        files: d.files.len(),
+        blobs: d.blobs.len(),
+        total_size: d.total_size,
+        archive_size: v.archive_size,
+        base: d.base.clone(),
+        base_blobs: d.base_blobs.len(),
+        parts: d.split.as_ref().map_or(0, |s| s.parts.len()),
+        expected_digest: expected.map(|d| d.to_string()),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "OK {} {} {}: signed by {}, {}, {}, {}, {} verified",
+        e(&report.file),
+        e(&report.name),
+        e(&report.version),
+        report.signer_key_id,
+        count(report.images as u64, "image"),
+        count(report.charts as u64, "chart"),
+        count(report.files as u64, "file"),
+        count(report.blobs as u64, "blob")
+    );
+    println!(
+        "   bundle digest: {}{}",
+        report.bundle_digest,
+        if expected.is_some() {
+            " (as expected)"
+        } else {
+            ""
+        }
+    );
+    if report.parts > 0 {
+        println!("   media parts: {}, each checked on its own", report.parts);
+    }
+    if let Some(b) = &report.base {
+        println!(
+            "   delta bundle: {} blobs are left to its base {} {} ({}); install needs them in the registry or --base",
+            report.base_blobs,
+            e(&b.name),
+            e(&b.version),
+            b.digest
+        );
+    }
+    Ok(())
+}
