@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::OutputArgs;
 use airgap_install::health;
 use anyhow::Result;
 
@@ -14,9 +15,8 @@ pub struct Args {
     /// The site file (site.yaml).
     #[arg(long)]
     site: PathBuf,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Seconds each check may take (connection, TLS, response and body).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
@@ -26,7 +26,7 @@ pub struct Args {
 pub fn run(args: Args, _ctx: &Context) -> Result<()> {
     let site = airgap_install::site::SiteFile::load(&args.site)?;
     let report = health::check_site(&site, std::time::Duration::from_secs(args.timeout))?;
-    if args.json {
+    if args.output.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.to_table());

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::OutputArgs;
 use anyhow::Result;
 
 use super::Context;
@@ -12,16 +13,15 @@ use super::Context;
 pub struct Args {
     /// The bundle.
     file: PathBuf,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Prints the summary.
 pub fn run(args: Args, _ctx: &Context) -> Result<()> {
     print!(
         "{}",
-        airgap_format::inspect::inspect(&args.file)?.to_output(args.json)
+        airgap_format::inspect::inspect(&args.file)?.to_output(args.output.json)
     );
     Ok(())
 }

@@ -3,25 +3,18 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::OutputArgs;
 use airgap_format::display::escape as e;
-use airgap_install::{install, state, trust};
+use airgap_install::{install, state};
 use anyhow::Result;
 
-use super::{json_failure, registry_credentials, Context, UploadArgs};
+use super::{with_trusted_keys, Context, SiteBundleArgs};
 
 /// The arguments of `install`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle.
-    file: PathBuf,
-    /// The site file (site.yaml).
-    #[arg(long)]
-    site: PathBuf,
-    /// A trusted public key (minisign format); repeatable.
-    #[arg(long)]
-    trust: Vec<PathBuf>,
     #[command(flatten)]
-    upload: UploadArgs,
+    target: SiteBundleArgs,
     /// Run install-plan.sh through helm (backups first when upgrading), then the health checks.
     #[arg(long)]
     apply: bool,
@@ -44,57 +37,37 @@ pub struct Args {
     /// Do not run the preflight checks first (recorded in the audit log).
     #[arg(long)]
     skip_preflight: bool,
-    /// Print the result as JSON and draw no progress bars.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Installs or upgrades, then prints what was done.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let Args {
-        file,
-        site,
-        trust: keys,
-        upload,
-        apply,
-        allow_downgrade,
-        skip_health,
-        health_timeout,
-        cluster_uid,
-        base,
-        skip_preflight,
-        json,
-    } = args;
-    json_failure(json, Some(file.as_path()), &[], || {
-        let trusted = trust::load_trusted(&keys, &ctx.config_dir)?;
-        let site = airgap_install::site::SiteFile::load(&site)?;
-        let credentials = registry_credentials(
-            &site.site.registry.host,
-            upload.username,
-            upload.password_stdin,
-        )?;
+    let json = args.output.json;
+    with_trusted_keys(&args.target.bundle, json, ctx, |trusted| {
+        let (site, registry) = args.target.open_site()?;
         // A licence in the bundle needs this node's identity; a node
         // without a machine id can still install a bundle without one.
-        let node = airgap_install::license::node_ids(cluster_uid.as_deref());
+        let node = airgap_install::license::node_ids(args.cluster_uid.as_deref());
         if let Err(e) = &node {
             tracing::debug!("no node identity: {e:#}");
         }
         let state = state::State::open(&ctx.state_dir)?;
         let options = install::InstallOptions {
-            bundle: &file,
+            bundle: &args.target.bundle.file,
             site: &site,
-            trusted: &trusted,
-            registry: install::access::RegistryAccess::for_site(&site, credentials),
-            jobs: upload.jobs as usize,
-            apply,
-            allow_downgrade,
-            skip_health,
-            health_timeout,
+            trusted,
+            registry,
+            jobs: args.target.upload.jobs.get(),
+            apply: args.apply,
+            allow_downgrade: args.allow_downgrade,
+            skip_health: args.skip_health,
+            health_timeout: args.health_timeout,
             node: node.ok(),
             progress: !json,
-            base: base.as_deref(),
-            on_existing_tag: upload.on_existing_tag,
-            skip_preflight,
+            base: args.base.as_deref(),
+            on_existing_tag: args.target.upload.on_existing_tag,
+            skip_preflight: args.skip_preflight,
         };
         let report = install::install(&state, &options)?;
         if json {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::OutputArgs;
 use airgap_cli::progress::error_line;
 use airgap_format::display::escape as e;
 use airgap_format::PublicKey;
@@ -53,9 +54,8 @@ struct ActivateArgs {
     file: PathBuf,
     #[command(flatten)]
     check: CheckArgs,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// The arguments of `license status`.
@@ -63,9 +63,8 @@ struct ActivateArgs {
 struct StatusArgs {
     #[command(flatten)]
     check: CheckArgs,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// What a licence is checked against: the vendor's keys and this node.
@@ -126,7 +125,11 @@ fn request(args: RequestArgs, ctx: &Context) -> Result<()> {
 /// Verifies the licence, makes it the active one, records the outcome in
 /// the audit log and shows the licence.
 fn activate(args: ActivateArgs, ctx: &Context) -> Result<()> {
-    let ActivateArgs { file, check, json } = args;
+    let ActivateArgs {
+        file,
+        check,
+        output: OutputArgs { json },
+    } = args;
     let (trusted, node, state) = check.open(ctx)?;
     let what = file.display().to_string();
     let result = airgap_licenses::license::read_license_file(&file)
@@ -210,7 +213,10 @@ fn activate(args: ActivateArgs, ctx: &Context) -> Result<()> {
 
 /// Shows the active licence; fails when there is none or it is not valid.
 fn status(args: StatusArgs, ctx: &Context) -> Result<()> {
-    let StatusArgs { check, json } = args;
+    let StatusArgs {
+        check,
+        output: OutputArgs { json },
+    } = args;
     let (trusted, node, state) = check.open(ctx)?;
     let Some(s) = lic::status(&state, &trusted, &node)? else {
         if json {

@@ -4,8 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use airgap_cli::args::{BundleArgs, JobsArgs, LoginArgs};
 use airgap_cli::progress::error_line;
+use airgap_format::PublicKey;
+use airgap_install::install::access::RegistryAccess;
 use airgap_install::push::OnExistingTag;
+use airgap_install::site::SiteFile;
+use airgap_install::trust;
 use airgap_registry::credentials::{self, Credentials};
 use anyhow::Result;
 
@@ -38,32 +43,40 @@ pub struct Context {
     pub config_dir: PathBuf,
 }
 
-/// A registry login: a user name, its password on standard input.
-#[derive(clap::Args)]
-pub struct LoginArgs {
-    /// User name for the registry; the password is read from standard input (--password-stdin).
-    #[arg(long, requires = "password_stdin")]
-    pub username: Option<String>,
-    /// Read the registry password from standard input.
-    #[arg(long, requires = "username")]
-    pub password_stdin: bool,
-}
-
-/// How `push` and `install` upload to the site registry.
+/// How the commands that upload to a registry (`push`, `install`,
+/// `preflight`, `plan`) log in, how many blobs they send at once and what
+/// they do about a tag that points elsewhere.
 #[derive(clap::Args)]
 pub struct UploadArgs {
-    /// User name for the registry; the password is read from standard input (--password-stdin).
-    #[arg(long, requires = "password_stdin")]
-    pub username: Option<String>,
-    /// Read the registry password from standard input.
-    #[arg(long, requires = "username")]
-    pub password_stdin: bool,
-    /// Blobs uploaded at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
+    #[command(flatten)]
+    login: LoginArgs,
+    #[command(flatten)]
+    jobs: JobsArgs,
     /// When a tag already points at another image: fail (stop before pushing), skip (keep it) or overwrite.
     #[arg(long, value_enum, default_value_t = OnExistingTag::Fail)]
-    pub on_existing_tag: OnExistingTag,
+    on_existing_tag: OnExistingTag,
+}
+
+/// What `install` and `preflight` both take: the site file, the bundle and
+/// its keys, and how to upload to the site's registry.
+#[derive(clap::Args)]
+pub struct SiteBundleArgs {
+    /// The site file (site.yaml).
+    #[arg(long)]
+    site: PathBuf,
+    #[command(flatten)]
+    bundle: BundleArgs,
+    #[command(flatten)]
+    upload: UploadArgs,
+}
+
+impl SiteBundleArgs {
+    /// The site file, loaded, and its registry ([`site_registry`]).
+    pub fn open_site(&self) -> Result<(SiteFile, RegistryAccess)> {
+        let site = SiteFile::load(&self.site)?;
+        let registry = site_registry(&site, &self.upload.login)?;
+        Ok((site, registry))
+    }
 }
 
 /// Runs a command's `body`; with `--json`, a failure is also printed on
@@ -94,28 +107,44 @@ pub fn json_failure(
     result
 }
 
+/// Runs `body` of a command on a signed bundle with the keys it trusts
+/// (`--trust` and the configuration folder's); with `--json`, a failure is
+/// also printed as JSON ([`json_failure`]).
+pub fn with_trusted_keys(
+    bundle: &BundleArgs,
+    json: bool,
+    ctx: &Context,
+    body: impl FnOnce(&[PublicKey]) -> Result<()>,
+) -> Result<()> {
+    json_failure(json, Some(&bundle.file), &[], || {
+        let trusted = trust::load_trusted(&bundle.trust, &ctx.config_dir)?;
+        body(&trusted)
+    })
+}
+
 /// The `User-Agent` sent to registries.
 pub fn user_agent() -> String {
     format!("airgap-install/{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Credentials for `host`: from `--username` and standard input, else the
-/// usual credential stores.
-pub fn registry_credentials(
-    host: &str,
-    username: Option<String>,
-    password_stdin: bool,
-) -> Result<Option<Credentials>> {
-    Ok(match (username, password_stdin) {
-        (Some(username), true) => Some(Credentials {
-            username,
-            password: credentials::password_from_stdin()?,
-        }),
-        // A broken credentials file or helper must not stop a push to a
-        // registry that needs no credentials: warn and go on.
-        _ => credentials::lookup(host).unwrap_or_else(|e| {
-            tracing::warn!("ignoring stored credentials: {}", error_line(e.as_ref()));
-            None
-        }),
-    })
+/// Credentials for `host`, the one registry the command talks to: from
+/// `--username [HOST=]USER` and standard input, else the usual credential
+/// stores.
+pub fn registry_credentials(host: &str, login: &LoginArgs) -> Result<Option<Credentials>> {
+    if let Some(given) = login.credentials_for(host)? {
+        return Ok(Some(given));
+    }
+    // A broken credentials file or helper must not stop a push to a
+    // registry that needs no credentials: warn and go on.
+    Ok(credentials::lookup(host).unwrap_or_else(|e| {
+        tracing::warn!("ignoring stored credentials: {}", error_line(e.as_ref()));
+        None
+    }))
+}
+
+/// The site's registry, as its site file describes it (TLS, plain HTTP),
+/// with the credentials [`registry_credentials`] finds for it.
+pub fn site_registry(site: &SiteFile, login: &LoginArgs) -> Result<RegistryAccess> {
+    let credentials = registry_credentials(&site.site.registry.host, login)?;
+    Ok(RegistryAccess::for_site(site, credentials))
 }

@@ -3,19 +3,19 @@
 
 use std::path::PathBuf;
 
-use airgap_install::{install, state, trust};
+use airgap_cli::args::{BundleArgs, OutputArgs};
+use airgap_install::install::upgrade::{plan, PlanOptions};
+use airgap_install::site::SiteFile;
+use airgap_install::state;
 use anyhow::Result;
 
-use super::{json_failure, registry_credentials, Context, UploadArgs};
+use super::{site_registry, with_trusted_keys, Context, UploadArgs};
 
 /// The arguments of `plan`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle.
-    file: PathBuf,
-    /// A trusted public key (minisign format); repeatable.
-    #[arg(long)]
-    trust: Vec<PathBuf>,
+    #[command(flatten)]
+    bundle: BundleArgs,
     /// The site file: ask its registry what the push would send, and
     /// compare the rendered configuration.
     #[arg(long)]
@@ -29,50 +29,31 @@ pub struct Args {
     /// lists its files with their line counts).
     #[arg(long)]
     diff: bool,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Computes the upgrade plan and prints it.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let Args {
-        file,
-        trust: keys,
-        site,
-        upload,
-        base,
-        diff,
-        json,
-    } = args;
-    json_failure(json, Some(file.as_path()), &[], || {
-        let trusted = trust::load_trusted(&keys, &ctx.config_dir)?;
-        let site = site
-            .map(|s| airgap_install::site::SiteFile::load(&s))
+    let json = args.output.json;
+    with_trusted_keys(&args.bundle, json, ctx, |trusted| {
+        let site = args.site.as_deref().map(SiteFile::load).transpose()?;
+        let registry = site
+            .as_ref()
+            .map(|site| site_registry(site, &args.upload.login))
             .transpose()?;
-        let registry = match &site {
-            Some(site) => Some(install::access::RegistryAccess::for_site(
-                site,
-                registry_credentials(
-                    &site.site.registry.host,
-                    upload.username,
-                    upload.password_stdin,
-                )?,
-            )),
-            None => None,
-        };
         let state = state::State::open(&ctx.state_dir)?;
-        let plan = install::upgrade::plan(
+        let plan = plan(
             &state,
-            &install::upgrade::PlanOptions {
-                bundle: &file,
-                trusted: &trusted,
+            &PlanOptions {
+                bundle: &args.bundle.file,
+                trusted,
                 site: site.as_ref(),
                 registry,
-                base: base.as_deref(),
-                jobs: upload.jobs as usize,
-                on_existing_tag: upload.on_existing_tag,
-                full_diff: diff,
+                base: args.base.as_deref(),
+                jobs: args.upload.jobs.get(),
+                on_existing_tag: args.upload.on_existing_tag,
+                full_diff: args.diff,
             },
         )?;
         if json {

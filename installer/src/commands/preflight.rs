@@ -3,26 +3,20 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::OutputArgs;
 use airgap_format::display::count;
 use airgap_format::Limits;
-use airgap_install::{install, state, trust};
+use airgap_install::preflight::{preflight, PreflightOptions};
+use airgap_install::state;
 use anyhow::Result;
 
-use super::{json_failure, registry_credentials, Context, UploadArgs};
+use super::{with_trusted_keys, Context, SiteBundleArgs};
 
 /// The arguments of `preflight`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle.
-    file: PathBuf,
-    /// The site file (site.yaml).
-    #[arg(long)]
-    site: PathBuf,
-    /// A trusted public key (minisign format); repeatable.
-    #[arg(long)]
-    trust: Vec<PathBuf>,
     #[command(flatten)]
-    upload: UploadArgs,
+    target: SiteBundleArgs,
     /// Also check what `install --apply` needs: helm, kubectl, the cluster.
     #[arg(long)]
     apply: bool,
@@ -35,54 +29,38 @@ pub struct Args {
     /// For a delta bundle: the base bundle it was built against.
     #[arg(long, value_name = "BASE_BUNDLE")]
     base: Option<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Runs the checks and prints the report; fails when any check did.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let Args {
-        file,
-        site,
-        trust: keys,
-        upload,
-        apply,
-        allow_downgrade,
-        cluster_uid,
-        base,
-        json,
-    } = args;
+    let json = args.output.json;
     // A report with problems is itself the JSON answer (`"ok":
     // false`); only a failure before it is reported as such.
     let mut failed = 0;
-    json_failure(json, Some(file.as_path()), &[], || {
-        let trusted = trust::load_trusted(&keys, &ctx.config_dir)?;
-        let site = airgap_install::site::SiteFile::load(&site)?;
-        let access = install::access::RegistryAccess::for_site(
-            &site,
-            registry_credentials(
-                &site.site.registry.host,
-                upload.username,
-                upload.password_stdin,
-            )?,
-        );
-        let node = airgap_install::license::node_ids(cluster_uid.as_deref()).ok();
+    with_trusted_keys(&args.target.bundle, json, ctx, |trusted| {
+        let (site, access) = args.target.open_site()?;
+        let node = airgap_install::license::node_ids(args.cluster_uid.as_deref()).ok();
         let state = state::State::open_read_only(&ctx.state_dir);
-        let bundle = airgap_format::SignedBundle::open(&file, &trusted, Limits::default())?;
-        let report = airgap_install::preflight::preflight(
+        let bundle = airgap_format::SignedBundle::open(
+            &args.target.bundle.file,
+            trusted,
+            Limits::default(),
+        )?;
+        let report = preflight(
             &state,
-            &airgap_install::preflight::PreflightOptions {
+            &PreflightOptions {
                 bundle: &bundle,
                 site: &site,
-                trusted: &trusted,
+                trusted,
                 registry: &access,
-                apply,
-                allow_downgrade,
+                apply: args.apply,
+                allow_downgrade: args.allow_downgrade,
                 node: node.as_ref(),
-                base: base.as_deref(),
-                on_existing_tag: upload.on_existing_tag,
-                jobs: upload.jobs as usize,
+                base: args.base.as_deref(),
+                on_existing_tag: args.target.upload.on_existing_tag,
+                jobs: args.target.upload.jobs.get(),
                 skip_version: false,
             },
         )?;

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::{BundleArgs, OutputArgs};
 use airgap_cli::progress::{error_line, UsageError};
 use airgap_format::display::escape as e;
 use airgap_format::Limits;
@@ -18,11 +19,8 @@ use super::{json_failure, registry_credentials, user_agent, Context, UploadArgs}
 /// The arguments of `push`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle.
-    file: PathBuf,
-    /// A trusted public key (minisign format); repeatable.
-    #[arg(long)]
-    trust: Vec<PathBuf>,
+    #[command(flatten)]
+    bundle: BundleArgs,
     /// Target registry: HOST[:PORT][/PREFIX].
     #[arg(long)]
     registry: String,
@@ -41,33 +39,23 @@ pub struct Args {
     /// Where to write the relocation map (JSON) that later steps read.
     #[arg(long, default_value = "relocation-map.json")]
     relocation_map: PathBuf,
-    /// Print the result as JSON and draw no progress bar.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Pushes, writes the relocation map, prints where each image went.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let Args {
-        file,
-        trust: keys,
-        registry,
-        ca_file,
-        plain_http,
-        upload,
-        base,
-        relocation_map,
-        json,
-    } = args;
-    json_failure(json, Some(file.as_path()), &[], || {
+    let json = args.output.json;
+    let file = &args.bundle.file;
+    json_failure(json, Some(file), &[], || {
+        // The address is checked before anything else.
         let target =
-            Target::parse(&registry).map_err(|err| UsageError(error_line(err.as_ref())))?;
-        let trusted = trust::load_trusted(&keys, &ctx.config_dir)?;
+            Target::parse(&args.registry).map_err(|err| UsageError(error_line(err.as_ref())))?;
+        let trusted = trust::load_trusted(&args.bundle.trust, &ctx.config_dir)?;
         // Before the push: the map is written after it.
-        airgap_format::atomic_file::check_output_folder(&relocation_map)
+        airgap_format::atomic_file::check_output_folder(&args.relocation_map)
             .map_err(|e| anyhow::anyhow!("--relocation-map: {e}"))?;
-        let credentials =
-            registry_credentials(&target.host, upload.username, upload.password_stdin)?;
+        let credentials = registry_credentials(&target.host, &args.upload.login)?;
         // Blobs a delta leaves to its base may be in the registry under
         // the repositories an installed release used.
         let records = state::State::open_read_only(&ctx.state_dir).install_records()?;
@@ -75,8 +63,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
             known: airgap_install::survey::known_images(&records, &target),
             target,
             transport: Transport {
-                ca_files: ca_file.into_iter().collect(),
-                plain_http,
+                ca_files: args.ca_file.iter().cloned().collect(),
+                plain_http: args.plain_http,
                 user_agent: Some(user_agent()),
                 fixes: Fixes {
                     use_https: "drop --plain-http".into(),
@@ -86,14 +74,14 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
                 },
             },
             credentials,
-            jobs: upload.jobs as usize,
-            on_existing_tag: upload.on_existing_tag,
+            jobs: args.upload.jobs.get(),
+            on_existing_tag: args.upload.on_existing_tag,
             progress: !json,
-            base,
+            base: args.base.clone(),
         };
-        let bundle = airgap_format::SignedBundle::open(&file, &trusted, Limits::default())?;
+        let bundle = airgap_format::SignedBundle::open(file, &trusted, Limits::default())?;
         let report = push(&bundle, &trusted, &options)?;
-        report.relocation.write(&relocation_map)?;
+        report.relocation.write(&args.relocation_map)?;
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -111,7 +99,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
                 report.bytes_uploaded,
                 report.blobs_mounted,
                 report.blobs_present,
-                e(&relocation_map.display().to_string())
+                e(&args.relocation_map.display().to_string())
             );
         }
         Ok(())

@@ -3,16 +3,16 @@
 
 use std::path::PathBuf;
 
-use airgap_install::trust;
+use airgap_cli::args::{BundleArgs, OutputArgs};
+use airgap_install::render::{render, RenderOptions};
+use airgap_install::site::SiteFile;
 use anyhow::Result;
 
-use super::{json_failure, Context};
+use super::{with_trusted_keys, Context};
 
 /// The arguments of `render`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle.
-    file: PathBuf,
     /// The site file (site.yaml).
     #[arg(long)]
     site: PathBuf,
@@ -22,39 +22,29 @@ pub struct Args {
     /// The relocation map written by push (charts then install from the internal registry).
     #[arg(long)]
     relocation: Option<PathBuf>,
-    /// A trusted public key (minisign format); repeatable.
-    #[arg(long)]
-    trust: Vec<PathBuf>,
-    /// Print the plan as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    bundle: BundleArgs,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Renders into the output folder and prints the plan.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let Args {
-        file,
-        site,
-        out,
-        relocation,
-        trust: keys,
-        json,
-    } = args;
-    json_failure(json, Some(file.as_path()), &[], || {
-        let trusted = trust::load_trusted(&keys, &ctx.config_dir)?;
-        let site = airgap_install::site::SiteFile::load(&site)?;
+    let json = args.output.json;
+    with_trusted_keys(&args.bundle, json, ctx, |trusted| {
+        let site = SiteFile::load(&args.site)?;
         let license = airgap_install::license::active_text(&ctx.state_dir)?;
-        let options = airgap_install::render::RenderOptions {
+        let options = RenderOptions {
             site: &site,
-            out: &out,
-            relocation: relocation.as_deref(),
+            out: &args.out,
+            relocation: args.relocation.as_deref(),
             license: license.as_deref(),
         };
-        let plan = airgap_install::render::render(&file, &trusted, &options)?;
+        let plan = render(&args.bundle.file, trusted, &options)?;
         if json {
             println!("{}", serde_json::to_string_pretty(&plan)?);
         } else {
-            print!("{}", plan.to_text(&out));
+            print!("{}", plan.to_text(&args.out));
         }
         Ok(())
     })

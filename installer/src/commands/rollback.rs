@@ -3,11 +3,14 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::{LoginArgs, OutputArgs};
 use airgap_format::display::escape as e;
-use airgap_install::{install, state};
+use airgap_install::rollback::{rollback, RollbackOptions};
+use airgap_install::site::SiteFile;
+use airgap_install::state;
 use anyhow::Result;
 
-use super::{json_failure, registry_credentials, Context, LoginArgs};
+use super::{json_failure, site_registry, Context};
 
 /// The arguments of `rollback`.
 #[derive(clap::Args)]
@@ -28,46 +31,29 @@ pub struct Args {
     /// Seconds each health check may take.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
     health_timeout: u64,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Rolls back and prints what was done.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let Args {
-        name,
-        to,
-        site,
-        login,
-        skip_health,
-        health_timeout,
-        json,
-    } = args;
+    let json = args.output.json;
     json_failure(json, None, &[], || {
-        let site = airgap_install::site::SiteFile::load(&site)?;
-        let registry = install::access::RegistryAccess::for_site(
-            &site,
-            registry_credentials(
-                &site.site.registry.host,
-                login.username,
-                login.password_stdin,
-            )?,
-        );
+        let site = SiteFile::load(&args.site)?;
+        let registry = site_registry(&site, &args.login)?;
         let state = state::State::open(&ctx.state_dir)?;
-        let report = airgap_install::rollback::rollback(
+        let report = rollback(
             &state,
-            &airgap_install::rollback::RollbackOptions {
-                name: name.as_deref(),
-                to: to.as_deref(),
+            &RollbackOptions {
+                name: args.name.as_deref(),
+                to: args.to.as_deref(),
                 site: &site,
                 registry,
-                skip_health,
-                health_timeout,
+                skip_health: args.skip_health,
+                health_timeout: args.health_timeout,
                 progress: !json,
             },
-        );
-        let report = report?;
+        )?;
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

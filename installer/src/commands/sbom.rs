@@ -3,22 +3,20 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::{BundleArgs, OutputArgs};
+use airgap_format::bundle_json::SbomFormat;
 use airgap_format::display::escape as e;
 use airgap_format::Limits;
 use airgap_install::sbom;
-use airgap_install::trust;
 use anyhow::Result;
 
-use super::{json_failure, Context};
+use super::{with_trusted_keys, Context};
 
 /// The arguments of `sbom`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle.
-    file: PathBuf,
-    /// A trusted public key (minisign format); repeatable.
-    #[arg(long)]
-    trust: Vec<PathBuf>,
+    #[command(flatten)]
+    bundle: BundleArgs,
     /// List the SBOMs the bundle carries.
     #[arg(long, conflicts_with_all = ["out", "summary"])]
     list: bool,
@@ -34,41 +32,32 @@ pub struct Args {
     /// Only this format.
     #[arg(long, value_parser = ["cyclonedx", "spdx"])]
     format: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
-/// Lists (the default), summarises or extracts the SBOMs selected.
+/// Lists (the default, also `--list`), summarises or extracts the SBOMs
+/// selected.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let Args {
-        file,
-        trust: keys,
-        list,
-        summary,
-        out,
-        image,
-        format,
-        json,
-    } = args;
-    json_failure(json, Some(file.as_path()), &[], || {
-        let trusted = trust::load_trusted(&keys, &ctx.config_dir)?;
-        let bundle = airgap_format::SignedBundle::open(&file, &trusted, Limits::default())?;
+    let json = args.output.json;
+    let file = &args.bundle.file;
+    with_trusted_keys(&args.bundle, json, ctx, |trusted| {
+        let bundle = airgap_format::SignedBundle::open(file, trusted, Limits::default())?;
         let selection = sbom::SbomSelection {
-            image: image.clone(),
-            format: format.as_deref().map(|f| {
+            image: args.image.clone(),
+            format: args.format.as_deref().map(|f| {
                 if f == "spdx" {
-                    airgap_format::bundle_json::SbomFormat::Spdx
+                    SbomFormat::Spdx
                 } else {
-                    airgap_format::bundle_json::SbomFormat::Cyclonedx
+                    SbomFormat::Cyclonedx
                 }
             }),
         };
-        if summary {
+        if args.summary {
             let rows: Vec<_> = sbom::summary(&bundle)?
                 .into_iter()
                 .filter(|r| {
-                    image.as_deref().is_none_or(|i| {
+                    args.image.as_deref().is_none_or(|i| {
                         r.image == i || r.image.rsplit_once(':').is_some_and(|(n, _)| n == i)
                     })
                 })
@@ -83,8 +72,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
             } else {
                 print!("{}", sbom::summary_table(&rows));
             }
-        } else if let Some(out) = out {
-            let written = sbom::extract(&bundle, &out, &selection)?;
+        } else if let Some(out) = &args.out {
+            let written = sbom::extract(&bundle, out, &selection)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&written)?);
             } else {
@@ -93,7 +82,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
                 }
             }
         } else {
-            let _ = list;
+            // Listing is the default; --list only says so.
+            let _ = args.list;
             let d = &bundle.descriptor;
             let entries: Vec<_> = sbom::list(&bundle)
                 .iter()

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::OutputArgs;
 use airgap_format::display::escape as e;
 use airgap_install::trust;
 use anyhow::Result;
@@ -15,18 +16,17 @@ pub struct Args {
     /// The release's public key (minisign format); repeatable.
     #[arg(long)]
     trust: Vec<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Checks and prints the file, its digest and the signer.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let Args { trust: keys, json } = args;
+    let json = args.output.json;
     let exe = std::env::current_exe()
         .map_err(|err| anyhow::anyhow!("cannot find this program's own file: {err}"))?;
     json_failure(json, Some(exe.as_path()), &[], || {
-        let trusted = trust::load_trusted(&keys, &ctx.config_dir)?;
+        let trusted = trust::load_trusted(&args.trust, &ctx.config_dir)?;
         let r = airgap_install::self_check::self_check(&exe, &trusted)?;
         if json {
             println!("{}", serde_json::to_string_pretty(&r)?);

@@ -1,6 +1,7 @@
 //! `airgap-install status`: what is installed, and the unfinished install
 //! runs.
 
+use airgap_cli::args::OutputArgs;
 use airgap_install::{install, runs, state};
 use anyhow::Result;
 
@@ -9,9 +10,8 @@ use super::Context;
 /// The arguments of `status`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Prints the install records and the unfinished runs.
@@ -19,7 +19,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
     let state = state::State::open_read_only(&ctx.state_dir);
     let records = state.install_records()?;
     let unfinished = runs::unfinished(&state)?;
-    if args.json {
+    if args.output.json {
         let status = serde_json::json!({
             "installed": records,
             "unfinished": unfinished,

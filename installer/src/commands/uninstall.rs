@@ -3,11 +3,14 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::{LoginArgs, OutputArgs};
 use airgap_format::display::escape as e;
-use airgap_install::{install, state};
+use airgap_install::site::SiteFile;
+use airgap_install::state;
+use airgap_install::uninstall::{uninstall, UninstallOptions};
 use anyhow::Result;
 
-use super::{json_failure, registry_credentials, Context, LoginArgs};
+use super::{json_failure, site_registry, Context};
 
 /// The arguments of `uninstall`.
 #[derive(clap::Args)]
@@ -22,44 +25,28 @@ pub struct Args {
     site: Option<PathBuf>,
     #[command(flatten)]
     login: LoginArgs,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Uninstalls and prints what was done and what was not deleted.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let Args {
-        name,
-        purge_images,
-        site,
-        login,
-        json,
-    } = args;
+    let json = args.output.json;
     json_failure(json, None, &[], || {
-        let registry = match &site {
-            Some(path) => {
-                let site = airgap_install::site::SiteFile::load(path)?;
-                let creds = registry_credentials(
-                    &site.site.registry.host,
-                    login.username,
-                    login.password_stdin,
-                )?;
-                Some(install::access::RegistryAccess::for_site(&site, creds))
-            }
+        let registry = match &args.site {
+            Some(path) => Some(site_registry(&SiteFile::load(path)?, &args.login)?),
             None => None,
         };
         let state = state::State::open(&ctx.state_dir)?;
-        let report = airgap_install::uninstall::uninstall(
+        let report = uninstall(
             &state,
-            &airgap_install::uninstall::UninstallOptions {
-                name: &name,
-                purge_images,
+            &UninstallOptions {
+                name: &args.name,
+                purge_images: args.purge_images,
                 registry,
                 progress: !json,
             },
-        );
-        let report = report?;
+        )?;
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

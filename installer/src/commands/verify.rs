@@ -1,8 +1,9 @@
 //! `airgap-install verify`: a bundle's signature, then every entry against
 //! it; optionally its digest against the one the vendor published.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use airgap_cli::args::{BundleArgs, OutputArgs};
 use airgap_cli::progress::{Progress, UsageError};
 use airgap_format::display::{count, escape as e};
 use airgap_format::{verify_archive, Digest, Limits};
@@ -14,17 +15,13 @@ use super::{json_failure, Context};
 /// The arguments of `verify`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The bundle.
-    file: PathBuf,
-    /// A trusted public key (minisign format); repeatable.
-    #[arg(long)]
-    trust: Vec<PathBuf>,
+    #[command(flatten)]
+    bundle: BundleArgs,
     /// The bundle digest the vendor published (sha256:…): fail unless the bundle has it.
     #[arg(long, value_name = "DIGEST")]
     expect_digest: Option<String>,
-    /// Print the result as JSON and draw no progress bar.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// What `verify` found, as printed with `--json`.
@@ -57,13 +54,8 @@ struct VerifyReport {
 
 /// Checks `--expect-digest`'s form, then verifies.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
-    let Args {
-        file,
-        trust: keys,
-        expect_digest,
-        json,
-    } = args;
-    let expected = expect_digest
+    let expected = args
+        .expect_digest
         .as_deref()
         .map(|d| {
             d.parse::<Digest>().map_err(|err| {
@@ -73,23 +65,24 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
             })
         })
         .transpose()?;
+    let json = args.output.json;
     json_failure(
         json,
-        Some(file.as_path()),
-        &[("expectedDigest", expect_digest.as_deref())],
-        || verify(&file, &keys, &ctx.config_dir, expected, json),
+        Some(&args.bundle.file),
+        &[("expectedDigest", args.expect_digest.as_deref())],
+        || verify(&args.bundle, &ctx.config_dir, expected, json),
     )
 }
 
 /// Checks the bundle, compares its digest with `expected`, prints the
 /// report.
 fn verify(
-    file: &Path,
-    keys: &[PathBuf],
+    bundle: &BundleArgs,
     config_dir: &Path,
     expected: Option<Digest>,
     json: bool,
 ) -> Result<()> {
+    let BundleArgs { file, trust: keys } = bundle;
     let size = airgap_format::parts::Source::open(file)
         .and_then(|s| s.len())
         .unwrap_or(0);

@@ -1,5 +1,6 @@
 //! `airgap-install version`: this program's version and build.
 
+use airgap_cli::args::OutputArgs;
 use anyhow::Result;
 
 use super::Context;
@@ -10,15 +11,14 @@ pub struct Args {
     /// Also the commit, target, compiler and build date.
     #[arg(long)]
     verbose: bool,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Prints the version, or with `--verbose` the whole build description.
 pub fn run(args: Args, _ctx: &Context) -> Result<()> {
     let info = airgap_install::self_check::build_info();
-    if args.json {
+    if args.output.json {
         println!("{}", serde_json::to_string_pretty(&info)?);
     } else if args.verbose {
         print!("{}", info.to_text());
