@@ -5,7 +5,7 @@ use airgap_format::display::escape as e;
 use airgap_install::{runs, state};
 use anyhow::Result;
 
-use super::Context;
+use super::{print_text, Context};
 
 /// The arguments of `abandon`.
 #[derive(clap::Args)]
@@ -18,10 +18,9 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
     let state = state::State::open(&ctx.state_dir)?;
     let r = runs::abandon(&state, &args.run)?;
-    println!(
-        "abandoned the unfinished run of {} ({}); its journal is removed, and the audit log records it",
+    print_text(&format!(
+        "abandoned the unfinished run of {} ({}); its journal is removed, and the audit log records it\n",
         e(&r.bundle),
         r.bundle_digest
-    );
-    Ok(())
+    ))
 }

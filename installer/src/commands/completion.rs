@@ -4,7 +4,7 @@ use airgap_cli::completions::Shell;
 use anyhow::Result;
 use clap::CommandFactory;
 
-use super::Context;
+use super::{print_text, Context};
 
 /// The arguments of `completion`.
 #[derive(clap::Args)]
@@ -15,10 +15,8 @@ pub struct Args {
 
 /// Prints the script for the shell named.
 pub fn run(args: Args, _ctx: &Context) -> Result<()> {
-    airgap_cli::completions::write_completions(
-        crate::Cli::command(),
-        args.shell,
-        &mut std::io::stdout(),
-    )
-    .map_err(|err| anyhow::anyhow!("cannot write the completion script: {err}"))
+    let mut script = Vec::new();
+    airgap_cli::completions::write_completions(crate::Cli::command(), args.shell, &mut script)?;
+    print_text(&String::from_utf8(script)?)
+        .map_err(|err| anyhow::anyhow!("cannot write the completion script: {err}"))
 }

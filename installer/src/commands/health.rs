@@ -7,7 +7,7 @@ use airgap_cli::args::OutputArgs;
 use airgap_install::health;
 use anyhow::Result;
 
-use super::Context;
+use super::{show, Context};
 
 /// The arguments of `health`.
 #[derive(clap::Args)]
@@ -26,11 +26,7 @@ pub struct Args {
 pub fn run(args: Args, _ctx: &Context) -> Result<()> {
     let site = airgap_install::site::SiteFile::load(&args.site)?;
     let report = health::check_site(&site, std::time::Duration::from_secs(args.timeout))?;
-    if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.to_table());
-    }
+    show(&report, args.output.json, |r| r.to_table())?;
     let failed = report.checks.len() - report.passed();
     if failed > 0 {
         anyhow::bail!("{failed} of {} health checks failed", report.checks.len());

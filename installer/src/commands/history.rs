@@ -3,7 +3,7 @@
 use airgap_install::{install, state};
 use anyhow::Result;
 
-use super::Context;
+use super::{print_text, Context};
 
 /// The arguments of `history`.
 #[derive(clap::Args)]
@@ -16,12 +16,15 @@ pub struct Args {
 /// Prints the audit log, as a table or as JSON lines.
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
     let records = state::State::open_read_only(&ctx.state_dir).audit_log()?;
-    if args.json {
+    let text = if args.json {
+        let mut lines = String::new();
         for r in &records {
-            println!("{}", serde_json::to_string(r)?);
+            lines += &serde_json::to_string(r)?;
+            lines.push('\n');
         }
+        lines
     } else {
-        print!("{}", install::run::history_text(&records));
-    }
-    Ok(())
+        install::run::history_text(&records)
+    };
+    print_text(&text)
 }

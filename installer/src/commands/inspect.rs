@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use airgap_cli::args::OutputArgs;
 use anyhow::Result;
 
-use super::Context;
+use super::{show, Context};
 
 /// The arguments of `inspect`.
 #[derive(clap::Args)]
@@ -19,9 +19,6 @@ pub struct Args {
 
 /// Prints the summary.
 pub fn run(args: Args, _ctx: &Context) -> Result<()> {
-    print!(
-        "{}",
-        airgap_format::inspect::inspect(&args.file)?.to_output(args.output.json)
-    );
-    Ok(())
+    let report = airgap_format::inspect::inspect(&args.file)?;
+    show(&report, args.output.json, |r| r.render_text())
 }

@@ -8,7 +8,7 @@ use airgap_format::display::escape as e;
 use airgap_install::{install, state};
 use anyhow::Result;
 
-use super::{with_trusted_keys, Context, SiteBundleArgs};
+use super::{show, with_trusted_keys, Context, SiteBundleArgs};
 
 /// The arguments of `install`.
 #[derive(clap::Args)]
@@ -70,21 +70,18 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
             skip_preflight: args.skip_preflight,
         };
         let report = install::install(&state, &options)?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            println!(
-                "{} {} {} ({}): {}",
-                report.kind,
-                e(&report.name),
-                e(&report.version),
-                report.bundle_digest,
-                match &report.from_version {
+        show(&report, json, |r| {
+            format!(
+                "{} {} {} ({}): {}\n",
+                r.kind,
+                e(&r.name),
+                e(&r.version),
+                r.bundle_digest,
+                match &r.from_version {
                     Some(v) => format!("was {}", e(v)),
                     None => "new".into(),
                 }
-            );
-        }
-        Ok(())
+            )
+        })
     })
 }

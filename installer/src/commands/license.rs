@@ -11,7 +11,7 @@ use airgap_install::{state, trust};
 use airgap_licenses::NodeIds;
 use anyhow::Result;
 
-use super::Context;
+use super::{print_text, show, Context};
 
 /// The arguments of `license`: one of its subcommands.
 #[derive(clap::Args)]
@@ -108,18 +108,16 @@ fn request(args: RequestArgs, ctx: &Context) -> Result<()> {
     let node = lic::node_ids(cluster_uid.as_deref())?;
     let product = product.unwrap_or_else(|| lic::default_product(&ctx.state_dir));
     let request = lic::request(&product, &node, &out)?;
-    if json {
-        print!("{}", request.to_json_pretty());
-    } else {
-        println!(
-            "wrote {}: licence request for product {} from machine fingerprint {}{}; send it to the vendor",
+    // As JSON: the text of the file written (pretty, with a newline).
+    show(&request, json, |r| {
+        format!(
+            "wrote {}: licence request for product {} from machine fingerprint {}{}; send it to the vendor\n",
             e(&out.display().to_string()),
-            e(&request.product),
-            &request.fingerprint.machine[..16],
-            if request.fingerprint.cluster.is_some() { " (with the cluster's)" } else { "" }
-        );
-    }
-    Ok(())
+            e(&r.product),
+            &r.fingerprint.machine[..16],
+            if r.fingerprint.cluster.is_some() { " (with the cluster's)" } else { "" }
+        )
+    })
 }
 
 /// Verifies the licence, makes it the active one, records the outcome in
@@ -191,24 +189,21 @@ fn activate(args: ActivateArgs, ctx: &Context) -> Result<()> {
             l.days_left.unwrap_or(0)
         );
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&a)?);
-    } else {
-        println!(
-            "{}: serial {}{}",
+    show(&a, json, |a| {
+        format!(
+            "{}: serial {}{}\n{}",
             if a.already_active {
                 "already active"
             } else {
                 "activated"
             },
-            l.serial,
+            a.license.serial,
             a.replaced_serial
                 .map(|s| format!(" (replaces serial {s})"))
-                .unwrap_or_default()
-        );
-        print!("{}", l.to_text());
-    }
-    Ok(())
+                .unwrap_or_default(),
+            a.license.to_text()
+        )
+    })
 }
 
 /// Shows the active licence; fails when there is none or it is not valid.
@@ -220,15 +215,11 @@ fn status(args: StatusArgs, ctx: &Context) -> Result<()> {
     let (trusted, node, state) = check.open(ctx)?;
     let Some(s) = lic::status(&state, &trusted, &node)? else {
         if json {
-            println!("{}", serde_json::json!({"state": "none"}));
+            print_text(&format!("{}\n", serde_json::json!({"state": "none"})))?;
         }
         anyhow::bail!("no licence is active (airgap-install license activate FILE)");
     };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-    } else {
-        print!("{}", s.to_text());
-    }
+    show(&s, json, |s| s.to_text())?;
     match s.state {
         lic::LicenseState::Valid => {}
         lic::LicenseState::Grace => tracing::warn!(

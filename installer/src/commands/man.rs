@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::CommandFactory;
 
-use super::Context;
+use super::{print_text, Context};
 
 /// The arguments of `man`.
 #[derive(clap::Args)]
@@ -17,8 +17,9 @@ pub struct Args {
 
 /// Writes the pages and lists the files written.
 pub fn run(args: Args, _ctx: &Context) -> Result<()> {
+    let mut listing = String::new();
     for page in airgap_cli::completions::write_man_pages(crate::Cli::command(), &args.out)? {
-        println!("{}", page.display());
+        listing += &format!("{}\n", page.display());
     }
-    Ok(())
+    print_text(&listing)
 }

@@ -2,10 +2,12 @@
 //! `main.rs` parses the command line and calls the one named; what several
 //! commands share is here.
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use airgap_cli::args::{BundleArgs, JobsArgs, LoginArgs};
 use airgap_cli::progress::error_line;
+use airgap_cli::report::{emit, print_json, Report};
 use airgap_format::PublicKey;
 use airgap_install::install::access::RegistryAccess;
 use airgap_install::push::OnExistingTag;
@@ -13,6 +15,7 @@ use airgap_install::site::SiteFile;
 use airgap_install::trust;
 use airgap_registry::credentials::{self, Credentials};
 use anyhow::Result;
+use serde::{Serialize, Serializer};
 
 pub mod abandon;
 pub mod completion;
@@ -102,7 +105,7 @@ pub fn json_failure(
                 failure[*key] = serde_json::Value::from(*v);
             }
         }
-        println!("{}", serde_json::to_string_pretty(&failure)?);
+        print_json(&failure)?;
     }
     result
 }
@@ -147,4 +150,32 @@ pub fn registry_credentials(host: &str, login: &LoginArgs) -> Result<Option<Cred
 pub fn site_registry(site: &SiteFile, login: &LoginArgs) -> Result<RegistryAccess> {
     let credentials = registry_credentials(&site.site.registry.host, login)?;
     Ok(RegistryAccess::for_site(site, credentials))
+}
+
+/// Prints `value` as [`emit`] does: pretty JSON with `--json`, else the
+/// text `text` makes of it. For the reports of the library crates, which
+/// cannot implement [`Report`] here.
+pub fn show<T: Serialize>(value: &T, json: bool, text: impl Fn(&T) -> String) -> Result<()> {
+    emit(&Shown(value, text), json)
+}
+
+/// Prints text on standard output; a closed pipe ends it quietly, as
+/// [`emit`] does.
+pub fn print_text(text: &str) -> Result<()> {
+    show(&text, false, |t| t.to_string())
+}
+
+/// A value and how to make its text form: the [`Report`] behind [`show`].
+struct Shown<'a, T, F>(&'a T, F);
+
+impl<T: Serialize, F> Serialize for Shown<'_, T, F> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<T: Serialize, F: Fn(&T) -> String> Report for Shown<'_, T, F> {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all((self.1)(self.0).as_bytes())
+    }
 }

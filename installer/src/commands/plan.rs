@@ -9,7 +9,7 @@ use airgap_install::site::SiteFile;
 use airgap_install::state;
 use anyhow::Result;
 
-use super::{site_registry, with_trusted_keys, Context, UploadArgs};
+use super::{show, site_registry, with_trusted_keys, Context, UploadArgs};
 
 /// The arguments of `plan`.
 #[derive(clap::Args)]
@@ -56,11 +56,6 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
                 full_diff: args.diff,
             },
         )?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
-        } else {
-            print!("{}", plan.to_text());
-        }
-        Ok(())
+        show(&plan, json, |p| p.to_text())
     })
 }

@@ -10,7 +10,7 @@ use airgap_install::preflight::{preflight, PreflightOptions};
 use airgap_install::state;
 use anyhow::Result;
 
-use super::{with_trusted_keys, Context, SiteBundleArgs};
+use super::{show, with_trusted_keys, Context, SiteBundleArgs};
 
 /// The arguments of `preflight`.
 #[derive(clap::Args)]
@@ -64,13 +64,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
                 skip_version: false,
             },
         )?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print!("{}", report.to_table());
-        }
         failed = report.failures().len();
-        Ok(())
+        show(&report, json, |r| r.to_table())
     })?;
     if failed > 0 {
         anyhow::bail!(

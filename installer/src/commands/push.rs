@@ -14,7 +14,7 @@ use airgap_registry::client::Fixes;
 use airgap_registry::Transport;
 use anyhow::Result;
 
-use super::{json_failure, registry_credentials, user_agent, Context, UploadArgs};
+use super::{json_failure, registry_credentials, show, user_agent, Context, UploadArgs};
 
 /// The arguments of `push`.
 #[derive(clap::Args)]
@@ -82,26 +82,25 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
         let bundle = airgap_format::SignedBundle::open(file, &trusted, Limits::default())?;
         let report = push(&bundle, &trusted, &options)?;
         report.relocation.write(&args.relocation_map)?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            for i in report
-                .relocation
-                .images
-                .iter()
-                .chain(&report.relocation.charts)
-            {
-                println!("{:<32} -> {}  {}", e(&i.source), e(&i.pinned), e(&i.status));
+        show(&report, json, |r| {
+            let mut text = String::new();
+            for i in r.relocation.images.iter().chain(&r.relocation.charts) {
+                text += &format!(
+                    "{:<32} -> {}  {}\n",
+                    e(&i.source),
+                    e(&i.pinned),
+                    e(&i.status)
+                );
             }
-            println!(
-                "{} blobs uploaded ({} bytes), {} mounted, {} already present; relocation map: {}",
-                report.blobs_uploaded,
-                report.bytes_uploaded,
-                report.blobs_mounted,
-                report.blobs_present,
+            text += &format!(
+                "{} blobs uploaded ({} bytes), {} mounted, {} already present; relocation map: {}\n",
+                r.blobs_uploaded,
+                r.bytes_uploaded,
+                r.blobs_mounted,
+                r.blobs_present,
                 e(&args.relocation_map.display().to_string())
             );
-        }
-        Ok(())
+            text
+        })
     })
 }

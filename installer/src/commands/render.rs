@@ -8,7 +8,7 @@ use airgap_install::render::{render, RenderOptions};
 use airgap_install::site::SiteFile;
 use anyhow::Result;
 
-use super::{with_trusted_keys, Context};
+use super::{show, with_trusted_keys, Context};
 
 /// The arguments of `render`.
 #[derive(clap::Args)]
@@ -41,11 +41,6 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
             license: license.as_deref(),
         };
         let plan = render(&args.bundle.file, trusted, &options)?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
-        } else {
-            print!("{}", plan.to_text(&args.out));
-        }
-        Ok(())
+        show(&plan, json, |p| p.to_text(&args.out))
     })
 }

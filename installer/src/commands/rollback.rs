@@ -10,7 +10,7 @@ use airgap_install::site::SiteFile;
 use airgap_install::state;
 use anyhow::Result;
 
-use super::{json_failure, site_registry, Context};
+use super::{json_failure, show, site_registry, Context};
 
 /// The arguments of `rollback`.
 #[derive(clap::Args)]
@@ -54,17 +54,14 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
                 progress: !json,
             },
         )?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            println!(
-                "rollback {} {} -> {} ({})",
-                e(&report.name),
-                e(report.from_version.as_deref().unwrap_or("")),
-                e(&report.version),
-                report.bundle_digest
-            );
-        }
-        Ok(())
+        show(&report, json, |r| {
+            format!(
+                "rollback {} {} -> {} ({})\n",
+                e(&r.name),
+                e(r.from_version.as_deref().unwrap_or("")),
+                e(&r.version),
+                r.bundle_digest
+            )
+        })
     })
 }

@@ -10,7 +10,7 @@ use airgap_format::Limits;
 use airgap_install::sbom;
 use anyhow::Result;
 
-use super::{with_trusted_keys, Context};
+use super::{show, with_trusted_keys, Context};
 
 /// The arguments of `sbom`.
 #[derive(clap::Args)]
@@ -62,25 +62,25 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
                     })
                 })
                 .collect();
-            if rows.is_empty() && !json {
-                println!(
-                    "{}: no generated image SBOMs to summarise",
-                    e(&file.display().to_string())
-                );
-            } else if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                print!("{}", sbom::summary_table(&rows));
-            }
+            show(&rows, json, |rows| {
+                if rows.is_empty() {
+                    format!(
+                        "{}: no generated image SBOMs to summarise\n",
+                        e(&file.display().to_string())
+                    )
+                } else {
+                    sbom::summary_table(rows)
+                }
+            })
         } else if let Some(out) = &args.out {
             let written = sbom::extract(&bundle, out, &selection)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&written)?);
-            } else {
-                for w in &written {
-                    println!("{}", e(&w.path.display().to_string()));
+            show(&written, json, |written| {
+                let mut text = String::new();
+                for w in written {
+                    text += &format!("{}\n", e(&w.path.display().to_string()));
                 }
-            }
+                text
+            })
         } else {
             // Listing is the default; --list only says so.
             let _ = args.list;
@@ -89,19 +89,18 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
                 .iter()
                 .filter(|e| selection.wants(e))
                 .collect();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-            } else if entries.is_empty() {
-                println!(
-                    "{}: bundle {} {} carries no SBOMs (built with --skip-sbom, or by an older bundler)",
-                    e(&file.display().to_string()),
-                    e(&d.name),
-                    e(&d.version)
-                );
-            } else {
-                print!("{}", sbom::list_table(&entries));
-            }
+            show(&entries, json, |entries| {
+                if entries.is_empty() {
+                    format!(
+                        "{}: bundle {} {} carries no SBOMs (built with --skip-sbom, or by an older bundler)\n",
+                        e(&file.display().to_string()),
+                        e(&d.name),
+                        e(&d.version)
+                    )
+                } else {
+                    sbom::list_table(entries)
+                }
+            })
         }
-        Ok(())
     })
 }

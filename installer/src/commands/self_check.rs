@@ -8,7 +8,7 @@ use airgap_format::display::escape as e;
 use airgap_install::trust;
 use anyhow::Result;
 
-use super::{json_failure, Context};
+use super::{json_failure, show, Context};
 
 /// The arguments of `self-check`.
 #[derive(clap::Args)]
@@ -28,17 +28,14 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
     json_failure(json, Some(exe.as_path()), &[], || {
         let trusted = trust::load_trusted(&args.trust, &ctx.config_dir)?;
         let r = airgap_install::self_check::self_check(&exe, &trusted)?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&r)?);
-        } else {
-            println!(
-                "OK {}: {} is listed in {}, signed by {}",
+        show(&r, json, |r| {
+            format!(
+                "OK {}: {} is listed in {}, signed by {}\n",
                 e(&r.file),
                 r.digest,
                 e(&r.sums),
                 r.signer
-            );
-        }
-        Ok(())
+            )
+        })
     })
 }

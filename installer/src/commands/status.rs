@@ -2,10 +2,11 @@
 //! runs.
 
 use airgap_cli::args::OutputArgs;
+use airgap_cli::report::print_json;
 use airgap_install::{install, runs, state};
 use anyhow::Result;
 
-use super::Context;
+use super::{print_text, Context};
 
 /// The arguments of `status`.
 #[derive(clap::Args)]
@@ -20,14 +21,16 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
     let records = state.install_records()?;
     let unfinished = runs::unfinished(&state)?;
     if args.output.json {
-        let status = serde_json::json!({
+        // Through a JSON value, whose keys are sorted, as before.
+        print_json(&serde_json::json!({
             "installed": records,
             "unfinished": unfinished,
-        });
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        }))
     } else {
-        print!("{}", install::records::status_text(&records));
-        print!("{}", runs::unfinished_text(&unfinished));
+        print_text(&format!(
+            "{}{}",
+            install::records::status_text(&records),
+            runs::unfinished_text(&unfinished)
+        ))
     }
-    Ok(())
 }

@@ -10,7 +10,7 @@ use airgap_install::state;
 use airgap_install::uninstall::{uninstall, UninstallOptions};
 use anyhow::Result;
 
-use super::{json_failure, site_registry, Context};
+use super::{json_failure, show, site_registry, Context};
 
 /// The arguments of `uninstall`.
 #[derive(clap::Args)]
@@ -47,14 +47,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
                 progress: !json,
             },
         )?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            println!("uninstalled {} {}", e(&report.name), e(&report.version));
-            for n in &report.not_deleted {
-                println!("  not deleted: {}", e(n));
+        show(&report, json, |r| {
+            let mut text = format!("uninstalled {} {}\n", e(&r.name), e(&r.version));
+            for n in &r.not_deleted {
+                text += &format!("  not deleted: {}\n", e(n));
             }
-        }
-        Ok(())
+            text
+        })
     })
 }

@@ -1,10 +1,12 @@
 //! `airgap-install verify`: a bundle's signature, then every entry against
 //! it; optionally its digest against the one the vendor published.
 
+use std::io::{self, Write};
 use std::path::Path;
 
 use airgap_cli::args::{BundleArgs, OutputArgs};
 use airgap_cli::progress::{Progress, UsageError};
+use airgap_cli::report::{emit, Report};
 use airgap_format::display::{count, escape as e};
 use airgap_format::{verify_archive, Digest, Limits};
 use airgap_install::trust;
@@ -24,7 +26,7 @@ pub struct Args {
     output: OutputArgs,
 }
 
-/// What `verify` found, as printed with `--json`.
+/// What `verify` found: printed as text, or as JSON with `--json`.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct VerifyReport {
@@ -123,41 +125,50 @@ fn verify(
         parts: d.split.as_ref().map_or(0, |s| s.parts.len()),
         expected_digest: expected.map(|d| d.to_string()),
     };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-    println!(
-        "OK {} {} {}: signed by {}, {}, {}, {}, {} verified",
-        e(&report.file),
-        e(&report.name),
-        e(&report.version),
-        report.signer_key_id,
-        count(report.images as u64, "image"),
-        count(report.charts as u64, "chart"),
-        count(report.files as u64, "file"),
-        count(report.blobs as u64, "blob")
-    );
-    println!(
-        "   bundle digest: {}{}",
-        report.bundle_digest,
-        if expected.is_some() {
-            " (as expected)"
-        } else {
-            ""
+    emit(&report, json)
+}
+
+impl Report for VerifyReport {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "OK {} {} {}: signed by {}, {}, {}, {}, {} verified",
+            e(&self.file),
+            e(&self.name),
+            e(&self.version),
+            self.signer_key_id,
+            count(self.images as u64, "image"),
+            count(self.charts as u64, "chart"),
+            count(self.files as u64, "file"),
+            count(self.blobs as u64, "blob")
+        )?;
+        writeln!(
+            out,
+            "   bundle digest: {}{}",
+            self.bundle_digest,
+            if self.expected_digest.is_some() {
+                " (as expected)"
+            } else {
+                ""
+            }
+        )?;
+        if self.parts > 0 {
+            writeln!(
+                out,
+                "   media parts: {}, each checked on its own",
+                self.parts
+            )?;
         }
-    );
-    if report.parts > 0 {
-        println!("   media parts: {}, each checked on its own", report.parts);
+        if let Some(b) = &self.base {
+            writeln!(
+                out,
+                "   delta bundle: {} blobs are left to its base {} {} ({}); install needs them in the registry or --base",
+                self.base_blobs,
+                e(&b.name),
+                e(&b.version),
+                b.digest
+            )?;
+        }
+        Ok(())
     }
-    if let Some(b) = &report.base {
-        println!(
-            "   delta bundle: {} blobs are left to its base {} {} ({}); install needs them in the registry or --base",
-            report.base_blobs,
-            e(&b.name),
-            e(&b.version),
-            b.digest
-        );
-    }
-    Ok(())
 }

@@ -3,7 +3,7 @@
 use airgap_cli::args::OutputArgs;
 use anyhow::Result;
 
-use super::Context;
+use super::{show, Context};
 
 /// The arguments of `version`.
 #[derive(clap::Args)]
@@ -18,12 +18,11 @@ pub struct Args {
 /// Prints the version, or with `--verbose` the whole build description.
 pub fn run(args: Args, _ctx: &Context) -> Result<()> {
     let info = airgap_install::self_check::build_info();
-    if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
-    } else if args.verbose {
-        print!("{}", info.to_text());
-    } else {
-        println!("airgap-install {}", info.version);
-    }
-    Ok(())
+    show(&info, args.output.json, |i| {
+        if args.verbose {
+            i.to_text()
+        } else {
+            format!("airgap-install {}\n", i.version)
+        }
+    })
 }
