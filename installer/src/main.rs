@@ -127,3 +127,44 @@ fn run_command(cli: Cli) -> Result<()> {
 fn main() -> ExitCode {
     airgap_cli::progress::run_main(|| run(Cli::parse()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_shared_flag_groups_parse_in_their_commands() {
+        let cli = Cli::try_parse_from([
+            "airgap-install",
+            "install",
+            "b.bundle",
+            "--site",
+            "site.yaml",
+            "--trust",
+            "k.pub",
+            "--username",
+            "registry.example:5000=deploy",
+            "--password-stdin",
+            "--jobs",
+            "64",
+            "--json",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Install(_)));
+        for bad in [
+            &["install", "b", "--site", "s", "--jobs", "65"][..],
+            &["install", "b", "--site", "s", "--username", "u"],
+            &["push", "b", "--registry", "r", "--password-stdin"],
+            &["status", "--json", "--json"],
+        ] {
+            let args = std::iter::once("airgap-install").chain(bad.iter().copied());
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -179,3 +179,24 @@ impl<T: Serialize, F: Fn(&T) -> String> Report for Shown<'_, T, F> {
         out.write_all((self.1)(self.0).as_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airgap_cli::progress::is_usage_error;
+
+    #[test]
+    fn a_login_named_for_another_registry_is_a_usage_error_with_the_fix() {
+        let login = LoginArgs {
+            username: Some("other:5000=deploy".into()),
+            password_stdin: true,
+        };
+        let e = registry_credentials("site.example:5000", &login).unwrap_err();
+        assert!(is_usage_error(&e), "{e}");
+        assert!(
+            e.to_string()
+                .contains("write --username site.example:5000=deploy"),
+            "{e}"
+        );
+    }
+}
