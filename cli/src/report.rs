@@ -32,9 +32,13 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     quiet_on_closed_pipe(print_json_to(&mut out, value))
 }
 
+/// Made whole first, then written at once: a write error keeps its kind
+/// (a closed pipe stays [`io::ErrorKind::BrokenPipe`]), and a line-buffered
+/// standard output is not written one line at a time.
 fn print_json_to<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
-    out.write_all(b"\n")?;
+    let mut text = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    text.push(b'\n');
+    out.write_all(&text)?;
     out.flush()
 }
 
@@ -68,6 +72,22 @@ mod tests {
         let mut v = Vec::new();
         print_json_to(&mut v, &R { n: 3 }).unwrap();
         assert_eq!(String::from_utf8(v).unwrap(), "{\n  \"n\": 3\n}\n");
+    }
+
+    #[test]
+    fn a_closed_pipe_under_json_is_still_a_closed_pipe() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let e = print_json_to(&mut Closed, &R { n: 3 }).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        assert!(quiet_on_closed_pipe(Err(e)).is_ok());
     }
 
     #[test]

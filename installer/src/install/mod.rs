@@ -308,8 +308,9 @@ fn preflight(
     if !failures.is_empty() {
         if options.progress {
             // With the step lines, on standard output; the error line
-            // below goes to standard error.
-            print!("{}", pre.to_table());
+            // below goes to standard error. A reader that went away
+            // (`| head`) is no reason to stop.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), pre.to_table().as_bytes());
         }
         let line = failures
             .iter()

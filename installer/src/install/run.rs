@@ -2,6 +2,8 @@
 //! journal, its audit records and its step report. Each step's outcome is
 //! written to the audit log and the journal before the next step starts.
 
+use std::io::Write;
+
 use airgap_cli::progress::error_line;
 use airgap_format::bundle_json::BundleDescriptor;
 use airgap_format::display::escape as e;
@@ -166,8 +168,10 @@ impl<'s> Run<'s> {
                 .iter()
                 .position(|s| *s == step)
                 .map_or(0, |i| i + 1);
-            // Details carry bundle names and tools' output lines.
-            println!(
+            // Details carry bundle names and tools' output lines. A
+            // reader that went away (`| head`) does not stop the run.
+            let _ = writeln!(
+                std::io::stdout(),
                 "[{n}/{}] {step:<9} {outcome}: {}",
                 self.order.len(),
                 e(&detail)

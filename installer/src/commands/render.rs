@@ -1,0 +1,46 @@
+//! `airgap-install render`: the site's configuration rendered from the
+//! bundle's templates (values per release, install-plan.sh, plan.json).
+
+use std::path::PathBuf;
+
+use airgap_cli::args::{BundleArgs, OutputArgs};
+use airgap_install::render::{render, RenderOptions};
+use airgap_install::site::SiteFile;
+use anyhow::Result;
+
+use super::{show, with_trusted_keys, Context};
+
+/// The arguments of `render`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The site file (site.yaml).
+    #[arg(long)]
+    site: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// The relocation map written by push (charts then install from the internal registry).
+    #[arg(long)]
+    relocation: Option<PathBuf>,
+    #[command(flatten)]
+    bundle: BundleArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// Renders into the output folder and prints the plan.
+pub fn run(args: Args, ctx: &Context) -> Result<()> {
+    let json = args.output.json;
+    with_trusted_keys(&args.bundle, json, ctx, |trusted| {
+        let site = SiteFile::load(&args.site)?;
+        let license = airgap_install::license::active_text(&ctx.state_dir)?;
+        let options = RenderOptions {
+            site: &site,
+            out: &args.out,
+            relocation: args.relocation.as_deref(),
+            license: license.as_deref(),
+        };
+        let plan = render(&args.bundle.file, trusted, &options)?;
+        show(&plan, json, |p| p.to_text(&args.out))
+    })
+}
