@@ -480,9 +480,8 @@ fn render_size(
                 root.display()
             )
         })?;
-    let map = tmp.path().join("relocation-map.json");
-    crate::relocation::RelocationMap::expected(d, digest, &site_target(o.site)?, "pushed")
-        .write(&map)?;
+    let map =
+        crate::relocation::RelocationMap::expected(d, digest, &site_target(o.site)?, "pushed");
     let out = tmp.path().join("config");
     let license = crate::license::active_text(state.root())?;
     let plan = crate::render::render_bundle(
@@ -490,7 +489,7 @@ fn render_size(
         &crate::render::RenderOptions {
             site: o.site,
             out: &out,
-            relocation: Some(&map),
+            relocation: Some((&map, Path::new("relocation-map.json"))),
             license: license.as_deref(),
         },
     )?;

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::target::Target;
 
+/// Largest relocation map read.
+pub const MAX_MAP_BYTES: u64 = 16 << 20;
+
 /// The whole map.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -109,6 +112,14 @@ impl RelocationMap {
                 })
                 .collect(),
         }
+    }
+
+    /// Reads a map `push` wrote (at most [`MAX_MAP_BYTES`]).
+    pub fn read(path: &Path) -> Result<RelocationMap> {
+        let bytes =
+            airgap_format::regular_file::read_regular(path, MAX_MAP_BYTES, "a relocation map")?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not a relocation map: {e}", path.display()))
     }
 
     /// Writes the map as pretty JSON, atomically, readable by others (0644).

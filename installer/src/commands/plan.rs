@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use airgap_cli::args::{BundleArgs, OutputArgs};
+use airgap_format::{Limits, SignedBundle};
 use airgap_install::install::upgrade::{plan, PlanOptions};
 use airgap_install::site::SiteFile;
 use airgap_install::state;
@@ -43,10 +44,11 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
             .map(|site| site_registry(site, &args.upload.login))
             .transpose()?;
         let state = state::State::open(&ctx.state_dir)?;
+        let bundle = SignedBundle::open(&args.bundle.file, trusted, Limits::default())?;
         let plan = plan(
             &state,
             &PlanOptions {
-                bundle: &args.bundle.file,
+                bundle: &bundle,
                 trusted,
                 site: site.as_ref(),
                 registry,

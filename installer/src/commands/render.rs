@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use airgap_cli::args::{BundleArgs, OutputArgs};
-use airgap_install::render::{render, RenderOptions};
+use airgap_format::{Limits, SignedBundle};
+use airgap_install::relocation::RelocationMap;
+use airgap_install::render::{render_bundle, RenderOptions};
 use airgap_install::site::SiteFile;
 use anyhow::Result;
 
@@ -34,13 +36,19 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
     with_trusted_keys(&args.bundle, json, ctx, |trusted| {
         let site = SiteFile::load(&args.site)?;
         let license = airgap_install::license::active_text(&ctx.state_dir)?;
+        let map = args
+            .relocation
+            .as_deref()
+            .map(|p| RelocationMap::read(p).map(|m| (m, p)))
+            .transpose()?;
         let options = RenderOptions {
             site: &site,
             out: &args.out,
-            relocation: args.relocation.as_deref(),
+            relocation: map.as_ref().map(|(m, p)| (m, *p)),
             license: license.as_deref(),
         };
-        let plan = render(&args.bundle.file, trusted, &options)?;
+        let bundle = SignedBundle::open(&args.bundle.file, trusted, Limits::default())?;
+        let plan = render_bundle(&bundle, &options)?;
         show(&plan, json, |p| p.to_text(&args.out))
     })
 }

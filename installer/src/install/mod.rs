@@ -222,6 +222,7 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         options.base,
     )?;
     let install = Install {
+        pushed: Default::default(),
         state,
         options,
         head: &head,

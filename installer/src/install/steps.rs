@@ -22,6 +22,7 @@ use super::scripts::{file_digest, run_backups, run_install_plan};
 use super::InstallOptions;
 use crate::license::{Activation, LicenseState};
 use crate::push::{push, DeltaSources, PushOptions};
+use crate::relocation::RelocationMap;
 use crate::render::spec::FileRole;
 use crate::site::SiteFile;
 use crate::state::{operator, rfc3339, Outcome, State};
@@ -66,6 +67,9 @@ pub struct Install<'a> {
     /// For a delta bundle, where the blobs it leaves to its base are, as
     /// preflight found them (`None` when preflight was skipped).
     pub delta: Option<DeltaSources>,
+    /// The relocation map this run's push wrote, for the render step; a
+    /// resumed run whose push was done earlier reads it from its file.
+    pub pushed: std::sync::OnceLock<RelocationMap>,
 }
 
 impl Install<'_> {
@@ -157,7 +161,7 @@ impl Install<'_> {
             .iter()
             .chain(&r.relocation.charts)
             .collect();
-        Ok(Pushed {
+        let pushed = Pushed {
             images: r.relocation.images.len(),
             charts: r.relocation.charts.len(),
             target: self.target.clone(),
@@ -166,7 +170,9 @@ impl Install<'_> {
             bytes_uploaded: r.bytes_uploaded,
             blobs_mounted: r.blobs_mounted,
             blobs_present: r.blobs_present,
-        })
+        };
+        let _ = self.pushed.set(r.relocation);
+        Ok(pushed)
     }
 
     /// Renders the site's configuration from the bundle's templates.
@@ -180,12 +186,21 @@ impl Install<'_> {
         std::fs::create_dir_all(&self.version_dir)
             .with_context(|| format!("{}: cannot create", self.version_dir.display()))?;
         let config_dir = self.config_dir();
+        let map_path = self.map_path();
+        let read;
+        let map = match self.pushed.get() {
+            Some(map) => map,
+            None => {
+                read = RelocationMap::read(&map_path)?;
+                &read
+            }
+        };
         let p = crate::render::render_bundle(
             self.head,
             &crate::render::RenderOptions {
                 site: o.site,
                 out: &config_dir,
-                relocation: Some(&self.map_path()),
+                relocation: Some((map, &map_path)),
                 license: license.as_deref(),
             },
         )?;

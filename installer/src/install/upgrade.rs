@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use airgap_cli::progress::error_line;
 use airgap_format::display::{self, count, escape as e};
+use airgap_format::PublicKey;
 use airgap_format::SignedBundle;
-use airgap_format::{Limits, PublicKey};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
@@ -128,8 +128,8 @@ pub struct ConfigChange {
 
 /// Settings of `plan`.
 pub struct PlanOptions<'a> {
-    /// The bundle.
-    pub bundle: &'a Path,
+    /// The bundle, its signature checked.
+    pub bundle: &'a SignedBundle,
     /// Trusted signing keys.
     pub trusted: &'a [PublicKey],
     /// The site file: the registry it names is asked what it lacks, and
@@ -214,8 +214,7 @@ fn artifact_changes(
 /// configuration is rendered into a temporary folder and compared file by
 /// file with the installed version's.
 pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
-    let (bundle, trusted, site) = (o.bundle, o.trusted, o.site);
-    let head = SignedBundle::open(bundle, trusted, Limits::default())?;
+    let (head, trusted, site) = (o.bundle, o.trusted, o.site);
     let d = &head.descriptor;
     let digest = head.bundle_digest.to_string();
     let current = state.install_record(&d.name)?;
@@ -226,7 +225,7 @@ pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
         (Some(site), Some(access)) => {
             let options =
                 access.push_options(state, site, o.jobs, o.on_existing_tag, false, o.base)?;
-            let prepared = crate::push::prepare(&head, trusted, &options)?;
+            let prepared = crate::push::prepare(head, trusted, &options)?;
             let survey = crate::survey::survey(&prepared, &options)?;
             for b in &survey.blobs {
                 if !b.missing.is_empty() && b.home.is_none() {
@@ -263,7 +262,7 @@ pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
     let mut counted: BTreeSet<String> = BTreeSet::new();
     let mut image_bytes: BTreeMap<String, u64> = BTreeMap::new();
     for img in &d.images {
-        let blobs = crate::push::image_blob_digests(&head, img)?;
+        let blobs = crate::push::image_blob_digests(head, img)?;
         let mut sum = 0;
         for b in blobs {
             let b = b.to_string();
@@ -339,11 +338,11 @@ pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
     );
     let config = match (site, &current) {
         (Some(site), cur) if !d.templates.is_empty() => {
-            config_changes(state, o, site, cur.as_ref(), &head, &digest)?
+            config_changes(state, o, site, cur.as_ref(), head, &digest)?
         }
         _ => Vec::new(),
     };
-    let license = match crate::license::bundle_license_text(&head)? {
+    let license = match crate::license::bundle_license_text(head)? {
         None => None,
         Some(text) => {
             let armored = airgap_licenses::license::ArmoredLicense::parse(&text, "license")?;
@@ -401,16 +400,15 @@ fn config_changes(
     let license = crate::license::active_text(state.root())?;
     // Rendered as install will render it: with the relocation map the push
     // will write, so charts come from the registry as they will then.
-    let map_path = tmp.path().join("relocation-map.json");
-    crate::relocation::RelocationMap::expected(d, bundle_digest, &site_target(site)?, "pushed")
-        .write(&map_path)?;
+    let map =
+        crate::relocation::RelocationMap::expected(d, bundle_digest, &site_target(site)?, "pushed");
     let rendered = tmp.path().join("config");
     crate::render::render_bundle(
         bundle,
         &crate::render::RenderOptions {
             site,
             out: &rendered,
-            relocation: Some(&map_path),
+            relocation: Some((&map, Path::new("relocation-map.json"))),
             license: license.as_deref(),
         },
     )?;

@@ -18,8 +18,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use airgap_format::bundle_json::BundleDescriptor;
+use airgap_format::Digest;
 use airgap_format::SignedBundle;
-use airgap_format::{Digest, Limits, PublicKey};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -35,8 +35,6 @@ use spec::{ForEach, RenderSpec, RENDER_SPEC};
 
 /// Largest template read from a bundle.
 const MAX_TEMPLATE_BYTES: u64 = 4 << 20;
-/// Largest relocation map read.
-const MAX_MAP_BYTES: u64 = 16 << 20;
 /// Largest chart archive extracted from a bundle.
 const MAX_CHART_BYTES: u64 = 256 << 20;
 /// The plan format version written.
@@ -196,10 +194,11 @@ pub struct RenderOptions<'a> {
     pub site: &'a SiteFile,
     /// The output folder.
     pub out: &'a Path,
-    /// The relocation map written by `push`; without it, images are taken to
-    /// be at `registry.host/registry.prefix/NAME@DIGEST` (where `push` puts
-    /// them) and charts are installed from the bundle.
-    pub relocation: Option<&'a Path>,
+    /// The relocation map written by `push`, and the file it is in (named
+    /// in errors); without it, images are taken to be at
+    /// `registry.host/registry.prefix/NAME@DIGEST` (where `push` puts them)
+    /// and charts are installed from the bundle.
+    pub relocation: Option<(&'a RelocationMap, &'a Path)>,
     /// The active licence (armored text) the control plane is configured
     /// with; it takes the place of the site file's `license`.
     pub license: Option<&'a str>,
@@ -208,14 +207,6 @@ pub struct RenderOptions<'a> {
 /// Stack of the thread that renders: template parsing and rendering
 /// recurse once per nesting level, which [`limits`] bounds.
 pub const RENDER_STACK_BYTES: usize = 64 << 20;
-
-/// Renders the bundle at `bundle` (signature checked against `trusted`),
-/// within [`RenderLimits::default`], on a thread of its own with a stack
-/// large enough for the deepest nesting the limits allow.
-pub fn render(bundle: &Path, trusted: &[PublicKey], options: &RenderOptions) -> Result<Plan> {
-    let bundle = SignedBundle::open(bundle, trusted, Limits::default())?;
-    render_bundle(&bundle, options)
-}
 
 /// Renders a bundle whose signature checked out, within
 /// [`RenderLimits::default`], on a thread of its own with a stack large
@@ -264,9 +255,9 @@ fn render_here(head: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
     let s = &site.site;
     let map = options
         .relocation
-        .map(|p| load_map(p, d, &head.bundle_digest, site))
+        .map(|(map, file)| check_map(map, file, d, &head.bundle_digest, site).map(|()| map))
         .transpose()?;
-    let images = known_images(d, map.as_ref(), site)?;
+    let images = known_images(d, map, site)?;
 
     // Secrets, resolved once. Everything is rendered twice: with the real
     // values and with stand-ins. An output that differs between the two
@@ -815,16 +806,15 @@ impl Outputs {
     }
 }
 
-/// Reads and checks the relocation map against the bundle and the site.
-fn load_map(
+/// Checks the relocation map (from file `path`) against the bundle and
+/// the site.
+fn check_map(
+    map: &RelocationMap,
     path: &Path,
     d: &BundleDescriptor,
     bundle_digest: &Digest,
     site: &SiteFile,
-) -> Result<RelocationMap> {
-    let bytes = airgap_format::regular_file::read_regular(path, MAX_MAP_BYTES, "a relocation map")?;
-    let map: RelocationMap = serde_json::from_slice(&bytes)
-        .map_err(|e| anyhow!("{}: not a relocation map: {e}", path.display()))?;
+) -> Result<()> {
     if map.bundle_digest != bundle_digest.to_string() {
         bail!(
             "{}: the relocation map is for bundle {} {} ({}), not {} {} ({bundle_digest})",
@@ -848,7 +838,7 @@ fn load_map(
             r.prefix
         );
     }
-    Ok(map)
+    Ok(())
 }
 
 /// Every bundle image with the internal reference it is pinned at.
