@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use airgap_bundle::build::{build, BuildOptions};
 use airgap_bundle::sign::SecretKey;
+use airgap_cli::args::OutputArgs;
 use airgap_cli::progress::UsageError;
 use airgap_format::display::count;
 use anyhow::Result;
@@ -47,9 +48,8 @@ pub struct Args {
     /// zstd level for compressible entries (1-19).
     #[arg(long, default_value_t = airgap_format::writer::DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=19))]
     level: i32,
-    /// Print the result as JSON and draw no progress bars.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Builds the bundle and prints what was written.
@@ -64,7 +64,7 @@ pub fn run(args: Args) -> Result<()> {
         })
         .transpose()?;
     let key = SecretKey::from_file(&args.key)?;
-    let json = args.json;
+    let json = args.output.json;
     let mut options = BuildOptions::from_env()?;
     options.level = args.level;
     options.progress = !json;

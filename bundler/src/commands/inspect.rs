@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use airgap_cli::args::OutputArgs;
 use anyhow::Result;
 
 /// Arguments of `inspect`.
@@ -9,16 +10,15 @@ use anyhow::Result;
 pub struct Args {
     /// The bundle.
     file: PathBuf,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Reads the bundle's head and prints its summary (no verification).
 pub fn run(args: Args) -> Result<()> {
     print!(
         "{}",
-        airgap_format::inspect::inspect(&args.file)?.to_output(args.json)
+        airgap_format::inspect::inspect(&args.file)?.to_output(args.output.json)
     );
     Ok(())
 }

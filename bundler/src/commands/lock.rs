@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use airgap_bundle::lock_command::lock_manifest;
+use airgap_cli::args::OutputArgs;
 use anyhow::Result;
 
 use super::pull_args::PullArgs;
@@ -17,15 +18,14 @@ pub struct Args {
     out: Option<PathBuf>,
     #[command(flatten)]
     pull: PullArgs,
-    /// Print the lock as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Resolves the manifest's sources, writes the lock file and prints it.
 pub fn run(args: Args) -> Result<()> {
     let (path, lock) = lock_manifest(&args.manifest, args.out.as_deref(), args.pull.options()?)?;
-    if args.json {
+    if args.output.json {
         println!("{}", serde_json::to_string_pretty(&lock)?);
     } else {
         for i in &lock.images {
