@@ -33,7 +33,8 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
 }
 
 fn print_json_to<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
+    // `From` keeps the kind of a write error (a closed pipe stays one).
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
     out.write_all(b"\n")?;
     out.flush()
 }
@@ -68,6 +69,24 @@ mod tests {
         let mut v = Vec::new();
         print_json_to(&mut v, &R { n: 3 }).unwrap();
         assert_eq!(String::from_utf8(v).unwrap(), "{\n  \"n\": 3\n}\n");
+    }
+
+    /// A pipe whose reader has gone.
+    struct Closed;
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_to_a_closed_pipe_is_a_closed_pipe() {
+        let e = print_json_to(&mut Closed, &R { n: 3 }).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        assert!(quiet_on_closed_pipe(Err(e)).is_ok());
     }
 
     #[test]
