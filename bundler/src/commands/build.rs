@@ -1,13 +1,16 @@
 //! `airgap-bundle build MANIFEST`: builds and signs a bundle.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 
-use airgap_bundle::build::{build, BuildOptions};
+use airgap_bundle::build::{build, BuildOptions, BuildOutput};
 use airgap_bundle::sign::SecretKey;
 use airgap_cli::args::OutputArgs;
 use airgap_cli::progress::UsageError;
+use airgap_cli::report::{emit, Report};
 use airgap_format::display::count;
 use anyhow::Result;
+use serde::Serialize;
 
 use super::pull_args::PullArgs;
 
@@ -52,6 +55,75 @@ pub struct Args {
     output: OutputArgs,
 }
 
+/// What a build produced, as [`BuildOutput`]'s JSON or a few lines of text.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Built(BuildOutput);
+
+impl Report for Built {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let result = &self.0;
+        if result.parts.is_empty() {
+            writeln!(
+                out,
+                "wrote {} ({} bytes, {}, signed by {})",
+                result.path.display(),
+                result.archive_size,
+                count(result.blobs as u64, "blob"),
+                result.key_id,
+            )?;
+        } else {
+            writeln!(
+                out,
+                "wrote {} as {} ({} bytes, {}, signed by {}):",
+                result.path.display(),
+                count(result.parts.len() as u64, "part"),
+                result.archive_size,
+                count(result.blobs as u64, "blob"),
+                result.key_id,
+            )?;
+            for p in &result.parts {
+                writeln!(out, "    {}", p.display())?;
+            }
+        }
+        writeln!(out, "bundle digest {}", result.bundle_digest)?;
+        if let Some(b) = &result.base {
+            writeln!(
+                out,
+                "delta against {} {} ({}): {} blobs ({} bytes) left to the base",
+                b.name, b.version, b.digest, result.blobs_left_to_base, result.bytes_left_to_base
+            )?;
+        }
+        if let Some(s) = &result.sbom {
+            writeln!(
+                out,
+                "SBOMs: {} scanned, {}, {}, {} ({:.2} s)",
+                count(s.images_scanned as u64, "image platform"),
+                count(s.packages as u64, "package"),
+                count(s.vendor_sboms as u64, "vendor SBOM"),
+                count(s.warnings.len() as u64, "warning"),
+                s.seconds
+            )?;
+            // Every build that scanned says where its layer scans came from.
+            if s.layers_read + s.layers_cached > 0 {
+                writeln!(
+                    out,
+                    "layer scans: {} read, {} from the scan cache",
+                    s.layers_read, s.layers_cached
+                )?;
+            }
+        }
+        if let Some(p) = &result.pull {
+            writeln!(
+                out,
+                "pulled {} blobs ({} bytes); {} from the cache",
+                p.blobs_downloaded, p.bytes_downloaded, p.cache_hits
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Builds the bundle and prints what was written.
 pub fn run(args: Args) -> Result<()> {
     // Option values first: a malformed one is a usage error (exit 2),
@@ -76,60 +148,5 @@ pub fn run(args: Args) -> Result<()> {
     options.base = args.base;
     options.split = split;
     let result = build(&args.manifest, &key, &args.out, &options)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
-        return Ok(());
-    }
-    if result.parts.is_empty() {
-        println!(
-            "wrote {} ({} bytes, {}, signed by {})",
-            result.path.display(),
-            result.archive_size,
-            count(result.blobs as u64, "blob"),
-            result.key_id,
-        );
-    } else {
-        println!(
-            "wrote {} as {} ({} bytes, {}, signed by {}):",
-            result.path.display(),
-            count(result.parts.len() as u64, "part"),
-            result.archive_size,
-            count(result.blobs as u64, "blob"),
-            result.key_id,
-        );
-        for p in &result.parts {
-            println!("    {}", p.display());
-        }
-    }
-    println!("bundle digest {}", result.bundle_digest);
-    if let Some(b) = &result.base {
-        println!(
-            "delta against {} {} ({}): {} blobs ({} bytes) left to the base",
-            b.name, b.version, b.digest, result.blobs_left_to_base, result.bytes_left_to_base
-        );
-    }
-    if let Some(s) = &result.sbom {
-        println!(
-            "SBOMs: {} scanned, {}, {}, {} ({:.2} s)",
-            count(s.images_scanned as u64, "image platform"),
-            count(s.packages as u64, "package"),
-            count(s.vendor_sboms as u64, "vendor SBOM"),
-            count(s.warnings.len() as u64, "warning"),
-            s.seconds
-        );
-        // Every build that scanned says where its layer scans came from.
-        if s.layers_read + s.layers_cached > 0 {
-            println!(
-                "layer scans: {} read, {} from the scan cache",
-                s.layers_read, s.layers_cached
-            );
-        }
-    }
-    if let Some(p) = &result.pull {
-        println!(
-            "pulled {} blobs ({} bytes); {} from the cache",
-            p.blobs_downloaded, p.bytes_downloaded, p.cache_hits
-        );
-    }
-    Ok(())
+    emit(&Built(result), json)
 }

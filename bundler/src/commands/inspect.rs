@@ -1,9 +1,13 @@
 //! `airgap-bundle inspect FILE`: a bundle's summary from its head.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use airgap_cli::args::OutputArgs;
+use airgap_cli::report::{emit, Report};
+use airgap_format::inspect::InspectReport;
 use anyhow::Result;
+use serde::Serialize;
 
 /// Arguments of `inspect`.
 #[derive(clap::Args)]
@@ -14,11 +18,19 @@ pub struct Args {
     output: OutputArgs,
 }
 
+/// The summary, printed as [`InspectReport::to_output`] prints it.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Inspected(InspectReport);
+
+impl Report for Inspected {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(self.0.render_text().as_bytes())
+    }
+}
+
 /// Reads the bundle's head and prints its summary (no verification).
 pub fn run(args: Args) -> Result<()> {
-    print!(
-        "{}",
-        airgap_format::inspect::inspect(&args.file)?.to_output(args.output.json)
-    );
-    Ok(())
+    let report = airgap_format::inspect::inspect(&args.file)?;
+    emit(&Inspected(report), args.output.json)
 }
