@@ -43,7 +43,7 @@ pub struct PullOptions {
     pub authfile: Option<PathBuf>,
     /// Credentials given on the command line, for one host.
     pub login: Option<(String, Credentials)>,
-    /// Downloads at once.
+    /// Downloads at once, 1 to [`airgap_cli::args::MAX_JOBS`].
     pub jobs: usize,
     /// Draw progress bars (on a terminal).
     pub progress: bool,
@@ -382,7 +382,11 @@ impl Puller {
         let overall = group.add(total, "pull");
         let next = AtomicUsize::new(0);
         let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-        let jobs = self.options.jobs.clamp(1, 32).min(queue.len());
+        let jobs = self
+            .options
+            .jobs
+            .clamp(1, usize::from(airgap_cli::args::MAX_JOBS))
+            .min(queue.len());
         std::thread::scope(|s| {
             for _ in 0..jobs {
                 s.spawn(|| loop {
