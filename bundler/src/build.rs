@@ -248,34 +248,37 @@ fn build_inner(
                 Some(b) => crate::delta::left_to_base(&plan, b, sboms),
                 None => BTreeSet::new(),
             };
-            if prepared.scans() {
-                // SBOM blobs go last (format version 6): the scan runs
-                // while everything else is written, whole or split.
+            // SBOM blobs go last (format version 6) when there is a scan:
+            // it runs while everything else is written, whole or split.
+            let scanning = if prepared.scans() {
                 let vendor = prepared.vendor_blobs();
                 let placeholders = prepared.placeholders();
                 let vendor_digests: Vec<Digest> = vendor.iter().map(|(e, _)| e.digest).collect();
                 let omit = omit(&vendor_digests);
-                let room = ctx.room_for_sboms(placeholders, vendor, &omit)?;
-                let scan = s.spawn(|| {
+                Some((ctx.room_for_sboms(placeholders, vendor, &omit)?, omit))
+            } else {
+                None
+            };
+            let generate = {
+                // Borrowed; only `prepared` moves in (generating consumes it).
+                let (plan, created, manifest) = (&plan, &created, &manifest);
+                let (ready, scan_cache) = (&ready, scan_cache.as_ref());
+                move || {
                     prepared.generate(
-                        &plan,
-                        &created,
+                        plan,
+                        created,
                         &manifest.doc.name.value,
                         &manifest.doc.version.value,
-                        &ready,
-                        scan_cache.as_ref(),
+                        ready,
+                        scan_cache,
                     )
-                });
+                }
+            };
+            if let Some((room, omit)) = scanning {
+                let scan = s.spawn(generate);
                 ctx.write(Head::Reserved(room), Sboms::Scanning(scan), &omit)
             } else {
-                let docs = prepared.generate(
-                    &plan,
-                    &created,
-                    &manifest.doc.name.value,
-                    &manifest.doc.version.value,
-                    &ready,
-                    scan_cache.as_ref(),
-                )?;
+                let docs = generate()?;
                 let sbom_blobs = docs.blobs();
                 let omit = omit(&sbom_blobs.keys().copied().collect::<Vec<_>>());
                 let entries: Vec<BlobEntry> =

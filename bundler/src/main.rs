@@ -21,14 +21,8 @@ enum Command {
     /// Create a signing key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub (minisign format).
     Keygen(commands::keygen::Args),
     /// Sign a file (such as a release's SHA256SUMS) with minisign's format: FILE.minisig.
-    #[command(
-        after_help = "Example:\n  airgap-bundle sign dist/x86_64/SHA256SUMS --key release.key\n  minisign -Vm dist/x86_64/SHA256SUMS -p release.pub"
-    )]
     Sign(commands::sign::Args),
     /// Build a bundle from a manifest.
-    #[command(
-        after_help = "Example:\n  airgap-bundle build manifests/demo.yaml --key vendor.key --out demo-1.0.0.bundle\n  airgap-bundle build release.yaml --key vendor.key --out release.bundle --locked --split 4GiB"
-    )]
     Build(commands::build::Args),
     /// Resolve every registry image and remote chart to a digest and write the lock file.
     Lock(commands::lock::Args),
@@ -37,12 +31,8 @@ enum Command {
     /// Node-locked licences (vendor side).
     License(commands::license::Args),
     /// Print the shell completion script for bash, zsh or fish.
-    #[command(
-        after_help = "Example:\n  airgap-bundle completion bash > /etc/bash_completion.d/airgap-bundle"
-    )]
     Completion(commands::completion::Args),
     /// Write the man pages, one per command, into a folder.
-    #[command(after_help = "Example:\n  airgap-bundle man --out /usr/local/share/man/man1")]
     Man(commands::man::Args),
 }
 

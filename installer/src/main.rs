@@ -30,9 +30,6 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Install or upgrade: verify, activate the licence, push, render, apply, check health, record.
-    #[command(
-        after_help = "Example:\n  airgap-install install /media/usb/demo-1.1.0.bundle --site /etc/airgap-install/site.yaml --apply\n\nAn interrupted run is resumed by running the same command again."
-    )]
     Install(commands::install::Args),
     /// Check everything an install will need, before anything changes; report every problem at once.
     Preflight(commands::preflight::Args),
@@ -45,49 +42,30 @@ enum Command {
     /// Show what is installed, and the unfinished install runs.
     Status(commands::status::Args),
     /// Give up an unfinished install run: record it in the audit log and remove its journal.
-    #[command(
-        after_help = "Example:\n  airgap-install abandon demo@1.1.0\n  airgap-install abandon 0ec365e162ca"
-    )]
     Abandon(commands::abandon::Args),
     /// Show the audit log.
     History(commands::history::Args),
     /// Node-locked licences: request, activate, status.
     License(commands::license::Args),
     /// Check a bundle's signature, then every entry against it.
-    #[command(
-        after_help = "Example:\n  airgap-install verify /media/usb/demo-1.0.0.bundle --trust vendor.pub \\\n      --expect-digest sha256:6643c7c002edf162be63565a09bfc8d95211a534f5c08251b19f7ab0a3c78b4f"
-    )]
     Verify(commands::verify::Args),
     /// Put the bundle's images into the site's registry (signature checked first).
-    #[command(
-        after_help = "Example:\n  airgap-install push /media/usb/demo-1.0.0.bundle --registry registry.internal.example:5000/platform \\\n      --ca-file internal-ca.pem --relocation-map relocation-map.json"
-    )]
     Push(commands::push::Args),
     /// Summarise a bundle from its head (no verification).
     Inspect(commands::inspect::Args),
     /// Render the site's configuration from the bundle's templates: values per release, install-plan.sh, plan.json.
-    #[command(
-        after_help = "Example:\n  airgap-install render /media/usb/demo-1.0.0.bundle --site site.yaml --relocation relocation-map.json --out rendered/"
-    )]
     Render(commands::render::Args),
     /// List or extract the bundle's SBOMs (signature and digests checked).
     Sbom(commands::sbom::Args),
     /// Check that the control plane and every workspace answer GET <url>/health.
     Health(commands::health::Args),
     /// Print the shell completion script for bash, zsh or fish.
-    #[command(
-        after_help = "Example:\n  airgap-install completion bash > /etc/bash_completion.d/airgap-install"
-    )]
     Completion(commands::completion::Args),
     /// Write the man pages, one per command, into a folder.
-    #[command(after_help = "Example:\n  airgap-install man --out /usr/local/share/man/man1")]
     Man(commands::man::Args),
     /// Print this program's version; with --verbose, its commit, target, compiler and build date.
     Version(commands::version::Args),
     /// Check this program's own file against the release's signed SHA256SUMS beside it.
-    #[command(
-        after_help = "Example:\n  /media/release/x86_64/airgap-install self-check --trust /media/release/release.pub"
-    )]
     SelfCheck(commands::self_check::Args),
 }
 

@@ -686,6 +686,14 @@ fn registry_checks(
     };
     let repo = target.repository(&name);
     let _ = state;
+    let fix = format!(
+        "grant the account push rights on {}/*",
+        if target.prefix.is_empty() {
+            "the registry"
+        } else {
+            &target.prefix
+        }
+    );
     match client.start_upload(&repo) {
         Ok(location) => {
             client.cancel_upload(&repo, &location);
@@ -702,27 +710,13 @@ fn registry_checks(
             c.failed(
                 "registry push rights",
                 format!("may not push to {repo}: HTTP {s}: {body}"),
-                format!(
-                    "grant the account push rights on {}/*",
-                    if target.prefix.is_empty() {
-                        "the registry"
-                    } else {
-                        &target.prefix
-                    }
-                ),
+                fix,
             );
         }
         Err(err) => c.failed(
             "registry push rights",
             format!("may not push to {repo}: {}", error_line(&err)),
-            format!(
-                "grant the account push rights on {}/*",
-                if target.prefix.is_empty() {
-                    "the registry"
-                } else {
-                    &target.prefix
-                }
-            ),
+            fix,
         ),
     }
     true

@@ -148,11 +148,11 @@ pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
             )
         })?;
     let label = format!("{name}@{to}");
-    let mut run = Run {
+    let mut run = Run::new(
         state,
-        command: Command::Rollback,
-        order: &STEPS,
-        journal: existing.clone().unwrap_or_else(|| Journal {
+        Command::Rollback,
+        &STEPS,
+        existing.clone().unwrap_or_else(|| Journal {
             bundle_digest: old.bundle_digest.clone(),
             bundle: label.clone(),
             started_at: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
@@ -160,13 +160,9 @@ pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
             from_version: Some(from.clone()),
             ..Journal::default()
         }),
-        journal_id: journal_id.clone(),
-        bundle_digest: old.bundle_digest.clone(),
-        bundle_label: label.clone(),
-        steps: Vec::new(),
-        progress: o.progress,
-        current: Default::default(),
-    };
+        journal_id.clone(),
+        o.progress,
+    );
     run.audit_run(
         Outcome::Started,
         if existing.is_some() {

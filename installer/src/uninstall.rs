@@ -81,24 +81,20 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
         bail!("--purge-images needs --site (the registry's address and TLS settings)");
     }
     let label = format!("{}@{}", record.name, record.version);
-    let mut run = Run {
+    let mut run = Run::new(
         state,
-        command: Command::Uninstall,
-        order: &STEPS,
-        journal: existing.clone().unwrap_or_else(|| Journal {
+        Command::Uninstall,
+        &STEPS,
+        existing.clone().unwrap_or_else(|| Journal {
             bundle_digest: record.bundle_digest.clone(),
             bundle: label.clone(),
             started_at: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
             kind: Some(RunKind::Uninstall),
             ..Journal::default()
         }),
-        journal_id: journal_id.clone(),
-        bundle_digest: record.bundle_digest.clone(),
-        bundle_label: label.clone(),
-        steps: Vec::new(),
-        progress: o.progress,
-        current: Default::default(),
-    };
+        journal_id.clone(),
+        o.progress,
+    );
     run.audit_run(
         Outcome::Started,
         if existing.is_some() {

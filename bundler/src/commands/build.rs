@@ -16,6 +16,9 @@ use super::pull_args::PullArgs;
 
 /// Arguments of `build`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  airgap-bundle build manifests/demo.yaml --key vendor.key --out demo-1.0.0.bundle\n  airgap-bundle build release.yaml --key vendor.key --out release.bundle --locked --split 4GiB"
+)]
 pub struct Args {
     /// The bundle manifest (YAML).
     manifest: PathBuf,

@@ -6,6 +6,9 @@ use clap::CommandFactory;
 
 /// Arguments of `completion`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  airgap-bundle completion bash > /etc/bash_completion.d/airgap-bundle"
+)]
 pub struct Args {
     /// The shell.
     shell: Shell,

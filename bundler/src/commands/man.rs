@@ -7,6 +7,7 @@ use clap::CommandFactory;
 
 /// Arguments of `man`.
 #[derive(clap::Args)]
+#[command(after_help = "Example:\n  airgap-bundle man --out /usr/local/share/man/man1")]
 pub struct Args {
     /// The folder (created if missing), such as /usr/local/share/man/man1.
     #[arg(long)]

@@ -7,6 +7,9 @@ use anyhow::Result;
 
 /// Arguments of `sign`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  airgap-bundle sign dist/x86_64/SHA256SUMS --key release.key\n  minisign -Vm dist/x86_64/SHA256SUMS -p release.pub"
+)]
 pub struct Args {
     /// The file.
     file: PathBuf,

@@ -9,6 +9,9 @@ use super::{print_text, Context};
 
 /// The arguments of `abandon`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  airgap-install abandon demo@1.1.0\n  airgap-install abandon 0ec365e162ca"
+)]
 pub struct Args {
     /// The run: its bundle as NAME@VERSION, or the start of its bundle digest (as `status` shows).
     run: String,

@@ -8,6 +8,9 @@ use super::{print_text, Context};
 
 /// The arguments of `completion`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  airgap-install completion bash > /etc/bash_completion.d/airgap-install"
+)]
 pub struct Args {
     /// The shell.
     shell: Shell,

@@ -12,6 +12,9 @@ use super::{show, with_trusted_keys, Context, SiteBundleArgs};
 
 /// The arguments of `install`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  airgap-install install /media/usb/demo-1.1.0.bundle --site /etc/airgap-install/site.yaml --apply\n\nAn interrupted run is resumed by running the same command again."
+)]
 pub struct Args {
     #[command(flatten)]
     target: SiteBundleArgs,

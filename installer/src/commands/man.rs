@@ -9,6 +9,7 @@ use super::{print_text, Context};
 
 /// The arguments of `man`.
 #[derive(clap::Args)]
+#[command(after_help = "Example:\n  airgap-install man --out /usr/local/share/man/man1")]
 pub struct Args {
     /// The folder (created if missing), such as /usr/local/share/man/man1.
     #[arg(long)]

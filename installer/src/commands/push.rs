@@ -18,6 +18,9 @@ use super::{json_failure, registry_credentials, show, user_agent, Context, Uploa
 
 /// The arguments of `push`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  airgap-install push /media/usb/demo-1.0.0.bundle --registry registry.internal.example:5000/platform \\\n      --ca-file internal-ca.pem --relocation-map relocation-map.json"
+)]
 pub struct Args {
     #[command(flatten)]
     bundle: BundleArgs,

@@ -14,6 +14,9 @@ use super::{show, with_trusted_keys, Context};
 
 /// The arguments of `render`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  airgap-install render /media/usb/demo-1.0.0.bundle --site site.yaml --relocation relocation-map.json --out rendered/"
+)]
 pub struct Args {
     /// The site file (site.yaml).
     #[arg(long)]

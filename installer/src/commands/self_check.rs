@@ -12,6 +12,9 @@ use super::{json_failure, show, Context};
 
 /// The arguments of `self-check`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  /media/release/x86_64/airgap-install self-check --trust /media/release/release.pub"
+)]
 pub struct Args {
     /// The release's public key (minisign format); repeatable.
     #[arg(long)]

@@ -16,6 +16,9 @@ use super::{json_failure, Context};
 
 /// The arguments of `verify`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  airgap-install verify /media/usb/demo-1.0.0.bundle --trust vendor.pub \\\n      --expect-digest sha256:6643c7c002edf162be63565a09bfc8d95211a534f5c08251b19f7ab0a3c78b4f"
+)]
 pub struct Args {
     #[command(flatten)]
     bundle: BundleArgs,
