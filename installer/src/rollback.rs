@@ -152,13 +152,13 @@ pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
         state,
         Command::Rollback,
         &STEPS,
-        existing.clone().unwrap_or_else(|| Journal {
-            bundle_digest: old.bundle_digest.clone(),
-            bundle: label.clone(),
-            started_at: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
-            kind: Some(RunKind::Rollback),
-            from_version: Some(from.clone()),
-            ..Journal::default()
+        existing.clone().unwrap_or_else(|| {
+            Journal::begin(
+                old.bundle_digest.clone(),
+                label.clone(),
+                Some(RunKind::Rollback),
+                Some(from.clone()),
+            )
         }),
         journal_id.clone(),
         o.progress,

@@ -85,12 +85,13 @@ pub fn uninstall(state: &State, o: &UninstallOptions) -> Result<UninstallReport>
         state,
         Command::Uninstall,
         &STEPS,
-        existing.clone().unwrap_or_else(|| Journal {
-            bundle_digest: record.bundle_digest.clone(),
-            bundle: label.clone(),
-            started_at: rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).expect("0")),
-            kind: Some(RunKind::Uninstall),
-            ..Journal::default()
+        existing.clone().unwrap_or_else(|| {
+            Journal::begin(
+                record.bundle_digest.clone(),
+                label.clone(),
+                Some(RunKind::Uninstall),
+                None,
+            )
         }),
         journal_id.clone(),
         o.progress,

@@ -154,6 +154,25 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// The journal of a run of `kind` starting now on bundle `bundle`
+    /// (`NAME@VERSION`, digest `bundle_digest`), replacing `from_version`.
+    pub fn begin(
+        bundle_digest: String,
+        bundle: String,
+        kind: Option<RunKind>,
+        from_version: Option<String>,
+    ) -> Journal {
+        let now = time::OffsetDateTime::now_utc();
+        Journal {
+            bundle_digest,
+            bundle,
+            started_at: crate::state::rfc3339(now.replace_nanosecond(0).expect("0")),
+            kind,
+            from_version,
+            ..Journal::default()
+        }
+    }
+
     /// The change an install run started as, when the journal says.
     pub fn started_as(&self) -> Option<Change> {
         match (self.kind, self.from_version.clone()) {

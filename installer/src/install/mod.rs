@@ -41,7 +41,7 @@ use self::run::{audit_failure, Command, Run, StepReport};
 use self::steps::{Install, STEPS};
 use crate::preflight::PreflightReport;
 use crate::site::SiteFile;
-use crate::state::{rfc3339, Outcome, State};
+use crate::state::{Outcome, State};
 
 /// Settings of an install or upgrade run.
 pub struct InstallOptions<'a> {
@@ -136,13 +136,13 @@ pub fn install(state: &State, options: &InstallOptions) -> Result<InstallReport>
         .as_ref()
         .and_then(Journal::started_as)
         .unwrap_or_else(|| compare(d, &digest, current.as_ref(), options.apply));
-    let journal = existing.clone().unwrap_or_else(|| Journal {
-        bundle_digest: digest.clone(),
-        bundle: label.clone(),
-        started_at: rfc3339(now.replace_nanosecond(0).expect("0")),
-        kind: RunKind::of(&change),
-        from_version: change.from(),
-        ..Journal::default()
+    let journal = existing.clone().unwrap_or_else(|| {
+        Journal::begin(
+            digest.clone(),
+            label.clone(),
+            RunKind::of(&change),
+            change.from(),
+        )
     });
     let mut run = Run::new(
         state,
