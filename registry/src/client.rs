@@ -904,28 +904,55 @@ mod tests {
         Client::new(addr, &transport, None).unwrap()
     }
 
-    #[test]
-    fn plain_http_to_an_https_registry_names_the_fix() {
-        // What Go's server sends on a TLS port to a plain-HTTP request.
-        let addr = raw_server(
-            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
-        );
-        let c = client(&addr, true, vec![]);
+    /// A HEAD from a client (`plain` HTTP or not) to a server that answers
+    /// `response`: the server's address, the transport mismatch the error
+    /// names, and its text.
+    fn head_error(response: &'static [u8], plain: bool) -> (String, Option<Mismatch>, String) {
+        let addr = raw_server(response);
+        let c = client(&addr, plain, vec![]);
         let e = c
             .send("HEAD", &c.url("/v2/a/manifests/1"), "s", &[], None)
             .unwrap_err();
-        assert!(matches!(
-            e,
-            Error::Mismatch {
-                mismatch: Mismatch::SpeaksHttps,
-                ..
-            }
-        ));
-        assert_eq!(
-            e.to_string(),
-            format!("HEAD http://{addr}/v2/a/manifests/1: HTTP 400: the registry speaks HTTPS, and this request was plain HTTP; drop --plain-http")
-        );
-        // Another 400 is the caller's to read, body and all.
+        let mismatch = match &e {
+            Error::Mismatch { mismatch, .. } => Some(*mismatch),
+            _ => None,
+        };
+        (addr, mismatch, e.to_string())
+    }
+
+    #[test]
+    fn a_transport_that_does_not_match_the_registry_names_the_fix() {
+        let cases: [(&'static [u8], bool, Mismatch, &str, &str); 2] = [
+            // What Go's server sends on a TLS port to a plain-HTTP request.
+            (
+                b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+                true,
+                Mismatch::SpeaksHttps,
+                "http",
+                ": HTTP 400: the registry speaks HTTPS, and this request was plain HTTP; drop --plain-http",
+            ),
+            // A plain-HTTP server's answer to a TLS handshake.
+            (
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                false,
+                Mismatch::SpeaksPlainHttp,
+                "https",
+                "it seems to speak plain HTTP; pass --plain-http",
+            ),
+        ];
+        for (response, plain, want, scheme, end) in cases {
+            let (addr, mismatch, text) = head_error(response, plain);
+            assert_eq!(mismatch, Some(want));
+            let start = format!("HEAD {scheme}://{addr}/v2/a/manifests/1");
+            assert!(text.starts_with(&start), "{text}");
+            assert!(text.ends_with(end), "{text}");
+            assert!(!text.contains("InvalidContentType"), "{text}");
+        }
+    }
+
+    #[test]
+    fn another_400_is_the_callers_to_read() {
+        // Not a transport mismatch: the body is the caller's.
         let addr = raw_server(
             b"HTTP/1.1 400 Bad Request\r\nContent-Length: 11\r\nConnection: close\r\n\r\nbad request",
         );
@@ -1011,31 +1038,6 @@ mod tests {
 
         let tags = c(b"HTTP/1.1 200 OK\r\nContent-Length: 31\r\nConnection: close\r\n\r\n{\"name\":\"a\",\"tags\":[\"1\",\"2\"]}  ");
         assert_eq!(tags.tags("a").unwrap(), ["1", "2"]);
-    }
-
-    #[test]
-    fn https_to_a_plain_http_registry_names_the_fix() {
-        let addr = raw_server(
-            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
-        let c = client(&addr, false, vec![]);
-        let e = c
-            .send("HEAD", &c.url("/v2/a/manifests/1"), "s", &[], None)
-            .unwrap_err();
-        assert!(matches!(
-            e,
-            Error::Mismatch {
-                mismatch: Mismatch::SpeaksPlainHttp,
-                ..
-            }
-        ));
-        let text = e.to_string();
-        assert!(
-            text.starts_with(&format!("HEAD https://{addr}/v2/a/manifests/1: "))
-                && text.ends_with("it seems to speak plain HTTP; pass --plain-http")
-                && !text.contains("InvalidContentType"),
-            "{text}"
-        );
     }
 
     #[test]

@@ -199,9 +199,7 @@ pub fn scan(kind: FileKind, path: &str, bytes: &[u8], distro: &Distro) -> Scan {
     if bytes.len() as u64 > kind.max_size() {
         return too_large(kind, path, bytes.len() as u64);
     }
-    type Parser =
-        fn(&str, &[u8], &Distro, &mut Vec<ParseError>) -> Result<Vec<Package>, ParseError>;
-    let parser: Parser = match kind {
+    let parser: ecosystems::Parser = match kind {
         FileKind::OsRelease | FileKind::DpkgCopyright => return Scan::default(),
         FileKind::Executable if !is_executable(bytes) => return Scan::default(),
         FileKind::DpkgStatus => dpkg::parse_with_warnings,

@@ -10,20 +10,15 @@ use std::collections::BTreeMap;
 use crate::package::{normalize_location, os_package_purl, props, Distro, Ecosystem, Package};
 use crate::ParseError;
 
-/// Parses an apk installed database; records without a name or version
-/// are skipped (see [`parse_with_warnings`]).
-pub fn parse(path: &str, bytes: &[u8], distro: &Distro) -> Result<Vec<Package>, ParseError> {
-    parse_with_warnings(path, bytes, distro, &mut Vec::new())
-}
-
 #[derive(Default)]
 struct Record<'a> {
     line: usize,
     fields: BTreeMap<u8, &'a str>,
 }
 
-/// Like [`parse`], and adds a warning for every record it had to skip.
-/// Text without any `X:value` line is an error.
+/// Parses an apk installed database; records without a name or version are
+/// skipped. It adds a warning for every record it had to skip. Text without
+/// any `X:value` line is an error.
 pub fn parse_with_warnings(
     path: &str,
     bytes: &[u8],
@@ -198,14 +193,16 @@ A:x86_64
 
     #[test]
     fn wolfi_and_unknown_distro() {
-        let p = parse(
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
             "lib/apk/db/installed",
             INSTALLED.as_bytes(),
             &Distro::new("wolfi", Some("20230201")),
         )
         .unwrap();
         assert!(p[0].purl.starts_with("pkg:apk/wolfi/musl@"));
-        let p = parse(
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
             "lib/apk/db/installed",
             INSTALLED.as_bytes(),
             &Distro::default(),
@@ -217,15 +214,26 @@ A:x86_64
     #[test]
     fn garbage_is_an_error() {
         let d = Distro::default();
-        assert!(parse("lib/apk/db/installed", b"", &d).unwrap().is_empty());
-        assert!(parse("lib/apk/db/installed", b"\x7fELF\x02\x01", &d).is_err());
+        assert!(
+            crate::ecosystems::packages(parse_with_warnings, "lib/apk/db/installed", b"", &d)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "lib/apk/db/installed",
+            b"\x7fELF\x02\x01",
+            &d
+        )
+        .is_err());
     }
 
     #[test]
     fn mutated_inputs_never_panic() {
         let d = Distro::new("alpine", Some("3.19"));
         fuzz::mutations(INSTALLED.as_bytes(), 400, |bytes| {
-            let _ = parse("lib/apk/db/installed", bytes, &d);
+            let _ =
+                crate::ecosystems::packages(parse_with_warnings, "lib/apk/db/installed", bytes, &d);
         });
     }
 }

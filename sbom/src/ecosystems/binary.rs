@@ -8,12 +8,7 @@ use crate::source::FileSource;
 use crate::ParseError;
 
 /// Parses an executable for Go modules and Rust crates; one with neither
-/// gives no packages.
-pub fn parse(path: &str, bytes: &[u8], distro: &Distro) -> Result<Vec<Package>, ParseError> {
-    parse_with_warnings(path, bytes, distro, &mut Vec::new())
-}
-
-/// Like [`parse`]. When one kind of data is unreadable and the other was
+/// gives no packages. When one kind of data is unreadable and the other was
 /// read, the error becomes a warning; when both fail, the Go error is
 /// returned and the Rust one is a warning.
 pub fn parse_with_warnings(
@@ -93,7 +88,9 @@ mod tests {
                 &rust::tests::zlib(rust::tests::AUDIT_JSON.as_bytes()),
             ),
         ]);
-        let pkgs = parse("bin/x", &file, &Distro::default()).unwrap();
+        let pkgs =
+            crate::ecosystems::packages(parse_with_warnings, "bin/x", &file, &Distro::default())
+                .unwrap();
         // Read from a file (as a spooled executable is), the same.
         let mut on_disk = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut on_disk, &file).unwrap();
@@ -130,16 +127,21 @@ mod tests {
         assert_eq!(pkgs.len(), 5);
         assert_eq!(w.len(), 1);
         assert!(w[0].reason.contains("cargo-auditable"));
-        assert!(parse("bin/x", b"\x7fELF garbage", &Distro::default())
-            .unwrap()
-            .is_empty());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "bin/x",
+            b"\x7fELF garbage",
+            &Distro::default()
+        )
+        .unwrap()
+        .is_empty());
     }
 
     #[test]
     fn mutated_inputs_never_panic() {
         let file = rust::tests::audited_elf(rust::tests::AUDIT_JSON);
         fuzz::mutations(&file, 200, |b| {
-            let _ = parse("x", b, &Distro::default());
+            let _ = crate::ecosystems::packages(parse_with_warnings, "x", b, &Distro::default());
         });
     }
 }

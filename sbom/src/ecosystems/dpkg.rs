@@ -16,14 +16,9 @@ use crate::package::{
 use crate::text::{deb822_paragraphs, Paragraph};
 use crate::ParseError;
 
-/// Parses a dpkg status file or a `status.d` file; paragraphs that cannot
-/// be read are skipped (see [`parse_with_warnings`]).
-pub fn parse(path: &str, bytes: &[u8], distro: &Distro) -> Result<Vec<Package>, ParseError> {
-    parse_with_warnings(path, bytes, distro, &mut Vec::new())
-}
-
-/// Like [`parse`], and adds a warning for every paragraph it had to skip.
-/// A file with text but no package paragraph at all is an error.
+/// Parses a dpkg status file or a `status.d` file; paragraphs that cannot be
+/// read are skipped. It adds a warning for every paragraph it had to skip. A
+/// file with text but no package paragraph at all is an error.
 pub fn parse_with_warnings(
     path: &str,
     bytes: &[u8],
@@ -298,7 +293,8 @@ Description: no version
     #[test]
     fn status_d_files_have_no_status_field() {
         let file = "Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\nMaintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>\n\nPackage: libssl3\nVersion: 3.0.11-1~deb12u2\nArchitecture: amd64\nSource: openssl\n";
-        let pkgs = parse(
+        let pkgs = crate::ecosystems::packages(
+            parse_with_warnings,
             "./var/lib/dpkg/status.d/libssl3",
             file.as_bytes(),
             &Distro::new("debian", Some("12")),
@@ -311,16 +307,28 @@ Description: no version
         );
         assert_eq!(pkgs[1].location, "/var/lib/dpkg/status.d/libssl3");
         // The same paragraph in a status file without Status is not installed.
-        assert!(parse("var/lib/dpkg/status", file.as_bytes(), &debian())
-            .unwrap()
-            .is_empty());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "var/lib/dpkg/status",
+            file.as_bytes(),
+            &debian()
+        )
+        .unwrap()
+        .is_empty());
     }
 
     #[test]
     fn unknown_distro_and_ubuntu() {
-        let p = parse("var/lib/dpkg/status", STATUS.as_bytes(), &Distro::default()).unwrap();
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
+            "var/lib/dpkg/status",
+            STATUS.as_bytes(),
+            &Distro::default(),
+        )
+        .unwrap();
         assert_eq!(p[1].purl, "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64");
-        let p = parse(
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
             "var/lib/dpkg/status",
             STATUS.as_bytes(),
             &Distro::new("ubuntu", Some("22.04")),
@@ -334,13 +342,29 @@ Description: no version
 
     #[test]
     fn empty_and_garbage() {
-        assert!(parse("var/lib/dpkg/status", b"", &debian())
-            .unwrap()
-            .is_empty());
-        assert!(parse("var/lib/dpkg/status", b"\n\n", &debian())
-            .unwrap()
-            .is_empty());
-        let err = parse("var/lib/dpkg/status", b"\x00\x01garbage\xff", &debian()).unwrap_err();
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "var/lib/dpkg/status",
+            b"",
+            &debian()
+        )
+        .unwrap()
+        .is_empty());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "var/lib/dpkg/status",
+            b"\n\n",
+            &debian()
+        )
+        .unwrap()
+        .is_empty());
+        let err = crate::ecosystems::packages(
+            parse_with_warnings,
+            "var/lib/dpkg/status",
+            b"\x00\x01garbage\xff",
+            &debian(),
+        )
+        .unwrap_err();
         assert_eq!(err.path, "var/lib/dpkg/status");
         assert!(err.reason.contains("no dpkg package"));
     }
@@ -407,8 +431,18 @@ Description: no version
     #[test]
     fn mutated_inputs_never_panic() {
         fuzz::mutations(STATUS.as_bytes(), 400, |bytes| {
-            let _ = parse("var/lib/dpkg/status", bytes, &debian());
-            let _ = parse("var/lib/dpkg/status.d/x", bytes, &debian());
+            let _ = crate::ecosystems::packages(
+                parse_with_warnings,
+                "var/lib/dpkg/status",
+                bytes,
+                &debian(),
+            );
+            let _ = crate::ecosystems::packages(
+                parse_with_warnings,
+                "var/lib/dpkg/status.d/x",
+                bytes,
+                &debian(),
+            );
             let _ = copyright_licenses(bytes);
         });
     }

@@ -30,13 +30,8 @@ const MAX_CANDIDATES: usize = 64;
 const MAX_STRING: u64 = 16 * 1024 * 1024;
 const MAX_BUILD_SETTINGS: usize = 256;
 
-/// Parses a Go binary's build information; a file without any is no
-/// package (not an error).
-pub fn parse(path: &str, bytes: &[u8], distro: &Distro) -> Result<Vec<Package>, ParseError> {
-    parse_with_warnings(path, bytes, distro, &mut Vec::new())
-}
-
-/// Like [`parse`], and warns about module lines it could not read. Build
+/// Parses a Go binary's build information; a file without any is no package
+/// (not an error). It warns about module lines it could not read. Build
 /// information that is present but unreadable is an error.
 pub fn parse_with_warnings(
     path: &str,
@@ -520,15 +515,21 @@ pub(crate) mod tests {
         let mut bytes = vec![0u8; 64];
         bytes.extend(inline_blob("go1.21.0", MODINFO));
         bytes.extend([0u8; 7]);
-        let pkgs = parse("x", &bytes, &Distro::default()).unwrap();
+        let pkgs =
+            crate::ecosystems::packages(parse_with_warnings, "x", &bytes, &Distro::default())
+                .unwrap();
         check_hello(&pkgs, "go1.21.0");
         // Not aligned: not a header.
         let mut bytes = vec![0u8; 3];
         bytes.extend(inline_blob("go1.21.0", MODINFO));
-        assert!(parse("x", &bytes, &Distro::default()).unwrap().is_empty());
+        assert!(
+            crate::ecosystems::packages(parse_with_warnings, "x", &bytes, &Distro::default())
+                .unwrap()
+                .is_empty()
+        );
     }
 
-    /// What [`parse`] finds in `bytes` written to a file, read as
+    /// What [`parse_with_warnings`] finds in `bytes` written to a file, read as
     /// [`crate::ecosystems::binary::parse_file`] reads it.
     fn parse_from_file(bytes: &[u8]) -> Result<Vec<Package>, ParseError> {
         use std::io::Write;
@@ -547,7 +548,9 @@ pub(crate) mod tests {
             let mut bytes = vec![0u8; at];
             bytes.extend(inline_blob("go1.21.0", MODINFO));
             bytes.extend([0u8; 7]);
-            let in_memory = parse("x", &bytes, &Distro::default()).unwrap();
+            let in_memory =
+                crate::ecosystems::packages(parse_with_warnings, "x", &bytes, &Distro::default())
+                    .unwrap();
             check_hello(&in_memory, "go1.21.0");
             assert_eq!(
                 parse_from_file(&bytes).unwrap(),
@@ -559,7 +562,9 @@ pub(crate) mod tests {
         let mut bytes = vec![0u8; window - 16];
         let blob = inline_blob("go1.21.0", MODINFO);
         bytes.extend(&blob[..HEADER_SIZE + 4]);
-        let in_memory = parse("x", &bytes, &Distro::default()).unwrap_err();
+        let in_memory =
+            crate::ecosystems::packages(parse_with_warnings, "x", &bytes, &Distro::default())
+                .unwrap_err();
         assert!(
             in_memory.to_string().contains("runs past the data"),
             "{in_memory}"
@@ -606,7 +611,9 @@ pub(crate) mod tests {
     fn pointer_format() {
         for big in [false, true] {
             let file = pointer_format_elf(big);
-            let pkgs = parse("old", &file, &Distro::default()).unwrap();
+            let pkgs =
+                crate::ecosystems::packages(parse_with_warnings, "old", &file, &Distro::default())
+                    .unwrap();
             let mut from_file = parse_from_file(&file).unwrap();
             for p in &mut from_file {
                 p.location = pkgs[0].location.clone();
@@ -620,7 +627,9 @@ pub(crate) mod tests {
     fn unreadable_build_info_is_an_error() {
         let mut blob = inline_blob("go1.22.1", MODINFO);
         blob.truncate(40);
-        let e = parse("bin/x", &blob, &Distro::default()).unwrap_err();
+        let e =
+            crate::ecosystems::packages(parse_with_warnings, "bin/x", &blob, &Distro::default())
+                .unwrap_err();
         assert!(e.reason.starts_with("Go build info"), "{e}");
         // Pointers that lead nowhere.
         let mut hdr = MAGIC.to_vec();
@@ -628,11 +637,22 @@ pub(crate) mod tests {
         hdr.extend(0xdead_0000u64.to_le_bytes());
         hdr.extend(0xdead_0010u64.to_le_bytes());
         let file = elf(&[Section::new(".go.buildinfo", 0x1000, &hdr)]);
-        assert!(parse("bin/x", &file, &Distro::default()).is_err());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "bin/x",
+            &file,
+            &Distro::default()
+        )
+        .is_err());
         // Not a Go binary at all.
-        assert!(parse("bin/x", b"\x7fELF", &Distro::default())
-            .unwrap()
-            .is_empty());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "bin/x",
+            b"\x7fELF",
+            &Distro::default()
+        )
+        .unwrap()
+        .is_empty());
     }
 
     #[test]
@@ -644,7 +664,11 @@ pub(crate) mod tests {
         b.extend(b"go1.22.1");
         uvarint(5, &mut b);
         b.extend(b"hello");
-        assert!(parse("x", &b, &Distro::default()).unwrap().is_empty());
+        assert!(
+            crate::ecosystems::packages(parse_with_warnings, "x", &b, &Distro::default())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -677,15 +701,15 @@ pub(crate) mod tests {
         let d = Distro::default();
         let blob = inline_blob("go1.22.1", MODINFO);
         fuzz::mutations(&blob, 300, |b| {
-            let _ = parse("x", b, &d);
+            let _ = crate::ecosystems::packages(parse_with_warnings, "x", b, &d);
         });
         let file = elf(&[Section::new(".go.buildinfo", 0x500000, &blob)]);
         fuzz::mutations(&file, 300, |b| {
-            let _ = parse("x", b, &d);
+            let _ = crate::ecosystems::packages(parse_with_warnings, "x", b, &d);
         });
         let old = pointer_format_elf(false);
         fuzz::mutations(&old, 400, |b| {
-            let _ = parse("x", b, &d);
+            let _ = crate::ecosystems::packages(parse_with_warnings, "x", b, &d);
         });
     }
 }

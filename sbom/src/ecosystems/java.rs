@@ -37,13 +37,9 @@ pub fn is_java_archive_path(path: &str) -> bool {
 }
 
 /// Parses a Java archive; `pom.properties` files and nested archives that
-/// cannot be read are skipped (see [`parse_with_warnings`]).
-pub fn parse(path: &str, bytes: &[u8], distro: &Distro) -> Result<Vec<Package>, ParseError> {
-    parse_with_warnings(path, bytes, distro, &mut Vec::new())
-}
-
-/// Like [`parse`], and adds a warning for each skipped `pom.properties` or
-/// nested archive. Bytes that are not a zip archive are an error.
+/// cannot be read are skipped. It adds a warning for each skipped
+/// `pom.properties` or nested archive. Bytes that are not a zip archive are
+/// an error.
 pub fn parse_with_warnings(
     path: &str,
     bytes: &[u8],
@@ -447,13 +443,25 @@ mod tests {
             )],
             false,
         );
-        let p = parse("x.jar", &jar, &Distro::default()).unwrap();
+        let p = crate::ecosystems::packages(parse_with_warnings, "x.jar", &jar, &Distro::default())
+            .unwrap();
         assert_eq!(p[0].purl, "pkg:maven/junit/junit@4.13.2");
-        assert!(parse("x.jar", b"not a zip", &Distro::default()).is_err());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "x.jar",
+            b"not a zip",
+            &Distro::default()
+        )
+        .is_err());
         let empty = zip_of(&[], false);
-        assert!(parse("x.jar", &empty, &Distro::default())
-            .unwrap()
-            .is_empty());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "x.jar",
+            &empty,
+            &Distro::default()
+        )
+        .unwrap()
+        .is_empty());
     }
 
     #[test]
@@ -496,7 +504,12 @@ mod tests {
     fn mutated_inputs_never_panic() {
         let jar = boot_jar();
         fuzz::mutations(&jar, 300, |bytes| {
-            let _ = parse("app.jar", bytes, &Distro::default());
+            let _ = crate::ecosystems::packages(
+                parse_with_warnings,
+                "app.jar",
+                bytes,
+                &Distro::default(),
+            );
         });
         let stored = zip_of(
             &[(
@@ -506,7 +519,12 @@ mod tests {
             false,
         );
         fuzz::mutations(&stored, 300, |bytes| {
-            let _ = parse("x.jar", bytes, &Distro::default());
+            let _ = crate::ecosystems::packages(
+                parse_with_warnings,
+                "x.jar",
+                bytes,
+                &Distro::default(),
+            );
         });
         fuzz::mutations(pom("g", "a", "1").as_bytes(), 200, |bytes| {
             let _ = parse_properties(&String::from_utf8_lossy(bytes));

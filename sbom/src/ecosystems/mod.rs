@@ -1,9 +1,10 @@
 //! One parser per package format. Each is a pure function over bytes the
-//! caller has already read: `parse(path, bytes, distro)`, where `path` is
+//! caller has already read, of the one signature [`Parser`]:
+//! `parse_with_warnings(path, bytes, distro, warnings)`, where `path` is
 //! the file's path inside the image (it becomes [`crate::Package::location`]
-//! and names the file in errors) and `distro` qualifies OS package purls.
-//! Each also has `parse_with_warnings`, which reports the records it had
-//! to skip inside an otherwise readable file.
+//! and names the file in errors), `distro` qualifies OS package purls and
+//! `warnings` gets the records it had to skip inside an otherwise readable
+//! file. [`packages`] runs one and drops the warnings.
 //!
 //! No parser panics on any input, and each bounds its work (sizes,
 //! counts, decompression) with the limits documented in its module.
@@ -17,6 +18,24 @@ pub mod npm;
 pub mod python;
 pub mod rpm;
 pub mod rust;
+
+use crate::package::{Distro, Package};
+use crate::ParseError;
+
+/// What every parser is: `(path, bytes, distro, warnings)` to the packages
+/// found, or an error for a file it cannot read at all.
+pub type Parser =
+    fn(&str, &[u8], &Distro, &mut Vec<ParseError>) -> Result<Vec<Package>, ParseError>;
+
+/// Runs `parser` on one file and drops its warnings.
+pub fn packages(
+    parser: Parser,
+    path: &str,
+    bytes: &[u8],
+    distro: &Distro,
+) -> Result<Vec<Package>, ParseError> {
+    parser(path, bytes, distro, &mut Vec::new())
+}
 
 #[cfg(test)]
 pub(crate) mod fuzz {

@@ -35,13 +35,8 @@ pub fn is_package_manifest_path(path: &str) -> bool {
 }
 
 /// Parses one `package.json`. Returns no package when the path is not an
-/// installed package's manifest or it lacks a name or version; invalid
-/// JSON is an error.
-pub fn parse(path: &str, bytes: &[u8], distro: &Distro) -> Result<Vec<Package>, ParseError> {
-    parse_with_warnings(path, bytes, distro, &mut Vec::new())
-}
-
-/// Like [`parse`]; one file holds one package, so there are no warnings.
+/// installed package's manifest or it lacks a name or version; invalid JSON
+/// is an error. One file holds one package, so there are no warnings.
 pub fn parse_with_warnings(
     path: &str,
     bytes: &[u8],
@@ -122,7 +117,8 @@ mod tests {
 
     #[test]
     fn plain_and_scoped_packages() {
-        let p = parse(
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
             "app/node_modules/express/package.json",
             EXPRESS.as_bytes(),
             &d(),
@@ -134,7 +130,8 @@ mod tests {
         assert_eq!(p[0].location, "/app/node_modules/express/package.json");
 
         let scoped = r#"{"name":"@Babel/Core","version":"7.23.0","license":"MIT OR Apache-2.0"}"#;
-        let p = parse(
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
             "usr/lib/node_modules/npm/node_modules/@babel/core/package.json",
             scoped.as_bytes(),
             &d(),
@@ -152,7 +149,13 @@ mod tests {
         let one = r#"{"name":"c","version":"1.0.0","licenses":{"type":"BSD"}}"#;
         let none = r#"{"name":"d","version":"1.0.0","license":42}"#;
         let lic = |s: &str| {
-            parse("node_modules/x/package.json", s.as_bytes(), &d()).unwrap()[0]
+            crate::ecosystems::packages(
+                parse_with_warnings,
+                "node_modules/x/package.json",
+                s.as_bytes(),
+                &d(),
+            )
+            .unwrap()[0]
                 .licenses
                 .clone()
         };
@@ -183,22 +186,41 @@ mod tests {
         ] {
             assert!(!is_package_manifest_path(path), "{path}");
         }
-        assert!(parse("app/package.json", EXPRESS.as_bytes(), &d())
-            .unwrap()
-            .is_empty());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "app/package.json",
+            EXPRESS.as_bytes(),
+            &d()
+        )
+        .unwrap()
+        .is_empty());
         let helper = r#"{"type":"module"}"#;
-        assert!(
-            parse("node_modules/x/package.json", helper.as_bytes(), &d())
-                .unwrap()
-                .is_empty()
-        );
-        let e = parse("node_modules/x/package.json", b"{\"name\":", &d()).unwrap_err();
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "node_modules/x/package.json",
+            helper.as_bytes(),
+            &d()
+        )
+        .unwrap()
+        .is_empty());
+        let e = crate::ecosystems::packages(
+            parse_with_warnings,
+            "node_modules/x/package.json",
+            b"{\"name\":",
+            &d(),
+        )
+        .unwrap_err();
         assert!(e.reason.starts_with("invalid JSON"), "{e}");
         let bom = b"\xef\xbb\xbf{\"name\":\"x\",\"version\":\"1\"}";
         assert_eq!(
-            parse("node_modules/x/package.json", bom, &d())
-                .unwrap()
-                .len(),
+            crate::ecosystems::packages(
+                parse_with_warnings,
+                "node_modules/x/package.json",
+                bom,
+                &d()
+            )
+            .unwrap()
+            .len(),
             1
         );
     }
@@ -206,9 +228,20 @@ mod tests {
     #[test]
     fn mutated_inputs_never_panic() {
         fuzz::mutations(EXPRESS.as_bytes(), 400, |bytes| {
-            let _ = parse("node_modules/express/package.json", bytes, &d());
+            let _ = crate::ecosystems::packages(
+                parse_with_warnings,
+                "node_modules/express/package.json",
+                bytes,
+                &d(),
+            );
         });
         let deep = "[".repeat(100_000);
-        assert!(parse("node_modules/x/package.json", deep.as_bytes(), &d()).is_err());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "node_modules/x/package.json",
+            deep.as_bytes(),
+            &d()
+        )
+        .is_err());
     }
 }

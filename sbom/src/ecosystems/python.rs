@@ -17,13 +17,8 @@ use crate::ParseError;
 /// A `License` field longer than this is license text, not a name.
 const MAX_LICENSE_NAME: usize = 200;
 
-/// Parses one metadata file into its distribution.
-pub fn parse(path: &str, bytes: &[u8], distro: &Distro) -> Result<Vec<Package>, ParseError> {
-    parse_with_warnings(path, bytes, distro, &mut Vec::new())
-}
-
-/// Like [`parse`]; there are no per-record warnings (one file, one
-/// distribution), so this only exists for symmetry with the other parsers.
+/// Parses one metadata file into its distribution. There are no per-record
+/// warnings (one file, one distribution).
 pub fn parse_with_warnings(
     path: &str,
     bytes: &[u8],
@@ -141,7 +136,8 @@ Name: not-a-header
 
     #[test]
     fn dist_info_metadata() {
-        let p = parse(
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
             "usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA",
             METADATA.as_bytes(),
             &d(),
@@ -161,16 +157,29 @@ Name: not-a-header
     #[test]
     fn license_expression_text_and_classifiers() {
         let pep639 = "Metadata-Version: 2.4\nName: my_Pkg.name\nVersion: 1.0.post1\nLicense-Expression: MIT OR Apache-2.0\nLicense: ignored\n";
-        let p = parse("x.dist-info/METADATA", pep639.as_bytes(), &d()).unwrap();
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
+            "x.dist-info/METADATA",
+            pep639.as_bytes(),
+            &d(),
+        )
+        .unwrap();
         assert_eq!(p[0].purl, "pkg:pypi/my-pkg-name@1.0.post1");
         assert_eq!(p[0].licenses, ["MIT OR Apache-2.0"]);
 
         let text = "Metadata-Version: 1.1\nName: six\nVersion: 1.16.0\nLicense: Copyright (c) 2010-2020 Benjamin Peterson\n        \n        Permission is hereby granted, free of charge\nClassifier: License :: OSI Approved\nClassifier: License :: OSI Approved :: MIT License\nClassifier: License :: Public Domain\nClassifier: License :: OSI Approved :: MIT License\n";
-        let p = parse("six-1.16.0.egg-info/PKG-INFO", text.as_bytes(), &d()).unwrap();
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
+            "six-1.16.0.egg-info/PKG-INFO",
+            text.as_bytes(),
+            &d(),
+        )
+        .unwrap();
         assert_eq!(p[0].licenses, ["MIT License", "Public Domain"]);
 
         let unknown = "Metadata-Version: 1.0\r\nName: old\r\nVersion: 0.1\r\nLicense: UNKNOWN\r\n";
-        let p = parse(
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
             "usr/lib/python2.7/dist-packages/old-0.1.egg-info",
             unknown.as_bytes(),
             &d(),
@@ -182,10 +191,34 @@ Name: not-a-header
 
     #[test]
     fn missing_fields_are_errors() {
-        assert!(parse("a.dist-info/METADATA", b"Name: x\n", &d()).is_err());
-        assert!(parse("a.dist-info/METADATA", b"Version: 1\n", &d()).is_err());
-        assert!(parse("a.dist-info/METADATA", b"", &d()).is_err());
-        let e = parse("a.dist-info/METADATA", b"\n\nName: x\nVersion: 1\n", &d()).unwrap_err();
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "a.dist-info/METADATA",
+            b"Name: x\n",
+            &d()
+        )
+        .is_err());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "a.dist-info/METADATA",
+            b"Version: 1\n",
+            &d()
+        )
+        .is_err());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "a.dist-info/METADATA",
+            b"",
+            &d()
+        )
+        .is_err());
+        let e = crate::ecosystems::packages(
+            parse_with_warnings,
+            "a.dist-info/METADATA",
+            b"\n\nName: x\nVersion: 1\n",
+            &d(),
+        )
+        .unwrap_err();
         assert_eq!(e.path, "a.dist-info/METADATA");
     }
 
@@ -199,7 +232,12 @@ Name: not-a-header
     #[test]
     fn mutated_inputs_never_panic() {
         fuzz::mutations(METADATA.as_bytes(), 400, |bytes| {
-            let _ = parse("a.dist-info/METADATA", bytes, &d());
+            let _ = crate::ecosystems::packages(
+                parse_with_warnings,
+                "a.dist-info/METADATA",
+                bytes,
+                &d(),
+            );
         });
     }
 }

@@ -39,14 +39,9 @@ const MAX_DATA_SIZE: u32 = 0x0fff_ffff;
 const MAX_STRING: usize = 1024 * 1024;
 
 /// Parses an rpmdb.sqlite database; header blobs that cannot be read are
-/// skipped (see [`parse_with_warnings`]).
-pub fn parse(path: &str, bytes: &[u8], distro: &Distro) -> Result<Vec<Package>, ParseError> {
-    parse_with_warnings(path, bytes, distro, &mut Vec::new())
-}
-
-/// Like [`parse`], and adds a warning for each header it had to skip. A
-/// file that is not an SQLite database with a `Packages` table is an
-/// error; so is a database SQLite finds corrupt before any package was read.
+/// skipped. It adds a warning for each header it had to skip. A file that is
+/// not an SQLite database with a `Packages` table is an error; so is a
+/// database SQLite finds corrupt before any package was read.
 pub fn parse_with_warnings(
     path: &str,
     bytes: &[u8],
@@ -558,17 +553,35 @@ pub(crate) mod tests {
     #[test]
     fn unknown_distro_has_no_namespace() {
         let db = db_with(&[bash_header()]);
-        let p = parse("usr/lib/sysimage/rpm/rpmdb.sqlite", &db, &Distro::default()).unwrap();
+        let p = crate::ecosystems::packages(
+            parse_with_warnings,
+            "usr/lib/sysimage/rpm/rpmdb.sqlite",
+            &db,
+            &Distro::default(),
+        )
+        .unwrap();
         assert_eq!(p[0].purl, "pkg:rpm/bash@5.2.26-3.fc40?arch=x86_64");
     }
 
     #[test]
     fn not_a_database() {
-        let e = parse("var/lib/rpm/rpmdb.sqlite", b"hello", &fedora()).unwrap_err();
+        let e = crate::ecosystems::packages(
+            parse_with_warnings,
+            "var/lib/rpm/rpmdb.sqlite",
+            b"hello",
+            &fedora(),
+        )
+        .unwrap_err();
         assert!(e.reason.contains("not an SQLite"), "{e}");
         let mut db = fixture_db();
         db.truncate(100);
-        assert!(parse("var/lib/rpm/rpmdb.sqlite", &db, &fedora()).is_err());
+        assert!(crate::ecosystems::packages(
+            parse_with_warnings,
+            "var/lib/rpm/rpmdb.sqlite",
+            &db,
+            &fedora()
+        )
+        .is_err());
         // A database without the Packages table.
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("x.sqlite");
@@ -576,7 +589,13 @@ pub(crate) mod tests {
             .unwrap()
             .execute_batch("CREATE TABLE other (x)")
             .unwrap();
-        let e = parse("x", &std::fs::read(&f).unwrap(), &fedora()).unwrap_err();
+        let e = crate::ecosystems::packages(
+            parse_with_warnings,
+            "x",
+            &std::fs::read(&f).unwrap(),
+            &fedora(),
+        )
+        .unwrap_err();
         assert!(e.reason.contains("Packages"), "{e}");
     }
 
@@ -592,7 +611,12 @@ pub(crate) mod tests {
             )
             .unwrap();
         let start = std::time::Instant::now();
-        let r = parse("x", &std::fs::read(&f).unwrap(), &fedora());
+        let r = crate::ecosystems::packages(
+            parse_with_warnings,
+            "x",
+            &std::fs::read(&f).unwrap(),
+            &fedora(),
+        );
         assert!(r.is_err(), "{r:?}");
         assert!(start.elapsed() < std::time::Duration::from_secs(60));
     }
@@ -663,7 +687,12 @@ pub(crate) mod tests {
     fn mutated_databases_never_panic() {
         let db = db_with(&[bash_header(), bash_header()]);
         fuzz::mutations(&db, 300, |b| {
-            let _ = parse("var/lib/rpm/rpmdb.sqlite", b, &fedora());
+            let _ = crate::ecosystems::packages(
+                parse_with_warnings,
+                "var/lib/rpm/rpmdb.sqlite",
+                b,
+                &fedora(),
+            );
         });
     }
 

@@ -24,13 +24,8 @@ const SECTION: &str = ".dep-v0";
 const MAX_COMPRESSED: usize = 8 * 1024 * 1024;
 const MAX_JSON: u64 = 64 * 1024 * 1024;
 
-/// Parses a binary's cargo-auditable data; a file without the section is
-/// no package (not an error).
-pub fn parse(path: &str, bytes: &[u8], distro: &Distro) -> Result<Vec<Package>, ParseError> {
-    parse_with_warnings(path, bytes, distro, &mut Vec::new())
-}
-
-/// Like [`parse`]; the data is one JSON document, so there are no
+/// Parses a binary's cargo-auditable data; a file without the section is no
+/// package (not an error). The data is one JSON document, so there are no
 /// per-record warnings. A section that does not decompress or decode is an
 /// error.
 pub fn parse_with_warnings(
@@ -151,7 +146,8 @@ pub(crate) mod tests {
 
     #[test]
     fn audit_data() {
-        let pkgs = parse(
+        let pkgs = crate::ecosystems::packages(
+            parse_with_warnings,
             "usr/local/bin/hello-audit",
             &audited_elf(AUDIT_JSON),
             &Distro::default(),
@@ -181,19 +177,38 @@ pub(crate) mod tests {
     fn no_section_bad_zlib_bad_json() {
         let d = Distro::default();
         let plain = elf(&[Section::new(".text", 0x1000, &[0; 8])]);
-        assert!(parse("x", &plain, &d).unwrap().is_empty());
-        assert!(parse("x", b"not an executable", &d).unwrap().is_empty());
+        assert!(
+            crate::ecosystems::packages(parse_with_warnings, "x", &plain, &d)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            crate::ecosystems::packages(parse_with_warnings, "x", b"not an executable", &d)
+                .unwrap()
+                .is_empty()
+        );
         let bad = elf(&[Section::new(".dep-v0", 0x1000, b"not zlib")]);
-        assert!(parse("x", &bad, &d).unwrap_err().reason.contains("zlib"));
+        assert!(
+            crate::ecosystems::packages(parse_with_warnings, "x", &bad, &d)
+                .unwrap_err()
+                .reason
+                .contains("zlib")
+        );
         let bad = elf(&[Section::new(".dep-v0", 0x1000, &zlib(b"{\"packages\":3}"))]);
-        assert!(parse("x", &bad, &d).unwrap_err().reason.contains("JSON"));
+        assert!(
+            crate::ecosystems::packages(parse_with_warnings, "x", &bad, &d)
+                .unwrap_err()
+                .reason
+                .contains("JSON")
+        );
     }
 
     #[test]
     fn decompression_is_bounded() {
         let huge = vec![b' '; (MAX_JSON + 10) as usize];
         let bomb = elf(&[Section::new(".dep-v0", 0x1000, &zlib(&huge))]);
-        let e = parse("x", &bomb, &Distro::default()).unwrap_err();
+        let e = crate::ecosystems::packages(parse_with_warnings, "x", &bomb, &Distro::default())
+            .unwrap_err();
         assert!(e.reason.contains("more than"), "{e}");
     }
 
@@ -203,7 +218,13 @@ pub(crate) mod tests {
             eprintln!("SKIPPED real_cargo_auditable_binary: cargo-auditable is not installed (cargo install cargo-auditable)");
             return;
         };
-        let pkgs = parse("usr/bin/hello", &bin, &Distro::default()).unwrap();
+        let pkgs = crate::ecosystems::packages(
+            parse_with_warnings,
+            "usr/bin/hello",
+            &bin,
+            &Distro::default(),
+        )
+        .unwrap();
         let purls: Vec<_> = pkgs.iter().map(|p| p.purl.as_str()).collect();
         assert!(
             purls.contains(&"pkg:cargo/sbom-audit-hello@0.1.0"),
@@ -222,12 +243,12 @@ pub(crate) mod tests {
     fn mutated_inputs_never_panic() {
         let file = audited_elf(AUDIT_JSON);
         fuzz::mutations(&file, 400, |b| {
-            let _ = parse("x", b, &Distro::default());
+            let _ = crate::ecosystems::packages(parse_with_warnings, "x", b, &Distro::default());
         });
         let z = zlib(AUDIT_JSON.as_bytes());
         fuzz::mutations(&z, 300, |b| {
             let f = elf(&[Section::new(".dep-v0", 0x1000, b)]);
-            let _ = parse("x", &f, &Distro::default());
+            let _ = crate::ecosystems::packages(parse_with_warnings, "x", &f, &Distro::default());
         });
     }
 }
