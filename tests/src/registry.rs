@@ -8,7 +8,7 @@
 //! client ([`SkopeoTarget`]).
 //!
 //! ```no_run
-//! use airgap_e2e::registry::Registry;
+//! use airgap_e2e::registry::{Registry, SkopeoTarget};
 //! let reg = Registry::start_tls_auth("alice", "s3cret");
 //! let digest = reg.skopeo_inspect_raw_digest("demo/web:1.0.0");
 //! assert_eq!(digest, None);

@@ -14,6 +14,7 @@
 //! speaks the token flow itself.
 //!
 //! ```no_run
+//! use airgap_e2e::registry::SkopeoTarget;
 //! use airgap_e2e::token_registry::TokenRegistry;
 //! let reg = TokenRegistry::start("alice", "s3cret");
 //! assert_eq!(reg.skopeo_inspect_raw_digest("vendor/app:1.0"), None);
