@@ -135,7 +135,7 @@ gen_layout() {
 build_release_binaries() {
     log "building release binaries"
     ensure_build_packages
-    (cd "$ROOT" && cargo build --release --quiet -p airgap-bundle -p airgap-install -p airgap-e2e)
+    (cd "$ROOT" && cargo build --release --quiet -p airgap-bundle -p airgap-install -p airgap-e2e --features airgap-bundle/isal)
     local target=${CARGO_TARGET_DIR:-$ROOT/target}
     BUNDLE=$target/release/airgap-bundle
     INSTALL=$target/release/airgap-install

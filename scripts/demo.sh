@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 ensure_build_packages
 ensure_packages zstd tar skopeo minisign docker-registry
 helm_bin=$(bash scripts/install-helm.sh)
-cargo build --workspace --bins --locked --quiet
+cargo build --workspace --bins --locked --quiet --features airgap-bundle/isal
 bin=target/debug
 work=${DEMO_DIR:-target/demo}
 rm -rf "$work" && mkdir -p "$work"

@@ -5,8 +5,8 @@ Usage: release-sbom.py --package airgap-install --target TRIPLE --binary FILE
                        [--zig-lib DIR]
 
 The crates are the package's normal dependencies, resolved by
-`cargo metadata --locked --filter-platform TRIPLE` (features as the workspace
-builds them), each with its version, licence expression and package URL.
+`cargo metadata --locked --filter-platform TRIPLE` (features as
+scripts/release.sh builds them: the bundler's `isal`), each with its version, licence expression and package URL.
 The C code linked into the static binary is listed too: Intel ISA-L (when
 isal-sys is a dependency; its version is the ISA-L commit isal-sys vendors)
 and musl libc: the version of Debian's musl package that linked it, or,
@@ -37,7 +37,7 @@ def main():
 
     text = subprocess.check_output(
         ["cargo", "metadata", "--format-version", "1", "--locked",
-         "--filter-platform", a.target], text=True)
+         "--features", "airgap-bundle/isal", "--filter-platform", a.target], text=True)
     # The workspace's own packages have ids naming the folder the tree was
     # built in ("path+file:///home/…/format#airgap-format@0.1.0"); they are
     # written as the folder the build remaps it to, so the SBOM does not

@@ -95,7 +95,7 @@ export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="$remap -C target-featur
 export CFLAGS_x86_64_unknown_linux_musl="$cmap"
 export CC_x86_64_unknown_linux_musl=musl-gcc
 cargo build --release --locked --target x86_64-unknown-linux-musl --target-dir "$target_dir" \
-    -p airgap-bundle -p airgap-install
+    -p airgap-bundle -p airgap-install --features airgap-bundle/isal
 
 # aarch64: cargo zigbuild sets zig cc as the C compiler (zstd, SQLite, and
 # ISA-L's configure, which builds its aarch64 assembly with it) and as the
@@ -105,7 +105,7 @@ export ZIG_GLOBAL_CACHE_DIR=$target_dir/zig-cache
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="$remap -C target-feature=+crt-static"
 export CFLAGS_aarch64_unknown_linux_musl="$cmap -ffile-prefix-map=$zig_lib=/zig/lib"
 cargo zigbuild --release --locked --target aarch64-unknown-linux-musl --target-dir "$target_dir" \
-    -p airgap-bundle -p airgap-install
+    -p airgap-bundle -p airgap-install --features airgap-bundle/isal
 
 signer=$target_dir/x86_64-unknown-linux-musl/release/airgap-bundle
 for arch in x86_64 aarch64; do

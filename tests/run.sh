@@ -17,7 +17,7 @@ export AIRGAP_REQUIRE_TOOLS=1
 AIRGAP_BUNDLE_CACHE=$(mktemp -d "${TMPDIR:-/tmp}/airgap-test-cache.XXXXXX")
 export AIRGAP_BUNDLE_CACHE
 trap 'rm -rf "$AIRGAP_BUNDLE_CACHE"' EXIT
-cargo build --workspace --bins --locked
+cargo build --workspace --bins --locked --features airgap-bundle/isal
 # The release build (static binaries for both architectures, signed sums),
 # made once: the tests of the release artifacts share it
 # (tests/src/harness.rs release_build).
@@ -27,4 +27,4 @@ target/debug/airgap-bundle keygen --out "$AIRGAP_RELEASE_DIR/key/release" >/dev/
 AIRGAP_RELEASE_PUB=$AIRGAP_RELEASE_DIR/key/release.pub
 bash scripts/release.sh --key "$AIRGAP_RELEASE_DIR/key/release.key" --out "$AIRGAP_RELEASE_DIR" >/dev/null
 export AIRGAP_RELEASE_DIR AIRGAP_RELEASE_PUB
-cargo test --workspace --locked
+cargo test --workspace --locked --features airgap-bundle/isal,airgap-e2e/e2e
