@@ -32,6 +32,18 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     quiet_on_closed_pipe(print_json_to(&mut out, value))
 }
 
+/// Prints plain text (a newline is added) to standard output; a closed pipe
+/// ends it quietly, like [`emit`].
+pub fn print_text(text: &str) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    quiet_on_closed_pipe(
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush()),
+    )
+}
+
 /// Made whole first, then written at once: a write error keeps its kind
 /// (a closed pipe stays [`io::ErrorKind::BrokenPipe`]), and a line-buffered
 /// standard output is not written one line at a time.

@@ -19,10 +19,9 @@ pub struct Args {
 /// Writes PREFIX.key and PREFIX.pub and prints the key id and both paths.
 pub fn run(args: Args) -> Result<()> {
     let (key, public, id) = keygen(&args.out, args.force)?;
-    println!(
+    airgap_cli::report::print_text(&format!(
         "key id {id}\nsecret key: {}\npublic key: {}",
         key.display(),
         public.display()
-    );
-    Ok(())
+    ))
 }

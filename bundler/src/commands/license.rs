@@ -133,13 +133,12 @@ fn run_issue(args: IssueArgs) -> Result<()> {
     )?;
     airgap_format::atomic_file::write_file_atomic(&out, text.as_bytes(), 0o644)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
+    airgap_cli::report::print_text(&format!(
         "wrote {}: serial {serial} for {} ({}), expires {}; ledger {}",
         out.display(),
         terms.customer,
         request.product,
         expires,
         ledger.display()
-    );
-    Ok(())
+    ))
 }

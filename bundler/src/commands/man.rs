@@ -16,8 +16,7 @@ pub struct Args {
 
 /// Writes one page per command and prints each page's path.
 pub fn run(args: Args) -> Result<()> {
-    for page in airgap_cli::completions::write_man_pages(crate::Cli::command(), &args.out)? {
-        println!("{}", page.display());
-    }
-    Ok(())
+    let pages = airgap_cli::completions::write_man_pages(crate::Cli::command(), &args.out)?;
+    let list: Vec<String> = pages.iter().map(|p| p.display().to_string()).collect();
+    airgap_cli::report::print_text(&list.join("\n"))
 }

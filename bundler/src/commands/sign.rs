@@ -31,11 +31,10 @@ pub fn run(args: Args) -> Result<()> {
         PathBuf::from(name)
     });
     let sig = airgap_bundle::sign::sign_file(&key, &file, &out)?;
-    println!(
+    airgap_cli::report::print_text(&format!(
         "wrote {}: signature of {} by {}",
         out.display(),
         file.display(),
         sig.key_id
-    );
-    Ok(())
+    ))
 }
