@@ -4,7 +4,7 @@
 //! Where the bytes come from is the caller's (a registry, a bundle, an
 //! OCI layout); each is read once however many indexes list it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use airgap_format::Digest;
 use anyhow::{anyhow, bail, Context, Result};
@@ -76,6 +76,29 @@ pub struct Walked {
     /// Every config and layer, each once, in the order met: digest, size,
     /// media type.
     pub blobs: Vec<(Digest, u64, String)>,
+    /// Every manifest, index, config and layer, each once, in the order
+    /// first met, a parent before its children (the order a bundle lists
+    /// an image's blobs in).
+    pub preorder: Vec<Digest>,
+    /// Each manifest and index, parsed, by digest.
+    pub parsed: BTreeMap<Digest, Node>,
+}
+
+impl Walked {
+    /// The size and media type of any manifest, index, config or layer
+    /// the walk met.
+    pub fn describe(&self, digest: &Digest) -> Option<(u64, &str)> {
+        self.manifests
+            .iter()
+            .find(|m| m.0 == *digest)
+            .map(|m| (m.2.len() as u64, m.1.as_str()))
+            .or_else(|| {
+                self.blobs
+                    .iter()
+                    .find(|b| b.0 == *digest)
+                    .map(|b| (b.1, b.2.as_str()))
+            })
+    }
 }
 
 /// Reads a child manifest or index by digest and size (checking both):
@@ -84,13 +107,15 @@ pub type ReadFn<'r> = dyn FnMut(&Digest, u64) -> Result<Option<Vec<u8>>> + 'r;
 
 /// Walks from the top manifest or index `top` (its digest, media type if
 /// known, and bytes, already checked), reading each child with `read`.
-/// Indexes nested deeper than [`MAX_DEPTH`] are an error.
+/// Indexes nested deeper than [`MAX_DEPTH`] are an error, and so is a
+/// child listed again with another size than the one it has.
 pub fn walk(top: (Digest, Option<&str>, Vec<u8>), read: &mut ReadFn) -> Result<Walked> {
     let mut w = Walker {
         read,
         out: Walked::default(),
-        manifests: BTreeSet::new(),
+        sizes: BTreeMap::new(),
         blobs: BTreeSet::new(),
+        met: BTreeSet::new(),
     };
     let (digest, declared, bytes) = top;
     w.visit(digest, declared, bytes, 0)?;
@@ -100,8 +125,11 @@ pub fn walk(top: (Digest, Option<&str>, Vec<u8>), read: &mut ReadFn) -> Result<W
 struct Walker<'a, 'r> {
     read: &'a mut ReadFn<'r>,
     out: Walked,
-    manifests: BTreeSet<Digest>,
+    /// Manifests and indexes met (walked or being walked), with their size.
+    sizes: BTreeMap<Digest, u64>,
     blobs: BTreeSet<Digest>,
+    /// Everything in `out.preorder`.
+    met: BTreeSet<Digest>,
 }
 
 impl Walker<'_, '_> {
@@ -116,11 +144,21 @@ impl Walker<'_, '_> {
             bail!("indexes nested deeper than {MAX_DEPTH}");
         }
         let (mt, node) = parse(&bytes, declared).with_context(|| format!("manifest {digest}"))?;
-        match node {
+        self.sizes.insert(digest, bytes.len() as u64);
+        if self.met.insert(digest) {
+            self.out.preorder.push(digest);
+        }
+        match &node {
             Node::Index(index) => {
                 for child in index.manifests() {
                     let d = digest_of(child).with_context(|| format!("index {digest}"))?;
-                    if self.manifests.contains(&d) {
+                    if let Some(&size) = self.sizes.get(&d) {
+                        if size != child.size() {
+                            bail!(
+                                "index {digest} lists {d} with size {}, but it is {size} bytes",
+                                child.size()
+                            );
+                        }
                         continue;
                     }
                     if let Some(child_bytes) = (self.read)(&d, child.size())? {
@@ -137,12 +175,14 @@ impl Walker<'_, '_> {
                             .blobs
                             .push((d, b.size(), b.media_type().to_string()));
                     }
+                    if self.met.insert(d) {
+                        self.out.preorder.push(d);
+                    }
                 }
             }
         }
-        if self.manifests.insert(digest) {
-            self.out.manifests.push((digest, mt, bytes));
-        }
+        self.out.parsed.insert(digest, node);
+        self.out.manifests.push((digest, mt, bytes));
         Ok(())
     }
 }
@@ -238,6 +278,46 @@ mod tests {
         assert_eq!(w.manifests[2].1, OCI_INDEX);
         assert_eq!(reads.len(), 3, "each child read once");
         assert_eq!(w.blobs.len(), 4, "cfg-a, shared, a, cfg-b");
+    }
+
+    #[test]
+    fn preorder_puts_each_parent_before_its_children() {
+        let a = manifest(b"cfg-a", &[b"shared", b"a"]);
+        let b = manifest(b"cfg-b", &[b"shared"]);
+        let inner = index(&[&a, &b]);
+        let top = index(&[&inner, &a]);
+        let (w, _) = run(&top, &[&a, &b, &inner]);
+        let w = w.unwrap();
+        let want: [&[u8]; 8] = [&top, &inner, &a, b"cfg-a", b"shared", b"a", &b, b"cfg-b"];
+        assert_eq!(w.preorder, want.map(Digest::of));
+        assert_eq!(w.parsed.len(), 4);
+        assert_eq!(
+            w.describe(&Digest::of(&inner)),
+            Some((inner.len() as u64, OCI_INDEX))
+        );
+        assert_eq!(
+            w.describe(&Digest::of(b"shared")),
+            Some((6, "application/vnd.oci.image.layer.v1.tar+gzip"))
+        );
+    }
+
+    #[test]
+    fn a_child_listed_again_with_another_size_is_refused() {
+        let a = manifest(b"cfg-a", &[b"a"]);
+        let good = index(&[&a]);
+        let lying = String::from_utf8(good.clone())
+            .unwrap()
+            .replace(&format!("\"size\":{}", a.len()), "\"size\":1")
+            .into_bytes();
+        let top = index(&[&good, &lying]);
+        let mut read = |d: &Digest, _: u64| -> Result<Option<Vec<u8>>> {
+            Ok([&a, &good, &lying]
+                .into_iter()
+                .find(|x| Digest::of(x) == *d)
+                .cloned())
+        };
+        let e = walk((Digest::of(&top), None, top.clone()), &mut read).unwrap_err();
+        assert!(format!("{e:#}").contains("with size 1, but it is"), "{e:#}");
     }
 
     #[test]

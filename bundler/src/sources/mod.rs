@@ -21,11 +21,10 @@ use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
 /// Largest manifest, index or config read into memory.
 pub const MAX_METADATA_BYTES: u64 = 16 << 20;
-use airgap_registry::media_types::index_or_manifest;
 pub use airgap_registry::media_types::{
     DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
 };
-use airgap_registry::walk::MAX_DEPTH;
+use airgap_registry::walk::{Node, Walked};
 
 /// A parsed image source string.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -273,231 +272,131 @@ fn platform_string(os: &str, arch: &str, variant: Option<&str>) -> String {
 }
 
 /// Walks an image from its top descriptor, collecting every blob and the
-/// platforms. Manifests and indexes are read and checked against their digest.
+/// platforms, with [`airgap_registry::walk`]. Manifests and indexes are
+/// read and checked against their digest, each once however many parents
+/// list it; blobs come a parent before its children, each once.
 ///
-/// Each index is walked once per depth and each manifest read once, however
-/// many parents list it: an index of indexes that names the same child many
-/// times costs its size, not (children per index)^depth.
+/// A manifest's platform is the one each index listing it gives, else the
+/// one its config names (the config read once).
 pub fn walk_image(
     store: &dyn BlobStore,
     top_digest: Digest,
     top_size: u64,
     top_media_type: Option<&str>,
 ) -> Result<(SourceBlob, Vec<SourceBlob>, Vec<String>)> {
-    let mut w = Walk {
-        store,
-        blobs: Vec::new(),
-        seen: BTreeSet::new(),
-        platforms: BTreeSet::new(),
-        indexes: BTreeSet::new(),
-        manifests: BTreeMap::new(),
+    let top = store.read_metadata(&top_digest, top_size, Metadata::Manifest)?;
+    let mut read = |d: &Digest, size: u64| -> Result<Option<Vec<u8>>> {
+        store.read_metadata(d, size, Metadata::Manifest).map(Some)
     };
-    w.walk(top_digest, top_size, top_media_type, None, 0)?;
-    // The top descriptor is the first blob recorded.
-    let top = w.blobs[0].clone();
-    Ok((top, w.blobs, w.platforms.into_iter().collect()))
-}
-
-/// The state of one [`walk_image`].
-struct Walk<'a> {
-    store: &'a dyn BlobStore,
-    /// Every blob, each once, in the order first met.
-    blobs: Vec<SourceBlob>,
-    seen: BTreeSet<Digest>,
-    platforms: BTreeSet<String>,
-    /// Indexes walked, with the depth they were walked at (the depth limit
-    /// depends on it; nothing else does).
-    indexes: BTreeSet<(Digest, usize)>,
-    /// Manifests read, by digest.
-    manifests: BTreeMap<Digest, WalkedManifest>,
-}
-
-/// What a manifest's platform depends on, once it has been read.
-struct WalkedManifest {
-    size: u64,
-    /// Its config's digest, size and media type.
-    config: (Digest, u64, String),
-    /// The platform its config names, once read (`Some(None)`: none).
-    config_platform: Option<Option<String>>,
-}
-
-impl Walk<'_> {
-    fn walk(
-        &mut self,
-        digest: Digest,
-        size: u64,
-        media_type: Option<&str>,
-        platform: Option<String>,
-        depth: usize,
-    ) -> Result<()> {
-        let store = self.store;
-        if depth > MAX_DEPTH {
+    let walked = airgap_registry::walk::walk((top_digest, top_media_type, top), &mut read)
+        .with_context(|| store.describe())?;
+    for (digest, mt, _) in &walked.manifests {
+        if !matches!(
+            mt.as_str(),
+            OCI_INDEX | DOCKER_LIST | OCI_MANIFEST | DOCKER_MANIFEST
+        ) {
             bail!(
-                "{}: indexes nested deeper than {MAX_DEPTH}",
+                "{}: {digest} has media type {mt}, expected an image manifest or index",
                 store.describe()
             );
         }
-        // Met before under the same kind: nothing new to read.
-        match media_type.and_then(index_or_manifest) {
-            Some(true) if self.indexes.contains(&(digest, depth)) => return Ok(()),
-            Some(false) => {
-                if let Some(m) = self.manifests.get(&digest).filter(|m| m.size == size) {
-                    let (config, cached) = (m.config.clone(), m.config_platform.clone());
-                    return self.manifest_platform(digest, platform, config, cached);
-                }
-            }
-            _ => {}
-        }
-        let bytes = store.read_metadata(&digest, size, Metadata::Manifest)?;
-        let json: serde_json::Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: manifest {digest} is not JSON", store.describe()))?;
-        let mt = airgap_registry::walk::media_type(&json, media_type);
-        let me = SourceBlob {
-            digest,
-            size,
-            media_type: mt.clone(),
-            data: store.locate(&digest, size)?,
-        };
-        if self.seen.insert(digest) {
-            self.blobs.push(me);
-        }
-        match mt.as_str() {
-            OCI_INDEX | DOCKER_LIST => {
-                self.indexes.insert((digest, depth));
-                let index: ImageIndex = serde_json::from_slice(&bytes).with_context(|| {
-                    format!(
-                        "{}: index {digest} is not a valid image index",
-                        store.describe()
-                    )
-                })?;
-                for child in index.manifests() {
-                    let child_digest: Digest = child
-                        .digest()
-                        .to_string()
-                        .parse()
-                        .map_err(|e| anyhow!("{}: index {digest}: {e}", store.describe()))?;
-                    let plat = child.platform().as_ref().map(|p| {
-                        platform_string(
-                            &p.os().to_string(),
-                            &p.architecture().to_string(),
-                            p.variant().as_deref(),
-                        )
-                    });
-                    self.walk(
-                        child_digest,
-                        child.size(),
-                        Some(child.media_type().as_ref()),
-                        plat,
-                        depth + 1,
-                    )?;
-                }
-            }
-            OCI_MANIFEST | DOCKER_MANIFEST => {
-                let manifest: ImageManifest =
-                    serde_json::from_slice(&bytes).with_context(|| {
-                        format!(
-                            "{}: manifest {digest} is not a valid image manifest",
-                            store.describe()
-                        )
-                    })?;
-                let config = manifest.config();
-                let config_digest: Digest =
-                    config.digest().to_string().parse().map_err(|e| {
-                        anyhow!("{}: manifest {digest} config: {e}", store.describe())
-                    })?;
-                let config_mt = config.media_type().to_string();
-                let mut children = vec![(
-                    config_digest,
-                    config.size(),
-                    config_mt.clone(),
-                    config.urls().as_ref().is_some_and(|u| !u.is_empty()),
-                )];
-                for layer in manifest.layers() {
-                    let d: Digest = layer.digest().to_string().parse().map_err(|e| {
-                        anyhow!("{}: manifest {digest} layer: {e}", store.describe())
-                    })?;
-                    let foreign = layer.urls().as_ref().is_some_and(|u| !u.is_empty());
-                    children.push((d, layer.size(), layer.media_type().to_string(), foreign));
-                }
-                for (d, s, m, foreign) in children {
-                    if foreign {
-                        bail!("{}: manifest {digest}: blob {d} is a foreign (non-distributable) layer, which bundles cannot carry", store.describe());
-                    }
-                    let data = store.locate(&d, s)?;
-                    if self.seen.insert(d) {
-                        self.blobs.push(SourceBlob {
-                            digest: d,
-                            size: s,
-                            media_type: m,
-                            data,
-                        });
-                    }
-                }
-                let config = (config_digest, config.size(), config_mt);
-                self.manifests.insert(
-                    digest,
-                    WalkedManifest {
-                        size,
-                        config: config.clone(),
-                        config_platform: None,
-                    },
+    }
+    for (digest, node) in &walked.parsed {
+        let Node::Manifest(m) = node else { continue };
+        for b in std::iter::once(m.config()).chain(m.layers()) {
+            if b.urls().as_ref().is_some_and(|u| !u.is_empty()) {
+                bail!(
+                    "{}: manifest {digest}: blob {} is a foreign (non-distributable) layer, which bundles cannot carry",
+                    store.describe(),
+                    b.digest()
                 );
-                self.manifest_platform(digest, platform, config, None)?;
             }
-            other => bail!(
-                "{}: {digest} has media type {other}, expected an image manifest or index",
-                store.describe()
-            ),
         }
-        Ok(())
     }
+    let mut blobs = Vec::with_capacity(walked.preorder.len());
+    for digest in &walked.preorder {
+        let (size, media_type) = walked
+            .describe(digest)
+            .expect("the walk describes what it met");
+        blobs.push(SourceBlob {
+            digest: *digest,
+            size,
+            media_type: media_type.to_string(),
+            data: store.locate(digest, size)?,
+        });
+    }
+    let platforms = platforms(store, &walked, top_digest)?;
+    Ok((blobs[0].clone(), blobs, platforms))
+}
 
-    /// Records the platform of manifest `digest`: the one its parent index
-    /// gives, else the one its config names (read once, then `cached`).
-    fn manifest_platform(
-        &mut self,
-        digest: Digest,
-        platform: Option<String>,
-        (config_digest, config_size, config_mt): (Digest, u64, String),
-        cached: Option<Option<String>>,
-    ) -> Result<()> {
-        let store = self.store;
-        let plat = match (platform, cached) {
-            (Some(p), _) => Some(p),
-            (None, Some(c)) => c,
-            (None, None) => {
-                let from_config = if config_mt == OCI_CONFIG
-                    || config_mt == "application/vnd.docker.container.image.v1+json"
-                {
-                    let cbytes =
-                        store.read_metadata(&config_digest, config_size, Metadata::Config)?;
-                    let cfg: ImageConfiguration =
-                        serde_json::from_slice(&cbytes).with_context(|| {
-                            format!(
-                                "{}: config {config_digest} is not a valid image configuration",
-                                store.describe()
-                            )
-                        })?;
-                    Some(platform_string(
-                        &cfg.os().to_string(),
-                        &cfg.architecture().to_string(),
-                        cfg.variant().as_deref(),
-                    ))
-                } else {
-                    None
-                };
-                if let Some(m) = self.manifests.get_mut(&digest) {
-                    m.config_platform = Some(from_config.clone());
-                }
-                from_config
-            }
-        };
-        // Attestation manifests in buildx indexes declare unknown/unknown.
-        if let Some(p) = plat.filter(|p| !p.starts_with("unknown/")) {
-            self.platforms.insert(p);
+/// The platforms of a walked image: each index's listing of a manifest
+/// gives one, or, where a listing gives none (or the manifest is the top),
+/// the manifest's config does. Attestation manifests in buildx indexes
+/// declare `unknown/unknown` and are left out.
+fn platforms(store: &dyn BlobStore, walked: &Walked, top: Digest) -> Result<Vec<String>> {
+    let mut out = BTreeSet::new();
+    let mut from_config: BTreeMap<Digest, Option<String>> = BTreeMap::new();
+    let mut listings: Vec<(Digest, Option<String>)> = vec![(top, None)];
+    for node in walked.parsed.values() {
+        let Node::Index(index) = node else { continue };
+        for child in index.manifests() {
+            let Ok(d) = airgap_registry::walk::digest_of(child) else {
+                continue;
+            };
+            let plat = child.platform().as_ref().map(|p| {
+                platform_string(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                )
+            });
+            listings.push((d, plat));
         }
-        Ok(())
     }
+    for (digest, plat) in listings {
+        let Some(Node::Manifest(m)) = walked.parsed.get(&digest) else {
+            continue;
+        };
+        let plat = match plat {
+            Some(p) => Some(p),
+            None => match from_config.get(&digest) {
+                Some(cached) => cached.clone(),
+                None => {
+                    let p = config_platform(store, m)?;
+                    from_config.insert(digest, p.clone());
+                    p
+                }
+            },
+        };
+        if let Some(p) = plat.filter(|p| !p.starts_with("unknown/")) {
+            out.insert(p);
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// The platform an image manifest's config names, when the config is an
+/// image configuration (an artifact's is not).
+fn config_platform(store: &dyn BlobStore, m: &ImageManifest) -> Result<Option<String>> {
+    let config = m.config();
+    let mt = config.media_type().to_string();
+    if mt != OCI_CONFIG && mt != "application/vnd.docker.container.image.v1+json" {
+        return Ok(None);
+    }
+    let digest = airgap_registry::walk::digest_of(config)
+        .with_context(|| format!("{}: config", store.describe()))?;
+    let bytes = store.read_metadata(&digest, config.size(), Metadata::Config)?;
+    let cfg: ImageConfiguration = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{}: config {digest} is not a valid image configuration",
+            store.describe()
+        )
+    })?;
+    Ok(Some(platform_string(
+        &cfg.os().to_string(),
+        &cfg.architecture().to_string(),
+        cfg.variant().as_deref(),
+    )))
 }
 
 /// A platform wanted from a multi-platform image: `os/arch[/variant]`.
