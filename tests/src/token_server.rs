@@ -14,19 +14,19 @@
 //! credentials get 401, a malformed scope 400, anything but `GET /token` 404.
 //! Every request is recorded ([`TokenServer::requests`]) and counted
 //! ([`TokenServer::tokens_issued`], [`TokenServer::requests_refused`]).
-//! One connection per thread, as [`crate::file_server`].
+//! HTTP is `tiny_http`'s, as in [`crate::file_server`].
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rcgen::{CertificateParams, DnType, KeyPair};
 use serde::Serialize;
+use tiny_http::{Header as HttpHeader, Method, Response, Server};
 
 /// The `iss` claim of every token; the registry's `auth.token.issuer`.
 pub const ISSUER: &str = "airgap-test-issuer";
@@ -36,9 +36,6 @@ pub const TOKEN_PATH: &str = "/token";
 
 /// Lifetime of a token, in seconds (`exp` - `iat`, and `expires_in`).
 pub const TOKEN_LIFETIME_SECS: u64 = 300;
-
-/// Largest request head (request line and headers) read.
-const MAX_HEAD: u64 = 64 * 1024;
 
 /// One entry of a token's `access` claim: what it lets its bearer do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -95,7 +92,8 @@ struct Shared {
 pub struct TokenServer {
     addr: String,
     cert_pem: String,
-    stop: Arc<AtomicBool>,
+    server: Arc<Server>,
+    thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
 
@@ -124,10 +122,12 @@ impl TokenServer {
         let encoding = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())
             .expect("token signing key as a JWT key");
 
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local addr").to_string();
-        listener.set_nonblocking(true).expect("nonblocking");
-        let stop = Arc::new(AtomicBool::new(false));
+        let server = Arc::new(Server::http("127.0.0.1:0").expect("bind a loopback port"));
+        let addr = server
+            .server_addr()
+            .to_ip()
+            .expect("an IP listener")
+            .to_string();
         let shared = Arc::new(Shared {
             user: user.to_string(),
             password: password.to_string(),
@@ -139,24 +139,17 @@ impl TokenServer {
             log: Mutex::new(Vec::new()),
             allowed: Mutex::new(None),
         });
-        let (s, sh) = (stop.clone(), shared.clone());
-        std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        let sh = sh.clone();
-                        std::thread::spawn(move || {
-                            let _ = serve(conn, &sh);
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
+        let (s, sh) = (server.clone(), shared.clone());
+        let thread = std::thread::spawn(move || {
+            for request in s.incoming_requests() {
+                serve(request, &sh);
             }
         });
         TokenServer {
             addr,
             cert_pem: cert.pem(),
-            stop,
+            server,
+            thread: Some(thread),
             shared,
         }
     }
@@ -206,76 +199,42 @@ impl TokenServer {
 
 impl Drop for TokenServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
-/// Answers the requests of one connection until it closes.
-fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut out = conn;
-    loop {
-        let mut head = (&mut reader).take(MAX_HEAD);
-        let mut line = String::new();
-        if head.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let target = parts.next().unwrap_or("/").to_string();
-        let mut authorization = None;
-        let mut content_length = 0u64;
-        loop {
-            let mut h = String::new();
-            if head.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
-                break;
-            }
-            if let Some((name, value)) = h.split_once(':') {
-                let value = value.trim().to_string();
-                match name.trim().to_ascii_lowercase().as_str() {
-                    "authorization" => authorization = Some(value),
-                    "content-length" => content_length = value.parse().unwrap_or(0),
-                    _ => {}
-                }
-            }
-        }
-        // Discard any body so that the next request on the connection parses.
-        std::io::copy(
-            &mut (&mut reader).take(content_length),
-            &mut std::io::sink(),
-        )?;
-
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        let (status, body) = if method == "GET" && path == TOKEN_PATH {
-            answer(shared, authorization.as_deref(), query)
-        } else {
-            let mut req = parse_request(authorization.as_deref(), query);
-            req.status = 404;
-            record(shared, req);
-            (404, error_json("NOT_FOUND", "not found"))
-        };
-        let reason = match status {
-            200 => "OK",
-            400 => "Bad Request",
-            401 => "Unauthorized",
-            _ => "Not Found",
-        };
-        let challenge = if status == 401 {
-            "WWW-Authenticate: Basic realm=\"airgap-test-token\"\r\n"
-        } else {
-            ""
-        };
-        write!(
-            out,
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n{challenge}Content-Length: {}\r\n\r\n",
-            body.len()
-        )?;
-        if method != "HEAD" {
-            out.write_all(body.as_bytes())?;
-        }
-        out.flush()?;
+/// Answers one request.
+fn serve(request: tiny_http::Request, shared: &Shared) {
+    let authorization = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .map(|h| h.value.as_str().to_string());
+    let target = request.url().to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let (status, body) = if *request.method() == Method::Get && path == TOKEN_PATH {
+        answer(shared, authorization.as_deref(), query)
+    } else {
+        let mut req = parse_request(authorization.as_deref(), query);
+        req.status = 404;
+        record(shared, req);
+        (404, error_json("NOT_FOUND", "not found"))
+    };
+    let header =
+        |name: &str, value: &str| HttpHeader::from_bytes(name, value).expect("a valid header");
+    let mut response = Response::from_string(body)
+        .with_status_code(status)
+        .with_header(header("Content-Type", "application/json"));
+    if status == 401 {
+        response.add_header(header(
+            "WWW-Authenticate",
+            "Basic realm=\"airgap-test-token\"",
+        ));
     }
+    let _ = request.respond(response);
 }
 
 /// The status and JSON body for `GET /token?<query>`.
@@ -366,11 +325,9 @@ fn parse_request(authorization: Option<&str>, query: &str) -> TokenRequest {
         scopes: Vec::new(),
         status: 0,
     };
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_decode(v);
-        match percent_decode(k).as_str() {
-            "service" => req.service = Some(v),
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "service" => req.service = Some(v.into_owned()),
             "scope" => req
                 .scopes
                 .extend(v.split(' ').filter(|s| !s.is_empty()).map(str::to_string)),
@@ -409,36 +366,6 @@ fn parse_scope(scope: &str) -> Option<Access> {
         name: name.to_string(),
         actions,
     })
-}
-
-/// Decodes `%XX` escapes and `+` (a space in query strings); a `%` not
-/// followed by two hex digits stays as it is.
-fn percent_decode(s: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = match bytes.get(i..i + 3) {
-            Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(h, l)| h << 4 | l),
-            _ => None,
-        };
-        match (escaped, bytes[i]) {
-            (Some(b), _) => {
-                out.push(b);
-                i += 3;
-            }
-            (None, b'+') => {
-                out.push(b' ');
-                i += 1;
-            }
-            (None, b) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `{"errors":[{"code":"...","message":"..."}]}`, as registries answer.
@@ -484,7 +411,5 @@ mod tests {
             basic_credentials(&format!("basic {}", B64.encode("u:p:q"))),
             Some(("u".into(), "p:q".into()))
         );
-        assert_eq!(percent_decode("%2"), "%2");
-        assert_eq!(percent_decode("a%2Fb%zz"), "a/b%zz");
     }
 }
