@@ -203,4 +203,72 @@ mod tests {
             assert!(ImageReference::parse(bad).is_err(), "{bad}");
         }
     }
+
+    /// Our grammar against oci-spec's `distribution::Reference` (the Go
+    /// distribution library's regular expression and Docker's
+    /// normalisation): both accept and reject the same strings and split
+    /// them the same way, except where a line below says why we differ.
+    #[test]
+    fn agrees_with_oci_spec_reference() {
+        use oci_spec::distribution::Reference;
+        let d = "sha256:".to_string() + &"ab".repeat(32);
+        let same = [
+            "nginx".to_string(),
+            "nginx:1.25".into(),
+            "bitnami/redis:7".into(),
+            "library/nginx".into(),
+            "localhost/app".into(),
+            "localhost:5000/app:1".into(),
+            "127.0.0.1:5000/vendor/app:1.0".into(),
+            "reg.example/a/b/c:v1.2-rc_3".into(),
+            "reg.example/app.name/x__y:t".into(),
+            "reg.example/a-b/c--d:T".into(),
+            format!("reg.example/app@{d}"),
+            format!("reg.example/app:1.0@{d}"),
+            format!("nginx@{d}"),
+            "Nginx".into(),
+            "reg.example/App:1".into(),
+            "reg.example/app:".into(),
+            "reg.example/app@sha256:12".into(),
+            "http://reg.example/app".into(),
+            "a b".into(),
+            "reg.example/app:-bad".into(),
+            "reg.example/-app".into(),
+            "reg.example//app".into(),
+            format!("reg.example/app:{}", "t".repeat(129)),
+            "".into(),
+        ];
+        for s in &same {
+            let ours = ImageReference::parse(s);
+            let theirs = Reference::try_from(s.as_str());
+            match (&ours, &theirs) {
+                (Ok(o), Ok(t)) => {
+                    assert_eq!(o.registry, t.registry(), "{s}");
+                    assert_eq!(o.repository, t.repository(), "{s}");
+                    assert_eq!(o.tag.as_deref(), t.tag(), "{s}");
+                    assert_eq!(
+                        o.digest.map(|d| d.to_string()).as_deref(),
+                        t.digest(),
+                        "{s}"
+                    );
+                }
+                (Err(_), Err(_)) => {}
+                _ => panic!("{s:?}: ours {ours:?}, oci-spec {theirs:?}"),
+            }
+        }
+        // Where we differ, on purpose:
+        // - a port must be a port (oci-spec takes any digits);
+        assert!(ImageReference::parse("reg.example:99999/app").is_err());
+        assert!(Reference::try_from("reg.example:99999/app").is_ok());
+        // - `index.docker.io` is Docker Hub, as Docker itself normalises it;
+        let r = ImageReference::parse("index.docker.io/nginx").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("docker.io", "library/nginx")
+        );
+        // - a bracketed IPv6 registry is accepted (distribution 2.8's
+        //   grammar, which oci-spec follows, predates it).
+        assert!(ImageReference::parse("[::1]:5000/vendor/app").is_ok());
+        assert!(Reference::try_from("[::1]:5000/vendor/app").is_err());
+    }
 }
