@@ -1,7 +1,7 @@
 //! Helpers for the end-to-end tests: locating the built binaries and the
 //! real tools, running commands, and building the demo bundle.
 
-pub use crate::registry::SkopeoTarget;
+pub use crate::registry::{RegistryFolder, SkopeoTarget};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -163,33 +163,6 @@ impl Registry {
         self.credentials.clone()
     }
 
-    /// The registry's temporary directory (config, storage, log, certs).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The storage root (`storage.filesystem.rootdirectory`).
-    pub fn storage_dir(&self) -> PathBuf {
-        self.dir.path().join("storage")
-    }
-
-    /// The registry's `config.yml`.
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("config.yml")
-    }
-
-    /// The file the registry's stdout and stderr go to.
-    pub fn log_path(&self) -> PathBuf {
-        self.dir.path().join("registry.log")
-    }
-
-    /// Everything the registry logged so far, across restarts.
-    pub fn log(&self) -> String {
-        fs::read(self.log_path())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    }
-
     /// Whether the registry process is running.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
@@ -460,6 +433,41 @@ pub trait SkopeoTarget {
             Some(digest.as_str())
         );
         digest
+    }
+}
+
+/// The files of a test registry: its folder and what is in it. One
+/// implementation for every kind of test registry; each gives its folder.
+pub trait RegistryFolder {
+    /// The registry's temporary directory (config, storage, log, certs).
+    fn dir(&self) -> &Path;
+
+    /// The storage root (`storage.filesystem.rootdirectory`).
+    fn storage_dir(&self) -> PathBuf {
+        self.dir().join("storage")
+    }
+
+    /// The registry's `config.yml`.
+    fn config_path(&self) -> PathBuf {
+        self.dir().join("config.yml")
+    }
+
+    /// The file the registry's stdout and stderr go to.
+    fn log_path(&self) -> PathBuf {
+        self.dir().join("registry.log")
+    }
+
+    /// Everything the registry logged so far, across restarts.
+    fn log(&self) -> String {
+        fs::read(self.log_path())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl RegistryFolder for Registry {
+    fn dir(&self) -> &Path {
+        self.dir.path()
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::registry::{free_port, http_secret, spawn_registry, write_file, yaml_str};
-use crate::registry::{Failure, SkopeoTarget, REGISTRY_BIN, START_TIMEOUT};
+use crate::registry::{Failure, RegistryFolder, SkopeoTarget, REGISTRY_BIN, START_TIMEOUT};
 use crate::token_server::{TokenServer, ISSUER};
 
 /// The registry's `auth.token.service`: the `service` of its challenges and
@@ -128,33 +128,6 @@ impl TokenRegistry {
     /// The `(user, password)` the token server accepts.
     pub fn credentials(&self) -> (String, String) {
         (self.user.clone(), self.password.clone())
-    }
-
-    /// The registry's temporary directory (config, storage, log, cert).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The storage root (`storage.filesystem.rootdirectory`).
-    pub fn storage_dir(&self) -> PathBuf {
-        self.dir.path().join("storage")
-    }
-
-    /// The registry's `config.yml`.
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("config.yml")
-    }
-
-    /// The file the registry's stdout and stderr go to.
-    pub fn log_path(&self) -> PathBuf {
-        self.dir.path().join("registry.log")
-    }
-
-    /// Everything the registry logged so far.
-    pub fn log(&self) -> String {
-        fs::read(self.log_path())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
     }
 
     /// The last lines of the log and the token server's requests, headed
@@ -315,6 +288,12 @@ auth:
             issuer = yaml_str(ISSUER),
             bundle = q(self.dir.path().join("token-signer.pem")),
         )
+    }
+}
+
+impl RegistryFolder for TokenRegistry {
+    fn dir(&self) -> &Path {
+        self.dir.path()
     }
 }
 
