@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
 
 /// The site file version this installer reads.
 pub const SITE_VERSION: u32 = 1;
@@ -582,21 +581,9 @@ impl Site {
     /// Parses and validates site YAML; errors are `FIELD.PATH: message`,
     /// located in `text` when the field (or the YAML error) is found.
     pub fn parse(text: &str) -> Result<Site, SiteError> {
-        let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
-            let position = e.location().map(|l| (l.line() as u32, l.column() as u32));
-            let msg = e.without_snippet().to_string();
-            let line: Vec<&str> = msg
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            let message = format!("not valid YAML: {}", line.join("; "));
-            // The position goes in front of the message.
-            let message = match position {
-                Some((l, c)) => message.replace(&format!(" at line {l}, column {c}"), ""),
-                None => message,
-            };
-            SiteError { position, message }
+        let value = airgap_profile::yaml::parse(text).map_err(|e| SiteError {
+            position: e.position,
+            message: e.message,
         })?;
         Site::from_value(&value).map_err(|message| SiteError {
             position: field_of(&message).and_then(|f| locate(text, f)),
@@ -834,172 +821,7 @@ fn field_of(message: &str) -> Option<&str> {
     ok.then_some(field)
 }
 
-/// Where the field at `path` (`workspaces[1].database.sslMode`) is in the
-/// YAML `text`: its value when that is a scalar, else its key; the nearest
-/// field on the way that is there when it is not (a missing field is
-/// pointed at its parent). `None` when the text cannot be read so.
-pub fn locate(text: &str, path: &str) -> Option<(u32, u32)> {
-    let root: Spanned<Located> = serde_saphyr::from_str(text).ok()?;
-    let mut at = None;
-    let mut node = &root.value;
-    for part in path_parts(path) {
-        let next = match (part, node) {
-            (PathPart::Key(k), Located::Map(entries)) => entries
-                .iter()
-                .find(|(key, _)| key.value.0 == k)
-                .map(|(key, value)| {
-                    let place = match value.value {
-                        Located::Scalar => &value.referenced,
-                        _ => &key.referenced,
-                    };
-                    (place, &value.value)
-                }),
-            (PathPart::Index(i), Located::Seq(items)) => {
-                items.get(i).map(|item| (&item.referenced, &item.value))
-            }
-            _ => None,
-        };
-        let Some((place, value)) = next else { break };
-        if place.line() > 0 {
-            at = Some((place.line() as u32, place.column() as u32));
-        }
-        node = value;
-    }
-    at
-}
-
-/// One step of a field path.
-enum PathPart<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-/// `workspaces[1].name` → `workspaces`, `1`, `name`.
-fn path_parts(path: &str) -> Vec<PathPart<'_>> {
-    let mut out = Vec::new();
-    for part in path.split('.') {
-        let mut pieces = part.split('[');
-        if let Some(key) = pieces.next().filter(|k| !k.is_empty()) {
-            out.push(PathPart::Key(key));
-        }
-        for index in pieces {
-            match index.trim_end_matches(']').parse() {
-                Ok(i) => out.push(PathPart::Index(i)),
-                Err(_) => return out,
-            }
-        }
-    }
-    out
-}
-
-/// A YAML document's shape with where each node is, for [`locate`].
-enum Located {
-    Map(Vec<(Spanned<Key>, Spanned<Located>)>),
-    Seq(Vec<Spanned<Located>>),
-    Scalar,
-}
-
-/// A mapping key as text (a key that is not a scalar is empty).
-struct Key(String);
-
-impl<'de> Deserialize<'de> for Located {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Located;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any YAML")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Located, E> {
-                Ok(Located::Scalar)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Located, E> {
-                Ok(Located::Scalar)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Located, E> {
-                Ok(Located::Scalar)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Located, E> {
-                Ok(Located::Scalar)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Located, E> {
-                Ok(Located::Scalar)
-            }
-            fn visit_unit<E>(self) -> Result<Located, E> {
-                Ok(Located::Scalar)
-            }
-            fn visit_none<E>(self) -> Result<Located, E> {
-                Ok(Located::Scalar)
-            }
-            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Located, D::Error> {
-                Located::deserialize(d)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> Result<Located, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = a.next_element()? {
-                    items.push(item);
-                }
-                Ok(Located::Seq(items))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> Result<Located, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(key) = a.next_key()? {
-                    entries.push((key, a.next_value()?));
-                }
-                Ok(Located::Map(entries))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Key;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a mapping key")
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_unit<E>(self) -> Result<Key, E> {
-                Ok(Key(String::new()))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Key, A::Error> {
-                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(Key(String::new()))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Key, A::Error> {
-                while a
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Key(String::new()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+pub use airgap_profile::locate::locate;
 
 fn check_label(field: &str, s: &str, max: usize) -> Result<(), String> {
     let ok = !s.is_empty()
@@ -1740,6 +1562,119 @@ mod tests {
         assert_eq!(
             e,
             "y: environment variable AIRGAP_TEST_SURELY_UNSET_VAR is not set"
+        );
+    }
+
+    /// The reference product's schema (`manifests/reference/site.schema.json`, which
+    /// its bundles will carry) accepts and refuses what the typed model does:
+    /// every value of the example replaced by values of other types, and
+    /// the cases above.
+    #[test]
+    fn the_reference_schema_agrees_with_the_typed_model() {
+        let schema = airgap_profile::SiteSchema::new(
+            serde_json::from_str(include_str!("../../manifests/reference/site.schema.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        let mut texts = Vec::new();
+        for (n, line) in EXAMPLE.lines().enumerate() {
+            let Some((key, value)) = line.split_once(": ") else {
+                continue;
+            };
+            if key.trim_start().starts_with('#') || value.trim().is_empty() {
+                continue;
+            }
+            for other in [
+                "[x]",
+                "{a: 1}",
+                "7",
+                "true",
+                "~",
+                "-3",
+                "1.5",
+                "0",
+                "65536",
+                "\"\"",
+                "Ab_c",
+                "-a",
+                "http://x.example",
+                "https://",
+                "a..b",
+                "/x/../y",
+            ] {
+                let mut lines: Vec<&str> = EXAMPLE.lines().collect();
+                let replaced = format!("{key}: {other}");
+                lines[n] = &replaced;
+                texts.push(lines.join("\n"));
+            }
+            let mut lines: Vec<&str> = EXAMPLE.lines().collect();
+            lines.remove(n);
+            texts.push(lines.join("\n"));
+        }
+        for (from, to) in [
+            ("scenario: air-gapped", "scenario: hybrid"),
+            ("  type: oidc ", "  type: ldap "),
+            ("  type: s3 ", "  type: nfs "),
+            ("  type: vault ", "  type: kubernetes "),
+            ("  - name: imaging", "  - name: genomics"),
+            (
+                "workspaces:\n  - name: genomics",
+                "workspaces: []\nx:\n  - name: genomics",
+            ),
+            ("  prefix: platform", "  prefix: /platform/"),
+            ("  prefix: platform", "  prefix: Platform"),
+            ("      type: mysql", "      type: postgresql"),
+            (
+                "host: registry.internal.example:5000",
+                "host: \"[::1]:5000\"",
+            ),
+        ] {
+            assert!(EXAMPLE.contains(from), "{from}");
+            texts.push(EXAMPLE.replacen(from, to, 1));
+        }
+        let mut disagree = Vec::new();
+        for text in &texts {
+            let typed = Site::parse(text);
+            let Ok(value) = airgap_profile::yaml::parse(text) else {
+                assert!(typed.is_err());
+                continue;
+            };
+            let problems = schema.check(&value);
+            // Stricter on purpose: an empty path is refused when the file
+            // is read, the typed model only finds out later.
+            let stricter = typed.is_ok()
+                && problems.len() == 1
+                && (problems[0].path.ends_with(".file") || problems[0].path == "internalCa")
+                && text.contains("\"\"");
+            // Kinder on purpose: a field written with no value is absent, so
+            // its default applies; the typed model took that only for
+            // fields without a default.
+            let kinder = problems.is_empty()
+                && typed
+                    .as_ref()
+                    .is_err_and(|e| e.message.ends_with("(found nothing)"));
+            if typed.is_ok() != problems.is_empty() && !stricter && !kinder {
+                let diff: Vec<String> = text
+                    .lines()
+                    .zip(EXAMPLE.lines())
+                    .filter(|(a, b)| a != b)
+                    .map(|(a, _)| a.to_string())
+                    .take(1)
+                    .collect();
+                disagree.push(format!(
+                    "{diff:?}: typed {:?}, schema {:?}",
+                    typed.err().map(|e| e.message),
+                    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+                ));
+            }
+        }
+        assert!(texts.len() > 800, "{}", texts.len());
+        assert!(
+            disagree.is_empty(),
+            "{} of {}:\n{}",
+            disagree.len(),
+            texts.len(),
+            disagree.join("\n")
         );
     }
 }
