@@ -10,7 +10,9 @@
 //! carries.
 
 pub mod locate;
+pub mod profile;
 pub mod schema;
 pub mod yaml;
 
+pub use profile::Profile;
 pub use schema::{Problem, SiteSchema};
