@@ -12,6 +12,7 @@ pub mod lock_command;
 pub mod manifest;
 pub mod output;
 pub mod plan;
+pub mod profile_check;
 pub mod pull;
 pub mod sbom;
 pub mod scan_cache;

@@ -333,6 +333,7 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
     // reads, its text (None: not UTF-8), to check them before they ship.
     let mut texts: Vec<(String, Option<String>)> = Vec::new();
     let mut entry_of: BTreeMap<String, usize> = BTreeMap::new();
+    let mut paths: BTreeMap<String, std::path::PathBuf> = BTreeMap::new();
     for (i, spec) in manifest.doc.templates.iter().enumerate() {
         let at = |e: anyhow::Error| {
             manifest.error_at(&spec.source, format!("templates[{i}].source: {e:#}"))
@@ -353,6 +354,7 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
             };
             texts.push((name.clone(), text));
             entry_of.insert(name.clone(), i);
+            paths.insert(name.clone(), path.clone());
             let (digest, size) = hash_file(&path).map_err(at)?;
             plan.add_blob(
                 digest,
@@ -386,6 +388,17 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
             )
         })?;
     }
+    // The product profile, when the templates carry one (templates.md).
+    crate::profile_check::check(&paths, &manifest.doc.name.value).map_err(|e| {
+        let i = entry_of
+            .get(airgap_profile::profile::PROFILE_FILE)
+            .copied()
+            .unwrap_or(0);
+        manifest.error_at(
+            &manifest.doc.templates[i].source,
+            format!("templates[{i}].source: {e}"),
+        )
+    })?;
     if let Some(spec) = &manifest.doc.license {
         let at = |e: anyhow::Error| manifest.error_at(spec, format!("license: {e:#}"));
         let path = manifest.resolve(&spec.value);

@@ -1565,15 +1565,14 @@ mod tests {
         );
     }
 
-    /// The reference product's schema (`manifests/reference/site.schema.json`, which
+    /// The reference product's schema (`templates/site.schema.json`, which
     /// its bundles will carry) accepts and refuses what the typed model does:
     /// every value of the example replaced by values of other types, and
     /// the cases above.
     #[test]
     fn the_reference_schema_agrees_with_the_typed_model() {
         let schema = airgap_profile::SiteSchema::new(
-            serde_json::from_str(include_str!("../../manifests/reference/site.schema.json"))
-                .unwrap(),
+            serde_json::from_str(include_str!("../../templates/site.schema.json")).unwrap(),
         )
         .unwrap();
         let mut texts = Vec::new();

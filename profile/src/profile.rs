@@ -403,8 +403,8 @@ impl SiteSchema {
 mod tests {
     use super::*;
 
-    const PROFILE: &str = include_str!("../../manifests/reference/profile.yaml");
-    const SCHEMA: &str = include_str!("../../manifests/reference/site.schema.json");
+    const PROFILE: &str = include_str!("../../templates/profile.yaml");
+    const SCHEMA: &str = include_str!("../../templates/site.schema.json");
 
     fn schema() -> SiteSchema {
         SiteSchema::new(serde_json::from_str(SCHEMA).unwrap()).unwrap()
@@ -413,7 +413,7 @@ mod tests {
     #[test]
     fn the_reference_profile_holds_against_its_schema() {
         let p = Profile::parse(PROFILE).unwrap();
-        assert_eq!(p.product, "platform");
+        assert_eq!(p.product, "reference-platform");
         assert_eq!(p.check(&schema()), Vec::<String>::new());
         assert_eq!(p.health_checks.len(), 2);
         assert_eq!(p.requirements.len(), 7);
@@ -448,8 +448,10 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_field_and_line() {
-        let (at, e) =
-            Profile::parse(&PROFILE.replace("product: platform", "produkt: platform")).unwrap_err();
+        let (at, e) = Profile::parse(
+            &PROFILE.replace("product: reference-platform", "produkt: reference-platform"),
+        )
+        .unwrap_err();
         assert!(e.contains("produkt"), "{e}");
         assert!(at.is_some(), "{e}");
         let (_, e) =

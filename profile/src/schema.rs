@@ -766,7 +766,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const REFERENCE: &str = include_str!("../../manifests/reference/site.schema.json");
+    const REFERENCE: &str = include_str!("../../templates/site.schema.json");
     const EXAMPLE: &str = include_str!("../../manifests/site.example.yaml");
 
     fn reference() -> SiteSchema {
