@@ -851,25 +851,10 @@ fn check_hostname(field: &str, h: &str) -> Result<(), String> {
 pub use airgap_registry::host::valid_host;
 
 fn check_url(field: &str, url: &str, schemes: &[&str]) -> Result<(), String> {
-    let expected = schemes
-        .iter()
-        .map(|s| format!("{s}://"))
-        .collect::<Vec<_>>()
-        .join(" or ");
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!(
-            "{field}: {} is not a URL: expected {expected}…",
-            quote(url)
-        ));
-    };
-    if !schemes.contains(&scheme) {
-        return Err(format!("{field}: {}: expected {expected}…", quote(url)));
+    match airgap_profile::schema::url_problem(url, schemes) {
+        Some(m) => Err(format!("{field}: {m}")),
+        None => Ok(()),
     }
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if !valid_host(host) || url.chars().any(|c| c.is_whitespace() || c == '"') {
-        return Err(format!("{field}: {} has no valid host", quote(url)));
-    }
-    Ok(())
 }
 
 fn check_database(field: &str, db: &mut Database) -> Result<(), String> {

@@ -414,16 +414,18 @@ fn url_schemes(v: &Value) -> Result<Vec<String>, String> {
     }
 }
 
-fn url_problem(url: &str, schemes: &[String]) -> Option<String> {
+/// What is wrong with `url` as a URL of one of `schemes` with a valid
+/// host, in words; `None` when nothing is.
+pub fn url_problem<S: AsRef<str>>(url: &str, schemes: &[S]) -> Option<String> {
     let expected = schemes
         .iter()
-        .map(|s| format!("{s}://"))
+        .map(|s| format!("{}://", s.as_ref()))
         .collect::<Vec<_>>()
         .join(" or ");
     let Some((scheme, rest)) = url.split_once("://") else {
         return Some(format!("{} is not a URL: expected {expected}…", quote(url)));
     };
-    if !schemes.iter().any(|s| s == scheme) {
+    if !schemes.iter().any(|s| s.as_ref() == scheme) {
         return Some(format!("{}: expected {expected}…", quote(url)));
     }
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
