@@ -7,6 +7,7 @@ pub mod install;
 pub mod license;
 pub mod out_dir;
 pub mod preflight;
+pub mod profile;
 pub mod push;
 pub mod relocation;
 pub mod render;

@@ -59,6 +59,8 @@ enum Command {
     Sbom(commands::sbom::Args),
     /// Check that the control plane and every workspace answer GET <url>/health.
     Health(commands::health::Args),
+    /// Site files against the bundle's product profile: check.
+    Site(commands::site::Args),
     /// Print the shell completion script for bash, zsh or fish.
     Completion(commands::completion::Args),
     /// Write the man pages, one per command, into a folder.
@@ -95,6 +97,7 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::Render(args) => c::render::run(args, &ctx),
         Command::Sbom(args) => c::sbom::run(args, &ctx),
         Command::Health(args) => c::health::run(args, &ctx),
+        Command::Site(args) => c::site::run(args, &ctx),
         Command::Completion(args) => c::completion::run(args, &ctx),
         Command::Man(args) => c::man::run(args, &ctx),
         Command::Version(args) => c::version::run(args, &ctx),

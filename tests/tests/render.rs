@@ -1583,3 +1583,74 @@ fn the_demo_bundle_renders_with_the_example_site_and_helm_accepts_it() {
         .collect();
     assert_eq!(found, vec![expected]);
 }
+
+/// `airgap-install site check BUNDLE --site SITE --trust PUB`.
+fn site_check_cmd(r: &Reference, site: &Path) -> Command {
+    let mut c = Command::new(bin("airgap-install"));
+    c.args(["site", "check"])
+        .arg(&r.bundle)
+        .arg("--site")
+        .arg(site)
+        .arg("--trust")
+        .arg(&r.public)
+        .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
+        .env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn site_check_accepts_every_combination_and_lists_every_problem() {
+    // The reference bundle carries its product profile: every site file
+    // that renders passes the schema it names.
+    let r = Reference::build();
+    for (n, combo) in all_combos().iter().enumerate() {
+        let dir = r.folder(&format!("check-{n}"));
+        let site = SiteDir::write(&dir, *combo, Secrets::distinctive(&format!("k{n}")));
+        let out = ok(&mut site_check_cmd(&r, &site.path));
+        assert!(
+            out.contains("valid against the site schema of reference-platform 1.4.0"),
+            "{}: {out}",
+            combo.label()
+        );
+    }
+    // Two problems, both listed with their lines, in the file's order.
+    let example = read(&repo_root().join("manifests/site.example.yaml"));
+    let bad = r.dir().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        edit(
+            &edit(&example, "  prefix: platform", "  prefx: platform"),
+            "port: 5432",
+            "port: 99999",
+        ),
+    )
+    .unwrap();
+    let line = fails(&mut site_check_cmd(&r, &bad));
+    let f = bad.display();
+    assert!(
+        line.ends_with(&format!("{f}: 2 problems against the site schema of reference-platform 1.4.0: (1) {f}:18:10: registry.prefx: unknown field; expected one of host, plainHttp, prefix; did you mean prefix? (2) {f}:26:11: controlPlane.database.port: expected a whole number from 1 to 65535 (found 99999)")),
+        "{line}"
+    );
+    let out = site_check_cmd(&r, &bad).arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"][1]["field"], "controlPlane.database.port");
+    assert_eq!(v["problems"][1]["line"], 26);
+    // A secret written as its value: the message never shows it.
+    std::fs::write(
+        &bad,
+        edit(
+            &example,
+            "env: PLATFORM_OIDC_CLIENT_SECRET",
+            "hunter2-secret",
+        ),
+    )
+    .unwrap();
+    let line = fails(&mut site_check_cmd(&r, &bad));
+    assert!(!line.contains("hunter2"), "{line}");
+    assert!(
+        line.contains("identityProvider.oidc.clientSecret"),
+        "{line}"
+    );
+}

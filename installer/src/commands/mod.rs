@@ -32,6 +32,7 @@ pub mod render;
 pub mod rollback;
 pub mod sbom;
 pub mod self_check;
+pub mod site;
 pub mod status;
 pub mod uninstall;
 pub mod verify;
