@@ -20,6 +20,8 @@ pub struct BundleProfile {
     pub profile: Profile,
     /// The schema it names.
     pub schema: SiteSchema,
+    /// The schema's text, as the vendor wrote it (its key order).
+    pub schema_text: String,
 }
 
 /// The profile `bundle` carries; `None` when its templates hold none.
@@ -45,10 +47,15 @@ pub fn read(bundle: &SignedBundle) -> Result<Option<BundleProfile>> {
         None => anyhow!("template {PROFILE_FILE}: {e}"),
     })?;
     let name = profile.site_schema.clone();
-    let value = airgap_profile::yaml::parse(&read_template(&name)?)
+    let schema_text = read_template(&name)?;
+    let value = airgap_profile::yaml::parse(&schema_text)
         .map_err(|e| anyhow!("template {name}: {}", e.message))?;
     let schema = SiteSchema::new(value).map_err(|e| anyhow!("template {name}: {e}"))?;
-    Ok(Some(BundleProfile { profile, schema }))
+    Ok(Some(BundleProfile {
+        profile,
+        schema,
+        schema_text,
+    }))
 }
 
 /// One problem of a site file, where it is.

@@ -9,7 +9,9 @@
 //! time; the installer checks a site's file against the schema its bundle
 //! carries.
 
+pub mod init;
 pub mod locate;
+pub mod ordered;
 pub mod profile;
 pub mod schema;
 pub mod yaml;

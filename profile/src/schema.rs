@@ -812,7 +812,7 @@ mod tests {
             (
                 "sslMode: REQUIRED",
                 "sslMode: require",
-                "workspaces[1].database.sslMode: expected one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY when workspaces[1].database.type is mysql (found \"require\")",
+                "workspaces[1].database.sslMode: expected one of VERIFY_IDENTITY, VERIFY_CA, REQUIRED, PREFERRED, DISABLED when workspaces[1].database.type is mysql (found \"require\")",
             ),
             (
                 "  prefix: platform",

@@ -1654,3 +1654,51 @@ fn site_check_accepts_every_combination_and_lists_every_problem() {
         "{line}"
     );
 }
+
+#[test]
+fn site_init_writes_a_file_that_site_check_only_asks_to_fill_in() {
+    let r = Reference::build();
+    let out = r.dir().join("site.yaml");
+    let init = |force: bool| {
+        let mut c = Command::new(bin("airgap-install"));
+        c.args(["site", "init"])
+            .arg(&r.bundle)
+            .arg("--out")
+            .arg(&out)
+            .arg("--trust")
+            .arg(&r.public)
+            .env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config")
+            .env_remove("RUST_LOG");
+        if force {
+            c.arg("--force");
+        }
+        c
+    };
+    let said = ok(&mut init(false));
+    assert!(
+        said.starts_with(&format!(
+            "wrote {}: a starting site file for reference-platform 1.4.0",
+            out.display()
+        )),
+        "{said}"
+    );
+    // Every problem is a value left to fill in.
+    let checked = site_check_cmd(&r, &out).arg("--json").output().unwrap();
+    assert_eq!(checked.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&checked.stdout).unwrap();
+    let problems = v["problems"].as_array().unwrap();
+    assert!(!problems.is_empty());
+    for p in problems {
+        assert!(s(&p["message"]).contains("CHANGE-ME"), "{p}");
+    }
+    // A site file is edited by hand: kept unless --force.
+    std::fs::write(&out, "edited").unwrap();
+    let line = fails(&mut init(false));
+    assert!(
+        line.contains("exists, and a site file is edited by hand; pass --force"),
+        "{line}"
+    );
+    assert_eq!(read(&out), "edited");
+    ok(&mut init(true));
+    assert!(read(&out).starts_with("# A starting site file for reference-platform 1.4.0"));
+}

@@ -1,5 +1,6 @@
-//! `airgap-install site check`: a site file checked against the site
-//! schema of the bundle's product profile, every problem at once.
+//! `airgap-install site check|init`: a site file checked against the site
+//! schema of the bundle's product profile, every problem at once; or a
+//! starting site file written from that schema.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -25,6 +26,47 @@ pub struct Args {
 enum Command {
     /// Check a site file against the site schema the bundle's product profile carries; list every problem.
     Check(CheckArgs),
+    /// Write a commented starting site file from the bundle's site schema.
+    Init(InitArgs),
+}
+
+/// The arguments of `site init`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  airgap-install site init /media/usb/platform-1.4.0.bundle --out site.yaml"
+)]
+struct InitArgs {
+    #[command(flatten)]
+    bundle: BundleArgs,
+    /// Where to write the site file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace the file if it exists (a site file is edited by hand: by default it is kept).
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// What `site init` wrote.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InitReport {
+    file: String,
+    bundle: String,
+    schema: String,
+    /// Values left to fill in (`CHANGE-ME`, outside comments).
+    placeholders: usize,
+}
+
+impl Report for InitReport {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "wrote {}: a starting site file for {} ({}); replace its {} {}, then run airgap-install site check",
+            self.file, self.bundle, self.schema, self.placeholders, airgap_profile::init::PLACEHOLDER
+        )
+    }
 }
 
 /// The arguments of `site check`.
@@ -67,7 +109,56 @@ impl Report for CheckReport {
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
     match args.command {
         Command::Check(a) => check(a, ctx),
+        Command::Init(a) => init(a, ctx),
     }
+}
+
+/// The bundle's profile, or the error that says it has none.
+fn bundle_profile(bundle: &SignedBundle) -> Result<profile::BundleProfile> {
+    let d = &bundle.descriptor;
+    match profile::read(bundle)? {
+        Some(p) => Ok(p),
+        None => bail!(
+            "{}: bundle {} {} carries no product profile (profile.yaml among its templates), so there is no site schema; render and install check its site files with the installer's built-in model, or ask the vendor for a bundle with a profile (templates.md §8)",
+            bundle.path().display(),
+            d.name,
+            d.version
+        ),
+    }
+}
+
+fn init(args: InitArgs, ctx: &Context) -> Result<()> {
+    let json = args.output.json;
+    json_failure(json, Some(&args.bundle.file), &[], || {
+        let trusted = trust::load_trusted(&args.bundle.trust, &ctx.config_dir)?;
+        let bundle = SignedBundle::open(&args.bundle.file, &trusted, Limits::default())?;
+        let p = bundle_profile(&bundle)?;
+        let d = &bundle.descriptor;
+        let title = format!("{} {}", d.name, d.version);
+        if !args.force && std::fs::symlink_metadata(&args.out).is_ok() {
+            bail!(
+                "{}: exists, and a site file is edited by hand; pass --force to replace it, or name another --out",
+                args.out.display()
+            );
+        }
+        let text = airgap_profile::init::starting_site(&p.schema_text, &title)
+            .map_err(|e| anyhow::anyhow!("template {}: {e}", p.profile.site_schema))?;
+        airgap_format::atomic_file::write_file_atomic(&args.out, text.as_bytes(), 0o644)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        emit(
+            &InitReport {
+                file: args.out.display().to_string(),
+                bundle: title,
+                schema: p.profile.site_schema,
+                placeholders: text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with('#'))
+                    .filter(|l| l.contains(airgap_profile::init::PLACEHOLDER))
+                    .count(),
+            },
+            json,
+        )
+    })
 }
 
 fn check(args: CheckArgs, ctx: &Context) -> Result<()> {
@@ -80,14 +171,7 @@ fn check(args: CheckArgs, ctx: &Context) -> Result<()> {
         let trusted = trust::load_trusted(&args.bundle.trust, &ctx.config_dir)?;
         let bundle = SignedBundle::open(&args.bundle.file, &trusted, Limits::default())?;
         let d = &bundle.descriptor;
-        let Some(p) = profile::read(&bundle)? else {
-            bail!(
-                "{}: bundle {} {} carries no product profile (profile.yaml among its templates), so there is no schema to check against; render and install check its site files with the installer's built-in model, or ask the vendor for a bundle with a profile (templates.md §8)",
-                args.bundle.file.display(),
-                d.name,
-                d.version
-            );
-        };
+        let p = bundle_profile(&bundle)?;
         let problems = profile::check_site_file(&args.site, &p.schema)?;
         report = Some(CheckReport {
             ok: problems.is_empty(),
