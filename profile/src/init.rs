@@ -395,15 +395,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "prints the reference starting file"]
-    fn show() {
-        println!(
-            "{}",
-            starting_site(SCHEMA, "reference-platform 1.4.0").unwrap()
-        );
-    }
-
-    #[test]
     fn scalars_read_back() {
         assert_eq!(scalar(&Value::from("platform")), "platform");
         assert_eq!(scalar(&Value::from("yes")), "\"yes\"");
