@@ -59,7 +59,7 @@ enum Command {
     Sbom(commands::sbom::Args),
     /// Check that the control plane and every workspace answer GET <url>/health.
     Health(commands::health::Args),
-    /// Site files against the bundle's product profile: check.
+    /// Site files against the bundle's product profile: check one, or write a starting one (init).
     Site(commands::site::Args),
     /// Print the shell completion script for bash, zsh or fish.
     Completion(commands::completion::Args),
