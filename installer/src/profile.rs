@@ -10,8 +10,7 @@ use airgap_profile::profile::{Profile, MAX_PROFILE_BYTES, PROFILE_FILE};
 use airgap_profile::{Problem, SiteSchema};
 use anyhow::{anyhow, Result};
 
-/// Largest site file read (as [`crate::site`] reads it).
-const MAX_SITE_BYTES: u64 = 1 << 20;
+use crate::site::MAX_SITE_BYTES;
 
 /// A bundle's profile and its compiled site schema.
 #[derive(Debug)]

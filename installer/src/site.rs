@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// The site file version this installer reads.
 pub const SITE_VERSION: u32 = 1;
 /// Largest site file read.
-const MAX_SITE_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_SITE_BYTES: u64 = 1 << 20;
 /// Largest secret file read.
 const MAX_SECRET_BYTES: u64 = 64 << 10;
 
