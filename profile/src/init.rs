@@ -155,8 +155,12 @@ impl<'a> Writer<'a> {
         path: &str,
     ) -> String {
         let p = pad(indent);
+        // A key or path the schema spells oddly is quoted, not trusted to
+        // read back as YAML.
+        let key = &scalar(&Value::from(key));
         if sub.get("x-secret").is_some() {
-            return format!("{p}{key}:\n{p}  file: site-secrets/{path}\n");
+            let file = scalar(&Value::from(format!("site-secrets/{path}")));
+            return format!("{p}{key}:\n{p}  file: {file}\n");
         }
         let kind = sub.get("type").and_then(Ordered::as_str);
         if kind == Some("object") || sub.get("properties").is_some() {
@@ -284,7 +288,8 @@ fn scalar(v: &Value) -> String {
         Value::String(s) => {
             let plain_safe = !s.is_empty()
                 && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./@".contains(c))
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./@[]".contains(c))
+                && !s.starts_with('[')
                 && !matches!(
                     s.to_ascii_lowercase().as_str(),
                     "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
@@ -395,11 +400,28 @@ mod tests {
     }
 
     #[test]
+    fn odd_keys_are_quoted_and_read_back() {
+        let schema = r##"{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+            "required": ["a: b #c", "s"],
+            "properties": {"a: b #c": {"type": "string"}, "s": {"x-secret": true}}}"##;
+        let text = starting_site(schema, "x").unwrap();
+        let v = crate::yaml::parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        assert_eq!(v["a: b #c"], "CHANGE-ME", "{text}");
+        assert_eq!(v["s"]["file"], "site-secrets/s", "{text}");
+    }
+
+    #[test]
     fn scalars_read_back() {
         assert_eq!(scalar(&Value::from("platform")), "platform");
         assert_eq!(scalar(&Value::from("yes")), "\"yes\"");
         assert_eq!(scalar(&Value::from("5432")), "\"5432\"");
         assert_eq!(scalar(&Value::from("a b: c")), "\"a b: c\"");
         assert_eq!(scalar(&Value::from(9090)), "9090");
+        assert_eq!(scalar(&Value::from("a#b: c")), "\"a#b: c\"");
+        assert_eq!(
+            scalar(&Value::from("site-secrets/ws[0].token")),
+            "site-secrets/ws[0].token"
+        );
+        assert_eq!(scalar(&Value::from("[x]")), "\"[x]\"");
     }
 }
