@@ -6,71 +6,48 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use tiny_http::{Header, Method, Response, Server};
+use tiny_http::{Header, Method, Response};
+
+use crate::http_server::HttpServer;
 
 /// A running file server, stopped on drop.
 pub struct FileServer {
-    addr: String,
-    server: Arc<Server>,
+    http: HttpServer,
     requests: Arc<AtomicUsize>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl FileServer {
     /// Serves `root` on `127.0.0.1:<free port>`.
     pub fn start(root: &Path) -> FileServer {
-        let server = Arc::new(Server::http("127.0.0.1:0").expect("bind a loopback port"));
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .expect("an IP listener")
-            .to_string();
         let requests = Arc::new(AtomicUsize::new(0));
-        let (root, s, r) = (root.to_path_buf(), server.clone(), requests.clone());
-        let thread = std::thread::spawn(move || {
-            for request in s.incoming_requests() {
-                r.fetch_add(1, Ordering::Relaxed);
-                let path = request.url().split('?').next().unwrap_or("/");
-                let file = resolve(&root, path).filter(|p| p.is_file());
-                let wanted = matches!(request.method(), Method::Get | Method::Head);
-                let _ = match file.map(std::fs::File::open) {
-                    Some(Ok(f)) if wanted => request.respond(
-                        Response::from_file(f).with_header(
-                            Header::from_bytes("Content-Type", "application/octet-stream")
-                                .expect("a valid header"),
-                        ),
+        let (root, r) = (root.to_path_buf(), requests.clone());
+        let http = HttpServer::start(move |request| {
+            r.fetch_add(1, Ordering::Relaxed);
+            let path = request.url().split('?').next().unwrap_or("/");
+            let file = resolve(&root, path).filter(|p| p.is_file());
+            let wanted = matches!(request.method(), Method::Get | Method::Head);
+            let _ = match file.map(std::fs::File::open) {
+                Some(Ok(f)) if wanted => request.respond(
+                    Response::from_file(f).with_header(
+                        Header::from_bytes("Content-Type", "application/octet-stream")
+                            .expect("a valid header"),
                     ),
-                    _ => request.respond(Response::from_string("not found").with_status_code(404)),
-                };
-            }
+                ),
+                _ => request.respond(Response::from_string("not found").with_status_code(404)),
+            };
         });
-        FileServer {
-            addr,
-            server,
-            requests,
-            thread: Some(thread),
-        }
+        FileServer { http, requests }
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.http.addr())
     }
 
     /// Requests answered so far.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

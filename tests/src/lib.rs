@@ -18,6 +18,7 @@ pub mod fault_proxy;
 pub mod file_server;
 pub mod fixtures;
 pub mod harness;
+pub mod http_server;
 pub mod https_server;
 pub mod registry;
 pub mod rootfs;

@@ -14,11 +14,10 @@
 //! credentials get 401, a malformed scope 400, anything but `GET /token` 404.
 //! Every request is recorded ([`TokenServer::requests`]) and counted
 //! ([`TokenServer::tokens_issued`], [`TokenServer::requests_refused`]).
-//! HTTP is `tiny_http`'s, as in [`crate::file_server`].
+//! HTTP is `tiny_http`'s, through [`crate::http_server`].
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -26,7 +25,9 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rcgen::{CertificateParams, DnType, KeyPair};
 use serde::Serialize;
-use tiny_http::{Header as HttpHeader, Method, Response, Server};
+use tiny_http::{Header as HttpHeader, Method, Response};
+
+use crate::http_server::HttpServer;
 
 /// The `iss` claim of every token; the registry's `auth.token.issuer`.
 pub const ISSUER: &str = "airgap-test-issuer";
@@ -90,17 +91,15 @@ struct Shared {
 
 /// A running token server, stopped on drop.
 pub struct TokenServer {
-    addr: String,
+    http: HttpServer,
     cert_pem: String,
-    server: Arc<Server>,
-    thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for TokenServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenServer")
-            .field("addr", &self.addr)
+            .field("addr", &self.http.addr())
             .field("user", &self.shared.user)
             .field("issued", &self.tokens_issued())
             .field("refused", &self.requests_refused())
@@ -122,12 +121,6 @@ impl TokenServer {
         let encoding = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())
             .expect("token signing key as a JWT key");
 
-        let server = Arc::new(Server::http("127.0.0.1:0").expect("bind a loopback port"));
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .expect("an IP listener")
-            .to_string();
         let shared = Arc::new(Shared {
             user: user.to_string(),
             password: password.to_string(),
@@ -139,24 +132,18 @@ impl TokenServer {
             log: Mutex::new(Vec::new()),
             allowed: Mutex::new(None),
         });
-        let (s, sh) = (server.clone(), shared.clone());
-        let thread = std::thread::spawn(move || {
-            for request in s.incoming_requests() {
-                serve(request, &sh);
-            }
-        });
+        let sh = shared.clone();
+        let http = HttpServer::start(move |request| serve(request, &sh));
         TokenServer {
-            addr,
+            http,
             cert_pem: cert.pem(),
-            server,
-            thread: Some(thread),
             shared,
         }
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.http.addr())
     }
 
     /// The token endpoint, `http://127.0.0.1:PORT/token`: the registry's
@@ -194,15 +181,6 @@ impl TokenServer {
     pub fn allow_only(&self, actions: Option<&[&str]>) {
         *self.shared.allowed.lock().expect("lock") =
             actions.map(|a| a.iter().map(|s| s.to_string()).collect());
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
