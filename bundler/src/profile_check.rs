@@ -37,9 +37,8 @@ pub fn check(templates: &BTreeMap<String, PathBuf>, product: &str) -> Result<boo
         ));
     };
     let schema_text = read(schema_path)?;
-    let value = airgap_profile::yaml::parse(&schema_text)
-        .map_err(|e| located(schema_path, e.position, &e.message))?;
-    let schema = SiteSchema::new(value).map_err(|e| format!("{}: {e}", schema_path.display()))?;
+    let schema = SiteSchema::from_text(&schema_text)
+        .map_err(|e| format!("{}: {e}", schema_path.display()))?;
     let problems = profile.check(&schema);
     if !problems.is_empty() {
         return Err(format!("{shown}: {}", problems.join("; ")));

@@ -47,9 +47,8 @@ pub fn read(bundle: &SignedBundle) -> Result<Option<BundleProfile>> {
     })?;
     let name = profile.site_schema.clone();
     let schema_text = read_template(&name)?;
-    let value = airgap_profile::yaml::parse(&schema_text)
-        .map_err(|e| anyhow!("template {name}: {}", e.message))?;
-    let schema = SiteSchema::new(value).map_err(|e| anyhow!("template {name}: {e}"))?;
+    let schema =
+        SiteSchema::from_text(&schema_text).map_err(|e| anyhow!("template {name}: {e}"))?;
     Ok(Some(BundleProfile {
         profile,
         schema,

@@ -129,6 +129,17 @@ impl SiteSchema {
         Ok(SiteSchema { schema, validator })
     }
 
+    /// Reads and compiles a schema written as JSON or YAML; errors are
+    /// `LINE:COLUMN: message` for text that does not read, else as
+    /// [`SiteSchema::new`]'s.
+    pub fn from_text(text: &str) -> Result<SiteSchema, String> {
+        let value = crate::yaml::parse(text).map_err(|e| match e.position {
+            Some((l, c)) => format!("{l}:{c}: {}", e.message),
+            None => e.message,
+        })?;
+        SiteSchema::new(value)
+    }
+
     /// The schema as given.
     pub fn value(&self) -> &Value {
         &self.schema
