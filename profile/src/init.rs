@@ -130,7 +130,11 @@ impl<'a> Writer<'a> {
                 .or_else(|| sub.get("description"))
                 .and_then(Ordered::as_str);
             if let Some(d) = description {
-                for line in wrap(d, WIDTH.saturating_sub(indent + 2)) {
+                // Line breaks fold into the comment; other controls are
+                // escaped as every untrusted line we print is.
+                let d = d.replace(['\n', '\r', '\t'], " ");
+                let d = airgap_format::display::escape(&d);
+                for line in wrap(&d, WIDTH.saturating_sub(indent + 2)) {
                     block.push_str(&format!("{}# {line}\n", pad(indent)));
                 }
             }
@@ -408,6 +412,13 @@ mod tests {
         let v = crate::yaml::parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
         assert_eq!(v["a: b #c"], "CHANGE-ME", "{text}");
         assert_eq!(v["s"]["file"], "site-secrets/s", "{text}");
+        let schema = schema.replace(
+            r#""type": "string"}"#,
+            r#""type": "string", "description": "two\nlines \u001b[31mred"}"#,
+        );
+        let text = starting_site(&schema, "x").unwrap();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("# two lines "), "{text}");
     }
 
     #[test]
