@@ -389,7 +389,7 @@ pub fn resolve(manifest: &Manifest, mtime: u64, mut remote: Option<&mut Remote>)
         })?;
     }
     // The product profile, when the templates carry one (templates.md).
-    crate::profile_check::check(&paths, &manifest.doc.name.value).map_err(|e| {
+    crate::profile_check::check(&paths, &texts, &manifest.doc.name.value).map_err(|e| {
         let i = entry_of
             .get(airgap_profile::profile::PROFILE_FILE)
             .copied()

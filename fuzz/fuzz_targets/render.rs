@@ -25,9 +25,10 @@ use std::time::Duration;
 use airgap_install::render::helpers::KnownImage;
 use airgap_install::render::limits::RenderLimits;
 use airgap_install::render::{
-    on_render_thread, release_context, site_data, stand_in_secret, Templates,
+    on_render_thread, release_context, site_data, stand_in_secret, ForEachItem, Templates,
 };
-use airgap_install::site::Site;
+use airgap_install::site::SiteFile;
+use airgap_profile::SiteSchema;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 
@@ -39,8 +40,14 @@ struct Fixture {
 }
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
-    let site =
-        Site::parse(include_str!("../../manifests/site.example.yaml")).expect("the example site");
+    let schema = SiteSchema::from_text(include_str!("../../templates/site.schema.json"))
+        .expect("the schema");
+    let site = SiteFile::from_text(
+        std::path::Path::new("site.yaml"),
+        include_str!("../../manifests/site.example.yaml").into(),
+        Some(&schema),
+    )
+    .expect("the example site");
     let images = [
         "vendor/control-plane",
         "vendor/workspace-server",
@@ -74,7 +81,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
                 pinned: format!("registry.internal.example:5000/platform/{i}@{digest}"),
             })
             .collect(),
-        namespace: site.namespace.clone(),
+        namespace: site.namespace().expect("a namespace").to_string(),
     }
 });
 
@@ -108,14 +115,19 @@ fn render(parts: &[&str]) {
         Ok(r) => r,
         Err(e) => return assert!(!e.contains('\n'), "{e:?}"),
     };
-    for workspace in [None, Some(0)] {
+    let each = ForEachItem {
+        list: "workspaces",
+        index: 0,
+        name: "workspace",
+    };
+    for scope in [None, Some(&each)] {
         let ctx = release_context(
             &f.site,
             &f.bundle,
             "",
             &f.namespace,
             ("workspace-server", "1.4.0"),
-            workspace,
+            scope,
         );
         for counted in [true, false] {
             match renderer.draw("main", &ctx, counted) {

@@ -1,17 +1,18 @@
 #![no_main]
 //! The site file (`site.yaml`), as `airgap-install render`, `install` and
-//! `health` load it: [`Site::parse`] (YAML, the typed schema with its
-//! defaults, and every check of the installer's validation), then what
-//! render does with a valid site: the site as template data with stand-ins
-//! for its secrets ([`site_data`]), each secret reference resolved
-//! ([`SecretRef::resolve`]), the internal CA's path, the health targets.
+//! `plan` load it against the reference product's schema
+//! ([`SiteFile::from_text`]: YAML, the schema's checks with their messages,
+//! the schema's defaults, the installer's own fields), then what render
+//! does with a valid site: the site as template data with stand-ins for its
+//! secrets ([`site_data`]), each secret reference resolved
+//! ([`SecretRef::resolve`]), the internal CA's path, the profile's health
+//! checks filled in.
 //!
 //! Secret files are resolved against a temporary folder holding copies of
 //! `manifests/site-secrets/`; a reference to an absolute path or one that
 //! climbs out with `..` is not resolved, so the target reads nothing
-//! outside that folder. A valid site must also read back, unchanged, from
-//! its own serialisation ([`Site::from_value`]): validation normalises
-//! (the registry prefix loses its slashes), and what it gives is valid.
+//! outside that folder. What render reads is valid: the filled site
+//! (defaults applied) passes the schema again.
 //!
 //! Seeds (`fuzz/seeds/site/`): the example site, hybrid and LDAP/SAML/NFS
 //! variants of it, and the error cases of the site tests.
@@ -20,8 +21,16 @@ use std::path::{Component, Path};
 use std::sync::LazyLock;
 
 use airgap_install::render::{site_data, stand_in_secret};
-use airgap_install::site::{Site, SiteFile};
+use airgap_install::site::SiteFile;
+use airgap_profile::{Profile, SiteSchema};
 use libfuzzer_sys::fuzz_target;
+
+static SCHEMA: LazyLock<SiteSchema> = LazyLock::new(|| {
+    SiteSchema::from_text(include_str!("../../templates/site.schema.json")).expect("the schema")
+});
+static PROFILE: LazyLock<Profile> = LazyLock::new(|| {
+    Profile::parse(include_str!("../../templates/profile.yaml")).expect("the profile")
+});
 
 /// The temporary folder the site file is in, with its secrets.
 static BASE: LazyLock<tempfile::TempDir> = LazyLock::new(|| {
@@ -76,20 +85,19 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let site = match Site::parse(text) {
+    let base = BASE.path();
+    let site = match SiteFile::from_text(&base.join("site.yaml"), text.to_string(), Some(&SCHEMA)) {
         Ok(site) => site,
         Err(e) => {
-            assert!(!e.message.contains('\n'), "a multi-line error: {e:?}");
+            let e = e.to_string();
+            assert!(!e.contains('\n'), "a multi-line error: {e:?}");
             return;
         }
     };
-    let base = BASE.path();
 
-    // Validation is idempotent: the normalised site reads back as itself.
-    let json = serde_json::to_value(&site).expect("a site serialises");
-    let again = Site::from_value(&json)
-        .unwrap_or_else(|e| panic!("a valid site, written out, is refused: {e}"));
-    assert_eq!(serde_json::to_value(&again).expect("serialises"), json);
+    // What render reads is valid.
+    let problems = SCHEMA.check(&site.value);
+    assert!(problems.is_empty(), "the filled site is refused: {problems:?}");
 
     // What render does with it.
     let data = site_data(&site, |n, _, _| Ok(stand_in_secret(n))).expect("site data");
@@ -107,21 +115,16 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let file = SiteFile {
-        path: base.join("site.yaml"),
-        site,
-        text: text.to_string(),
-    };
-    if let Some(ca) = file.internal_ca() {
+    if let Some(ca) = site.internal_ca() {
         assert!(
-            file.site
+            site.site
                 .internal_ca
                 .as_deref()
                 .is_some_and(|p| p.is_absolute())
                 || ca.starts_with(base)
         );
     }
-    for t in airgap_install::health::targets(&file.site) {
+    for t in PROFILE.health_targets(&site.value).expect("health checks") {
         assert!(
             t.url.starts_with("https://") || t.url.starts_with("http://"),
             "{}",

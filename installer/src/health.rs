@@ -1,6 +1,7 @@
-//! `airgap-install health`: checks that the control plane and every
-//! workspace server answer `GET <url>/health` over HTTPS, trusting the
-//! system roots and the site's internal CA. Checks run concurrently, each
+//! `airgap-install health`: checks that the endpoints the product's profile
+//! names (its `healthChecks`, filled in for the site when `render` wrote
+//! `plan.json`) answer `GET URL` with the status expected, over HTTPS,
+//! trusting the system roots and the site's internal CA. Checks run concurrently, each
 //! bounded by one timeout (connecting, the TLS handshake, the response and
 //! its body). Failures are described in one short line each
 //! (`HTTP 503`, `connection refused`, `TLS: certificate not trusted (is
@@ -17,7 +18,7 @@ use airgap_registry::ureq;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::site::{Site, SiteFile};
+pub use airgap_profile::profile::HealthTarget as Target;
 
 /// Time a check may take when none is given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,19 +29,10 @@ pub const MAX_BODY: u64 = 64 << 10;
 /// Values of a JSON body's `status` that mean healthy (compared ignoring case).
 pub const HEALTHY_STATUSES: &[&str] = &["ok", "pass", "healthy", "up"];
 
-/// One endpoint to check.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    /// `control-plane` or `workspace/<name>`.
-    pub name: String,
-    /// The health URL: the configured URL followed by `/health`.
-    pub url: String,
-}
-
 /// The outcome of one check.
 #[derive(Clone, Debug, Serialize)]
 pub struct Check {
-    /// `control-plane` or `workspace/<name>`.
+    /// The check's name, as the profile gives it.
     pub name: String,
     /// The URL asked.
     pub url: String,
@@ -59,7 +51,7 @@ pub struct Check {
 pub struct Report {
     /// Whether every check passed.
     pub healthy: bool,
-    /// One entry per endpoint: the control plane first, then the workspaces.
+    /// One entry per check, in the order the profile lists them.
     pub checks: Vec<Check>,
 }
 
@@ -128,43 +120,42 @@ impl Report {
     }
 }
 
-/// The endpoints a site has: its control plane (in both scenarios) and
-/// each workspace, with `/health` appended to their URLs.
-pub fn targets(site: &Site) -> Vec<Target> {
-    let mut out = vec![Target {
-        name: "control-plane".into(),
-        url: health_url(&site.control_plane.url),
-    }];
-    out.extend(site.workspaces.iter().map(|w| Target {
-        name: format!("workspace/{}", w.name),
-        url: health_url(&w.url),
-    }));
-    out
-}
+/// Largest `plan.json` read for its health checks.
+const MAX_PLAN_BYTES: u64 = 16 << 20;
 
-/// `base` with `/health` appended to its path (one slash between them; a
-/// query is kept, a fragment dropped).
-pub fn health_url(base: &str) -> String {
-    let base = base.split('#').next().unwrap_or(base);
-    let (path, query) = match base.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (base, None),
-    };
-    let mut url = format!("{}/health", path.trim_end_matches('/'));
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(q);
+/// The health checks a rendered configuration folder's `plan.json` lists:
+/// what `render` filled in from the profile and the site file.
+pub fn planned_targets(config_dir: &Path) -> Result<Vec<Target>> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Planned {
+        #[serde(default)]
+        health_checks: Vec<Target>,
     }
-    url
+    let path = config_dir.join("plan.json");
+    let text = airgap_format::regular_file::read_regular_string(&path, MAX_PLAN_BYTES, "a plan")
+        .map_err(|e| {
+            anyhow::anyhow!("{e}; render the configuration first (airgap-install render)")
+        })?;
+    let planned: Planned = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a plan.json that render wrote ({e})",
+            path.display()
+        )
+    })?;
+    Ok(planned.health_checks)
 }
 
-/// Checks every endpoint of the site, trusting the system roots and the
-/// site's `internalCa`. Fails only when the internal CA cannot be read;
+/// Checks `targets`, trusting the system roots and the CA certificates
+/// in `internal_ca`. Fails only when the internal CA cannot be read;
 /// unhealthy endpoints are reported in the [`Report`].
-pub fn check_site(site: &SiteFile, timeout: Duration) -> Result<Report> {
-    let checker = Checker::new(site.internal_ca().as_deref(), timeout)
-        .map_err(|e| anyhow::anyhow!("{}: {e:#}", site.path.display()))?;
-    Ok(Report::new(checker.check_all(&targets(&site.site))))
+pub fn check_targets(
+    targets: &[Target],
+    internal_ca: Option<&Path>,
+    timeout: Duration,
+) -> Result<Report> {
+    let checker = Checker::new(internal_ca, timeout)?;
+    Ok(Report::new(checker.check_all(targets)))
 }
 
 /// Runs health checks with one HTTPS client.
@@ -229,7 +220,7 @@ impl Checker {
     /// Checks one target.
     pub fn check(&self, target: &Target) -> Check {
         let start = Instant::now();
-        let (status, reason) = match self.probe(&target.url) {
+        let (status, reason) = match self.probe(&target.url, target.expect) {
             Ok((status, reason)) => (Some(status), reason),
             Err(reason) => (None, Some(reason)),
         };
@@ -244,7 +235,7 @@ impl Checker {
     }
 
     /// The status and the failure reason, if any; `Err` when no response came.
-    fn probe(&self, url: &str) -> Result<(u16, Option<String>), String> {
+    fn probe(&self, url: &str, expect: u16) -> Result<(u16, Option<String>), String> {
         let mut resp = self
             .agent
             .get(url)
@@ -252,8 +243,11 @@ impl Checker {
             .call()
             .map_err(|e| self.describe(&e, url, ""))?;
         let status = resp.status().as_u16();
-        if status != 200 {
+        if status != expect {
             let mut reason = format!("HTTP {status}");
+            if expect != 200 {
+                reason.push_str(&format!(" (expected {expect})"));
+            }
             if resp.status().is_redirection() {
                 if let Some(l) = resp.headers().get("location").and_then(|l| l.to_str().ok()) {
                     let shown: String = l
@@ -278,7 +272,15 @@ impl Checker {
             let e = ureq::Error::from(e);
             return Ok((status, Some(self.describe(&e, url, " reading the body"))));
         }
-        Ok((status, judge_body(&body)))
+        // A JSON status is judged where a 200 means healthy.
+        Ok((
+            status,
+            if expect == 200 {
+                judge_body(&body)
+            } else {
+                None
+            },
+        ))
     }
 
     /// One short line for a request that got no (complete) response.
@@ -401,26 +403,6 @@ fn roots(internal_ca: Option<&Path>) -> Result<Vec<ureq::tls::Certificate<'stati
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn health_urls() {
-        assert_eq!(
-            health_url("https://cp.example"),
-            "https://cp.example/health"
-        );
-        assert_eq!(
-            health_url("https://cp.example/"),
-            "https://cp.example/health"
-        );
-        assert_eq!(
-            health_url("https://h:8443/ws/a/"),
-            "https://h:8443/ws/a/health"
-        );
-        assert_eq!(
-            health_url("https://h/x?tenant=a#frag"),
-            "https://h/x/health?tenant=a"
-        );
-    }
 
     #[test]
     fn bodies() {

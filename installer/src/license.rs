@@ -22,9 +22,6 @@ use crate::state::{rfc3339, LicenseRecord, State};
 /// (`ROOT/etc/machine-id`), for an installer running in a container with
 /// the host's `/etc` mounted elsewhere. Default `/`.
 pub const HOST_ROOT_ENV: &str = "AIRGAP_INSTALL_HOST_ROOT";
-/// The product a request is for when neither `--product` nor an installed
-/// bundle says: the reference product's bundle name.
-pub const DEFAULT_PRODUCT: &str = "reference-platform";
 
 /// This node's identity: its machine id (under `$AIRGAP_INSTALL_HOST_ROOT`
 /// or `/`) and, when given, the Kubernetes cluster's `kube-system` UID.
@@ -35,15 +32,22 @@ pub fn node_ids(cluster_uid: Option<&str>) -> Result<NodeIds> {
     Ok(NodeIds::read(&root, cluster_uid)?)
 }
 
-/// The product a request is for: `--product`, else the one bundle
-/// installed, else [`DEFAULT_PRODUCT`].
-pub fn default_product(state_root: &Path) -> String {
+/// The product a request is for when `--product` is not given: the one
+/// bundle installed; when none or several are, an error with the fix.
+pub fn default_product(state_root: &Path) -> Result<String> {
     let installed = State::open_read_only(state_root)
         .install_names()
         .unwrap_or_default();
     match installed.as_slice() {
-        [one] => one.clone(),
-        _ => DEFAULT_PRODUCT.to_string(),
+        [one] => Ok(one.clone()),
+        [] => anyhow::bail!(
+            "nothing is installed yet, so the product is not known: give --product NAME, the bundle's name (airgap-install inspect BUNDLE shows it)"
+        ),
+        several => anyhow::bail!(
+            "{} bundles are installed ({}): give --product NAME for the one the licence is for",
+            several.len(),
+            several.join(", ")
+        ),
     }
 }
 

@@ -57,7 +57,7 @@ enum Command {
     Render(commands::render::Args),
     /// List or extract the bundle's SBOMs (signature and digests checked).
     Sbom(commands::sbom::Args),
-    /// Check that the control plane and every workspace answer GET <url>/health.
+    /// Run the health checks the product's profile names, as rendered for the site.
     Health(commands::health::Args),
     /// Site files against the bundle's product profile: check one, or write a starting one (init).
     Site(commands::site::Args),

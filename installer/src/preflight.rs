@@ -297,7 +297,7 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
 
     // Every secret the site file names.
     let base = o.site.base_dir();
-    let secrets = o.site.site.secrets();
+    let secrets = o.site.secrets();
     let mut secrets_ok = true;
     if secrets.is_empty() {
         c.skipped("secrets", "the site file names none");

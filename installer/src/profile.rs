@@ -56,6 +56,24 @@ pub fn read(bundle: &SignedBundle) -> Result<Option<BundleProfile>> {
     }))
 }
 
+/// The site file at `path`, checked against the schema of `bundle`'s
+/// profile and read with it. A bundle without templates needs no profile
+/// (only the installer's own fields are read); one with templates but no
+/// profile was built by an older bundler and is refused with the fix.
+pub fn load_site(bundle: &SignedBundle, path: &Path) -> Result<crate::site::SiteFile> {
+    let profile = read(bundle)?;
+    let d = &bundle.descriptor;
+    if profile.is_none() && !d.templates.is_empty() {
+        return Err(anyhow!(
+            "{}: bundle {} {} carries templates but no {PROFILE_FILE}, so the site file cannot be checked: it was built by an older airgap-bundle; ask the vendor to rebuild it",
+            bundle.path().display(),
+            d.name,
+            d.version
+        ));
+    }
+    crate::site::SiteFile::load(path, profile.as_ref().map(|p| &p.schema))
+}
+
 /// One problem of a site file, where it is.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SiteProblem {
@@ -98,11 +116,17 @@ pub fn check_site_file(path: &Path, schema: &SiteSchema) -> Result<Vec<SiteProbl
             }])
         }
     };
+    Ok(problems_in(&text, &value, schema))
+}
+
+/// Every problem of the site `value` (read from `text`) against `schema`,
+/// each at its line and column in `text`, in the file's order.
+pub fn problems_in(text: &str, value: &serde_json::Value, schema: &SiteSchema) -> Vec<SiteProblem> {
     let mut problems: Vec<SiteProblem> = schema
-        .check(&value)
+        .check(value)
         .into_iter()
         .map(|Problem { path, message }| {
-            let at = airgap_profile::locate::locate(&text, &path);
+            let at = airgap_profile::locate::locate(text, &path);
             SiteProblem {
                 line: at.map(|p| p.0),
                 column: at.map(|p| p.1),
@@ -113,5 +137,5 @@ pub fn check_site_file(path: &Path, schema: &SiteSchema) -> Result<Vec<SiteProbl
         .collect();
     // In the file's order; a problem not found in the text last.
     problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
-    Ok(problems)
+    problems
 }

@@ -214,7 +214,7 @@ pub fn rollback(state: &State, o: &RollbackOptions) -> Result<InstallReport> {
         if o.skip_health {
             return Ok((Outcome::Skipped, "--skip-health".into()));
         }
-        let n = check_health(o.site, o.health_timeout)?;
+        let n = check_health(&config_dir, o.site, o.health_timeout)?;
         Ok((Outcome::Ok, format!("{} passed", count(n as u64, "check"))))
     })?;
 

@@ -9,6 +9,7 @@
 //! time; the installer checks a site's file against the schema its bundle
 //! carries.
 
+pub mod fill;
 pub mod init;
 pub mod locate;
 pub mod ordered;
@@ -16,5 +17,6 @@ pub mod profile;
 pub mod schema;
 pub mod yaml;
 
+pub use fill::Filled;
 pub use profile::Profile;
 pub use schema::{Problem, SiteSchema};

@@ -122,6 +122,10 @@ pub struct HealthCheck {
     /// The URL, with `{{site.FIELD}}` (and `{{item.FIELD}}` when
     /// repeated) in it.
     pub url: String,
+    /// A path appended to the URL's path (one slash between them, a
+    /// query in the URL kept after it): `/health`.
+    #[serde(default)]
+    pub path: Option<String>,
     /// The HTTP status that means healthy.
     #[serde(default = "default_expect")]
     pub expect: u16,
@@ -133,6 +137,165 @@ pub struct HealthCheck {
 
 fn default_expect() -> u16 {
     200
+}
+
+/// A health check with its placeholders filled in for one site.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthTarget {
+    /// Its name (`control-plane`, `workspace/genomics`).
+    pub name: String,
+    /// The URL asked.
+    pub url: String,
+    /// The status that means healthy.
+    #[serde(default = "default_expect")]
+    pub expect: u16,
+}
+
+/// The site fields the installer reads itself, whatever the product, and
+/// what each is for; every product's schema declares the required ones
+/// (the bundler checks), with the JSON type it must have.
+pub const INSTALLER_FIELDS: &[InstallerField] = &[
+    InstallerField {
+        path: "name",
+        kind: "string",
+        required: true,
+        purpose: "the site's name, in plans and install scripts",
+    },
+    InstallerField {
+        path: "namespace",
+        kind: "string",
+        required: true,
+        purpose: "the Kubernetes namespace the releases go to (a default is usual)",
+    },
+    InstallerField {
+        path: "registry",
+        kind: "object",
+        required: true,
+        purpose: "the site's registry, which push fills and templates pin images to",
+    },
+    InstallerField {
+        path: "registry.host",
+        kind: "string",
+        required: true,
+        purpose: "HOST[:PORT] of the registry",
+    },
+    InstallerField {
+        path: "registry.prefix",
+        kind: "string",
+        required: false,
+        purpose: "the repository prefix images go under",
+    },
+    InstallerField {
+        path: "registry.plainHttp",
+        kind: "boolean",
+        required: false,
+        purpose: "plain HTTP, for test registries",
+    },
+    InstallerField {
+        path: "scenario",
+        kind: "string",
+        required: false,
+        purpose: "what releases' scenarios: select on",
+    },
+    InstallerField {
+        path: "internalCa",
+        kind: "string",
+        required: false,
+        purpose: "a PEM file of CA certificates trusted for the registry and health checks",
+    },
+    InstallerField {
+        path: "license",
+        kind: "secret",
+        required: false,
+        purpose: "a licence file; the licence activated on this node takes its place in templates",
+    },
+];
+
+/// One of [`INSTALLER_FIELDS`].
+#[derive(Clone, Copy, Debug)]
+pub struct InstallerField {
+    /// The field path.
+    pub path: &'static str,
+    /// Its JSON type, or `secret` (`x-secret: true`).
+    pub kind: &'static str,
+    /// Whether every schema must declare it.
+    pub required: bool,
+    /// What the installer does with it.
+    pub purpose: &'static str,
+}
+
+/// `base` with `path` appended to its URL path: one slash between them; a
+/// query is kept after it, a fragment dropped.
+pub fn join_url_path(base: &str, path: &str) -> String {
+    let base = base.split('#').next().unwrap_or(base);
+    let (head, query) = match base.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (base, None),
+    };
+    let mut url = format!(
+        "{}/{}",
+        head.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+/// The text at `path` (`a.b.c`) under `from`, for a placeholder: text and
+/// numbers as written; `None` when absent or null.
+fn lookup(from: &Value, path: &str) -> Result<Option<String>, String> {
+    let mut node = from;
+    for part in path.split('.') {
+        match node.get(part) {
+            Some(v) => node = v,
+            None => return Ok(None),
+        }
+    }
+    match node {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        Value::Bool(b) => Ok(Some(b.to_string())),
+        _ => Err(format!("{path} is a list or a mapping, not text")),
+    }
+}
+
+/// `text` with `{{site.F}}` and `{{item.F}}` filled in; `None` when one
+/// names a field the site leaves out.
+fn fill_placeholders(
+    text: &str,
+    site: &Value,
+    item: Option<&Value>,
+) -> Result<Option<String>, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("{} has a {{{{ without }}}}", quote(text)))?;
+        let expr = after[..end].trim();
+        let value = match (expr.split_once('.'), item) {
+            (Some(("site", p)), _) => lookup(site, p)?,
+            (Some(("item", p)), Some(item)) => lookup(item, p)?,
+            _ => {
+                return Err(format!(
+                    "{} is not {{{{site.FIELD}}}} or {{{{item.FIELD}}}}",
+                    quote(expr)
+                ))
+            }
+        };
+        let Some(value) = value else { return Ok(None) };
+        out.push_str(&value);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(Some(out))
 }
 
 /// A site field renamed.
@@ -172,6 +335,45 @@ impl Profile {
             ));
         }
         Ok(profile)
+    }
+
+    /// The health checks for `site` (as [`SiteSchema::fill`] gives it), in
+    /// the profile's order, repeated per item where a check says
+    /// `forEach`. A check whose URL names a field the site leaves out is
+    /// not made. Errors name the check.
+    pub fn health_targets(&self, site: &Value) -> Result<Vec<HealthTarget>, String> {
+        let mut out = Vec::new();
+        for (i, h) in self.health_checks.iter().enumerate() {
+            let at = |e: String| format!("healthChecks[{i}]: {e}");
+            let items: Vec<Option<&Value>> = match &h.for_each {
+                Some(list) => match lookup_value(site, list) {
+                    Some(Value::Array(items)) => items.iter().map(Some).collect(),
+                    Some(Value::Null) | None => Vec::new(),
+                    Some(_) => {
+                        return Err(at(format!(
+                            "forEach: {list} is not a list in the site file"
+                        )))
+                    }
+                },
+                None => vec![None],
+            };
+            for item in items {
+                let name = fill_placeholders(&h.name, site, item).map_err(at)?;
+                let url = fill_placeholders(&h.url, site, item).map_err(at)?;
+                if let (Some(name), Some(url)) = (name, url) {
+                    let url = match &h.path {
+                        Some(p) => join_url_path(&url, p),
+                        None => url,
+                    };
+                    out.push(HealthTarget {
+                        name,
+                        url,
+                        expect: h.expect,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Everything wrong with the profile against `schema`, each as
@@ -231,6 +433,34 @@ impl Profile {
                 }
             }
         }
+        for f in INSTALLER_FIELDS {
+            let Some(declared) = schema.field(f.path) else {
+                if f.required {
+                    out.push(format!(
+                        "siteSchema: the site schema must declare {} ({}: the installer reads it, whatever the product; templates.md §8.2)",
+                        f.path, f.purpose
+                    ));
+                }
+                continue;
+            };
+            let ok = match f.kind {
+                "secret" => declared.get("x-secret") == Some(&Value::Bool(true)),
+                kind => declared.get("type").is_none_or(|t| {
+                    t == kind || t.as_array().is_some_and(|a| a.iter().any(|x| x == kind))
+                }),
+            };
+            if !ok {
+                let want = if f.kind == "secret" {
+                    "a secret (x-secret: true)".to_string()
+                } else {
+                    format!("of type {}", f.kind)
+                };
+                out.push(format!(
+                    "siteSchema: {} must be {want}: the installer reads it as {}",
+                    f.path, f.purpose
+                ));
+            }
+        }
         let mut names = BTreeSet::new();
         for (i, h) in self.health_checks.iter().enumerate() {
             let at = format!("healthChecks[{i}]");
@@ -256,6 +486,14 @@ impl Profile {
                 },
                 None => None,
             };
+            if let Some(p) = &h.path {
+                if !p.starts_with('/') || p.contains(['?', '#', '{']) {
+                    out.push(format!(
+                        "{at}.path: expected a path such as /health (found {})",
+                        quote(p)
+                    ));
+                }
+            }
             for (field, text) in [("name", &h.name), ("url", &h.url)] {
                 for e in placeholders(text) {
                     let problem = match e.split_once('.') {
@@ -296,6 +534,20 @@ impl Profile {
                     quote(&r.to)
                 ));
             }
+            let lists = |p: &str| p.split('.').filter(|s| s.contains("[]")).count();
+            let shared = r
+                .from
+                .split('.')
+                .zip(r.to.split('.'))
+                .take_while(|(a, b)| a == b)
+                .filter(|(a, _)| a.contains("[]"))
+                .count();
+            if lists(&r.from) != shared || lists(&r.to) != shared {
+                out.push(format!(
+                    "{at}: a rename may go through a list ([]) only where from and to share it ({} to {})",
+                    r.from, r.to
+                ));
+            }
             if schema.field(&r.from).is_some() {
                 out.push(format!(
                     "{at}.from: the site schema still declares {}; a rename's old name must be gone",
@@ -321,6 +573,10 @@ pub fn placeholders(text: &str) -> Vec<String> {
         rest = &after[end + 2..];
     }
     out
+}
+
+fn lookup_value<'a>(from: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(from, |node, part| node.get(part))
 }
 
 fn is_name(s: &str) -> bool {
@@ -417,6 +673,70 @@ mod tests {
         assert_eq!(p.check(&schema()), Vec::<String>::new());
         assert_eq!(p.health_checks.len(), 2);
         assert_eq!(p.requirements.len(), 7);
+    }
+
+    #[test]
+    fn the_demo_carries_the_reference_schema_and_a_profile_that_holds() {
+        let demo = include_str!("../../manifests/demo/templates/site.schema.json");
+        assert_eq!(
+            demo, SCHEMA,
+            "copy templates/site.schema.json to manifests/demo/templates/"
+        );
+        let p =
+            Profile::parse(include_str!("../../manifests/demo/templates/profile.yaml")).unwrap();
+        assert_eq!(p.product, "demo");
+        assert_eq!(p.check(&schema()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn health_checks_fill_in_the_site_and_repeat_per_item() {
+        let p = Profile::parse(PROFILE).unwrap();
+        let site = serde_json::json!({
+            "controlPlane": {"url": "https://cp.example/"},
+            "workspaces": [{"name": "a", "url": "https://h:8443/ws/a?tenant=x#f"}, {"name": "b", "url": "https://b.example"}]
+        });
+        let t = p.health_targets(&site).unwrap();
+        let got: Vec<(&str, &str, u16)> = t
+            .iter()
+            .map(|t| (t.name.as_str(), t.url.as_str(), t.expect))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("control-plane", "https://cp.example/health", 200),
+                ("workspace/a", "https://h:8443/ws/a/health?tenant=x", 200),
+                ("workspace/b", "https://b.example/health", 200),
+            ]
+        );
+        // A site without the field gets no check; without the list, none per item.
+        assert!(p.health_targets(&serde_json::json!({})).unwrap().is_empty());
+        let e = p
+            .health_targets(&serde_json::json!({"workspaces": "x"}))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "healthChecks[1]: forEach: workspaces is not a list in the site file"
+        );
+    }
+
+    #[test]
+    fn the_schema_must_declare_what_the_installer_reads() {
+        let p = Profile::parse(PROFILE).unwrap();
+        let mut s: Value = serde_json::from_str(SCHEMA).unwrap();
+        s["properties"].as_object_mut().unwrap().remove("namespace");
+        s["properties"]["license"] = serde_json::json!({"type": "string"});
+        let got = p.check(&SiteSchema::new(s).unwrap());
+        assert!(
+            got.iter().any(|g| g.starts_with(
+                "siteSchema: the site schema must declare namespace (the Kubernetes namespace"
+            )),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter()
+                .any(|g| g.starts_with("siteSchema: license must be a secret (x-secret: true)")),
+            "{got:#?}"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 pub const SECRET_FORM: &str = "expected {file: PATH} or {env: NAME}; the value itself never goes in the site file (write it into a file, or set an environment variable)";
 
 /// One thing wrong with a site file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     /// The field, as `controlPlane.database.port` or `workspaces[0].name`
     /// (empty for the whole file).
@@ -140,6 +140,13 @@ impl SiteSchema {
         SiteSchema::new(value)
     }
 
+    /// `site` as the installer reads it once [`SiteSchema::check`] found
+    /// nothing wrong: defaults applied, every declared field present, and
+    /// where its secrets are ([`crate::fill`]).
+    pub fn fill(&self, site: &Value) -> crate::Filled {
+        crate::fill::Walker::new(&self.schema).fill(site)
+    }
+
     /// The schema as given.
     pub fn value(&self) -> &Value {
         &self.schema
@@ -168,6 +175,19 @@ impl SiteSchema {
                     }
                 }
             }
+        }
+        // A value `site init` left to fill in, whatever the schema says of
+        // it (`CHANGE-ME` is a valid host name, for one).
+        let mut left = Vec::new();
+        placeholders_in(site, "", &mut left);
+        for pointer in left {
+            let path = field_path(site, &pointer);
+            let message = format!(
+                "still {}, as site init wrote it: write this site's value",
+                crate::init::PLACEHOLDER
+            );
+            let n = best.get(&path).map_or(usize::MAX, |b| b.1);
+            best.insert(path.clone(), (0, n, Problem { path, message }));
         }
         let mut out: Vec<(usize, Problem)> = best.into_values().map(|(_, n, p)| (n, p)).collect();
         out.sort_by_key(|(n, _)| *n);
@@ -323,6 +343,25 @@ impl SiteSchema {
             (_, 1) => format!(" when {field_path} is not {}", shown[0]),
             _ => format!(" when {field_path} is none of {}", shown.join(", ")),
         }
+    }
+}
+
+/// The JSON pointers of the text values that are
+/// [`crate::init::PLACEHOLDER`].
+fn placeholders_in(v: &Value, at: &str, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s == crate::init::PLACEHOLDER => out.push(at.to_string()),
+        Value::Object(m) => {
+            for (k, v) in m {
+                placeholders_in(v, &format!("{at}/{}", escape_pointer(k)), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                placeholders_in(v, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -620,7 +659,7 @@ fn single_field_test(test: &Value) -> Option<(String, Vec<Value>)> {
 }
 
 /// `/a/1/b` in the instance `site` → `a[1].b`.
-fn field_path(site: &Value, pointer: &str) -> String {
+pub fn field_path(site: &Value, pointer: &str) -> String {
     let mut out = String::new();
     let mut node = Some(site);
     for seg in segments_of_instance(pointer) {

@@ -330,6 +330,12 @@ fn template_sources(d: &Demo, name: &str, extra: &[(&str, String)]) -> PathBuf {
         .unwrap();
     assert!(copy.success());
     std::fs::copy(demo.join("demo.yaml"), top.join("demo.yaml")).unwrap();
+    // The example site file the demo's profile names, where it looks.
+    std::fs::copy(
+        demo.join("site.example.yaml"),
+        top.join("site.example.yaml"),
+    )
+    .unwrap();
     let src = top.join("demo");
     let mut spec = std::fs::read_to_string(src.join("templates/render.yaml")).unwrap();
     for (t, text) in extra {

@@ -1,8 +1,10 @@
 //! `airgap-install health` against a real HTTPS server (rustls, certificate
 //! from a test CA): healthy and failing endpoints, TLS trust, timeouts,
-//! refused connections, JSON output. The site files name secret files that
-//! do not exist and environment variables that are not set: health reads
-//! no secret.
+//! refused connections, JSON output. The checks are the reference profile's
+//! (`templates/profile.yaml`) filled in for each test site, written as the
+//! `plan.json` render writes (`--plan`); the site file gives the internal
+//! CA (`--site`). The site files name secret files that do not exist and
+//! environment variables that are not set: health reads no secret.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -102,11 +104,19 @@ impl Site {
             s.write_ca(&dir.path().join("ca/internal-ca.pem"));
             "ca/internal-ca.pem"
         });
+        let yaml = site_yaml(scenario, cp_url, ws, ca);
+        std::fs::write(dir.path().join("site.yaml"), &yaml).expect("write site.yaml");
+        // The checks render lists in plan.json: the reference profile's,
+        // filled in for this site.
+        let profile = airgap_profile::Profile::parse(include_str!("../../templates/profile.yaml"))
+            .expect("the reference profile");
+        let site: Value = serde_saphyr::from_str(&yaml).expect("site YAML");
+        let checks = profile.health_targets(&site).expect("health checks");
         std::fs::write(
-            dir.path().join("site.yaml"),
-            site_yaml(scenario, cp_url, ws, ca),
+            dir.path().join("plan.json"),
+            serde_json::json!({"planVersion": 1, "healthChecks": checks}).to_string(),
         )
-        .expect("write site.yaml");
+        .expect("write plan.json");
         assert!(!dir.path().join("site-secrets").exists());
         Site { dir }
     }
@@ -122,7 +132,13 @@ impl Site {
 
 fn health_cmd(site: &Path, extra: &[&str]) -> Output {
     let mut c = Command::new(bin("airgap-install"));
-    c.arg("health").arg("--site").arg(site).args(extra);
+    let plan = site.parent().expect("the site's folder");
+    c.arg("health")
+        .arg("--site")
+        .arg(site)
+        .arg("--plan")
+        .arg(plan)
+        .args(extra);
     for v in [
         "HTTPS_PROXY",
         "https_proxy",

@@ -130,6 +130,18 @@ fn product(dir: &Path, r: &Release) -> PathBuf {
         }
     }
     std::fs::write(t.join("render.yaml"), spec).unwrap();
+    // The product profile: the reference platform's site file and health
+    // checks, as the example site these tests install is written for it.
+    std::fs::copy(
+        repo_root().join("templates/site.schema.json"),
+        t.join("site.schema.json"),
+    )
+    .unwrap();
+    let profile = std::fs::read_to_string(repo_root().join("templates/profile.yaml"))
+        .unwrap()
+        .replace("product: reference-platform", "product: platform")
+        .replace("example: ../manifests/site.example.yaml\n", "");
+    std::fs::write(t.join("profile.yaml"), profile).unwrap();
     let legacy = if r.legacy {
         format!(
             "  - source: oci-layout:{}:app/legacy:{}\n",

@@ -1242,6 +1242,17 @@ fn expired_grace_and_future_issue_time() {
 /// named for the product the licences of these tests are for.
 fn manifest_with_license(dir: &Path, name: &str, license: &Path) -> PathBuf {
     let demo = repo_root().join("manifests/demo");
+    // The demo's templates, with a profile for this product.
+    let templates = dir.join(format!("{name}.templates"));
+    airgap_e2e::demo_site::copy_dir(&demo.join("templates"), &templates);
+    let profile = templates.join("profile.yaml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    std::fs::write(
+        &profile,
+        text.replace("product: demo", "product: reference-platform")
+            .replace("example: ../../site.example.yaml\n", ""),
+    )
+    .unwrap();
     let q = |p: String| serde_json::to_string(&p).unwrap();
     let text = format!(
         "name: reference-platform\nversion: 1.0.0\ndescription: The demo bundle with a licence.\nimages:\n  - source: {}\n  - source: {}\ncharts:\n  - source: {}\nfiles:\n  - source: {}\n    name: docs/README.md\n    kind: documentation\ntemplates:\n  - source: {}\nlicense: {}\n",
@@ -1252,7 +1263,7 @@ fn manifest_with_license(dir: &Path, name: &str, license: &Path) -> PathBuf {
         )),
         q(demo.join("charts/hello").display().to_string()),
         q(demo.join("files/README.md").display().to_string()),
-        q(demo.join("templates").display().to_string()),
+        q(templates.display().to_string()),
         q(license.display().to_string()),
     );
     let path = dir.join(name);

@@ -380,6 +380,15 @@ fn the_vendors_mistakes_are_caught_when_the_bundle_is_built() {
     let (key, _) = keygen(tmp.path(), "vendor");
     let templates = tmp.path().join("templates");
     airgap_e2e::demo_site::copy_dir(&repo_root().join("manifests/demo/templates"), &templates);
+    // Without the example site file, which the profile names relative to
+    // the folder it was copied from.
+    let profile = templates.join("profile.yaml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    std::fs::write(
+        &profile,
+        text.replace("example: ../../site.example.yaml\n", ""),
+    )
+    .unwrap();
     let out = tmp.path().join("demo.bundle");
     let manifest = demo_manifest(tmp.path(), &templates, "");
     let text = std::fs::read_to_string(&manifest).unwrap();

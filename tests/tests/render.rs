@@ -1401,11 +1401,11 @@ fn site_errors_are_one_line_naming_the_file_and_field_and_write_nothing() {
         ),
         (
             edit(&base, "\n    sslMode: require\n", "\n    sslMode: REQUIRED\n"),
-            "controlPlane.database.sslMode: expected one of disable, allow, prefer, require, verify-ca, verify-full for postgresql",
+            "controlPlane.database.sslMode: expected one of verify-full, verify-ca, require, prefer, allow, disable when controlPlane.database.type is postgresql (found \"REQUIRED\")",
         ),
         (
             edit(&base, "scenario: air-gapped\n", "scenario: hybrid\n"),
-            "controlPlane.database: not used in a hybrid site",
+            "controlPlane.database: not used when scenario is hybrid (remove it)",
         ),
         (
             edit(
@@ -1413,7 +1413,7 @@ fn site_errors_are_one_line_naming_the_file_and_field_and_write_nothing() {
                 "  type: vault\n",
                 "  type: vault\n  kubernetes:\n    namespace: x\n",
             ),
-            "secretsStore.kubernetes: set, but secretsStore.type is vault",
+            "secretsStore.kubernetes: not used when secretsStore.type is vault (remove it)",
         ),
     ];
     for (n, (text, expected)) in cases.iter().enumerate() {
@@ -1421,13 +1421,19 @@ fn site_errors_are_one_line_naming_the_file_and_field_and_write_nothing() {
         let site = SiteDir::write_text(&dir, combo, Secrets::distinctive("bad"), text);
         let out = dir.join("out");
         let line = fails(&mut r.render(&site, &out));
-        // FILE:LINE:COLUMN: FIELD: …
-        let located = line
-            .strip_prefix(&format!("error: {}:", site.path.display()))
-            .and_then(|rest| rest.split_once(": "))
-            .is_some_and(|(at, _)| {
-                at.split(':').count() == 2 && at.split(':').all(|n| n.parse::<u32>().is_ok())
-            });
+        // FILE:LINE:COLUMN: FIELD: …, or FILE: N problems: (1) LINE:COLUMN: …
+        let is_at = |at: &str| {
+            at.split(':').count() == 2 && at.split(':').all(|n| n.parse::<u32>().is_ok())
+        };
+        let prefix = format!("error: {}", site.path.display());
+        let rest = line.strip_prefix(&prefix).unwrap_or_default();
+        let located = match rest.split_once(" problems: (1) ") {
+            Some((_, first)) => first.split_once(": ").is_some_and(|(at, _)| is_at(at)),
+            None => rest
+                .strip_prefix(':')
+                .and_then(|r| r.split_once(": "))
+                .is_some_and(|(at, _)| is_at(at)),
+        };
         assert!(
             located,
             "the line does not name the site file, line and column: {line}"

@@ -106,7 +106,10 @@ fn request(args: RequestArgs, ctx: &Context) -> Result<()> {
         json,
     } = args;
     let node = lic::node_ids(cluster_uid.as_deref())?;
-    let product = product.unwrap_or_else(|| lic::default_product(&ctx.state_dir));
+    let product = match product {
+        Some(p) => p,
+        None => lic::default_product(&ctx.state_dir)?,
+    };
     let request = lic::request(&product, &node, &out)?;
     // As JSON: the text of the file written (pretty, with a newline).
     show(&request, json, |r| {

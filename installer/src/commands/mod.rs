@@ -75,9 +75,15 @@ pub struct SiteBundleArgs {
 }
 
 impl SiteBundleArgs {
-    /// The site file, loaded, and its registry ([`site_registry`]).
-    pub fn open_site(&self) -> Result<(SiteFile, RegistryAccess)> {
-        let site = SiteFile::load(&self.site)?;
+    /// The site file, checked against the bundle's schema and loaded, and
+    /// its registry ([`site_registry`]).
+    pub fn open_site(&self, trusted: &[PublicKey]) -> Result<(SiteFile, RegistryAccess)> {
+        let bundle = airgap_format::SignedBundle::open(
+            &self.bundle.file,
+            trusted,
+            airgap_format::Limits::default(),
+        )?;
+        let site = airgap_install::profile::load_site(&bundle, &self.site)?;
         let registry = site_registry(&site, &self.upload.login)?;
         Ok((site, registry))
     }

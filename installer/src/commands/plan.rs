@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use airgap_cli::args::{BundleArgs, OutputArgs};
 use airgap_format::{Limits, SignedBundle};
 use airgap_install::install::upgrade::{plan, PlanOptions};
-use airgap_install::site::SiteFile;
+use airgap_install::profile::load_site;
 use airgap_install::state;
 use anyhow::Result;
 
@@ -38,13 +38,17 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
     let json = args.output.json;
     with_trusted_keys(&args.bundle, json, ctx, |trusted| {
-        let site = args.site.as_deref().map(SiteFile::load).transpose()?;
+        let bundle = SignedBundle::open(&args.bundle.file, trusted, Limits::default())?;
+        let site = args
+            .site
+            .as_deref()
+            .map(|p| load_site(&bundle, p))
+            .transpose()?;
         let registry = site
             .as_ref()
             .map(|site| site_registry(site, &args.upload.login))
             .transpose()?;
         let state = state::State::open(&ctx.state_dir)?;
-        let bundle = SignedBundle::open(&args.bundle.file, trusted, Limits::default())?;
         let plan = plan(
             &state,
             &PlanOptions {

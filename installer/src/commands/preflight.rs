@@ -40,7 +40,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
     // false`); only a failure before it is reported as such.
     let mut failed = 0;
     with_trusted_keys(&args.target.bundle, json, ctx, |trusted| {
-        let (site, access) = args.target.open_site()?;
+        let (site, access) = args.target.open_site(trusted)?;
         let node = airgap_install::license::node_ids(args.cluster_uid.as_deref()).ok();
         let state = state::State::open_read_only(&ctx.state_dir);
         let bundle = airgap_format::SignedBundle::open(

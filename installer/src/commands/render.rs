@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use airgap_cli::args::{BundleArgs, OutputArgs};
 use airgap_format::{Limits, SignedBundle};
+use airgap_install::profile::load_site;
 use airgap_install::relocation::RelocationMap;
 use airgap_install::render::{render_bundle, RenderOptions};
-use airgap_install::site::SiteFile;
 use anyhow::Result;
 
 use super::{show, with_trusted_keys, Context};
@@ -37,7 +37,8 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
     let json = args.output.json;
     with_trusted_keys(&args.bundle, json, ctx, |trusted| {
-        let site = SiteFile::load(&args.site)?;
+        let bundle = SignedBundle::open(&args.bundle.file, trusted, Limits::default())?;
+        let site = load_site(&bundle, &args.site)?;
         let license = airgap_install::license::active_text(&ctx.state_dir)?;
         let map = args
             .relocation
@@ -50,7 +51,6 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
             relocation: map.as_ref().map(|(m, p)| (m, *p)),
             license: license.as_deref(),
         };
-        let bundle = SignedBundle::open(&args.bundle.file, trusted, Limits::default())?;
         let plan = render_bundle(&bundle, &options)?;
         show(&plan, json, |p| p.to_text(&args.out))
     })

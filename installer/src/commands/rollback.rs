@@ -39,7 +39,7 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
     let json = args.output.json;
     json_failure(json, None, &[], || {
-        let site = SiteFile::load(&args.site)?;
+        let site = SiteFile::load(&args.site, None)?;
         let registry = site_registry(&site, &args.login)?;
         let state = state::State::open(&ctx.state_dir)?;
         let report = rollback(

@@ -34,7 +34,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
     let json = args.output.json;
     json_failure(json, None, &[], || {
         let registry = match &args.site {
-            Some(path) => Some(site_registry(&SiteFile::load(path)?, &args.login)?),
+            Some(path) => Some(site_registry(&SiteFile::load(path, None)?, &args.login)?),
             None => None,
         };
         let state = state::State::open(&ctx.state_dir)?;

@@ -3,7 +3,7 @@
 //! when it started ([`Install`]) and returns what it did as an outcome of
 //! its own, which the run records ([`StepDone`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use airgap_cli::progress::Progress;
 use airgap_format::bundle_json::BundleDescriptor;
@@ -247,7 +247,11 @@ impl Install<'_> {
         if o.skip_health {
             return Ok(Health::SkipHealth);
         }
-        Ok(Health::Passed(check_health(o.site, o.health_timeout)?))
+        Ok(Health::Passed(check_health(
+            &self.config_dir(),
+            o.site,
+            o.health_timeout,
+        )?))
     }
 
     /// Writes the install record (and the version's own copy, for rollback).
@@ -292,10 +296,17 @@ impl Install<'_> {
     }
 }
 
-/// Runs the site's health checks; how many passed, or an error with the
-/// table of every check when one failed.
-pub fn check_health(site: &SiteFile, timeout_secs: u64) -> Result<usize> {
-    let r = crate::health::check_site(site, std::time::Duration::from_secs(timeout_secs))?;
+/// Runs the health checks the configuration rendered in `config_dir`
+/// lists, trusting the site's internal CA; how many passed, or an error
+/// with the table of every check when one failed.
+pub fn check_health(config_dir: &Path, site: &SiteFile, timeout_secs: u64) -> Result<usize> {
+    let targets = crate::health::planned_targets(config_dir)?;
+    let r = crate::health::check_targets(
+        &targets,
+        site.internal_ca().as_deref(),
+        std::time::Duration::from_secs(timeout_secs),
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e:#}", site.path.display()))?;
     let failed = r.checks.len() - r.passed();
     if failed > 0 {
         bail!(
@@ -525,7 +536,10 @@ impl StepDone for Health {
         match self {
             Health::NothingApplied => "nothing was applied".into(),
             Health::SkipHealth => "--skip-health".into(),
-            Health::Passed(n) => format!("{n} checks passed"),
+            Health::Passed(n) => format!(
+                "{} passed",
+                airgap_format::display::count(*n as u64, "check")
+            ),
         }
     }
 }

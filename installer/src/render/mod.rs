@@ -26,12 +26,12 @@ use serde_json::{json, Value};
 
 use crate::out_dir::OutDir;
 use crate::relocation::RelocationMap;
-use crate::site::{SecretRef, Site, SiteFile};
+use crate::site::{SecretRef, SiteFile};
 use airgap_format::display::escape;
 use helpers::KnownImage;
 use limits::{Analysis, Budget, RenderLimits};
 use script::Script;
-use spec::{ForEach, RenderSpec, RENDER_SPEC};
+use spec::{RenderSpec, RENDER_SPEC};
 
 /// Largest template read from a bundle.
 const MAX_TEMPLATE_BYTES: u64 = 4 << 20;
@@ -54,7 +54,8 @@ pub struct Plan {
     pub releases: Vec<PlannedRelease>,
     /// Other rendered files.
     pub files: Vec<PlannedFile>,
-    /// Health checks run after installing.
+    /// Health checks run after installing (the profile's, filled in for
+    /// the site).
     pub health_checks: Vec<HealthCheck>,
 }
 
@@ -76,7 +77,7 @@ pub struct PlanBundle {
 pub struct PlanSite {
     /// Site name.
     pub name: String,
-    /// `air-gapped` or `hybrid`.
+    /// The site's scenario (`-` when the product has none).
     pub scenario: String,
     /// Kubernetes namespace.
     pub namespace: String,
@@ -104,9 +105,10 @@ pub struct PlannedRelease {
     pub values_digest: String,
     /// Whether the values file holds secret values (then it is mode 0600).
     pub contains_secrets: bool,
-    /// The workspace, for per-workspace releases.
+    /// For a release repeated over a list of the site file (`forEach`),
+    /// the item's `name` (or its index when it has none).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub workspace: Option<String>,
+    pub item: Option<String>,
 }
 
 /// One other rendered file.
@@ -126,25 +128,21 @@ pub struct PlannedFile {
     pub role: Option<spec::FileRole>,
 }
 
-/// A health check.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HealthCheck {
-    /// `control-plane` or `workspace/NAME`.
-    pub name: String,
-    /// The URL checked.
-    pub url: String,
-}
+/// A health check: the profile's, filled in for the site.
+pub type HealthCheck = airgap_profile::profile::HealthTarget;
 
 impl Plan {
     /// The plan for people: releases in order, files, health checks.
     pub fn to_text(&self, out: &Path) -> String {
+        let scenario = match self.site.scenario.as_str() {
+            "-" => String::new(),
+            s => format!(" ({})", escape(s)),
+        };
         let mut t = format!(
-            "rendered {} {} for site {} ({}) into {}\n\ninstall plan (charts from the {}):\n",
+            "rendered {} {} for site {}{scenario} into {}\n\ninstall plan (charts from the {}):\n",
             escape(&self.bundle.name),
             escape(&self.bundle.version),
             escape(&self.site.name),
-            self.site.scenario,
             escape(&out.display().to_string()),
             self.site.charts_from
         );
@@ -251,8 +249,18 @@ fn render_here(head: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
     let spec = RenderSpec::parse(&read_template(RENDER_SPEC)?)
         .map_err(|e| anyhow!("template {RENDER_SPEC}: {e}"))?;
 
+    let profile = crate::profile::read(head)?.ok_or_else(|| {
+        anyhow!(
+            "{}: bundle {} {} carries templates but no {}: it was built by an older airgap-bundle; ask the vendor to rebuild it",
+            bundle.display(),
+            d.name,
+            d.version,
+            airgap_profile::profile::PROFILE_FILE
+        )
+    })?;
     let site = options.site;
     let s = &site.site;
+    let namespace = site.namespace()?;
     let map = options
         .relocation
         .map(|(map, file)| check_map(map, file, d, &head.bundle_digest, site).map(|()| map))
@@ -264,8 +272,8 @@ fn render_here(head: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
     // depends on a secret, however a template encoded it (quoted, escaped
     // for a shell, as YAML or JSON), and is written for its owner only.
     let secrets = site.resolve_secrets()?;
-    let mut site_json = site_data(s, |n, _, _| Ok(secrets[n].clone()))?;
-    let mut stand_in = site_data(s, |n, _, _| Ok(stand_in_secret(n)))?;
+    let mut site_json = site_data(site, |n, _, _| Ok(secrets[n].clone()))?;
+    let mut stand_in = site_data(site, |n, _, _| Ok(stand_in_secret(n)))?;
     if let Some(text) = options.license {
         // Not a secret, but handled like one: files holding it are the
         // owner's only, like the site file's own `license`.
@@ -316,7 +324,14 @@ fn render_here(head: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
     let mut written_charts = BTreeSet::new();
     for (i, r) in spec.releases.iter().enumerate() {
         if let Some(sc) = &r.scenarios {
-            if !sc.iter().any(|x| x == s.scenario.as_str()) {
+            let Some(scenario) = &s.scenario else {
+                bail!(
+                    "template {RENDER_SPEC}: releases[{i}] is for scenarios {}, but {} has no scenario: add scenario: to it",
+                    sc.join(", "),
+                    site.path.display()
+                );
+            };
+            if !sc.contains(scenario) {
                 continue;
             }
         }
@@ -326,19 +341,35 @@ fn render_here(head: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
                 r.chart
             )
         })?;
-        let scopes: Vec<Option<usize>> = match r.for_each {
-            Some(ForEach::Workspaces) => (0..s.workspaces.len()).map(Some).collect(),
+        let scopes: Vec<Option<usize>> = match &r.for_each {
+            Some(list) => match lookup(&site.value, list) {
+                Some(Value::Array(items)) => (0..items.len()).map(Some).collect(),
+                Some(Value::Null) | None => Vec::new(),
+                Some(_) => bail!(
+                    "template {RENDER_SPEC}: releases[{i}].forEach: {list} is not a list in {}",
+                    site.path.display()
+                ),
+            },
             None => vec![None],
         };
-        for workspace in scopes {
+        for scope in scopes {
+            let each = r
+                .for_each
+                .as_deref()
+                .zip(scope)
+                .map(|(list, n)| ForEachItem {
+                    list,
+                    index: n,
+                    name: r.item_name(),
+                });
             let context = |site_json: &Value| {
                 release_context(
                     site_json,
                     &bundle_ctx,
                     &ca_bundle,
-                    &s.namespace,
+                    namespace,
                     (&chart.name, &chart.version),
-                    workspace,
+                    each.as_ref(),
                 )
             };
             let mut ctx = context(&site_json);
@@ -405,11 +436,11 @@ fn render_here(head: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
                 chart: chart.name.clone(),
                 chart_version: chart.version.clone(),
                 chart_ref,
-                namespace: s.namespace.clone(),
+                namespace: namespace.to_string(),
                 values: rel,
                 values_digest: Digest::of(values.as_bytes()).to_string(),
                 contains_secrets,
-                workspace: workspace.map(|w| s.workspaces[w].name.clone()),
+                item: each.as_ref().map(|e| e.label(&site.value)),
             });
         }
     }
@@ -443,13 +474,10 @@ fn render_here(head: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
         });
     }
     // Exactly what `airgap-install health` will check.
-    let health_checks = crate::health::targets(s)
-        .into_iter()
-        .map(|t| HealthCheck {
-            name: t.name,
-            url: t.url,
-        })
-        .collect();
+    let health_checks = profile
+        .profile
+        .health_targets(&site.value)
+        .map_err(|e| anyhow!("template {}: {e}", airgap_profile::profile::PROFILE_FILE))?;
     let plan = Plan {
         plan_version: PLAN_VERSION,
         bundle: PlanBundle {
@@ -459,8 +487,8 @@ fn render_here(head: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
         },
         site: PlanSite {
             name: s.name.clone(),
-            scenario: s.scenario.as_str().into(),
-            namespace: s.namespace.clone(),
+            scenario: s.scenario_name().into(),
+            namespace: namespace.to_string(),
             charts_from: if charts_from_registry {
                 "registry"
             } else {
@@ -642,22 +670,57 @@ pub fn check_templates(
     .map_err(|e| problem(RENDER_SPEC, e.to_string()))?
 }
 
-/// The site as templates see it: the site file as JSON, with each secret
-/// reference (the `n`th of [`Site::secrets`], at `field`) replaced by
-/// `value(n, field, reference)`.
+/// The site as templates see it: the site file as the schema fills it
+/// ([`SiteFile::value`]), with each secret reference (the `n`th of
+/// [`SiteFile::secrets`], at `field`) replaced by `value(n, field, reference)`.
 pub fn site_data(
-    s: &Site,
+    site: &SiteFile,
     mut value: impl FnMut(usize, &str, &SecretRef) -> Result<String>,
 ) -> Result<Value> {
-    let mut data = serde_json::to_value(s).context("site as JSON")?;
-    for (n, (field, r)) in s.secrets().into_iter().enumerate() {
-        let v = value(n, &field, r)?;
-        let pointer = json_pointer(&field);
+    let mut data = site.value.clone();
+    let pointers = site.secret_pointers();
+    for (n, (field, r)) in site.secrets().into_iter().enumerate() {
+        let v = value(n, &field, &r)?;
+        let pointer = &pointers[n];
         *data
-            .pointer_mut(&pointer)
+            .pointer_mut(pointer)
             .ok_or_else(|| anyhow!("internal error: no {pointer} in the site"))? = Value::String(v);
     }
     Ok(data)
+}
+
+/// The value at the dotted `path` of `from`.
+fn lookup<'a>(from: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(from, |node, part| node.get(part))
+}
+
+/// One item of a list a release is repeated over (`forEach`).
+#[derive(Clone, Copy, Debug)]
+pub struct ForEachItem<'a> {
+    /// The list's field path in the site file.
+    pub list: &'a str,
+    /// The item's index.
+    pub index: usize,
+    /// The name templates see it under (`as`, default `item`).
+    pub name: &'a str,
+}
+
+impl ForEachItem<'_> {
+    /// The item in `site`.
+    pub fn value(&self, site: &Value) -> Value {
+        lookup(site, self.list)
+            .and_then(|l| l.get(self.index))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// How plans name it: its `name` field, else its index.
+    pub fn label(&self, site: &Value) -> String {
+        match self.value(site).get("name") {
+            Some(Value::String(n)) => n.clone(),
+            _ => self.index.to_string(),
+        }
+    }
 }
 
 /// The stand-in for the `n`th secret in the probe render that finds which
@@ -669,14 +732,14 @@ pub fn stand_in_secret(n: usize) -> String {
 /// The data a release's templates (its name and values) render with: the
 /// site (as JSON, with secret values or stand-ins), the bundle, the CA
 /// bundle, the release's namespace, chart and chart version, and for a
-/// per-workspace release `workspace`, that workspace of the site.
+/// release repeated over a list, the item under its name.
 pub fn release_context(
     site_json: &Value,
     bundle_ctx: &Value,
     ca_bundle: &str,
     namespace: &str,
     (chart, chart_version): (&str, &str),
-    workspace: Option<usize>,
+    each: Option<&ForEachItem>,
 ) -> Value {
     let mut ctx = json!({
         "site": site_json,
@@ -684,8 +747,8 @@ pub fn release_context(
         "caBundle": ca_bundle,
         "release": {"namespace": namespace, "chart": chart, "chartVersion": chart_version},
     });
-    if let Some(w) = workspace {
-        ctx["workspace"] = site_json["workspaces"][w].clone();
+    if let Some(e) = each {
+        ctx[e.name] = e.value(site_json);
     }
     ctx
 }
@@ -775,7 +838,7 @@ impl Outputs {
     /// Writes every file through one [`OutDir`] (no name can leave the
     /// folder or go through a symbolic link), then removes what an earlier
     /// render left in `values/`, `charts/` and `ca.pem` that this one did
-    /// not write, so a removed workspace's values (and secrets) do not
+    /// not write, so a removed item's values (and secrets) do not
     /// linger.
     fn write_all(&self, out: &Path) -> Result<()> {
         let dir = OutDir::create(out)?;
@@ -883,26 +946,6 @@ fn known_images(
         .collect()
 }
 
-/// `workspaces[0].database.password` → `/workspaces/0/database/password`.
-fn json_pointer(field: &str) -> String {
-    let mut out = String::new();
-    for part in field.split('.') {
-        match part.split_once('[') {
-            Some((name, idx)) => {
-                out.push('/');
-                out.push_str(name);
-                out.push('/');
-                out.push_str(idx.trim_end_matches(']'));
-            }
-            None => {
-                out.push('/');
-                out.push_str(part);
-            }
-        }
-    }
-    out
-}
-
 fn is_release_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 53
@@ -917,8 +960,6 @@ fn is_release_name(s: &str) -> bool {
 /// through [`script::Script`] only.
 fn install_script(plan: &Plan, site: &SiteFile, ca: bool) -> Result<String> {
     let s = &site.site;
-    let site_path = std::path::absolute(&site.path)
-        .with_context(|| format!("{}: cannot resolve", site.path.display()))?;
     let mut out = Script::new();
     out.comment(&format!(
         "Install plan for {} {} (bundle.json {}) at site {} ({}).",
@@ -926,7 +967,7 @@ fn install_script(plan: &Plan, site: &SiteFile, ca: bool) -> Result<String> {
         plan.bundle.version,
         plan.bundle.digest,
         s.name,
-        s.scenario.as_str()
+        s.scenario_name()
     ));
     out.code("# Written by airgap-install render. Review it, then run it from any folder.\n");
     out.code("# Set HELM to the helm binary and AIRGAP_INSTALL to airgap-install if they are not on PATH.\n");
@@ -977,11 +1018,7 @@ fn install_script(plan: &Plan, site: &SiteFile, ca: bool) -> Result<String> {
             .join(", ")
     ));
     out.code("# (skipped with AIRGAP_SKIP_HEALTH=1: airgap-install install runs them itself)\nif [ \"${AIRGAP_SKIP_HEALTH:-0}\" != 1 ]; then\n");
-    out.command(
-        "    ",
-        "\"$AIRGAP_INSTALL\"",
-        &["health", "--site", &site_path.display().to_string()],
-    )?;
+    out.command("    ", "\"$AIRGAP_INSTALL\"", &["health", "--plan", "."])?;
     out.code("fi\n");
     Ok(out.finish())
 }
@@ -1006,16 +1043,23 @@ mod tests {
         assert!(e.contains("blocks nest more than 64 deep"), "{e}");
         t.register(
             "main",
-            "{{> p1}}{{#each site.workspaces}}{{name}}{{/each}}".into(),
+            "{{> p1}}{{#each site.teams}}{{name}}{{/each}}".into(),
         )
         .unwrap();
         t.register("p1", "{{site.name}}:".into()).unwrap();
         t.register("big", "{{concat (toJson site) (toJson site)}}".into())
             .unwrap();
         let r = t.analyse().unwrap();
-        let site = json!({"name": "s", "pad": "x".repeat(40), "workspaces": [{"name": "a"}, {"name": "b"}]});
-        let ctx = release_context(&site, &json!({}), "", "ns", ("c", "1"), Some(1));
-        assert_eq!(ctx["workspace"]["name"], "b");
+        let site =
+            json!({"name": "s", "pad": "x".repeat(40), "teams": [{"name": "a"}, {"name": "b"}]});
+        let each = ForEachItem {
+            list: "teams",
+            index: 1,
+            name: "team",
+        };
+        let ctx = release_context(&site, &json!({}), "", "ns", ("c", "1"), Some(&each));
+        assert_eq!(ctx["team"]["name"], "b");
+        assert_eq!(each.label(&site), "b");
         assert_eq!(ctx["release"]["chartVersion"], "1");
         assert_eq!(r.draw("main", &ctx, true).unwrap(), "s:ab");
         let e = r.draw("big", &ctx, true).unwrap_err();
@@ -1087,23 +1131,18 @@ mod tests {
 
     #[test]
     fn site_data_replaces_every_secret() {
-        let site = Site::parse(include_str!("../../../manifests/site.example.yaml")).unwrap();
-        let data = site_data(&site, |n, _, _| Ok(stand_in_secret(n))).unwrap();
-        assert_eq!(
-            data["workspaces"][1]["enrollmentToken"],
-            "airgap-stand-in-secret-5"
+        let (_dir, site) = crate::site::tests::small_site(
+            "name: lab\nnamespace: lab\nregistry: {host: r.example}\ntoken: {env: T}\nteams:\n  - name: a\n    key: {file: a.key}\n",
         );
-        assert_eq!(data["license"], "airgap-stand-in-secret-6");
+        let data = site_data(&site, |n, _, _| Ok(stand_in_secret(n))).unwrap();
+        assert_eq!(data["teams"][0]["key"], "airgap-stand-in-secret-0");
+        assert_eq!(data["token"], "airgap-stand-in-secret-1");
+        assert_eq!(data["teams"][0]["port"], 8080, "the schema's default");
     }
 
     #[test]
     fn pointers_and_words() {
-        assert_eq!(
-            json_pointer("workspaces[1].database.password"),
-            "/workspaces/1/database/password"
-        );
-        assert_eq!(json_pointer("license"), "/license");
-        assert!(is_release_name("ws-genomics"));
+        assert!(is_release_name("app-a"));
         assert!(!is_release_name("Ws"));
     }
 }

@@ -26,30 +26,36 @@ pub struct RenderSpec {
     pub files: Vec<FileSpec>,
 }
 
-/// One release, or one per workspace.
+/// One release, or one per item of a list in the site file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReleaseSpec {
-    /// Release name; a template itself (`ws-{{workspace.name}}`).
+    /// Release name; a template itself (`app-{{item.name}}`).
     pub name: String,
     /// Chart name in the bundle.
     pub chart: String,
     /// The values template.
     pub values: String,
-    /// `workspaces`: one release per workspace, with `workspace` in scope.
+    /// A list in the site file (its field path, `teams`): one
+    /// release per item, with the item in scope under [`ReleaseSpec::item_name`].
     #[serde(default)]
-    pub for_each: Option<ForEach>,
+    pub for_each: Option<String>,
+    /// The name templates see the item under (default `item`).
+    #[serde(default, rename = "as")]
+    pub as_name: Option<String>,
     /// Scenarios the release belongs to (default: all).
     #[serde(default)]
     pub scenarios: Option<Vec<String>>,
 }
 
-/// What a release repeats over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ForEach {
-    /// `site.workspaces`.
-    Workspaces,
+/// Names a release's templates already see, which `as` may not take.
+pub const CONTEXT_NAMES: &[&str] = &["site", "bundle", "caBundle", "release"];
+
+impl ReleaseSpec {
+    /// The name the item of `forEach` is seen under: `as`, else `item`.
+    pub fn item_name(&self) -> &str {
+        self.as_name.as_deref().unwrap_or("item")
+    }
 }
 
 /// One other rendered file.
@@ -145,11 +151,30 @@ impl RenderSpec {
                     "releases[{i}].scenarios: empty; leave it out to render the release in every scenario"
                 ));
             }
-            for s in r.scenarios.iter().flatten() {
-                if !["air-gapped", "hybrid"].contains(&s.as_str()) {
+            if let Some(list) = &r.for_each {
+                let ok = !list.is_empty()
+                    && list.split('.').all(|p| {
+                        !p.is_empty()
+                            && p.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    });
+                if !ok {
                     return Err(format!(
-                        "releases[{i}].scenarios: expected air-gapped or hybrid (found {s:?})"
+                        "releases[{i}].forEach: {list:?} is not a field path of the site file (a list such as teams, or a.b)"
                     ));
+                }
+            }
+            if let Some(name) = &r.as_name {
+                let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok || CONTEXT_NAMES.contains(&name.as_str()) {
+                    return Err(format!(
+                        "releases[{i}].as: {name:?} must be a name (letters, digits, '_') other than {}",
+                        CONTEXT_NAMES.join(", ")
+                    ));
+                }
+                if r.for_each.is_none() {
+                    return Err(format!("releases[{i}].as: names the item of forEach, which this release does not have"));
                 }
             }
         }
