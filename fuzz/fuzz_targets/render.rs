@@ -28,7 +28,7 @@ use airgap_install::render::{
     on_render_thread, release_context, site_data, stand_in_secret, ForEachItem, Templates,
 };
 use airgap_install::site::SiteFile;
-use airgap_profile::SiteSchema;
+use airgap_install::profile::BundleProfile;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 
@@ -40,12 +40,15 @@ struct Fixture {
 }
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
-    let schema = SiteSchema::from_text(include_str!("../../templates/site.schema.json"))
-        .expect("the schema");
+    let reference = BundleProfile::from_texts(
+        include_str!("../../templates/profile.yaml"),
+        include_str!("../../templates/site.schema.json"),
+    )
+    .expect("the reference profile");
     let site = SiteFile::from_text(
         std::path::Path::new("site.yaml"),
         include_str!("../../manifests/site.example.yaml").into(),
-        Some(&schema),
+        Some(&reference),
     )
     .expect("the example site");
     let images = [

@@ -21,15 +21,16 @@ use std::path::{Component, Path};
 use std::sync::LazyLock;
 
 use airgap_install::render::{site_data, stand_in_secret};
+use airgap_install::profile::BundleProfile;
 use airgap_install::site::SiteFile;
-use airgap_profile::{Profile, SiteSchema};
 use libfuzzer_sys::fuzz_target;
 
-static SCHEMA: LazyLock<SiteSchema> = LazyLock::new(|| {
-    SiteSchema::from_text(include_str!("../../templates/site.schema.json")).expect("the schema")
-});
-static PROFILE: LazyLock<Profile> = LazyLock::new(|| {
-    Profile::parse(include_str!("../../templates/profile.yaml")).expect("the profile")
+static REFERENCE: LazyLock<BundleProfile> = LazyLock::new(|| {
+    BundleProfile::from_texts(
+        include_str!("../../templates/profile.yaml"),
+        include_str!("../../templates/site.schema.json"),
+    )
+    .expect("the reference profile")
 });
 
 /// The temporary folder the site file is in, with its secrets.
@@ -86,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let base = BASE.path();
-    let site = match SiteFile::from_text(&base.join("site.yaml"), text.to_string(), Some(&SCHEMA)) {
+    let site = match SiteFile::from_text(&base.join("site.yaml"), text.to_string(), Some(&*REFERENCE)) {
         Ok(site) => site,
         Err(e) => {
             let e = e.to_string();
@@ -96,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
     };
 
     // What render reads is valid.
-    let problems = SCHEMA.check(&site.value);
+    let problems = REFERENCE.schema.check(&site.value);
     assert!(problems.is_empty(), "the filled site is refused: {problems:?}");
 
     // What render does with it.
@@ -124,7 +125,7 @@ fuzz_target!(|data: &[u8]| {
                 || ca.starts_with(base)
         );
     }
-    for t in PROFILE.health_targets(&site.value).expect("health checks") {
+    for t in REFERENCE.profile.health_targets(&site.value).expect("health checks") {
         assert!(
             t.url.starts_with("https://") || t.url.starts_with("http://"),
             "{}",

@@ -21,6 +21,8 @@ pub struct BundleProfile {
     pub schema: SiteSchema,
     /// The schema's text, as the vendor wrote it (its key order).
     pub schema_text: String,
+    /// `profile.yaml`'s text.
+    pub profile_text: String,
 }
 
 /// The profile `bundle` carries; `None` when its templates hold none.
@@ -41,19 +43,37 @@ pub fn read(bundle: &SignedBundle) -> Result<Option<BundleProfile>> {
     if d.template(PROFILE_FILE).is_none() {
         return Ok(None);
     }
-    let profile = Profile::parse(&read_template(PROFILE_FILE)?).map_err(|(at, e)| match at {
-        Some((l, c)) => anyhow!("template {PROFILE_FILE}:{l}:{c}: {e}"),
-        None => anyhow!("template {PROFILE_FILE}: {e}"),
-    })?;
-    let name = profile.site_schema.clone();
-    let schema_text = read_template(&name)?;
-    let schema =
-        SiteSchema::from_text(&schema_text).map_err(|e| anyhow!("template {name}: {e}"))?;
-    Ok(Some(BundleProfile {
-        profile,
-        schema,
-        schema_text,
-    }))
+    let profile_text = read_template(PROFILE_FILE)?;
+    let name = Profile::parse(&profile_text)
+        .map(|p| p.site_schema)
+        .unwrap_or_default();
+    let schema_text = if name.is_empty() {
+        String::new()
+    } else {
+        read_template(&name)?
+    };
+    BundleProfile::from_texts(&profile_text, &schema_text).map(Some)
+}
+
+impl BundleProfile {
+    /// A profile and its schema from their texts (a bundle's templates, or
+    /// the copies the state keeps of an installed version's); errors name
+    /// the file as a template.
+    pub fn from_texts(profile_text: &str, schema_text: &str) -> Result<BundleProfile> {
+        let profile = Profile::parse(profile_text).map_err(|(at, e)| match at {
+            Some((l, c)) => anyhow!("template {PROFILE_FILE}:{l}:{c}: {e}"),
+            None => anyhow!("template {PROFILE_FILE}: {e}"),
+        })?;
+        let name = &profile.site_schema;
+        let schema =
+            SiteSchema::from_text(schema_text).map_err(|e| anyhow!("template {name}: {e}"))?;
+        Ok(BundleProfile {
+            profile,
+            schema,
+            schema_text: schema_text.to_string(),
+            profile_text: profile_text.to_string(),
+        })
+    }
 }
 
 /// The site file at `path`, checked against the schema of `bundle`'s
@@ -71,7 +91,18 @@ pub fn load_site(bundle: &SignedBundle, path: &Path) -> Result<crate::site::Site
             d.version
         ));
     }
-    crate::site::SiteFile::load(path, profile.as_ref().map(|p| &p.schema))
+    let site = crate::site::SiteFile::load(path, profile.as_ref())?;
+    for r in &site.renamed {
+        tracing::warn!(
+            "{}: {} is now {} in {} {}: the file keeps working; rename it",
+            path.display(),
+            r.from,
+            r.to,
+            d.name,
+            d.version
+        );
+    }
+    Ok(site)
 }
 
 /// One problem of a site file, where it is.
@@ -100,23 +131,42 @@ impl std::fmt::Display for SiteProblem {
     }
 }
 
-/// Every problem of the site file at `path` against `schema`, each at its
-/// line and column; empty when it validates. A file that cannot be read
-/// or is not YAML is an error.
-pub fn check_site_file(path: &Path, schema: &SiteSchema) -> Result<Vec<SiteProblem>> {
+/// Every problem of the site file at `path` against the profile's schema,
+/// each at its line and column (empty when it validates), after the
+/// profile's renames, which are returned too. A file that cannot be read
+/// is an error; one that is not YAML is one problem.
+pub fn check_site_file(
+    path: &Path,
+    p: &BundleProfile,
+) -> Result<(Vec<SiteProblem>, Vec<SiteProblem>)> {
     let text = read_regular_string(path, MAX_SITE_BYTES, "a site file")?;
-    let value = match airgap_profile::yaml::parse(&text) {
+    let mut value = match airgap_profile::yaml::parse(&text) {
         Ok(v) => v,
         Err(e) => {
-            return Ok(vec![SiteProblem {
+            let problem = SiteProblem {
                 line: e.position.map(|p| p.0),
                 column: e.position.map(|p| p.1),
                 field: String::new(),
                 message: e.message,
-            }])
+            };
+            return Ok((vec![problem], Vec::new()));
         }
     };
-    Ok(problems_in(&text, &value, schema))
+    let renamed = p
+        .profile
+        .apply_renames(&mut value)
+        .into_iter()
+        .map(|r| {
+            let at = airgap_profile::locate::locate(&text, &r.from);
+            SiteProblem {
+                line: at.map(|p| p.0),
+                column: at.map(|p| p.1),
+                message: format!("renamed to {}: the file keeps working; rename it", r.to),
+                field: r.from,
+            }
+        })
+        .collect();
+    Ok((problems_in(&text, &value, &p.schema), renamed))
 }
 
 /// Every problem of the site `value` (read from `text`) against `schema`,
@@ -138,4 +188,96 @@ pub fn problems_in(text: &str, value: &serde_json::Value, schema: &SiteSchema) -
     // In the file's order; a problem not found in the text last.
     problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
     problems
+}
+
+/// What a bundle's profile asks of a site file, against the installed
+/// version's (`plan --site`).
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteAssessment {
+    /// The site file.
+    pub file: String,
+    /// The installed version the schema is compared with, when its
+    /// profile is recorded.
+    pub compared_with: Option<String>,
+    /// Whether the site schema differs from the installed version's (true
+    /// when that is not known).
+    pub schema_changed: bool,
+    /// Fields named by an old name, which keep working.
+    pub renamed: Vec<SiteProblem>,
+    /// What must change in the file before the new version installs.
+    pub problems: Vec<SiteProblem>,
+    /// Defaults that change for fields the file leaves out.
+    pub defaults: Vec<airgap_profile::changes::DefaultChange>,
+}
+
+/// What `bundle`'s profile asks of the site file at `path`, compared with
+/// the profile the state recorded for the installed version of the same
+/// bundle; `None` for a bundle without a profile.
+pub fn assess_site(
+    state: &crate::state::State,
+    bundle: &SignedBundle,
+    path: &Path,
+) -> Result<Option<SiteAssessment>> {
+    let Some(new) = read(bundle)? else {
+        return Ok(None);
+    };
+    let d = &bundle.descriptor;
+    let installed = state
+        .install_record(&d.name)?
+        .filter(|r| r.uninstalled_at.is_none());
+    let old = match &installed {
+        Some(r) => state
+            .version_profile(&r.name, &r.version)?
+            .map(|(p, s)| BundleProfile::from_texts(&p, &s))
+            .transpose()?,
+        None => None,
+    };
+    let text = read_regular_string(path, MAX_SITE_BYTES, "a site file")?;
+    let file = path.display().to_string();
+    let at = |field: &str| airgap_profile::locate::locate(&text, field);
+    let located = |field: String, message: String| {
+        let pos = at(&field);
+        SiteProblem {
+            line: pos.map(|p| p.0),
+            column: pos.map(|p| p.1),
+            field,
+            message,
+        }
+    };
+    let value = match airgap_profile::yaml::parse(&text) {
+        Ok(v) => v,
+        Err(e) => anyhow::bail!("{file}: {}", e.message),
+    };
+    let changes = airgap_profile::changes::site_changes(
+        &new.profile,
+        &new.schema,
+        old.as_ref().map(|o| &o.schema),
+        &value,
+    );
+    let mut problems: Vec<SiteProblem> = changes
+        .problems
+        .into_iter()
+        .map(|p| located(p.path, p.message))
+        .collect();
+    problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
+    Ok(Some(SiteAssessment {
+        file,
+        compared_with: old.as_ref().and(installed.map(|r| r.version)),
+        schema_changed: old
+            .as_ref()
+            .is_none_or(|o| o.schema.value() != new.schema.value()),
+        renamed: changes
+            .renamed
+            .into_iter()
+            .map(|r| {
+                located(
+                    r.from,
+                    format!("renamed to {}: keeps working; rename it", r.to),
+                )
+            })
+            .collect(),
+        problems,
+        defaults: changes.defaults,
+    }))
 }

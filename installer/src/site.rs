@@ -16,7 +16,7 @@ use airgap_format::display::quote;
 use airgap_format::regular_file::read_regular;
 use std::path::{Path, PathBuf};
 
-use airgap_profile::SiteSchema;
+use airgap_profile::changes::Renamed;
 use anyhow::{anyhow, bail, Result};
 use serde::Deserialize;
 use serde_json::Value;
@@ -41,6 +41,9 @@ pub struct SiteFile {
     pub text: String,
     /// JSON pointers (into `value`) of its secrets.
     secrets: Vec<String>,
+    /// Fields the file names by an old name, which the profile's renames
+    /// moved (callers warn about them).
+    pub renamed: Vec<Renamed>,
 }
 
 /// The fields of a site file the installer reads itself, whatever the
@@ -182,26 +185,36 @@ impl SecretRef {
 }
 
 impl SiteFile {
-    /// Reads `path`, checks it against `schema` (the bundle's; without one,
+    /// Reads `path`, applies the renames of `profile` (the bundle's) and
+    /// checks it against its schema (without one,
     /// only the installer's own fields are read, for commands that take no
     /// bundle) and reads it. Errors are `FILE:LINE:COLUMN: FIELD: message`,
     /// or every problem at once, numbered, when there are several.
-    pub fn load(path: &Path, schema: Option<&SiteSchema>) -> Result<SiteFile> {
+    pub fn load(path: &Path, profile: Option<&BundleProfile>) -> Result<SiteFile> {
         let bytes = read_regular(path, MAX_SITE_BYTES, "a site file")?;
         let text =
             String::from_utf8(bytes).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))?;
-        SiteFile::from_text(path, text, schema)
+        SiteFile::from_text(path, text, profile)
     }
 
     /// [`SiteFile::load`] of a file already read: `text`, from `path`
     /// (named in errors; relative paths in it resolve against its folder).
-    pub fn from_text(path: &Path, text: String, schema: Option<&SiteSchema>) -> Result<SiteFile> {
+    pub fn from_text(
+        path: &Path,
+        text: String,
+        profile: Option<&BundleProfile>,
+    ) -> Result<SiteFile> {
         let name = path.display().to_string();
         let raw = airgap_profile::yaml::parse(&text).map_err(|e| match e.position {
             Some((l, c)) => anyhow!("{name}:{l}:{c}: {}", e.message),
             None => anyhow!("{name}: {}", e.message),
         })?;
-        let (mut value, secrets) = match schema {
+        let mut raw = raw;
+        let renamed = match profile {
+            Some(p) => p.profile.apply_renames(&mut raw),
+            None => Vec::new(),
+        };
+        let (mut value, secrets) = match profile.map(|p| &p.schema) {
             Some(schema) => {
                 let problems = crate::profile::problems_in(&text, &raw, schema);
                 match problems.as_slice() {
@@ -241,6 +254,7 @@ impl SiteFile {
             value,
             text,
             secrets,
+            renamed,
         })
     }
 
@@ -347,6 +361,8 @@ impl SiteFile {
     }
 }
 
+use crate::profile::BundleProfile;
+
 /// `LINE:COLUMN: FIELD: message` (or `FIELD: message` when not found).
 fn located(p: &crate::profile::SiteProblem) -> String {
     match (p.line, p.column) {
@@ -404,8 +420,12 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("site.yaml");
         std::fs::write(&path, yaml).unwrap();
-        let schema = SiteSchema::from_text(SMALL_SCHEMA).unwrap();
-        let site = SiteFile::load(&path, Some(&schema)).unwrap();
+        let profile = BundleProfile::from_texts(
+            "profileVersion: 1\nproduct: small\nsiteSchema: s.json\nrenames:\n  - {from: crew, to: teams}\n",
+            SMALL_SCHEMA,
+        )
+        .unwrap();
+        let site = SiteFile::load(&path, Some(&profile)).unwrap();
         (dir, site)
     }
 
@@ -416,8 +436,12 @@ pub(crate) mod tests {
         EXAMPLE.replacen(from, to, 1)
     }
 
-    fn schema() -> SiteSchema {
-        SiteSchema::from_text(include_str!("../../templates/site.schema.json")).unwrap()
+    fn reference() -> BundleProfile {
+        BundleProfile::from_texts(
+            include_str!("../../templates/profile.yaml"),
+            include_str!("../../templates/site.schema.json"),
+        )
+        .unwrap()
     }
 
     /// `text` written to a file in a new folder and loaded against the
@@ -426,7 +450,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("site.yaml");
         std::fs::write(&path, text).unwrap();
-        let site = SiteFile::load(&path, Some(&schema()));
+        let site = SiteFile::load(&path, Some(&reference()));
         (dir, site)
     }
 
@@ -483,6 +507,21 @@ pub(crate) mod tests {
         );
         assert!(e.contains("registry.colour: unknown field"), "{e}");
         assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn a_renamed_field_keeps_working_and_is_reported() {
+        let (_dir, site) =
+            small_site("name: lab\nregistry: {host: r.example}\ncrew:\n  - name: a\n");
+        assert_eq!(site.value["teams"][0]["name"], "a");
+        assert_eq!(site.value["teams"][0]["port"], 8080);
+        assert!(site.value.get("crew").is_none());
+        let r: Vec<(&str, &str)> = site
+            .renamed
+            .iter()
+            .map(|r| (r.from.as_str(), r.to.as_str()))
+            .collect();
+        assert_eq!(r, [("crew", "teams")]);
     }
 
     #[test]

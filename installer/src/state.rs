@@ -50,6 +50,9 @@ pub const MAX_AUDIT_LOG: u64 = 256 << 20;
 /// Largest licence file kept in the state.
 pub const MAX_LICENSE_FILE: u64 = 64 << 10;
 
+/// Largest recorded profile or schema read back.
+const MAX_PROFILE_COPY: u64 = airgap_profile::profile::MAX_PROFILE_BYTES;
+
 /// The state folder: `--state-dir`, else `$AIRGAP_INSTALL_STATE_DIR`, else the default.
 pub fn state_dir(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)
@@ -382,6 +385,41 @@ impl State {
     /// (`installs/NAME/VERSION/record.json`), for rollback.
     pub fn version_record(&self, name: &str, version: &str) -> Result<Option<InstallRecord>> {
         self.read_json(&format!("installs/{name}/{version}/record.json"))
+    }
+
+    /// The product profile and site schema (their texts) recorded for
+    /// bundle `name` `version` when it was installed, if they were.
+    pub fn version_profile(&self, name: &str, version: &str) -> Result<Option<(String, String)>> {
+        let read = |file: &str| -> Result<Option<String>> {
+            let rel = format!("installs/{name}/{version}/profile/{file}");
+            match read_bounded(&self.path(&rel), MAX_PROFILE_COPY)? {
+                None => Ok(None),
+                Some(b) => String::from_utf8(b)
+                    .map(Some)
+                    .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", self.path(&rel).display())),
+            }
+        };
+        Ok(read("profile.yaml")?.zip(read("site.schema")?))
+    }
+
+    /// Records the product profile and site schema bundle `name`
+    /// `version` was installed with, for `plan` to compare a later
+    /// version's with.
+    pub fn write_version_profile(
+        &self,
+        name: &str,
+        version: &str,
+        profile_text: &str,
+        schema_text: &str,
+    ) -> Result<()> {
+        self.write(
+            &format!("installs/{name}/{version}/profile/profile.yaml"),
+            profile_text.as_bytes(),
+        )?;
+        self.write(
+            &format!("installs/{name}/{version}/profile/site.schema"),
+            schema_text.as_bytes(),
+        )
     }
 
     /// Writes `record` beside its version's configuration.

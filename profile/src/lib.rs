@@ -9,6 +9,7 @@
 //! time; the installer checks a site's file against the schema its bundle
 //! carries.
 
+pub mod changes;
 pub mod fill;
 pub mod init;
 pub mod locate;

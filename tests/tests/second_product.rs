@@ -426,6 +426,153 @@ fn a_second_product_builds_renders_and_installs_with_the_same_binaries() {
         "{err}"
     );
     assert!(!tmp.path().join("foreign-rendered").exists());
+
+    // 6. The next version's schema asks something of the site file: plan
+    // says what before anything is pushed, a renamed field keeps working
+    // with a warning, and install takes the file once it is changed.
+    let v2 = next_version(tmp.path());
+    let v2_bundle = tmp.path().join("small-notes-1.1.0.bundle");
+    ok(&mut build_cmd(&v2, &key, &v2_bundle));
+    let plan_cmd = |site: &Path| {
+        let mut c = installer(&state);
+        c.arg("plan")
+            .arg(&v2_bundle)
+            .arg("--site")
+            .arg(site)
+            .arg("--trust")
+            .arg(&public);
+        c
+    };
+    let site_lines = std::fs::read_to_string(&site).unwrap();
+    let line_of = |needle: &str| site_lines.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let (password_line, notes_line) = (line_of("adminPassword:"), line_of("notes:"));
+    let text = ok(&mut plan_cmd(&site));
+    let expected = format!(
+        "Site file {f} (against the installed 1.0.0's; schema changed):\n  renamed      {password_line}:3: notes.adminPassword: renamed to notes.adminSecret: keeps working; rename it\n  must change  {notes_line}:1: notes.tier: required\n  default      notes.replicas: 2 -> 3 (not set in the file)\nConfiguration: not rendered until the site file is changed\n",
+        f = site.display()
+    );
+    assert!(text.contains(&expected), "{expected}\nnot in:\n{text}");
+    let r = json_of(&ok(plan_cmd(&site).arg("--json")));
+    assert_eq!(r["site"]["comparedWith"], "1.0.0", "{r:#}");
+    assert_eq!(r["site"]["problems"][0]["field"], "notes.tier", "{r:#}");
+    assert_eq!(
+        r["site"]["defaults"],
+        json!([{"field": "notes.replicas", "from": 2, "to": 3}]),
+        "{r:#}"
+    );
+    assert!(!r.to_string().contains(ADMIN_PASSWORD), "{r:#}");
+    // Install refuses the file as it is, naming what to add.
+    let err = fails(
+        installer(&state)
+            .arg("install")
+            .arg(&v2_bundle)
+            .arg("--site")
+            .arg(&site)
+            .arg("--trust")
+            .arg(&public),
+    );
+    assert!(err.contains("notes.tier: required"), "{err}");
+    // With tier set, the plan renders the configuration; the old name
+    // still works, with a warning.
+    std::fs::write(
+        &site,
+        site_lines.replace("notes:\n", "notes:\n  tier: small\n"),
+    )
+    .unwrap();
+    let text = ok(&mut plan_cmd(&site));
+    assert!(
+        text.contains("  renamed      ")
+            && !text.contains("must change")
+            && text.contains("changed  values/notes.yaml"),
+        "{text}"
+    );
+    let out = installer(&state)
+        .arg("install")
+        .arg(&v2_bundle)
+        .arg("--site")
+        .arg(&site)
+        .arg("--trust")
+        .arg(&public)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: notes.adminPassword is now notes.adminSecret in small-notes 1.1.0: the file keeps working; rename it",
+            site.display()
+        )),
+        "{stderr}"
+    );
+    let values =
+        std::fs::read_to_string(state.join("installs/small-notes/1.1.0/config/values/notes.yaml"))
+            .unwrap();
+    assert!(
+        values.contains("replicas: 3")
+            && values.contains(&format!("adminSecret: \"{ADMIN_PASSWORD}\"")),
+        "{values}"
+    );
+}
+
+/// Version 1.1.0 of the fixture in `dir`: `notes.adminPassword` renamed to
+/// `notes.adminSecret` (declared in the profile's renames), a new required
+/// `notes.tier`, and `notes.replicas` defaulting to 3. Returns its manifest.
+fn next_version(dir: &Path) -> PathBuf {
+    let fixture = repo_root().join("tests/fixtures/small-product");
+    let top = dir.join("v2");
+    airgap_e2e::demo_site::copy_dir(&fixture, &top);
+    let edit = |rel: &str, edits: &[(&str, &str)]| {
+        let path = top.join(rel);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for (from, to) in edits {
+            assert!(text.contains(from), "{rel}: {from}");
+            text = text.replace(from, to);
+        }
+        std::fs::write(&path, text).unwrap();
+    };
+    edit(
+        "small.yaml",
+        &[
+            ("version: 1.0.0", "version: 1.1.0"),
+            (
+                "oci-layout:../../../manifests",
+                &format!("oci-layout:{}/manifests", repo_root().display()),
+            ),
+        ],
+    );
+    edit(
+        "templates/site.schema.json",
+        &[
+            (
+                "\"adminPassword\"\n",
+                "\"adminSecret\",\n        \"tier\"\n",
+            ),
+            (
+                "\"adminPassword\": {",
+                "\"tier\": {\"enum\": [\"small\", \"large\"]},\n        \"adminSecret\": {",
+            ),
+            ("\"default\": 2,", "\"default\": 3,"),
+        ],
+    );
+    edit(
+        "templates/profile.yaml",
+        &[(
+            "healthChecks:",
+            "renames:\n  - from: notes.adminPassword\n    to: notes.adminSecret\n\nhealthChecks:",
+        )],
+    );
+    edit(
+        "templates/notes.values.yaml.hbs",
+        &[(
+            "adminPassword: {{quote site.notes.adminPassword}}",
+            "adminSecret: {{quote site.notes.adminSecret}}",
+        )],
+    );
+    edit(
+        "site.example.yaml",
+        &[("adminPassword:", "tier: small\n  adminSecret:")],
+    );
+    top.join("small.yaml")
 }
 
 /// The fixture's own files are what the test above relies on: its image

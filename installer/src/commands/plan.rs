@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use airgap_cli::args::{BundleArgs, OutputArgs};
 use airgap_format::{Limits, SignedBundle};
 use airgap_install::install::upgrade::{plan, PlanOptions};
-use airgap_install::profile::load_site;
+use airgap_install::profile::{assess_site, load_site};
+use airgap_install::site::SiteFile;
 use airgap_install::state;
 use anyhow::Result;
 
@@ -39,16 +40,25 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
     let json = args.output.json;
     with_trusted_keys(&args.bundle, json, ctx, |trusted| {
         let bundle = SignedBundle::open(&args.bundle.file, trusted, Limits::default())?;
-        let site = args
+        let state = state::State::open(&ctx.state_dir)?;
+        // What the new version asks of the site file; when it asks for
+        // changes, only the installer's own fields are read (to ask the
+        // registry), and nothing is rendered.
+        let site_changes = args
             .site
             .as_deref()
-            .map(|p| load_site(&bundle, p))
-            .transpose()?;
+            .map(|p| assess_site(&state, &bundle, p))
+            .transpose()?
+            .flatten();
+        let site = match (&args.site, &site_changes) {
+            (Some(p), Some(a)) if !a.problems.is_empty() => Some(SiteFile::load(p, None)?),
+            (Some(p), _) => Some(load_site(&bundle, p)?),
+            (None, _) => None,
+        };
         let registry = site
             .as_ref()
             .map(|site| site_registry(site, &args.upload.login))
             .transpose()?;
-        let state = state::State::open(&ctx.state_dir)?;
         let plan = plan(
             &state,
             &PlanOptions {
@@ -60,6 +70,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
                 jobs: args.upload.jobs.get(),
                 on_existing_tag: args.upload.on_existing_tag,
                 full_diff: args.diff,
+                site_changes,
             },
         )?;
         show(&plan, json, |p| p.to_text())

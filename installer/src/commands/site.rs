@@ -93,10 +93,15 @@ struct CheckReport {
     bundle: String,
     schema: String,
     problems: Vec<SiteProblem>,
+    /// Fields named by an old name the profile renamed: they keep working.
+    renamed: Vec<SiteProblem>,
 }
 
 impl Report for CheckReport {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        for r in &self.renamed {
+            writeln!(out, "warning: {}:{r}", self.file)?;
+        }
         writeln!(
             out,
             "{}: valid against the site schema of {} ({})",
@@ -119,7 +124,7 @@ fn bundle_profile(bundle: &SignedBundle) -> Result<profile::BundleProfile> {
     match profile::read(bundle)? {
         Some(p) => Ok(p),
         None => bail!(
-            "{}: bundle {} {} carries no product profile (profile.yaml among its templates), so there is no site schema; render and install check its site files with the installer's built-in model, or ask the vendor for a bundle with a profile (templates.md §8)",
+            "{}: bundle {} {} carries no product profile (profile.yaml among its templates), so there is no site schema: it has no templates to render, or an older airgap-bundle built it (ask the vendor to rebuild it; templates.md §8)",
             bundle.path().display(),
             d.name,
             d.version
@@ -172,13 +177,14 @@ fn check(args: CheckArgs, ctx: &Context) -> Result<()> {
         let bundle = SignedBundle::open(&args.bundle.file, &trusted, Limits::default())?;
         let d = &bundle.descriptor;
         let p = bundle_profile(&bundle)?;
-        let problems = profile::check_site_file(&args.site, &p.schema)?;
+        let (problems, renamed) = profile::check_site_file(&args.site, &p)?;
         report = Some(CheckReport {
             ok: problems.is_empty(),
             file: file.clone(),
             bundle: format!("{} {}", d.name, d.version),
             schema: p.profile.site_schema,
             problems,
+            renamed,
         });
         Ok(())
     })?;

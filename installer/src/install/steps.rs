@@ -285,8 +285,17 @@ impl Install<'_> {
             rolled_back_from: None,
             uninstalled_at: None,
         };
-        // Each version's record stays beside its configuration, for rollback.
+        // Each version's record stays beside its configuration, for rollback,
+        // and its profile, for plan to compare a later version's with.
         self.state.write_version_record(&record)?;
+        if let Some(p) = crate::profile::read(self.head)? {
+            self.state.write_version_profile(
+                &d.name,
+                &d.version,
+                &p.profile_text,
+                &p.schema_text,
+            )?;
+        }
         self.state.write_install_record(&record)?;
         Ok(Recorded {
             name: d.name.clone(),

@@ -91,6 +91,9 @@ pub struct UpgradePlan {
     pub config: Vec<ConfigChange>,
     /// The licence the bundle carries, against the active one.
     pub license: Option<String>,
+    /// What the bundle's site schema asks of the site file (with `--site`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<crate::profile::SiteAssessment>,
 }
 
 /// One image, chart or template that differs.
@@ -145,6 +148,9 @@ pub struct PlanOptions<'a> {
     pub on_existing_tag: crate::push::OnExistingTag,
     /// Full diffs of every rendered file, also for a first install.
     pub full_diff: bool,
+    /// What the bundle's profile asks of the site file (with a site): when
+    /// it asks for changes, the configuration is not rendered.
+    pub site_changes: Option<crate::profile::SiteAssessment>,
 }
 
 /// `(key, shown version, digest)` for [`artifact_changes`]: a template,
@@ -336,8 +342,12 @@ pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
         &artifact_keys(&recorded_templates(d)),
         &|_| 0,
     );
+    let site_ready = o
+        .site_changes
+        .as_ref()
+        .is_none_or(|a| a.problems.is_empty());
     let config = match (site, &current) {
-        (Some(site), cur) if !d.templates.is_empty() => {
+        (Some(site), cur) if !d.templates.is_empty() && site_ready => {
             config_changes(state, o, site, cur.as_ref(), head, &digest)?
         }
         _ => Vec::new(),
@@ -376,6 +386,7 @@ pub fn plan(state: &State, o: &PlanOptions) -> Result<UpgradePlan> {
         refused,
         config,
         license,
+        site: o.site_changes.clone(),
     })
 }
 
@@ -557,7 +568,12 @@ impl UpgradePlan {
                 e(r)
             ));
         }
-        if self.config.is_empty() {
+        if let Some(a) = &self.site {
+            s.push_str(&site_text(a));
+        }
+        if self.site.as_ref().is_some_and(|a| !a.problems.is_empty()) {
+            s.push_str("Configuration: not rendered until the site file is changed\n");
+        } else if self.config.is_empty() {
             s.push_str("Configuration: no changes (or no --site given)\n");
         } else {
             s.push_str("Configuration:\n");
@@ -583,6 +599,47 @@ impl UpgradePlan {
         ));
         s
     }
+}
+
+/// The plan's lines about the site file: renamed fields, what must change,
+/// changed defaults.
+fn site_text(a: &crate::profile::SiteAssessment) -> String {
+    let against = match &a.compared_with {
+        Some(v) => format!("against the installed {}'s", e(v)),
+        None => "no installed version's profile recorded to compare with".to_string(),
+    };
+    let mut s = format!(
+        "Site file {} ({}; schema {}):\n",
+        e(&a.file),
+        against,
+        if a.schema_changed {
+            "changed"
+        } else {
+            "unchanged"
+        }
+    );
+    if a.renamed.is_empty() && a.problems.is_empty() && a.defaults.is_empty() {
+        s.push_str("  nothing to change\n");
+    }
+    for r in &a.renamed {
+        s.push_str(&format!("  renamed      {}\n", e(&r.to_string())));
+    }
+    for p in &a.problems {
+        s.push_str(&format!("  must change  {}\n", e(&p.to_string())));
+    }
+    for d in &a.defaults {
+        let shown = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => "none".to_string(),
+            v => v.to_string(),
+        };
+        s.push_str(&format!(
+            "  default      {}: {} -> {} (not set in the file)\n",
+            e(&d.field),
+            e(&shown(&d.from)),
+            e(&shown(&d.to))
+        ));
+    }
+    s
 }
 
 #[cfg(test)]
@@ -676,6 +733,7 @@ mod tests {
             refused: None,
             config: Vec::new(),
             license: None,
+            site: None,
         };
         let text = plan.to_text();
         assert!(
