@@ -406,7 +406,7 @@ pub(crate) mod tests {
         "properties": {
             "name": {"type": "string"},
             "namespace": {"type": "string", "default": "small"},
-            "registry": {"type": "object", "required": ["host"], "properties": {"host": {"type": "string"}, "prefix": {"type": "string"}}},
+            "registry": {"type": "object", "additionalProperties": false, "required": ["host"], "properties": {"host": {"type": "string"}, "prefix": {"type": "string"}}},
             "token": {"x-secret": true},
             "teams": {"type": "array", "items": {"type": "object", "properties": {
                 "name": {"type": "string"}, "port": {"type": "integer", "default": 8080}, "key": {"x-secret": true}
@@ -414,81 +414,54 @@ pub(crate) mod tests {
         }
     }"#;
 
-    /// `yaml` written as a site file in a new folder and loaded against
-    /// [`SMALL_SCHEMA`].
-    pub(crate) fn small_site(yaml: &str) -> (tempfile::TempDir, SiteFile) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("site.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        let profile = BundleProfile::from_texts(
+    /// The small product's profile, which renames `crew` to `teams`.
+    fn small_profile() -> BundleProfile {
+        BundleProfile::from_texts(
             "profileVersion: 1\nproduct: small\nsiteSchema: s.json\nrenames:\n  - {from: crew, to: teams}\n",
             SMALL_SCHEMA,
-        )
-        .unwrap();
-        let site = SiteFile::load(&path, Some(&profile)).unwrap();
-        (dir, site)
-    }
-
-    const EXAMPLE: &str = include_str!("../../manifests/site.example.yaml");
-
-    fn with(from: &str, to: &str) -> String {
-        assert!(EXAMPLE.contains(from), "the example has no {from:?}");
-        EXAMPLE.replacen(from, to, 1)
-    }
-
-    fn reference() -> BundleProfile {
-        BundleProfile::from_texts(
-            include_str!("../../templates/profile.yaml"),
-            include_str!("../../templates/site.schema.json"),
         )
         .unwrap()
     }
 
-    /// `text` written to a file in a new folder and loaded against the
-    /// reference schema.
-    fn load(text: &str) -> (tempfile::TempDir, Result<SiteFile>) {
+    /// `yaml` written as a site file in a new folder and loaded against
+    /// [`SMALL_SCHEMA`].
+    fn load(yaml: &str) -> (tempfile::TempDir, Result<SiteFile>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("site.yaml");
-        std::fs::write(&path, text).unwrap();
-        let site = SiteFile::load(&path, Some(&reference()));
+        std::fs::write(&path, yaml).unwrap();
+        let site = SiteFile::load(&path, Some(&small_profile()));
         (dir, site)
     }
 
+    /// [`load`], which must succeed.
+    pub(crate) fn small_site(yaml: &str) -> (tempfile::TempDir, SiteFile) {
+        let (dir, site) = load(yaml);
+        (dir, site.unwrap())
+    }
+
+    /// A valid small site with two teams and three secrets.
+    const SMALL: &str = "name: lab\nregistry:\n  host: r.example:5000\n  prefix: /apps/\ntoken:\n  env: AIRGAP_TEST_UNSET_TOKEN\nteams:\n  - name: a\n    key:\n      file: keys/a.key\n  - name: b\n    port: 9000\n    key:\n      file: keys/b.key\n";
+
     #[test]
-    fn the_example_is_valid_and_defaulted() {
-        let (_d, s) = load(EXAMPLE);
-        let s = s.unwrap();
-        assert_eq!(s.site.scenario.as_deref(), Some("air-gapped"));
-        assert_eq!(s.site.name, "example-research");
-        assert_eq!(s.namespace().unwrap(), "platform");
-        assert_eq!(s.value["workspaces"][1]["database"]["port"], 3306);
-        assert_eq!(s.value["workspaces"][0]["database"]["port"], 5432);
-        assert_eq!(s.value["monitoring"]["metricsPort"], 9090);
+    fn a_valid_site_is_defaulted_and_its_secrets_found() {
+        let (_d, s) = small_site(SMALL);
+        assert_eq!(s.site.name, "lab");
+        assert_eq!(s.namespace().unwrap(), "small", "the schema's default");
+        assert_eq!(s.site.registry.prefix, "apps");
+        assert_eq!(s.value["registry"]["prefix"], "apps");
+        assert_eq!(s.value["teams"][0]["port"], 8080);
+        assert_eq!(s.value["teams"][1]["port"], 9000);
         let fields: Vec<String> = s.secrets().into_iter().map(|(f, _)| f).collect();
-        assert_eq!(
-            fields,
-            [
-                "controlPlane.database.password",
-                "identityProvider.oidc.clientSecret",
-                "license",
-                "workspaces[0].database.password",
-                "workspaces[0].enrollmentToken",
-                "workspaces[1].database.password",
-                "workspaces[1].enrollmentToken",
-            ]
-        );
+        assert_eq!(fields, ["teams[0].key", "teams[1].key", "token"]);
     }
 
     #[test]
     fn a_secret_written_as_its_value_says_where_it_goes() {
-        let text = with(
-            "    password:\n      file: site-secrets/control-plane-db.password",
-            "    password: hunter2",
-        );
+        let text = SMALL.replace("    key:\n      file: keys/a.key", "    key: hunter2");
         let (_d, e) = load(&text);
         let e = e.unwrap_err().to_string();
         assert!(
-            e.ends_with("site.yaml:30:15: controlPlane.database.password: expected {file: PATH} or {env: NAME}; the value itself never goes in the site file (write it into a file, or set an environment variable)"),
+            e.ends_with("site.yaml:9:10: teams[0].key: expected {file: PATH} or {env: NAME}; the value itself never goes in the site file (write it into a file, or set an environment variable)"),
             "{e}"
         );
         assert!(!e.contains("hunter2"), "{e}");
@@ -496,16 +469,16 @@ pub(crate) mod tests {
 
     #[test]
     fn every_problem_is_listed_at_once_with_its_line() {
-        let text = with("  prefix: platform", "  prefix: 7\n  colour: red");
-        let text = text.replacen("scenario: air-gapped", "scenario: offline", 1);
+        let text = SMALL
+            .replace("  prefix: /apps/", "  prefix: 7\n  colour: red")
+            .replace("    port: 9000", "    port: many");
         let (_d, e) = load(&text);
         let e = e.unwrap_err().to_string();
-        assert!(e.contains(": 3 problems: (1) "), "{e}");
+        assert!(e.contains("site.yaml: 3 problems: (1) 4:11: registry.prefix: expected text (found 7) (2) 5:11: registry.colour: unknown field; expected one of host, prefix"), "{e}");
         assert!(
-            e.contains("scenario: expected one of air-gapped, hybrid"),
+            e.contains("(3) 13:11: teams[1].port: expected a whole number"),
             "{e}"
         );
-        assert!(e.contains("registry.colour: unknown field"), "{e}");
         assert!(!e.contains('\n'), "{e}");
     }
 
@@ -555,30 +528,14 @@ pub(crate) mod tests {
 
     #[test]
     fn every_unreadable_secret_is_listed_at_once() {
-        let text = EXAMPLE
-            .replace(
-                "env: PLATFORM_OIDC_CLIENT_SECRET",
-                "env: AIRGAP_TEST_UNSET_SECRET_VAR",
-            )
-            .replace(
-                "env: IMAGING_DB_PASSWORD",
-                "env: AIRGAP_TEST_UNSET_SECRET_VAR",
-            );
-        let (dir, site) = load(&text);
-        let site = site.unwrap();
-        // No site-secrets/ folder beside it: every file is missing.
+        let (dir, site) = small_site(SMALL);
+        // No keys/ folder beside it, and the variable is not set.
         let e = site.resolve_secrets().unwrap_err().to_string();
         let (file, dir) = (site.path.display(), dir.path().display());
-        assert!(
-            e.starts_with(&format!("{file}: 7 secrets cannot be read: (1) line 30: controlPlane.database.password: {dir}/site-secrets/control-plane-db.password: cannot read (No such file or directory (os error 2)); write the value into that file, or correct file: (2) line 38: identityProvider.oidc.clientSecret: environment variable AIRGAP_TEST_UNSET_SECRET_VAR is not set; set the variable in the environment airgap-install runs in (3) line 104: license: ")),
-            "{e}"
+        assert_eq!(
+            e,
+            format!("{file}: 3 secrets cannot be read: (1) line 9: teams[0].key: {dir}/keys/a.key: cannot read (No such file or directory (os error 2)); write the value into that file, or correct file: (2) line 13: teams[1].key: {dir}/keys/b.key: cannot read (No such file or directory (os error 2)); write the value into that file, or correct file: (3) line 5: token: environment variable AIRGAP_TEST_UNSET_TOKEN is not set; set the variable in the environment airgap-install runs in")
         );
-        assert!(
-            e.contains("(6) line 89: workspaces[1].database.password: environment variable")
-                && e.ends_with("; write the value into that file, or correct file:"),
-            "{e}"
-        );
-        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]

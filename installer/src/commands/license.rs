@@ -39,7 +39,7 @@ struct RequestArgs {
     /// The Kubernetes cluster's identity (`kubectl get namespace kube-system -o jsonpath='{.metadata.uid}'`).
     #[arg(long)]
     cluster_uid: Option<String>,
-    /// Product id (default: the one installed bundle's name, else reference-platform).
+    /// Product id: the bundle's name (default: the one installed bundle's; required before anything is installed).
     #[arg(long)]
     product: Option<String>,
     /// Print the request as JSON on standard output too.
