@@ -139,6 +139,41 @@ fn default_expect() -> u16 {
     200
 }
 
+/// One required service as a site file describes it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Described {
+    /// The kind (`database`).
+    pub kind: &'static str,
+    /// Where (`workspaces[1].database`).
+    pub at: String,
+    /// What the site file says, in one line, never a secret
+    /// (`postgresql db.internal.example:5432/control_plane`).
+    pub summary: String,
+}
+
+/// Fields that say where a service is, in the order they are looked for
+/// in its section (and in the subsection its `type` names).
+const LOCATION_FIELDS: &[&str] = &[
+    "url",
+    "endpoint",
+    "issuerUrl",
+    "metadataUrl",
+    "server",
+    "host",
+    "account",
+    "region",
+];
+
+/// The text of a scalar, for a summary.
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
 /// A health check with its placeholders filled in for one site.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -335,6 +370,51 @@ impl Profile {
             ));
         }
         Ok(profile)
+    }
+
+    /// Each required service as `site` (as [`SiteSchema::fill`] gives it)
+    /// describes it, in the profile's order, `[]` expanded over the items;
+    /// a section the site leaves out is not listed.
+    pub fn describe_requirements(&self, site: &Value) -> Vec<Described> {
+        let mut out = Vec::new();
+        for r in &self.requirements {
+            let mut places = vec![(String::new(), site)];
+            for part in r.at.split('.') {
+                let (key, list) = match part.strip_suffix("[]") {
+                    Some(k) => (k, true),
+                    None => (part, false),
+                };
+                let mut next = Vec::new();
+                for (at, node) in places {
+                    let at = if at.is_empty() {
+                        key.to_string()
+                    } else {
+                        format!("{at}.{key}")
+                    };
+                    match node.get(key) {
+                        Some(Value::Array(items)) if list => {
+                            next.extend(
+                                items
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, v)| (format!("{at}[{i}]"), v)),
+                            );
+                        }
+                        Some(v) if !list && !v.is_null() => next.push((at, v)),
+                        _ => {}
+                    }
+                }
+                places = next;
+            }
+            for (at, section) in places {
+                out.push(Described {
+                    kind: r.kind.as_str(),
+                    at,
+                    summary: summarize(r.kind, section),
+                });
+            }
+        }
+        out
     }
 
     /// The health checks for `site` (as [`SiteSchema::fill`] gives it), in
@@ -575,6 +655,56 @@ pub fn placeholders(text: &str) -> Vec<String> {
     out
 }
 
+/// One line about a required service's section: its `type`, then where it
+/// is (a database as `HOST:PORT/NAME`, a registry as `HOST/PREFIX`).
+fn summarize(kind: Kind, section: &Value) -> String {
+    let field = |v: &Value, k: &str| v.get(k).and_then(scalar_text).filter(|s| !s.is_empty());
+    let kind_type = field(section, "type");
+    let location = match kind {
+        Kind::Registry => field(section, "host").map(|h| match field(section, "prefix") {
+            Some(p) => format!("{h}/{p}"),
+            None => h,
+        }),
+        Kind::Database => field(section, "host").map(|h| {
+            let port = field(section, "port")
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default();
+            let name = field(section, "name")
+                .map(|n| format!("/{n}"))
+                .unwrap_or_default();
+            format!("{h}{port}{name}")
+        }),
+        _ => {
+            // The section itself, else the subsection its type names
+            // (`s3` for type s3, `azureBlob` for azure-blob).
+            let sub = kind_type.as_deref().and_then(|t| {
+                let camel = t
+                    .split('-')
+                    .enumerate()
+                    .map(|(i, w)| {
+                        if i == 0 {
+                            w.to_string()
+                        } else {
+                            w[..1].to_uppercase() + &w[1..]
+                        }
+                    })
+                    .collect::<String>();
+                section.get(&camel).or_else(|| section.get(t))
+            });
+            [Some(section), sub]
+                .into_iter()
+                .flatten()
+                .find_map(|s| LOCATION_FIELDS.iter().find_map(|k| field(s, k)))
+        }
+    };
+    match (kind_type, location) {
+        (Some(t), Some(l)) => format!("{t} {l}"),
+        (Some(t), None) => t,
+        (None, Some(l)) => l,
+        (None, None) => "(described)".into(),
+    }
+}
+
 fn lookup_value<'a>(from: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(from, |node, part| node.get(part))
 }
@@ -716,6 +846,32 @@ mod tests {
         assert_eq!(
             e,
             "healthChecks[1]: forEach: workspaces is not a list in the site file"
+        );
+    }
+
+    #[test]
+    fn requirements_are_described_from_the_site() {
+        let p = Profile::parse(PROFILE).unwrap();
+        let example: Value =
+            crate::yaml::parse(include_str!("../../manifests/site.example.yaml")).unwrap();
+        let site = schema().fill(&example).value;
+        let got: Vec<String> = p
+            .describe_requirements(&site)
+            .iter()
+            .map(|d| format!("{} {}: {}", d.kind, d.at, d.summary))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "registry registry: registry.internal.example:5000/platform",
+                "database controlPlane.database: postgresql db.internal.example:5432/control_plane",
+                "database workspaces[0].database: postgresql db.internal.example:5432/ws_genomics",
+                "database workspaces[1].database: mysql mysql.internal.example:3306/ws_imaging",
+                "identity-provider identityProvider: oidc https://sso.internal.example/realms/research",
+                "artifact-store artifactStore: s3 https://objects.internal.example",
+                "secrets-store secretsStore: vault https://vault.internal.example:8200",
+                "secrets-store workspaces[1].secretsStore: kubernetes",
+            ]
         );
     }
 

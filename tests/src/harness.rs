@@ -364,3 +364,50 @@ pub fn kubectl_stand_in(dir: &Path) -> PathBuf {
 /// The first line of a `helm` wrapper script: answers `helm version` (as
 /// preflight asks it) as Helm 3.14 would, before the wrapper does its own work.
 pub const HELM_VERSION_LINE: &str = "[ \"$1\" = version ] && { echo v3.14.0; exit 0; }\n";
+
+/// A `helm` in `dir/wrap` that runs the real Helm ([`helm`]) as `helm
+/// template` for `upgrade --install` (so the chart is pulled from the site
+/// registry and rendered with the values for real; the manifests go to
+/// `LOG.rendered`), answers `uninstall` with success, fails an upgrade when
+/// `HELM_FAILS` is set, and logs every call to `log`; and the kubectl
+/// stand-in beside it. There is no Kubernetes cluster on these machines:
+/// what the installer asks Helm to do is what the tests check. Returns a
+/// `PATH` with both first.
+pub fn helm_without_cluster(dir: &Path, log: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let wrap = dir.join("wrap");
+    std::fs::create_dir_all(&wrap).unwrap();
+    let script = wrap.join("helm");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n{HELM_VERSION_LINE}echo \"$@\" >> '{log}'\n[ \"$1\" = uninstall ] && exit 0\n[ \"$1 $2\" = \"upgrade --install\" ] || exit 9\n[ -z \"$HELM_FAILS\" ] || {{ echo 'Error: UPGRADE FAILED: timed out' >&2; exit 1; }}\nshift 2\nexec '{helm}' template \"$@\" --kube-version 1.30.0 > '{log}.rendered'\n",
+            log = log.display(),
+            helm = helm().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    kubectl_stand_in(&wrap);
+    format!(
+        "{}:{}",
+        wrap.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Removes the proxy variables from a command's environment, so that
+/// requests to loopback servers go straight to them.
+pub fn without_proxies(c: &mut Command) -> &mut Command {
+    for v in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}

@@ -139,17 +139,7 @@ fn health_cmd(site: &Path, extra: &[&str]) -> Output {
         .arg("--plan")
         .arg(plan)
         .args(extra);
-    for v in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "AIRGAP_HEALTH_TEST_UNSET_OIDC_SECRET",
-    ] {
-        c.env_remove(v);
-    }
+    airgap_e2e::harness::without_proxies(&mut c).env_remove("AIRGAP_HEALTH_TEST_UNSET_OIDC_SECRET");
     c.env("AIRGAP_INSTALL_CONFIG_DIR", "/nonexistent-airgap-config");
     c.output().expect("run airgap-install health")
 }

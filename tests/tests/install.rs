@@ -1281,35 +1281,6 @@ fn a_second_run_waits_for_the_state_lock_then_gives_up() {
     assert!(err.contains("garbled.lic"), "{err}");
 }
 
-/// `helm` that runs the real Helm as `helm template` for `upgrade --install`
-/// (so the chart is pulled from the site registry and rendered with the
-/// values for real) and answers `uninstall` with success, logging every
-/// call to `log`; and the kubectl stand-in beside it. There is no
-/// Kubernetes cluster on these machines: what the installer asks Helm to do
-/// is what these tests check. Returns a `PATH` with both first.
-fn helm_without_cluster(dir: &Path, log: &Path) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let wrap = dir.join("wrap");
-    std::fs::create_dir_all(&wrap).unwrap();
-    let script = wrap.join("helm");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n{HELM_VERSION_LINE}echo \"$@\" >> '{log}'\n[ \"$1\" = uninstall ] && exit 0\n[ \"$1 $2\" = \"upgrade --install\" ] || exit 9\n[ -z \"$HELM_FAILS\" ] || {{ echo 'Error: UPGRADE FAILED: timed out' >&2; exit 1; }}\nshift 2\nexec '{helm}' template \"$@\" --kube-version 1.30.0 > /dev/null\n",
-            log = log.display(),
-            helm = helm().display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    kubectl_stand_in(&wrap);
-    format!(
-        "{}:{}",
-        wrap.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
 /// Issue 16: rollback re-applies an earlier recorded version (its restore
 /// script first, with the backup the upgrade took) from its recorded
 /// configuration and the images still in the registry, and refuses, naming

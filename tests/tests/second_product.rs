@@ -46,16 +46,7 @@ fn installer(state: &Path) -> Command {
         .env("AIRGAP_INSTALL_HOST_ROOT", &host)
         .env_remove("RUST_LOG");
     without_ambient_config(&mut c);
-    for v in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        c.env_remove(v);
-    }
+    without_proxies(&mut c);
     c
 }
 
@@ -74,33 +65,6 @@ fn sha256(bytes: &[u8]) -> String {
 fn site_text(registry: &str, notes_url: &str) -> String {
     format!(
         "# A small-notes test site.\nname: notes-test\ninternalCa: internal-ca.pem\nregistry:\n  host: {registry}\n  prefix: {PREFIX}\n  plainHttp: true\nnotes:\n  url: {notes_url}\n  adminPassword:\n    file: secrets/admin.password\n"
-    )
-}
-
-/// A `helm` that runs the real Helm as `helm template` for `upgrade
-/// --install` (the chart pulled from the site registry and rendered with
-/// the site's values, for real) and logs every call to `log`, and the
-/// kubectl stand-in beside it; there is no cluster on these machines.
-/// Returns a `PATH` with both first.
-fn helm_without_cluster(dir: &Path, log: &Path) -> String {
-    let wrap = dir.join("wrap");
-    std::fs::create_dir_all(&wrap).unwrap();
-    let script = wrap.join("helm");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n{HELM_VERSION_LINE}echo \"$@\" >> '{log}'\n[ \"$1 $2\" = \"upgrade --install\" ] || exit 9\nshift 2\nexec '{helm}' template \"$@\" --kube-version 1.30.0 > '{log}.rendered'\n",
-            log = log.display(),
-            helm = helm().display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    kubectl_stand_in(&wrap);
-    format!(
-        "{}:{}",
-        wrap.display(),
-        std::env::var("PATH").unwrap_or_default()
     )
 }
 
@@ -215,8 +179,9 @@ fn a_second_product_builds_renders_and_installs_with_the_same_binaries() {
     assert_eq!(
         out,
         format!(
-            "{}: valid against the site schema of small-notes 1.0.0 (site.schema.json)\n",
-            site.display()
+            "{}: valid against the site schema of small-notes 1.0.0 (site.schema.json)\ninfrastructure the product needs, as the file describes it:\n  registry  registry  {}/{PREFIX}\n",
+            site.display(),
+            reg.addr()
         )
     );
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use airgap_cli::args::{BundleArgs, OutputArgs};
 use airgap_cli::report::{emit, print_json, Report};
-use airgap_format::display::count;
+use airgap_format::display::{count, escape};
 use airgap_format::{Limits, SignedBundle};
 use airgap_install::profile::{self, SiteProblem};
 use airgap_install::trust;
@@ -95,6 +95,9 @@ struct CheckReport {
     problems: Vec<SiteProblem>,
     /// Fields named by an old name the profile renamed: they keep working.
     renamed: Vec<SiteProblem>,
+    /// The infrastructure the product requires, as the file describes it
+    /// (when it is valid).
+    requirements: Vec<airgap_profile::profile::Described>,
 }
 
 impl Report for CheckReport {
@@ -106,7 +109,35 @@ impl Report for CheckReport {
             out,
             "{}: valid against the site schema of {} ({})",
             self.file, self.bundle, self.schema
-        )
+        )?;
+        if !self.requirements.is_empty() {
+            writeln!(
+                out,
+                "infrastructure the product needs, as the file describes it:"
+            )?;
+            let w = self
+                .requirements
+                .iter()
+                .map(|r| r.kind.len())
+                .max()
+                .unwrap_or(0);
+            let w2 = self
+                .requirements
+                .iter()
+                .map(|r| r.at.chars().count())
+                .max()
+                .unwrap_or(0);
+            for r in &self.requirements {
+                writeln!(
+                    out,
+                    "  {:<w$}  {:<w2$}  {}",
+                    r.kind,
+                    escape(&r.at),
+                    escape(&r.summary)
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -178,6 +209,12 @@ fn check(args: CheckArgs, ctx: &Context) -> Result<()> {
         let d = &bundle.descriptor;
         let p = bundle_profile(&bundle)?;
         let (problems, renamed) = profile::check_site_file(&args.site, &p)?;
+        let requirements = if problems.is_empty() {
+            let site = airgap_install::site::SiteFile::load(&args.site, Some(&p))?;
+            p.profile.describe_requirements(&site.value)
+        } else {
+            Vec::new()
+        };
         report = Some(CheckReport {
             ok: problems.is_empty(),
             file: file.clone(),
@@ -185,6 +222,7 @@ fn check(args: CheckArgs, ctx: &Context) -> Result<()> {
             schema: p.profile.site_schema,
             problems,
             renamed,
+            requirements,
         });
         Ok(())
     })?;
