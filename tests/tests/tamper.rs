@@ -768,25 +768,25 @@ fn json_rules_of_bundle_json_are_refused() {
         ),
         (
             "fraction",
-            r#""totalSize":55685"#,
-            r#""totalSize":55685.0"#,
+            r#""totalSize":80757"#,
+            r#""totalSize":80757.0"#,
             "bundle.json: totalSize: a number that is not an integer from 0 to 18446744073709551615",
         ),
         (
             "exponent",
-            r#""totalSize":55685"#,
-            r#""totalSize":5.5685e4"#,
+            r#""totalSize":80757"#,
+            r#""totalSize":8.0757e4"#,
             "totalSize: a number that is not an integer",
         ),
         (
             "negative",
-            r#""totalSize":55685"#,
-            r#""totalSize":-55685"#,
+            r#""totalSize":80757"#,
+            r#""totalSize":-80757"#,
             "totalSize: a number that is not an integer",
         ),
         (
             "beyond-u64",
-            r#""totalSize":55685"#,
+            r#""totalSize":80757"#,
             r#""totalSize":18446744073709551616"#,
             "totalSize: a number that is not an integer",
         ),
@@ -908,7 +908,7 @@ fn seal_rules_are_refused() {
         ),
         (
             "seal-fraction",
-            text(|s| s.replacen(r#""frames":60"#, r#""frames":60.0"#, 1)),
+            text(|s| s.replacen(r#""frames":64"#, r#""frames":64.0"#, 1)),
             "not a seal (frames: a number that is not an integer",
         ),
         (
@@ -918,7 +918,7 @@ fn seal_rules_are_refused() {
         ),
         (
             "seal-missing-key",
-            text(|s| s.replacen(r#","frames":60"#, "", 1)),
+            text(|s| s.replacen(r#","frames":64"#, "", 1)),
             "not a seal (missing field `frames`",
         ),
         (
@@ -1157,17 +1157,17 @@ fn zstd_frame_rules_are_refused() {
         (
             "dictionary",
             vec![(reheader(&plain, 0x61, None, &[7], &[0, 1]), 512)],
-            "frame 5 at offset 8479: frame header names a dictionary (Dictionary_ID 7); bundle frames use none",
+            "frame 5 at offset 8991: frame header names a dictionary (Dictionary_ID 7); bundle frames use none",
         ),
         (
             "window",
             vec![(reheader(&plain, 0x00, Some(14 << 3), &[], &[]), 512)],
-            "frame 5 at offset 8479: frame needs a 16777216-byte window, above the 8388608-byte limit",
+            "frame 5 at offset 8991: frame needs a 16777216-byte window, above the 8388608-byte limit",
         ),
         (
             "bomb",
             vec![(reheader(&zeros, 0x00, Some(10 << 3), &[], &[]), 512)],
-            "frame 5 at offset 8479: frame decompresses to more than 512 bytes, seek table says 512",
+            "frame 5 at offset 8991: frame decompresses to more than 512 bytes, seek table says 512",
         ),
         (
             "declared-size",
@@ -1182,7 +1182,7 @@ fn zstd_frame_rules_are_refused() {
         (
             "unused-bit",
             vec![(set_bit(0x10), 512)],
-            "frame 5 at offset 8479: frame header has its unused bit set",
+            "frame 5 at offset 8991: frame header has its unused bit set",
         ),
         (
             "reserved-bit",
@@ -1192,7 +1192,7 @@ fn zstd_frame_rules_are_refused() {
         (
             "skippable",
             vec![(skippable, 1), (plain.clone(), 511)],
-            "frame 5 at offset 8479: not a zstd frame",
+            "frame 5 at offset 8991: not a zstd frame",
         ),
         (
             "two-frames",
@@ -1431,7 +1431,7 @@ fn reader_limits_are_enforced() {
                 max_frames: 64,
                 ..Limits::default()
             },
-            "seek table: 65 frames exceed the limit of 64",
+            "seek table: 69 frames exceed the limit of 64",
         ),
         (
             "frame size",
@@ -1439,15 +1439,15 @@ fn reader_limits_are_enforced() {
                 max_frame_size: 8192,
                 ..Limits::default()
             },
-            "seek table: frame 45 decompresses to 9728 bytes, above the 8192-byte limit",
+            "seek table: frame 15 decompresses to 22528 bytes, above the 8192-byte limit",
         ),
         (
             "bundle.json",
             Limits {
-                max_bundle_json: 7448,
+                max_bundle_json: 7941,
                 ..Limits::default()
             },
-            "bundle.json is 7449 bytes, above the 7448-byte limit",
+            "bundle.json is 7942 bytes, above the 7941-byte limit",
         ),
         (
             "signature",
@@ -1500,12 +1500,12 @@ fn reader_limits_are_enforced() {
             "seek table: descriptor is 0x80, this format writes 0 (no checksums)",
         ),
         (
-            original[n - 536..].to_vec(),
-            "seek table: 65 frames do not fit in a 536-byte file",
+            original[n - 568..].to_vec(),
+            "seek table: 69 frames do not fit in a 568-byte file",
         ),
         (
-            original[n - 537..].to_vec(),
-            "seek table: frames cover 30479 bytes but 0 bytes precede the table",
+            original[n - 569..].to_vec(),
+            "seek table: frames cover 35998 bytes but 0 bytes precede the table",
         ),
     ] {
         std::fs::write(&bad, &bytes).unwrap();
@@ -1670,7 +1670,7 @@ fn sealed_compressed_frames_cannot_be_re_encoded() {
     });
     let line = fails(&mut verify_cmd(&swapped, &public));
     assert!(
-        line.contains("compressed frames differ from the seal (56 frames, digest sha256:"),
+        line.contains("compressed frames differ from the seal (60 frames, digest sha256:"),
         "{line}"
     );
 }
