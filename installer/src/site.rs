@@ -483,6 +483,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_key_the_schema_does_not_declare_is_refused_whatever_the_schema_allows() {
+        // The items of teams do not say additionalProperties: false.
+        let text = SMALL.replace("    port: 9000", "    prot: 9000");
+        let (_d, e) = load(&text);
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.ends_with("site.yaml:12:11: teams[1].prot: unknown field; expected one of key, name, port; did you mean port?"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_renamed_field_keeps_working_and_is_reported() {
         let (_dir, site) =
             small_site("name: lab\nregistry: {host: r.example}\ncrew:\n  - name: a\n");

@@ -134,6 +134,76 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Keys of mappings in `site` that no applicable subschema declares:
+    /// `(instance pointer of the key, the declared names)`. A mapping whose
+    /// subschemas declare no `properties` is free-form; a key allowed by
+    /// a matching `patternProperties` or an `additionalProperties` other
+    /// than `false` is declared.
+    pub(crate) fn undeclared(&self, site: &Value) -> Vec<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        self.undeclared_at(site, String::new(), vec![String::new()], &mut out);
+        out
+    }
+
+    fn undeclared_at(
+        &self,
+        value: &Value,
+        at: String,
+        starts: Vec<String>,
+        out: &mut Vec<(String, Vec<String>)>,
+    ) {
+        let nodes = self.applicable_all(&starts, value);
+        if nodes
+            .iter()
+            .any(|n| self.node(n).get("x-secret") == Some(&Value::Bool(true)))
+        {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                let mut known: Vec<String> = nodes
+                    .iter()
+                    .flat_map(|n| properties(self.node(n)).map(|(k, _)| k.clone()))
+                    .collect();
+                known.sort();
+                known.dedup();
+                let declares = nodes
+                    .iter()
+                    .any(|n| self.node(n).get("properties").is_some());
+                let open = nodes.iter().any(|n| {
+                    self.node(n)
+                        .get("additionalProperties")
+                        .is_some_and(|a| a != &Value::Bool(false))
+                });
+                for (k, v) in map {
+                    let child: Vec<String> = nodes
+                        .iter()
+                        .flat_map(|n| self.children_for_key(n, k))
+                        .collect();
+                    let declared = known.contains(k)
+                        || child.iter().any(|c| c.contains("/patternProperties/"))
+                        || open;
+                    let here = format!("{at}/{}", escape(k));
+                    if declares && !declared {
+                        out.push((here, known.clone()));
+                    } else if !v.is_null() {
+                        self.undeclared_at(v, here, child, out);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    let child: Vec<String> = nodes
+                        .iter()
+                        .filter_map(|n| self.child_for_item(n, i))
+                        .collect();
+                    self.undeclared_at(v, format!("{at}/{i}"), child, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn node(&self, pointer: &str) -> &'a Value {
         static NOTHING: Value = Value::Bool(true);
         self.root.pointer(pointer).unwrap_or(&NOTHING)
@@ -382,6 +452,32 @@ mod tests {
         let s = json!({"$schema": crate::schema::DIALECT, "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"});
         let f = Walker::new(&s).fill(&json!({"x": 1}));
         assert_eq!(f.value, json!({"x": 1}));
+    }
+
+    #[test]
+    fn keys_no_subschema_declares_are_found() {
+        let s = json!({
+            "$schema": crate::schema::DIALECT,
+            "properties": {
+                "a": {"properties": {"x": {}}},
+                "free": {"type": "object"},
+                "open": {"properties": {"y": {}}, "additionalProperties": {"type": "string"}},
+                "pat": {"properties": {"z": {}}, "patternProperties": {"^p": {}}},
+                "dbs": {"items": {"$ref": "#/$defs/db"}}
+            },
+            "$defs": {"db": {"properties": {"type": {}},
+                "if": {"properties": {"type": {"const": "m"}}}, "then": {"properties": {"mode": {}}}}}
+        });
+        let got = Walker::new(&s).undeclared(&json!({
+            "a": {"x": 1, "typo": 2},
+            "free": {"anything": 1},
+            "open": {"extra": "s"},
+            "pat": {"p1": 1, "q": 2},
+            "dbs": [{"type": "m", "mode": 1}, {"type": "n", "mode": 1}],
+            "top": 1
+        }));
+        let got: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(got, ["/a/typo", "/dbs/1/mode", "/pat/q", "/top"]);
     }
 
     #[test]

@@ -176,6 +176,26 @@ impl SiteSchema {
                 }
             }
         }
+        // Unknown keys are errors for every product, also where the schema
+        // does not say additionalProperties: false (a typo is never
+        // silently ignored); a schema that wants free keys says so.
+        for (pointer, known) in crate::fill::Walker::new(&self.schema).undeclared(site) {
+            let path = field_path(site, &pointer);
+            if best.contains_key(&path) {
+                continue;
+            }
+            let name = segments_of_instance(&pointer).pop().unwrap_or_default();
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            let mut message = if known.is_empty() {
+                "unknown field".to_string()
+            } else {
+                format!("unknown field; expected one of {}", known.join(", "))
+            };
+            if let Some(close) = did_you_mean(&name, &known) {
+                message.push_str(&format!("; did you mean {close}?"));
+            }
+            best.insert(path.clone(), (1, usize::MAX - 1, Problem { path, message }));
+        }
         // A value `site init` left to fill in, whatever the schema says of
         // it (`CHANGE-ME` is a valid host name, for one).
         let mut left = Vec::new();
