@@ -12,11 +12,12 @@ use anyhow::{bail, Result};
 
 use super::{show, Context};
 
-/// The arguments of `health`.
+/// The arguments of `health`: `--site`, `--plan`, or both.
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("checks").required(true).multiple(true).args(["site", "plan"])))]
 pub struct Args {
     /// The site file (site.yaml): its internalCa is trusted, and without --plan the checks of every installed bundle's configuration are run.
-    #[arg(long, required_unless_present = "plan")]
+    #[arg(long)]
     site: Option<PathBuf>,
     /// A folder render wrote: the checks its plan.json lists, trusting its ca.pem unless --site is given.
     #[arg(long)]
