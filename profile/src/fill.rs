@@ -123,10 +123,7 @@ impl<'a> Walker<'a> {
             }
             Value::Array(items) => {
                 for (i, v) in items.iter_mut().enumerate() {
-                    let child: Vec<String> = nodes
-                        .iter()
-                        .filter_map(|n| self.child_for_item(n, i))
-                        .collect();
+                    let child = self.item_children(&nodes, i);
                     self.fill_at(v, format!("{at}/{i}"), child, secrets);
                 }
             }
@@ -193,10 +190,7 @@ impl<'a> Walker<'a> {
             }
             Value::Array(items) => {
                 for (i, v) in items.iter().enumerate() {
-                    let child: Vec<String> = nodes
-                        .iter()
-                        .filter_map(|n| self.child_for_item(n, i))
-                        .collect();
+                    let child = self.item_children(&nodes, i);
                     self.undeclared_at(v, format!("{at}/{i}"), child, out);
                 }
             }
@@ -333,6 +327,14 @@ impl<'a> Walker<'a> {
             out.push(format!("{ptr}/additionalProperties"));
         }
         out
+    }
+
+    /// The subschemas for item `i` of a list the schemas at `nodes` apply to.
+    fn item_children(&self, nodes: &[String], i: usize) -> Vec<String> {
+        nodes
+            .iter()
+            .filter_map(|n| self.child_for_item(n, i))
+            .collect()
     }
 
     /// The subschema for item `i` of a list the schema at `ptr` applies to.
