@@ -103,15 +103,20 @@ fuzz_target!(|data: &[u8]| {
     // What render does with it.
     let data = site_data(&site, |n, _, _| Ok(stand_in_secret(n))).expect("site data");
     assert!(data.is_object());
-    for (field, r) in site.secrets() {
+    for airgap_install::site::SecretField {
+        field,
+        reference: r,
+        ..
+    } in site.secrets()
+    {
         if r.file.as_deref().is_some_and(|f| !stays_inside(f)) {
             continue;
         }
-        match r.resolve(&field, base) {
+        match r.resolve(field, base) {
             Ok(v) => assert!(!v.is_empty()),
             Err(e) => {
                 let e = e.to_string();
-                assert!(e.starts_with(&field), "{e}");
+                assert!(e.starts_with(field.as_str()), "{e}");
                 assert!(!e.contains("fuzz-"), "a secret value in an error: {e}");
             }
         }

@@ -302,9 +302,14 @@ pub fn preflight(state: &State, o: &PreflightOptions) -> Result<PreflightReport>
     if secrets.is_empty() {
         c.skipped("secrets", "the site file names none");
     }
-    for (field, secret) in secrets {
+    for crate::site::SecretField {
+        field,
+        reference: secret,
+        ..
+    } in secrets
+    {
         let label = format!("secret {field}");
-        match secret.resolve(&field, &base) {
+        match secret.resolve(field, &base) {
             Ok(_) => c.ok(
                 label,
                 match (&secret.file, &secret.env) {

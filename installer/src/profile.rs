@@ -152,9 +152,8 @@ pub fn check_site_file(
             return Ok((vec![problem], Vec::new()));
         }
     };
-    let renamed = p
-        .profile
-        .apply_renames(&mut value)
+    let (renamed, problems) = examine(&text, &mut value, p);
+    let renamed = renamed
         .into_iter()
         .map(|r| {
             let at = airgap_profile::locate::locate(&text, &r.from);
@@ -166,12 +165,26 @@ pub fn check_site_file(
             }
         })
         .collect();
-    Ok((problems_in(&text, &value, &p.schema), renamed))
+    Ok((problems, renamed))
+}
+
+/// The profile's renames applied to a site `value` read from `text`, then
+/// the value checked against the profile's schema: what was renamed, and
+/// every problem, located in `text`. What `site check`, every command that
+/// loads a site file with a bundle, agree on.
+pub fn examine(
+    text: &str,
+    value: &mut serde_json::Value,
+    p: &BundleProfile,
+) -> (Vec<airgap_profile::changes::Renamed>, Vec<SiteProblem>) {
+    let renamed = p.profile.apply_renames(value);
+    let problems = problems_in(text, value, &p.schema);
+    (renamed, problems)
 }
 
 /// Every problem of the site `value` (read from `text`) against `schema`,
 /// each at its line and column in `text`, in the file's order.
-pub fn problems_in(text: &str, value: &serde_json::Value, schema: &SiteSchema) -> Vec<SiteProblem> {
+fn problems_in(text: &str, value: &serde_json::Value, schema: &SiteSchema) -> Vec<SiteProblem> {
     let mut problems: Vec<SiteProblem> = schema
         .check(value)
         .into_iter()

@@ -39,8 +39,8 @@ pub struct SiteFile {
     pub value: Value,
     /// The file's text, to point at a field's line in messages.
     pub text: String,
-    /// JSON pointers (into `value`) of its secrets.
-    secrets: Vec<String>,
+    /// Its secrets, read once when the file is loaded.
+    secrets: Vec<SecretField>,
     /// Fields the file names by an old name, which the profile's renames
     /// moved (callers warn about them).
     pub renamed: Vec<Renamed>,
@@ -140,6 +140,17 @@ impl Site {
     }
 }
 
+/// A secret the site file names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretField {
+    /// Its JSON pointer in [`SiteFile::value`].
+    pub pointer: String,
+    /// Its field path, for messages (`teams[0].key`).
+    pub field: String,
+    /// Where the value is.
+    pub reference: SecretRef,
+}
+
 /// Where a secret value is: a file or an environment variable.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -210,13 +221,9 @@ impl SiteFile {
             None => anyhow!("{name}: {}", e.message),
         })?;
         let mut raw = raw;
-        let renamed = match profile {
-            Some(p) => p.profile.apply_renames(&mut raw),
-            None => Vec::new(),
-        };
-        let (mut value, secrets) = match profile.map(|p| &p.schema) {
-            Some(schema) => {
-                let problems = crate::profile::problems_in(&text, &raw, schema);
+        let (mut value, secrets, renamed) = match profile {
+            Some(p) => {
+                let (renamed, problems) = crate::profile::examine(&text, &mut raw, p);
                 match problems.as_slice() {
                     [] => {}
                     [one] => bail!("{name}:{}", located(one)),
@@ -230,11 +237,31 @@ impl SiteFile {
                             .join(" ")
                     ),
                 }
-                let filled = schema.fill(&raw);
-                (filled.value, filled.secrets)
+                let filled = p.schema.fill(&raw);
+                (filled.value, filled.secrets, renamed)
             }
-            None => (airgap_profile::schema::without_nulls(&raw), Vec::new()),
+            None => (
+                airgap_profile::schema::without_nulls(&raw),
+                Vec::new(),
+                Vec::new(),
+            ),
         };
+        // The schema checked each secret's form (x-secret): read them once.
+        let secrets = secrets
+            .into_iter()
+            .map(|pointer| {
+                let field = airgap_profile::schema::field_path(&value, &pointer);
+                let at = value.pointer(&pointer).cloned().unwrap_or_default();
+                let reference: SecretRef = serde_json::from_value(at).map_err(|_| {
+                    anyhow!("{name}: {field}: {}", airgap_profile::schema::SECRET_FORM)
+                })?;
+                Ok(SecretField {
+                    pointer,
+                    field,
+                    reference,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let site = Site::read(&value).map_err(|message| {
             let field = message.split(": ").next().unwrap_or_default();
             match locate(&text, field) {
@@ -258,20 +285,9 @@ impl SiteFile {
         })
     }
 
-    /// Every secret the site names, with its field path
-    /// (`teams[0].database.password`), in the order of [`SiteFile::value`]'s keys.
-    pub fn secrets(&self) -> Vec<(String, SecretRef)> {
-        self.secrets
-            .iter()
-            .filter_map(|p| {
-                let r: SecretRef = serde_json::from_value(self.value.pointer(p)?.clone()).ok()?;
-                Some((airgap_profile::schema::field_path(&self.value, p), r))
-            })
-            .collect()
-    }
-
-    /// The JSON pointers of the secrets, in the order of [`SiteFile::secrets`].
-    pub fn secret_pointers(&self) -> &[String] {
+    /// Every secret the site names, in the order of [`SiteFile::value`]'s
+    /// keys.
+    pub fn secrets(&self) -> &[SecretField] {
         &self.secrets
     }
 
@@ -282,8 +298,13 @@ impl SiteFile {
         let base = self.base_dir();
         let mut values = Vec::new();
         let mut failures = Vec::new();
-        for (field, r) in self.secrets() {
-            match r.resolve(&field, &base) {
+        for SecretField {
+            field,
+            reference: r,
+            ..
+        } in self.secrets()
+        {
+            match r.resolve(field, &base) {
                 Ok(v) => values.push(v),
                 Err(e) => {
                     let fix = if r.env.is_some() {
@@ -291,7 +312,7 @@ impl SiteFile {
                     } else {
                         "write the value into that file, or correct file:"
                     };
-                    let at = match locate(&self.text, &field) {
+                    let at = match locate(&self.text, field) {
                         Some((l, _)) => format!("line {l}: "),
                         None => String::new(),
                     };
@@ -451,7 +472,7 @@ pub(crate) mod tests {
         assert_eq!(s.value["registry"]["prefix"], "apps");
         assert_eq!(s.value["teams"][0]["port"], 8080);
         assert_eq!(s.value["teams"][1]["port"], 9000);
-        let fields: Vec<String> = s.secrets().into_iter().map(|(f, _)| f).collect();
+        let fields: Vec<&str> = s.secrets().iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["teams[0].key", "teams[1].key", "token"]);
     }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::profile::Profile;
-use crate::schema::{field_path, without_nulls, SiteSchema};
+use crate::schema::{escape_pointer, field_path, without_nulls, SiteSchema};
 use crate::Problem;
 
 /// A renamed field the site file still used, moved to its new name.
@@ -201,7 +201,7 @@ fn compare(site: &Value, before: &Value, after: &Value, at: &str, out: &mut Vec<
             keys.sort();
             keys.dedup();
             for k in keys {
-                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                let p = format!("{at}/{}", escape_pointer(k));
                 let (bv, av) = (
                     b.get(k).unwrap_or(&Value::Null),
                     a.get(k).unwrap_or(&Value::Null),

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use jsonschema::{Registry, Validator};
 use serde_json::{Map, Value};
 
+use crate::schema::escape_pointer;
+
 /// The schema's document as a resource, for validating its `if`s.
 const ROOT_URI: &str = "urn:airgap:site-schema";
 /// Deepest chain of `$ref`s and combinators followed at one value (a
@@ -116,7 +118,7 @@ impl<'a> Walker<'a> {
                         .collect();
                     if let Some(v) = map.get_mut(&k) {
                         if !v.is_null() {
-                            self.fill_at(v, format!("{at}/{}", escape(&k)), child, secrets);
+                            self.fill_at(v, format!("{at}/{}", escape_pointer(&k)), child, secrets);
                         }
                     }
                 }
@@ -180,7 +182,7 @@ impl<'a> Walker<'a> {
                     let declared = known.contains(k)
                         || child.iter().any(|c| c.contains("/patternProperties/"))
                         || open;
-                    let here = format!("{at}/{}", escape(k));
+                    let here = format!("{at}/{}", escape_pointer(k));
                     if declares && !declared {
                         out.push((here, known.clone()));
                     } else if !v.is_null() {
@@ -256,7 +258,7 @@ impl<'a> Walker<'a> {
         {
             for k in deps.keys() {
                 if map.contains_key(k) {
-                    let p = format!("{ptr}/dependentSchemas/{}", escape(k));
+                    let p = format!("{ptr}/dependentSchemas/{}", escape_pointer(k));
                     self.applicable(&p, value, out, depth + 1);
                 }
             }
@@ -313,13 +315,13 @@ impl<'a> Walker<'a> {
     fn children_for_key(&self, ptr: &str, key: &str) -> Vec<String> {
         let node = self.node(ptr);
         if node.get("properties").and_then(|p| p.get(key)).is_some() {
-            return vec![format!("{ptr}/properties/{}", escape(key))];
+            return vec![format!("{ptr}/properties/{}", escape_pointer(key))];
         }
         let mut out = Vec::new();
         if let Some(Value::Object(patterns)) = node.get("patternProperties") {
             for p in patterns.keys() {
                 if regex_matches(p, key) {
-                    out.push(format!("{ptr}/patternProperties/{}", escape(p)));
+                    out.push(format!("{ptr}/patternProperties/{}", escape_pointer(p)));
                 }
             }
         }
@@ -370,10 +372,6 @@ fn regex_matches(pattern: &str, key: &str) -> bool {
     jsonschema::draft202012::options()
         .build(&schema)
         .is_ok_and(|v| v.is_valid(&Value::Object(probe)))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('~', "~0").replace('/', "~1")
 }
 
 #[cfg(test)]

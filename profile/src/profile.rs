@@ -283,19 +283,11 @@ pub fn join_url_path(base: &str, path: &str) -> String {
 /// The text at `path` (`a.b.c`) under `from`, for a placeholder: text and
 /// numbers as written; `None` when absent or null.
 fn lookup(from: &Value, path: &str) -> Result<Option<String>, String> {
-    let mut node = from;
-    for part in path.split('.') {
-        match node.get(part) {
-            Some(v) => node = v,
-            None => return Ok(None),
-        }
-    }
-    match node {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
-        Value::Number(n) => Ok(Some(n.to_string())),
-        Value::Bool(b) => Ok(Some(b.to_string())),
-        _ => Err(format!("{path} is a list or a mapping, not text")),
+    match lookup_value(from, path) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => scalar_text(v)
+            .map(Some)
+            .ok_or_else(|| format!("{path} is a list or a mapping, not text")),
     }
 }
 
@@ -705,7 +697,8 @@ fn summarize(kind: Kind, section: &Value) -> String {
     }
 }
 
-fn lookup_value<'a>(from: &'a Value, path: &str) -> Option<&'a Value> {
+/// The value at the dotted field path `path` (`a.b.c`) under `from`.
+pub fn lookup_value<'a>(from: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(from, |node, part| node.get(part))
 }
 

@@ -708,7 +708,8 @@ fn segments_of_instance(pointer: &str) -> Vec<String> {
         .collect()
 }
 
-fn escape_pointer(s: &str) -> String {
+/// A key as a JSON pointer segment (`~` and `/` escaped).
+pub(crate) fn escape_pointer(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 

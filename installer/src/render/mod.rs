@@ -342,7 +342,7 @@ fn render_here(head: &SignedBundle, options: &RenderOptions) -> Result<Plan> {
             )
         })?;
         let scopes: Vec<Option<usize>> = match &r.for_each {
-            Some(list) => match lookup(&site.value, list) {
+            Some(list) => match airgap_profile::profile::lookup_value(&site.value, list) {
                 Some(Value::Array(items)) => (0..items.len()).map(Some).collect(),
                 Some(Value::Null) | None => Vec::new(),
                 Some(_) => bail!(
@@ -678,20 +678,14 @@ pub fn site_data(
     mut value: impl FnMut(usize, &str, &SecretRef) -> Result<String>,
 ) -> Result<Value> {
     let mut data = site.value.clone();
-    let pointers = site.secret_pointers();
-    for (n, (field, r)) in site.secrets().into_iter().enumerate() {
-        let v = value(n, &field, &r)?;
-        let pointer = &pointers[n];
+    for (n, s) in site.secrets().iter().enumerate() {
+        let v = value(n, &s.field, &s.reference)?;
+        let pointer = &s.pointer;
         *data
             .pointer_mut(pointer)
             .ok_or_else(|| anyhow!("internal error: no {pointer} in the site"))? = Value::String(v);
     }
     Ok(data)
-}
-
-/// The value at the dotted `path` of `from`.
-fn lookup<'a>(from: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(from, |node, part| node.get(part))
 }
 
 /// One item of a list a release is repeated over (`forEach`).
@@ -708,7 +702,7 @@ pub struct ForEachItem<'a> {
 impl ForEachItem<'_> {
     /// The item in `site`.
     pub fn value(&self, site: &Value) -> Value {
-        lookup(site, self.list)
+        airgap_profile::profile::lookup_value(site, self.list)
             .and_then(|l| l.get(self.index))
             .cloned()
             .unwrap_or(Value::Null)
