@@ -103,7 +103,9 @@ struct CheckReport {
 impl Report for CheckReport {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         for r in &self.renamed {
-            writeln!(out, "warning: {}:{r}", self.file)?;
+            // Field paths are the site file's keys: escaped, as on every
+            // terminal line.
+            writeln!(out, "warning: {}", escape(&format!("{}:{r}", self.file)))?;
         }
         writeln!(
             out,
