@@ -48,7 +48,8 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<()> {
     let json = args.output.json;
     with_trusted_keys(&args.target.bundle, json, ctx, |trusted| {
-        let (site, registry) = args.target.open_site(trusted)?;
+        // The install run opens the bundle again itself, journaled.
+        let (_, site, registry) = args.target.open_site(trusted)?;
         // A licence in the bundle needs this node's identity; a node
         // without a machine id can still install a bundle without one.
         let node = airgap_install::license::node_ids(args.cluster_uid.as_deref());

@@ -75,9 +75,12 @@ pub struct SiteBundleArgs {
 }
 
 impl SiteBundleArgs {
-    /// The site file, checked against the bundle's schema and loaded, and
-    /// its registry ([`site_registry`]).
-    pub fn open_site(&self, trusted: &[PublicKey]) -> Result<(SiteFile, RegistryAccess)> {
+    /// The bundle (its signature checked), the site file checked against
+    /// its schema and loaded, and the site's registry ([`site_registry`]).
+    pub fn open_site(
+        &self,
+        trusted: &[PublicKey],
+    ) -> Result<(airgap_format::SignedBundle, SiteFile, RegistryAccess)> {
         let bundle = airgap_format::SignedBundle::open(
             &self.bundle.file,
             trusted,
@@ -85,7 +88,7 @@ impl SiteBundleArgs {
         )?;
         let site = airgap_install::profile::load_site(&bundle, &self.site)?;
         let registry = site_registry(&site, &self.upload.login)?;
-        Ok((site, registry))
+        Ok((bundle, site, registry))
     }
 }
 

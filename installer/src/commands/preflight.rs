@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use airgap_cli::args::OutputArgs;
 use airgap_format::display::count;
-use airgap_format::Limits;
 use airgap_install::preflight::{preflight, PreflightOptions};
 use airgap_install::state;
 use anyhow::Result;
@@ -40,14 +39,9 @@ pub fn run(args: Args, ctx: &Context) -> Result<()> {
     // false`); only a failure before it is reported as such.
     let mut failed = 0;
     with_trusted_keys(&args.target.bundle, json, ctx, |trusted| {
-        let (site, access) = args.target.open_site(trusted)?;
+        let (bundle, site, access) = args.target.open_site(trusted)?;
         let node = airgap_install::license::node_ids(args.cluster_uid.as_deref()).ok();
         let state = state::State::open_read_only(&ctx.state_dir);
-        let bundle = airgap_format::SignedBundle::open(
-            &args.target.bundle.file,
-            trusted,
-            Limits::default(),
-        )?;
         let report = preflight(
             &state,
             &PreflightOptions {
